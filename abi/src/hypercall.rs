@@ -1,0 +1,118 @@
+//! Hypercalls: how the sentry asks the VMM for host work.
+//!
+//! The sentry fills its vCPU's [`Mailbox`] and exits (PVM: `int $0x1b` with
+//! `rax = PVM_HC_HALT`, seen by the VMM as `KVM_EXIT_HLT`; native: `out` to
+//! [`HYPERCALL_PORT`]). The VMM validates the request, performs it and
+//! stores the result in `Mailbox::ret`: `>= 0` on success, `-errno` (Linux
+//! numbers) on failure. Guest memory is named by guest-physical address;
+//! scatter/gather buffers are arrays of [`IoVec`].
+
+/// PVM hypercall number that exits to the VMM as `KVM_EXIT_HLT`.
+pub const PVM_HC_HALT: u64 = 0x1009;
+/// PVM in-kernel hypercall: flush the TLB.
+pub const PVM_HC_TLB_FLUSH: u64 = 0x1007;
+/// PVM in-kernel hypercall: load CR3.
+pub const PVM_HC_LOAD_CR3: u64 = 0x1001;
+/// Native flavour: the I/O port the sentry writes to make a hypercall.
+pub const HYPERCALL_PORT: u16 = 0xf4;
+
+/// Most `IoVec`s in one request.
+pub const MAX_IOVECS: u64 = 1024;
+/// Most bytes moved by one I/O request.
+pub const MAX_IO_BYTES: u64 = 64 << 20;
+/// Longest path accepted.
+pub const MAX_PATH: u64 = 4096;
+/// Longest console message.
+pub const MAX_CONSOLE: u64 = 64 << 10;
+/// Most return addresses in a panic backtrace.
+pub const MAX_BACKTRACE: u64 = 64;
+
+/// The per-vCPU mailbox page.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mailbox {
+    pub nr: u64,
+    pub args: [u64; 6],
+    pub ret: i64,
+}
+// SAFETY: repr(C), integers only, no padding (8 x u64).
+unsafe impl crate::Pod for Mailbox {}
+
+/// A guest-physical buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoVec {
+    pub gpa: u64,
+    pub len: u64,
+}
+// SAFETY: repr(C), two u64, no padding.
+unsafe impl crate::Pod for IoVec {}
+
+/// Host clock reading, for [`Nr::Clock`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClockReading {
+    pub realtime_ns: u64,
+    pub monotonic_ns: u64,
+}
+// SAFETY: repr(C), two u64, no padding.
+unsafe impl crate::Pod for ClockReading {}
+
+macro_rules! numbers {
+    ($( $(#[$m:meta])* $name:ident = $val:expr, )*) => {
+        /// Hypercall numbers. Arguments are listed as `args[0], args[1], ...`.
+        #[repr(u64)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Nr { $( $(#[$m])* $name = $val, )* }
+        impl Nr {
+            /// Decodes a raw number; `None` for unknown ones.
+            pub fn from_u64(v: u64) -> Option<Nr> {
+                match v { $( $val => Some(Nr::$name), )* _ => None }
+            }
+        }
+    };
+}
+
+numbers! {
+    /// Log: (gpa, len). Rate-limited by the VMM.
+    ConsoleWrite = 1,
+    /// End the sandbox with an exit status: (status).
+    Exit = 2,
+    /// Sentry panic: (msg_gpa, msg_len, backtrace_gpa, backtrace_count);
+    /// the backtrace is an array of u64 return addresses.
+    Panic = 3,
+    /// Host clocks: (out_gpa of ClockReading).
+    Clock = 4,
+    /// Sleep until a host event or timeout: (timeout_ns, u64::MAX = none).
+    Halt = 5,
+    /// Open a host file read-only: (path_gpa, path_len, linux open flags).
+    /// Returns a handle. Temporary until the gofer takes over.
+    HostOpen = 16,
+    /// Close a handle: (handle).
+    HostClose = 17,
+    /// Read into guest memory: (handle, iov_gpa, iov_count, offset;
+    /// u64::MAX = use and advance the handle's own offset).
+    HostRead = 18,
+    /// Write from guest memory: (handle, iov_gpa, iov_count, offset or u64::MAX).
+    HostWrite = 19,
+    /// fstat: (handle, out_gpa of linux::Stat).
+    HostFstat = 20,
+    /// fstatat: (dir handle or u64::MAX for absolute, path_gpa, path_len,
+    /// AT_ flags (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), out_gpa).
+    HostFstatat = 21,
+    /// getdents64 into guest memory: (handle, buf_gpa, buf_len).
+    HostGetdents = 22,
+    /// readlink: (path_gpa, path_len, buf_gpa, buf_len).
+    HostReadlink = 23,
+    /// lseek: (handle, offset as i64, whence).
+    HostLseek = 24,
+    /// Terminal ioctls on a handle: (handle, request, arg_gpa). Only
+    /// TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINZ, TIOCGPGRP are accepted.
+    HostIoctl = 25,
+    /// access: (path_gpa, path_len, mode).
+    HostAccess = 26,
+    /// Poll one handle for readiness: (handle, events, timeout_ns).
+    HostPoll = 27,
+    /// Give guest memory back to the host: (gpa, len), page aligned.
+    Discard = 32,
+}

@@ -1,0 +1,517 @@
+//! The hypercall service: decodes a vCPU's mailbox, validates every field
+//! as hostile input, performs the host operation and writes the result.
+//!
+//! Nothing the sentry sends is trusted: guest addresses are checked against
+//! guest memory, lengths and counts are bounded, handles must be ones this
+//! sandbox owns, flags are allowlisted. A bad request gets `-errno` back;
+//! it never panics the VMM or touches anything outside the sandbox's
+//! memory and handles.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use abi::hypercall::{self, ClockReading, IoVec, Mailbox, Nr};
+use abi::linux::Stat;
+
+use crate::image::Symbols;
+use crate::memory::GuestMemory;
+
+/// What the vCPU loop does after a hypercall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Resume the vCPU.
+    Resume,
+    /// The sandbox is over; exit with this status.
+    Exit(i32),
+}
+
+/// Exit status of a sandbox whose sentry panicked.
+pub const SENTRY_PANIC_STATUS: i32 = 125;
+
+/// Most host handles one sandbox may hold.
+const MAX_HANDLES: usize = 4096;
+
+/// Console lines allowed per second before the VMM drops them.
+const CONSOLE_LINES_PER_SEC: u32 = 200;
+
+/// Host resources owned by a sandbox, named by small integers.
+#[derive(Default)]
+pub struct HandleTable {
+    slots: Vec<Option<Arc<OwnedFd>>>,
+}
+
+impl HandleTable {
+    /// Adds an fd, returning its handle.
+    pub fn insert(&mut self, fd: OwnedFd) -> Result<u64, i32> {
+        let fd = Some(Arc::new(fd));
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            self.slots[i] = fd;
+            return Ok(i as u64);
+        }
+        if self.slots.len() >= MAX_HANDLES {
+            return Err(libc::EMFILE);
+        }
+        self.slots.push(fd);
+        Ok(self.slots.len() as u64 - 1)
+    }
+
+    /// Looks a handle up.
+    pub fn get(&self, h: u64) -> Result<Arc<OwnedFd>, i32> {
+        usize::try_from(h)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+            .and_then(Clone::clone)
+            .ok_or(libc::EBADF)
+    }
+
+    /// Removes a handle; the fd closes when the last user drops it.
+    pub fn remove(&mut self, h: u64) -> Result<(), i32> {
+        let slot = usize::try_from(h).ok().and_then(|i| self.slots.get_mut(i)).ok_or(libc::EBADF)?;
+        slot.take().map(|_| ()).ok_or(libc::EBADF)
+    }
+}
+
+struct ConsoleLimit {
+    window: Instant,
+    lines: u32,
+    dropped: u64,
+}
+
+/// Serves the hypercalls of one sandbox (shared by its vCPU threads).
+pub struct Service {
+    mem: Arc<GuestMemory>,
+    handles: Mutex<HandleTable>,
+    symbols: Symbols,
+    image_base: u64,
+    console: Mutex<ConsoleLimit>,
+    wake: (Mutex<bool>, Condvar),
+}
+
+type HcResult = Result<u64, i32>;
+
+impl Service {
+    /// A service over `mem`, with `handles` already holding the stdio fds.
+    pub fn new(mem: Arc<GuestMemory>, handles: HandleTable, symbols: Symbols, image_base: u64) -> Self {
+        Service {
+            mem,
+            handles: Mutex::new(handles),
+            symbols,
+            image_base,
+            console: Mutex::new(ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 }),
+            wake: (Mutex::new(false), Condvar::new()),
+        }
+    }
+
+    /// Wakes a vCPU sleeping in `Halt`.
+    pub fn kick(&self) {
+        let (m, cv) = &self.wake;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    /// Handles the request in the mailbox at `mailbox_gpa`.
+    pub fn handle(&self, mailbox_gpa: u64) -> Control {
+        let Ok(mb) = self.mem.read_obj::<Mailbox>(mailbox_gpa) else {
+            return Control::Exit(SENTRY_PANIC_STATUS);
+        };
+        let (ret, ctl) = match Nr::from_u64(mb.nr) {
+            None => (Err(libc::ENOSYS), Control::Resume),
+            Some(Nr::Exit) => return Control::Exit((mb.args[0] & 0xff) as i32),
+            Some(Nr::Panic) => {
+                self.report_panic(&mb.args);
+                return Control::Exit(SENTRY_PANIC_STATUS);
+            }
+            Some(nr) => (self.dispatch(nr, &mb.args), Control::Resume),
+        };
+        let ret = match ret {
+            Ok(v) => i64::try_from(v).unwrap_or(i64::MAX),
+            Err(e) => -i64::from(e),
+        };
+        // The mailbox lies inside guest memory (read above), so this write
+        // cannot fail; if it somehow did, the guest just sees a stale value.
+        let _ = self.mem.write_obj(mailbox_gpa + 7 * 8, &ret);
+        ctl
+    }
+
+    fn dispatch(&self, nr: Nr, a: &[u64; 6]) -> HcResult {
+        match nr {
+            Nr::ConsoleWrite => self.console_write(a[0], a[1]),
+            Nr::Clock => self.clock(a[0]),
+            Nr::Halt => self.halt(a[0]),
+            Nr::HostOpen => self.open(a[0], a[1], a[2]),
+            Nr::HostClose => self.lock_handles().remove(a[0]).map(|()| 0),
+            Nr::HostRead => self.rw(a[0], a[1], a[2], a[3], false),
+            Nr::HostWrite => self.rw(a[0], a[1], a[2], a[3], true),
+            Nr::HostFstat => self.fstat(a[0], a[1]),
+            Nr::HostFstatat => self.fstatat(a[0], a[1], a[2], a[3], a[4]),
+            Nr::HostGetdents => self.getdents(a[0], a[1], a[2]),
+            Nr::HostReadlink => self.readlink(a[0], a[1], a[2], a[3]),
+            Nr::HostLseek => self.lseek(a[0], a[1], a[2]),
+            Nr::HostIoctl => self.ioctl(a[0], a[1], a[2]),
+            Nr::HostAccess => self.access(a[0], a[1], a[2]),
+            Nr::HostPoll => self.poll(a[0], a[1], a[2]),
+            Nr::Discard => self.mem.discard(a[0], a[1]).map(|()| 0).map_err(|_| libc::EINVAL),
+            Nr::Exit | Nr::Panic => Err(libc::EINVAL),
+        }
+    }
+
+    fn lock_handles(&self) -> std::sync::MutexGuard<'_, HandleTable> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fd(&self, h: u64) -> Result<Arc<OwnedFd>, i32> {
+        self.lock_handles().get(h)
+    }
+
+    fn read_bytes(&self, gpa: u64, len: u64, max: u64) -> Result<Vec<u8>, i32> {
+        if len > max {
+            return Err(libc::ENAMETOOLONG);
+        }
+        let mut v = vec![0u8; len as usize];
+        self.mem.read(gpa, &mut v).map_err(|_| libc::EFAULT)?;
+        Ok(v)
+    }
+
+    /// Reads a path: absolute, no NUL, at most MAX_PATH bytes.
+    fn read_path(&self, gpa: u64, len: u64) -> Result<std::ffi::CString, i32> {
+        let v = self.read_bytes(gpa, len, hypercall::MAX_PATH)?;
+        if v.first() != Some(&b'/') {
+            return Err(libc::EINVAL);
+        }
+        std::ffi::CString::new(v).map_err(|_| libc::EINVAL)
+    }
+
+    fn console_write(&self, gpa: u64, len: u64) -> HcResult {
+        let msg = self.read_bytes(gpa, len.min(hypercall::MAX_CONSOLE), hypercall::MAX_CONSOLE)?;
+        let mut c = self.console.lock().unwrap_or_else(|e| e.into_inner());
+        if c.window.elapsed() >= Duration::from_secs(1) {
+            if c.dropped > 0 {
+                eprintln!("[sentry] ({} log lines dropped)", c.dropped);
+            }
+            *c = ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 };
+        }
+        if c.lines >= CONSOLE_LINES_PER_SEC {
+            c.dropped += 1;
+            return Ok(0);
+        }
+        c.lines += 1;
+        let text = String::from_utf8_lossy(&msg);
+        eprintln!("[sentry] {}", text.trim_end());
+        Ok(len)
+    }
+
+    fn report_panic(&self, a: &[u64; 6]) {
+        let msg = self.read_bytes(a[0], a[1].min(hypercall::MAX_CONSOLE), hypercall::MAX_CONSOLE).unwrap_or_default();
+        eprintln!("rvisor: sentry panic: {}", String::from_utf8_lossy(&msg).trim_end());
+        let n = a[3].min(hypercall::MAX_BACKTRACE);
+        for k in 0..n {
+            let Ok(addr) = self.mem.read_obj::<u64>(a[2].wrapping_add(k * 8)) else { break };
+            let link = addr.wrapping_sub(self.image_base);
+            match self.symbols.lookup(link) {
+                Some((name, off)) => eprintln!("  #{k} {addr:#x} {name}+{off:#x}"),
+                None => eprintln!("  #{k} {addr:#x}"),
+            }
+        }
+    }
+
+    fn clock(&self, out: u64) -> HcResult {
+        let now = |id| {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: clock_gettime writes one timespec into our local.
+            unsafe { libc::clock_gettime(id, &mut ts) };
+            (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+        };
+        let r = ClockReading { realtime_ns: now(libc::CLOCK_REALTIME), monotonic_ns: now(libc::CLOCK_MONOTONIC) };
+        self.mem.write_obj(out, &r).map_err(|_| libc::EFAULT)?;
+        Ok(0)
+    }
+
+    fn halt(&self, timeout_ns: u64) -> HcResult {
+        let (m, cv) = &self.wake;
+        let mut woken = m.lock().unwrap_or_else(|e| e.into_inner());
+        // An unbounded halt is capped so a confused guest still gets to run
+        // again; the sentry re-halts if it has nothing to do.
+        let limit = Duration::from_nanos(timeout_ns.min(10_000_000_000));
+        let deadline = Instant::now() + limit;
+        while !*woken {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            woken = cv.wait_timeout(woken, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *woken = false;
+        Ok(0)
+    }
+
+    fn open(&self, path_gpa: u64, len: u64, flags: u64) -> HcResult {
+        let path = self.read_path(path_gpa, len)?;
+        let flags = i32::try_from(flags).map_err(|_| libc::EINVAL)?;
+        let allowed = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_PATH | libc::O_LARGEFILE;
+        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & !(allowed | libc::O_ACCMODE) != 0 {
+            return Err(libc::EACCES);
+        }
+        // SAFETY: `path` is a valid NUL-terminated string; open returns a new fd or -1.
+        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) };
+        let fd = owned(fd)?;
+        self.lock_handles().insert(fd)
+    }
+
+    /// Builds host iovecs for a guest IoVec array, all checked.
+    fn iovecs(&self, iov_gpa: u64, count: u64) -> Result<Vec<libc::iovec>, i32> {
+        if count > hypercall::MAX_IOVECS {
+            return Err(libc::EINVAL);
+        }
+        let mut out = Vec::with_capacity(count as usize);
+        let mut total = 0u64;
+        for k in 0..count {
+            let v: IoVec = self.mem.read_obj(iov_gpa.wrapping_add(k * 16)).map_err(|_| libc::EFAULT)?;
+            total = total.checked_add(v.len).ok_or(libc::EINVAL)?;
+            if total > hypercall::MAX_IO_BYTES {
+                return Err(libc::EINVAL);
+            }
+            let p = self.mem.host_ptr(v.gpa, v.len).map_err(|_| libc::EFAULT)?;
+            out.push(libc::iovec { iov_base: p.cast(), iov_len: v.len as usize });
+        }
+        Ok(out)
+    }
+
+    fn rw(&self, h: u64, iov_gpa: u64, count: u64, off: u64, write: bool) -> HcResult {
+        let fd = self.fd(h)?;
+        let iov = self.iovecs(iov_gpa, count)?;
+        let n = iov.len() as libc::c_int;
+        // SAFETY: every iovec points inside guest memory (checked by
+        // `iovecs`); the host kernel reads or writes only those ranges. The
+        // fd is kept open by our Arc for the duration of the call.
+        let r = unsafe {
+            match (write, off) {
+                (false, u64::MAX) => libc::readv(fd.as_raw_fd(), iov.as_ptr(), n),
+                (true, u64::MAX) => libc::writev(fd.as_raw_fd(), iov.as_ptr(), n),
+                (false, o) => libc::preadv(fd.as_raw_fd(), iov.as_ptr(), n, to_off(o)?),
+                (true, o) => libc::pwritev(fd.as_raw_fd(), iov.as_ptr(), n, to_off(o)?),
+            }
+        };
+        check(r as i64)
+    }
+
+    fn put_stat(&self, st: &libc::stat, out: u64) -> HcResult {
+        let s = stat_from_host(st);
+        self.mem.write_obj(out, &s).map_err(|_| libc::EFAULT)?;
+        Ok(0)
+    }
+
+    fn fstat(&self, h: u64, out: u64) -> HcResult {
+        let fd = self.fd(h)?;
+        // SAFETY: all-zero is a valid `stat`.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat fills our local struct; the fd is open.
+        check(i64::from(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }))?;
+        self.put_stat(&st, out)
+    }
+
+    fn fstatat(&self, dirh: u64, path_gpa: u64, len: u64, flags: u64, out: u64) -> HcResult {
+        let allowed = (libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT) as u64;
+        if flags & !allowed != 0 {
+            return Err(libc::EINVAL);
+        }
+        let (dirfd, path, _keep) = if dirh == u64::MAX {
+            (libc::AT_FDCWD, self.read_path(path_gpa, len)?, None)
+        } else {
+            let fd = self.fd(dirh)?;
+            let v = self.read_bytes(path_gpa, len, hypercall::MAX_PATH)?;
+            // Relative lookups from a handle are only for AT_EMPTY_PATH.
+            if !v.is_empty() {
+                return Err(libc::EINVAL);
+            }
+            (fd.as_raw_fd(), std::ffi::CString::default(), Some(fd))
+        };
+        // SAFETY: all-zero is a valid `stat`.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid dirfd (kept open by `_keep`) or AT_FDCWD with an
+        // absolute path, a NUL-terminated path and a local output struct.
+        check(i64::from(unsafe { libc::fstatat(dirfd, path.as_ptr(), &mut st, flags as i32) }))?;
+        self.put_stat(&st, out)
+    }
+
+    fn getdents(&self, h: u64, buf: u64, len: u64) -> HcResult {
+        let fd = self.fd(h)?;
+        let len = len.min(1 << 20);
+        let p = self.mem.host_ptr(buf, len).map_err(|_| libc::EFAULT)?;
+        // SAFETY: the buffer lies inside guest memory (checked); getdents64
+        // writes at most `len` bytes there.
+        check(unsafe { libc::syscall(libc::SYS_getdents64, fd.as_raw_fd(), p, len as usize) })
+    }
+
+    fn readlink(&self, path_gpa: u64, len: u64, buf: u64, buf_len: u64) -> HcResult {
+        let path = self.read_path(path_gpa, len)?;
+        let buf_len = buf_len.min(hypercall::MAX_PATH);
+        let p = self.mem.host_ptr(buf, buf_len).map_err(|_| libc::EFAULT)?;
+        // SAFETY: NUL-terminated path; output inside guest memory (checked).
+        check(unsafe { libc::readlink(path.as_ptr(), p.cast(), buf_len as usize) } as i64)
+    }
+
+    fn lseek(&self, h: u64, off: u64, whence: u64) -> HcResult {
+        let fd = self.fd(h)?;
+        if whence > 4 {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: lseek on an open fd with plain integer arguments.
+        check(unsafe { libc::lseek(fd.as_raw_fd(), off as i64, whence as i32) })
+    }
+
+    fn ioctl(&self, h: u64, req: u64, arg: u64) -> HcResult {
+        const TCGETS: u64 = 0x5401;
+        const TCSETS: u64 = 0x5402;
+        const TCSETSW: u64 = 0x5403;
+        const TCSETSF: u64 = 0x5404;
+        const TIOCGPGRP: u64 = 0x540f;
+        const TIOCGWINSZ: u64 = 0x5413;
+        const TIOCSWINSZ: u64 = 0x5414;
+        let size = match req {
+            TCGETS | TCSETS | TCSETSW | TCSETSF => 36,
+            TIOCGWINSZ | TIOCSWINSZ => 8,
+            TIOCGPGRP => 4,
+            _ => return Err(libc::ENOTTY),
+        };
+        let fd = self.fd(h)?;
+        let mut buf = [0u8; 36];
+        let buf = &mut buf[..size];
+        self.mem.read(arg, buf).map_err(|_| libc::EFAULT)?;
+        // SAFETY: an allowlisted terminal ioctl whose argument is a buffer
+        // of exactly the size the request uses, owned by us.
+        check(i64::from(unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::c_ulong, buf.as_mut_ptr()) }))?;
+        self.mem.write(arg, buf).map_err(|_| libc::EFAULT)?;
+        Ok(0)
+    }
+
+    fn access(&self, path_gpa: u64, len: u64, mode: u64) -> HcResult {
+        let path = self.read_path(path_gpa, len)?;
+        if mode & !7 != 0 {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: NUL-terminated path, integer mode.
+        check(i64::from(unsafe { libc::access(path.as_ptr(), mode as i32) }))
+    }
+
+    fn poll(&self, h: u64, events: u64, timeout_ns: u64) -> HcResult {
+        let fd = self.fd(h)?;
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: (events & 0xffff) as i16, revents: 0 };
+        let ms = if timeout_ns == u64::MAX { -1 } else { (timeout_ns / 1_000_000).min(i32::MAX as u64) as i32 };
+        // SAFETY: one pollfd on our stack.
+        check(i64::from(unsafe { libc::poll(&mut p, 1, ms) }))?;
+        Ok(p.revents as u16 as u64)
+    }
+}
+
+fn to_off(o: u64) -> Result<i64, i32> {
+    i64::try_from(o).map_err(|_| libc::EINVAL)
+}
+
+fn check(r: i64) -> HcResult {
+    if r < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    } else {
+        Ok(r as u64)
+    }
+}
+
+fn owned(fd: i32) -> Result<OwnedFd, i32> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+    }
+    // SAFETY: `fd` was just returned by the kernel and belongs to nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Converts the host's `struct stat` to the ABI's (same layout on x86-64,
+/// copied field by field so no host padding leaks into the guest).
+pub fn stat_from_host(st: &libc::stat) -> Stat {
+    Stat {
+        st_dev: st.st_dev,
+        st_ino: st.st_ino,
+        st_nlink: st.st_nlink,
+        st_mode: st.st_mode,
+        st_uid: st.st_uid,
+        st_gid: st.st_gid,
+        pad0: 0,
+        st_rdev: st.st_rdev,
+        st_size: st.st_size,
+        st_blksize: st.st_blksize,
+        st_blocks: st.st_blocks,
+        st_atime: st.st_atime,
+        st_atime_nsec: st.st_atime_nsec,
+        st_mtime: st.st_mtime,
+        st_mtime_nsec: st.st_mtime_nsec,
+        st_ctime: st.st_ctime,
+        st_ctime_nsec: st.st_ctime_nsec,
+        unused: [0; 3],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 0x1000;
+
+    fn service() -> Service {
+        let mem = Arc::new(GuestMemory::new(16 << 20).unwrap());
+        Service::new(mem, HandleTable::default(), Symbols::default(), 0)
+    }
+
+    fn call(s: &Service, nr: u64, args: [u64; 6]) -> i64 {
+        s.mem.write_obj(MB, &Mailbox { nr, args, ret: 0 }).unwrap();
+        assert_eq!(s.handle(MB), Control::Resume);
+        s.mem.read_obj::<Mailbox>(MB).unwrap().ret
+    }
+
+    #[test]
+    fn unknown_numbers_and_bad_handles() {
+        let s = service();
+        assert_eq!(call(&s, 9999, [0; 6]), -i64::from(libc::ENOSYS));
+        assert_eq!(call(&s, Nr::HostClose as u64, [77, 0, 0, 0, 0, 0]), -i64::from(libc::EBADF));
+        assert_eq!(call(&s, Nr::HostFstat as u64, [u64::MAX, 0x2000, 0, 0, 0, 0]), -i64::from(libc::EBADF));
+    }
+
+    #[test]
+    fn guest_addresses_are_checked() {
+        let s = service();
+        // Path outside guest memory.
+        assert_eq!(call(&s, Nr::HostOpen as u64, [u64::MAX - 4, 10, 0, 0, 0, 0]), -i64::from(libc::EFAULT));
+        // Over-long path.
+        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 1 << 20, 0, 0, 0, 0]), -i64::from(libc::ENAMETOOLONG));
+        // Relative path.
+        s.mem.write(0x2000, b"etc/passwd").unwrap();
+        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 10, 0, 0, 0, 0]), -i64::from(libc::EINVAL));
+        // Write access refused.
+        s.mem.write(0x2000, b"/etc/passwd").unwrap();
+        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 11, libc::O_RDWR as u64, 0, 0, 0]), -i64::from(libc::EACCES));
+        let h = call(&s, Nr::HostOpen as u64, [0x2000, 11, 0, 0, 0, 0]);
+        assert!(h >= 0);
+        // An iovec pointing past guest memory.
+        s.mem.write_obj(0x3000, &IoVec { gpa: (16 << 20) - 8, len: 64 }).unwrap();
+        assert_eq!(call(&s, Nr::HostRead as u64, [h as u64, 0x3000, 1, 0, 0, 0]), -i64::from(libc::EFAULT));
+        // Too many iovecs.
+        assert_eq!(call(&s, Nr::HostRead as u64, [h as u64, 0x3000, 1 << 20, 0, 0, 0]), -i64::from(libc::EINVAL));
+        // A good read.
+        s.mem.write_obj(0x3000, &IoVec { gpa: 0x4000, len: 4 }).unwrap();
+        assert_eq!(call(&s, Nr::HostRead as u64, [h as u64, 0x3000, 1, 0, 0, 0]), 4);
+        assert_eq!(call(&s, Nr::HostClose as u64, [h as u64, 0, 0, 0, 0, 0]), 0);
+        assert_eq!(call(&s, Nr::HostClose as u64, [h as u64, 0, 0, 0, 0, 0]), -i64::from(libc::EBADF));
+    }
+
+    #[test]
+    fn ioctl_allowlist() {
+        let s = service();
+        assert_eq!(call(&s, Nr::HostIoctl as u64, [0, 0x5412, 0x2000, 0, 0, 0]), -i64::from(libc::ENOTTY));
+    }
+
+    #[test]
+    fn exit_status() {
+        let s = service();
+        s.mem.write_obj(MB, &Mailbox { nr: Nr::Exit as u64, args: [0x1ff, 0, 0, 0, 0, 0], ret: 0 }).unwrap();
+        assert_eq!(s.handle(MB), Control::Exit(0xff));
+    }
+}

@@ -1,0 +1,177 @@
+//! One sandbox = one VM: guest memory, the loaded sentry, vCPU threads and
+//! the hypercall service. `Sandbox::run` returns the exit status of the
+//! sandboxed program (128+N when a signal N killed it).
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use abi::boot::Flavour;
+use kvm_ioctls::Kvm;
+
+use crate::boot::{self, BootArgs};
+use crate::hypercall::{HandleTable, Service};
+use crate::image::{self, Symbols};
+use crate::memory::GuestMemory;
+use crate::vcpu::{self, VcpuSetup};
+use crate::{flavour, Error};
+
+/// What to run and how.
+pub struct SandboxConfig {
+    /// The sentry image (ELF).
+    pub image: &'static [u8],
+    /// Guest memory in bytes.
+    pub mem_size: u64,
+    /// Program path as the sentry should open it.
+    pub exe: String,
+    pub cwd: String,
+    pub argv: Vec<String>,
+    pub envp: Vec<String>,
+    /// The program's stdin, stdout, stderr.
+    pub stdio: [OwnedFd; 3],
+    /// `abi::boot::flags`.
+    pub flags: u64,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A built, not yet running sandbox.
+pub struct Sandbox {
+    flavour: Flavour,
+    service: Arc<Service>,
+    vcpus: Vec<kvm_ioctls::VcpuFd>,
+    // Kept alive for as long as the vCPUs run.
+    _vm: kvm_ioctls::VmFd,
+    _mem: Arc<GuestMemory>,
+}
+
+fn uname() -> [String; 3] {
+    // SAFETY: all-zero is a valid utsname; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname writes into our local struct.
+    unsafe { libc::uname(&mut u) };
+    let s = |f: &[libc::c_char]| {
+        let b: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    [s(&u.nodename), s(&u.release), s(&u.version)]
+}
+
+fn random_seed() -> [u64; 4] {
+    let mut seed = [0u64; 4];
+    // SAFETY: getrandom writes at most 32 bytes into `seed`.
+    unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) };
+    seed
+}
+
+/// XCR0 for the guest and the XSAVE area size it needs: the features both
+/// KVM and the host kernel have enabled, minus AMX tiles (which need a
+/// per-process permission the sentry does not manage).
+fn xsave_features(cpuid: &kvm_bindings::CpuId) -> (u64, u32) {
+    let Some(e) = cpuid.as_slice().iter().find(|e| e.function == 0xd && e.index == 0) else {
+        return (0, 512);
+    };
+    let supported = u64::from(e.eax) | (u64::from(e.edx) << 32);
+    let host = host_xcr0();
+    let xcr0 = supported & host & !(0x3 << 17);
+    if xcr0 & 3 != 3 {
+        return (0, 512);
+    }
+    (xcr0, e.ecx.max(576))
+}
+
+fn host_xcr0() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: xgetbv(0) is valid whenever the host enabled XSAVE, which
+    // CPUID leaf 0xD being reported by KVM implies; it only reads XCR0.
+    unsafe { std::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    u64::from(lo) | (u64::from(hi) << 32)
+}
+
+impl Sandbox {
+    /// Creates the VM, loads the sentry and prepares vCPU 0.
+    pub fn new(cfg: SandboxConfig) -> Result<Sandbox, Error> {
+        let flavour = flavour::detect();
+        let kvm = Kvm::new().map_err(Error::OpenKvm)?;
+        let vm = kvm.create_vm().map_err(|e| Error::Kvm("KVM_CREATE_VM", e))?;
+        let mem = Arc::new(GuestMemory::new(cfg.mem_size)?);
+        let region = kvm_bindings::kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: mem.size(),
+            userspace_addr: mem.host_base(),
+        };
+        // SAFETY: the region is our own shared mapping of `mem.size()` bytes,
+        // which lives in `_mem` at least as long as the VM.
+        unsafe { vm.set_user_memory_region(region) }.map_err(|e| Error::Kvm("KVM_SET_USER_MEMORY_REGION", e))?;
+
+        let loaded = image::load(&mem, cfg.image)?;
+        boot::build_page_tables(&mem, flavour)?;
+        let num_vcpus = 1;
+        for i in 0..num_vcpus {
+            boot::build_descriptors(&mem, i)?;
+        }
+        let cpuid = kvm
+            .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+            .map_err(|e| Error::Kvm("KVM_GET_SUPPORTED_CPUID", e))?;
+        let (xcr0, xsave_size) = xsave_features(&cpuid);
+
+        let vcpus = (0..num_vcpus)
+            .map(|index| vcpu::create(&kvm, &vm, &VcpuSetup { index, flavour, entry: loaded.entry, xcr0 }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tsc_khz = vcpus[0].get_tsc_khz().map(u64::from).unwrap_or(0);
+
+        let [stdin, stdout, stderr] = cfg.stdio;
+        let mut handles = HandleTable::default();
+        let mut stdio = [0u32; 3];
+        for (slot, fd) in stdio.iter_mut().zip([stdin, stdout, stderr]) {
+            *slot = handles.insert(fd).map_err(|_| Error::Setup("handle table"))? as u32;
+        }
+        let uts = uname();
+        boot::write_boot_info(
+            &mem,
+            &BootArgs {
+                flavour,
+                num_vcpus,
+                tsc_khz,
+                image: &loaded,
+                exe: &cfg.exe,
+                cwd: &cfg.cwd,
+                argv: &cfg.argv,
+                envp: &cfg.envp,
+                uts: [&uts[0], &uts[1], &uts[2]],
+                xcr0,
+                xsave_size,
+                stdio,
+                flags: cfg.flags,
+                random_seed: random_seed(),
+                uid: cfg.uid,
+                gid: cfg.gid,
+            },
+        )?;
+        let service = Arc::new(Service::new(mem.clone(), handles, Symbols::from_image(cfg.image), loaded.base));
+        Ok(Sandbox { flavour, service, vcpus, _vm: vm, _mem: mem })
+    }
+
+    /// Runs the sandbox to completion and returns its exit status.
+    pub fn run(self) -> Result<i32, Error> {
+        let Sandbox { flavour, service, vcpus, _vm, _mem } = self;
+        let threads: Vec<_> = vcpus
+            .into_iter()
+            .enumerate()
+            .map(|(i, fd)| {
+                let service = service.clone();
+                std::thread::Builder::new()
+                    .name(format!("vcpu{i}"))
+                    .spawn(move || vcpu::run(fd, i as u32, flavour, service))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(Error::Thread)?;
+        let mut status = None;
+        for t in threads {
+            let r = t.join().map_err(|_| Error::Setup("vCPU thread panicked"))??;
+            status.get_or_insert(r);
+        }
+        status.ok_or(Error::Setup("no vCPU"))
+    }
+}

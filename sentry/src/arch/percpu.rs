@@ -1,0 +1,85 @@
+//! The per-CPU block the GS base points at. Field offsets are used by the
+//! assembly in `entry.rs`; the layout assertion below keeps them in step.
+
+use crate::kernel::task::UserRegs;
+
+/// Per-CPU data (one per vCPU, in the vCPU's block in guest memory).
+#[repr(C)]
+pub struct PerCpu {
+    pub self_ptr: u64,
+    pub user_rsp: u64,
+    pub sentry_rsp: u64,
+    pub regs: *mut UserRegs,
+    pub fpu: *mut u8,
+    pub xcr0: u64,
+    /// bit0: PVM, bit1: XSAVE.
+    pub flags: u64,
+    pub vector: u64,
+    pub error: u64,
+    pub cr2: u64,
+    pub vif_cr2: u64,
+    pub scratch: u64,
+}
+
+const _: () = assert!(core::mem::offset_of!(PerCpu, regs) == 0x18);
+const _: () = assert!(core::mem::offset_of!(PerCpu, flags) == 0x30);
+const _: () = assert!(core::mem::offset_of!(PerCpu, vif_cr2) == 0x50);
+
+/// Returns this vCPU's per-CPU block.
+pub fn get() -> *mut PerCpu {
+    let p: u64;
+    // SAFETY: GS base points at the per-CPU block whose first field is its
+    // own address (set in `init`).
+    unsafe { core::arch::asm!("mov %gs:0, {}", out(reg) p, options(att_syntax, nostack, readonly, preserves_flags)) };
+    p as *mut PerCpu
+}
+
+/// Initializes the per-CPU block at `va` (the address GS base holds).
+///
+/// # Safety
+/// `va` must be this vCPU's per-CPU page, mapped writable, and GS base
+/// must already point at it.
+pub unsafe fn init(va: u64, pvm: bool, xcr0: u64, vif_cr2_va: u64) {
+    let p = va as *mut PerCpu;
+    // SAFETY: guaranteed by the caller; the page is ours alone.
+    unsafe {
+        p.write(PerCpu {
+            self_ptr: va,
+            user_rsp: 0,
+            sentry_rsp: 0,
+            regs: core::ptr::null_mut(),
+            fpu: core::ptr::null_mut(),
+            xcr0,
+            flags: u64::from(pvm) | if xcr0 != 0 { 2 } else { 0 },
+            vector: 0,
+            error: 0,
+            cr2: 0,
+            vif_cr2: vif_cr2_va,
+            scratch: 0,
+        })
+    };
+}
+
+/// The exception that last brought the CPU into the sentry.
+pub fn last_exception() -> (u64, u64, u64) {
+    let p = get();
+    // SAFETY: the per-CPU block is valid for the life of the sentry; these
+    // fields are written only by this vCPU's entry code.
+    unsafe { ((*p).vector, (*p).error, (*p).cr2) }
+}
+
+/// Runs the application with `regs` and `fpu` until it enters the sentry;
+/// returns `entry::REASON_*`.
+///
+/// # Safety
+/// `regs` and `fpu` must stay valid (and `fpu` 64-byte aligned, large
+/// enough for the XSAVE area) until this returns.
+pub unsafe fn enter_user(regs: *mut UserRegs, fpu: *mut u8) -> u64 {
+    let p = get();
+    // SAFETY: per-CPU block valid; the caller guarantees the pointers.
+    unsafe {
+        (*p).regs = regs;
+        (*p).fpu = fpu;
+        super::entry::rv_switch_to_user()
+    }
+}

@@ -1,0 +1,128 @@
+//! Files served by the host through hypercalls (skeleton only: the gofer
+//! takes over with the VFS issue). Data moves zero-copy: the host reads or
+//! writes the application's frames directly through a scatter list.
+
+use abi::linux::Stat;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{FileOps, UserSeg};
+use crate::errno::{Errno, SysResult};
+use crate::host;
+use crate::mm::MemoryManager;
+
+/// Largest transfer per request (the VMM's bound).
+const MAX_IO: usize = abi::hypercall::MAX_IO_BYTES as usize;
+
+/// A host file or the caller's stdio.
+pub struct HostFile {
+    handle: u64,
+    path: String,
+    dir: bool,
+    /// Stdio handles are owned by the VMM for the life of the sandbox.
+    owned: bool,
+}
+
+impl HostFile {
+    /// Wraps an opened handle.
+    pub fn new(handle: u64, path: String, dir: bool) -> HostFile {
+        HostFile { handle, path, dir, owned: true }
+    }
+
+    /// One of the caller's stdio streams.
+    pub fn stdio(handle: u64, name: &str) -> HostFile {
+        HostFile { handle, path: name.into(), dir: false, owned: true }
+    }
+}
+
+fn gather(mm: &mut MemoryManager, segs: &[UserSeg], host_writes: bool) -> Result<Vec<abi::hypercall::IoVec>, Errno> {
+    let mut v = Vec::new();
+    let mut total = 0usize;
+    for &(addr, len) in segs {
+        let len = len.min(MAX_IO - total);
+        if len == 0 {
+            continue;
+        }
+        v.extend(mm.iovecs(addr, len, host_writes)?);
+        total += len;
+        if total >= MAX_IO {
+            break;
+        }
+    }
+    if v.len() as u64 > abi::hypercall::MAX_IOVECS {
+        v.truncate(abi::hypercall::MAX_IOVECS as usize);
+    }
+    Ok(v)
+}
+
+impl FileOps for HostFile {
+    fn read(&self, mm: &mut MemoryManager, segs: &[UserSeg], off: Option<u64>) -> SysResult {
+        if self.dir {
+            return Err(Errno::EISDIR);
+        }
+        let iov = gather(mm, segs, true)?;
+        if iov.is_empty() {
+            return Ok(0);
+        }
+        host::read(self.handle, &iov, off)
+    }
+
+    fn write(&self, mm: &mut MemoryManager, segs: &[UserSeg], off: Option<u64>) -> SysResult {
+        let iov = gather(mm, segs, false)?;
+        if iov.is_empty() {
+            return Ok(0);
+        }
+        host::write(self.handle, &iov, off)
+    }
+
+    fn stat(&self) -> Result<Stat, Errno> {
+        host::fstat(self.handle)
+    }
+
+    fn seek(&self, off: i64, whence: u32) -> SysResult {
+        host::lseek(self.handle, off, whence)
+    }
+
+    fn getdents(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.dir {
+            return Err(Errno::ENOTDIR);
+        }
+        host::getdents(self.handle, buf)
+    }
+
+    fn ioctl(&self, mm: &mut MemoryManager, req: u64, arg: u64) -> SysResult {
+        let size = match req {
+            0x5401..=0x5404 => 36,
+            0x5413 | 0x5414 => 8,
+            0x540f => 4,
+            _ => return Err(Errno::ENOTTY),
+        };
+        let mut buf = [0u8; 36];
+        let buf = &mut buf[..size];
+        let reads_arg = matches!(req, 0x5402..=0x5404 | 0x5414);
+        if reads_arg {
+            mm.copy_in(arg, buf)?;
+        }
+        host::ioctl(self.handle, req, buf)?;
+        if !reads_arg {
+            mm.copy_out(arg, buf)?;
+        }
+        Ok(0)
+    }
+
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn is_dir(&self) -> bool {
+        self.dir
+    }
+}
+
+impl Drop for HostFile {
+    fn drop(&mut self) {
+        if self.owned {
+            host::close(self.handle);
+        }
+    }
+}

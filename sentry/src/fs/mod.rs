@@ -1,0 +1,218 @@
+//! Open files and the fd table. In the walking skeleton files are host
+//! files opened read-only through hypercalls (`HostFile`), the caller's
+//! stdio, and a few sentry-internal devices (`/dev/null`, `/dev/zero`,
+//! `/dev/full`, `/dev/random`, `/dev/urandom`). The gofer/VFS issue
+//! replaces host access with the gofer and adds the mount tree.
+
+pub mod dev;
+pub mod host;
+
+use abi::linux::Stat;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::errno::{Errno, SysResult};
+use crate::mm::MemoryManager;
+
+/// A user buffer: (address, length).
+pub type UserSeg = (u64, usize);
+
+/// Operations of an open file (Linux: `file_operations`). Defaults give
+/// Linux's answer for files that lack the operation.
+pub trait FileOps: Send + Sync {
+    /// Reads into user buffers; `off = None` uses the file position.
+    fn read(&self, _mm: &mut MemoryManager, _segs: &[UserSeg], _off: Option<u64>) -> SysResult {
+        Err(Errno::EINVAL)
+    }
+    /// Writes from user buffers.
+    fn write(&self, _mm: &mut MemoryManager, _segs: &[UserSeg], _off: Option<u64>) -> SysResult {
+        Err(Errno::EINVAL)
+    }
+    /// fstat.
+    fn stat(&self) -> Result<Stat, Errno>;
+    /// lseek.
+    fn seek(&self, _off: i64, _whence: u32) -> SysResult {
+        Err(Errno::ESPIPE)
+    }
+    /// getdents64 into a sentry buffer.
+    fn getdents(&self, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+    /// ioctl.
+    fn ioctl(&self, _mm: &mut MemoryManager, _req: u64, _arg: u64) -> SysResult {
+        Err(Errno::ENOTTY)
+    }
+    /// The path it was opened by (for fchdir, /proc/self/fd).
+    fn path(&self) -> &str;
+    /// True for directories.
+    fn is_dir(&self) -> bool {
+        false
+    }
+}
+
+/// An open file description (Linux: `struct file`): shared by dup'd fds.
+pub struct OpenFile {
+    pub ops: alloc::boxed::Box<dyn FileOps>,
+    /// O_ flags given at open (status flags may change with F_SETFL).
+    pub flags: AtomicU32,
+}
+
+impl OpenFile {
+    /// Wraps `ops` with open flags.
+    pub fn new(ops: alloc::boxed::Box<dyn FileOps>, flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile { ops, flags: AtomicU32::new(flags) })
+    }
+
+    /// Current flags.
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+}
+
+/// Soft limit of open files (RLIMIT_NOFILE default).
+pub const NOFILE: usize = 1024;
+/// Hard limit of open files.
+pub const NOFILE_MAX: usize = 1 << 20;
+
+#[derive(Clone)]
+struct Slot {
+    file: Arc<OpenFile>,
+    cloexec: bool,
+}
+
+/// A process's fd table.
+#[derive(Clone, Default)]
+pub struct FdTable {
+    slots: Vec<Option<Slot>>,
+    limit: usize,
+}
+
+impl FdTable {
+    /// An empty table.
+    pub fn new() -> FdTable {
+        FdTable { slots: Vec::new(), limit: NOFILE }
+    }
+
+    /// The file at `fd`.
+    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+            .and_then(|s| s.as_ref())
+            .map(|s| s.file.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Installs at the lowest free fd ≥ `min`.
+    pub fn install(&mut self, file: Arc<OpenFile>, cloexec: bool, min: usize) -> Result<i32, Errno> {
+        let mut i = min;
+        while i < self.slots.len() && self.slots[i].is_some() {
+            i += 1;
+        }
+        if i >= self.limit {
+            return Err(Errno::EMFILE);
+        }
+        self.install_at(i, file, cloexec)?;
+        Ok(i as i32)
+    }
+
+    /// Installs at exactly `fd`, closing what was there.
+    pub fn install_at(&mut self, fd: usize, file: Arc<OpenFile>, cloexec: bool) -> Result<(), Errno> {
+        if fd >= self.limit {
+            return Err(Errno::EBADF);
+        }
+        if self.slots.len() <= fd {
+            self.slots.resize(fd + 1, None);
+        }
+        self.slots[fd] = Some(Slot { file, cloexec });
+        Ok(())
+    }
+
+    /// Closes `fd`.
+    pub fn close(&mut self, fd: i32) -> Result<(), Errno> {
+        let slot = usize::try_from(fd).ok().and_then(|i| self.slots.get_mut(i)).ok_or(Errno::EBADF)?;
+        slot.take().map(|_| ()).ok_or(Errno::EBADF)
+    }
+
+    /// The close-on-exec flag of `fd`.
+    pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
+        usize::try_from(fd).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).map(|s| s.cloexec).ok_or(Errno::EBADF)
+    }
+
+    /// Sets the close-on-exec flag of `fd`.
+    pub fn set_cloexec(&mut self, fd: i32, v: bool) -> Result<(), Errno> {
+        let s = usize::try_from(fd).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)?;
+        s.cloexec = v;
+        Ok(())
+    }
+
+    /// Sets the table's size limit (RLIMIT_NOFILE).
+    pub fn set_limit(&mut self, n: usize) {
+        self.limit = n.min(NOFILE_MAX);
+    }
+
+    /// Current limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Open fds, for /proc/self/fd.
+    pub fn open_fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as i32)
+    }
+}
+
+/// Joins a path relative to `base` (no normalization: the host resolves
+/// `.`, `..` and symlinks itself for host files).
+pub fn join(base: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        return path.into();
+    }
+    let mut s = String::from(base);
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s.push_str(path);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dummy;
+    impl FileOps for Dummy {
+        fn stat(&self) -> Result<Stat, Errno> {
+            Ok(Stat::default())
+        }
+        fn path(&self) -> &str {
+            "dummy"
+        }
+    }
+
+    #[test]
+    fn fd_allocation() {
+        let mut t = FdTable::new();
+        let f = OpenFile::new(alloc::boxed::Box::new(Dummy), 0);
+        assert_eq!(t.install(f.clone(), false, 0), Ok(0));
+        assert_eq!(t.install(f.clone(), true, 0), Ok(1));
+        assert_eq!(t.install(f.clone(), false, 10), Ok(10));
+        t.close(0).unwrap();
+        assert_eq!(t.install(f.clone(), false, 0), Ok(0));
+        assert_eq!(t.cloexec(1), Ok(true));
+        assert_eq!(t.close(5), Err(Errno::EBADF));
+        assert_eq!(t.close(-1), Err(Errno::EBADF));
+        assert!(t.get(99).is_err());
+        t.set_limit(11);
+        assert_eq!(t.install(f, false, 10), Err(Errno::EMFILE));
+    }
+
+    #[test]
+    fn joins() {
+        assert_eq!(join("/a", "b"), "/a/b");
+        assert_eq!(join("/", "b"), "/b");
+        assert_eq!(join("/a", "/c"), "/c");
+    }
+}

@@ -1,0 +1,192 @@
+//! The hypercall client: the sentry's only way out of the guest.
+//!
+//! Each call fills this vCPU's mailbox and exits to the VMM (PVM: the halt
+//! hypercall `int $0x1b`; hardware: `out` to the hypercall port). Costs
+//! ~20 µs on PVM, so callers batch (scatter/gather lists, whole segments).
+
+use abi::hypercall::{ClockReading, IoVec, Mailbox, Nr};
+use abi::linux::Stat;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::errno::Errno;
+use crate::mm::phys;
+
+static MAILBOX_VA: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the mailbox of the boot vCPU.
+pub fn init(mailbox_va: u64) {
+    MAILBOX_VA.store(mailbox_va, Ordering::Relaxed);
+}
+
+/// Makes one hypercall; returns the VMM's raw result (`-errno` on failure).
+pub fn call(nr: Nr, args: [u64; 6]) -> i64 {
+    let mb = MAILBOX_VA.load(Ordering::Relaxed) as *mut Mailbox;
+    if mb.is_null() {
+        return -i64::from(Errno::ENOSYS.0);
+    }
+    // SAFETY: the mailbox page is this vCPU's, mapped in the direct map,
+    // and only this vCPU uses it; the VMM reads it only while we are exited.
+    unsafe { mb.write_volatile(Mailbox { nr: nr as u64, args, ret: 0 }) };
+    if crate::arch::is_pvm() {
+        // SAFETY: PVM's halt hypercall exits to the VMM and resumes here;
+        // it clobbers only the listed registers. rbx is reserved by LLVM,
+        // so it is saved around the call by hand.
+        unsafe {
+            core::arch::asm!(
+                "push rbx", "xor ebx, ebx", "int 0x1b", "pop rbx",
+                inout("rax") abi::hypercall::PVM_HC_HALT => _,
+                inout("rcx") 0u64 => _, inout("rdx") 0u64 => _,
+            )
+        };
+    } else {
+        // SAFETY: an `out` to the hypercall port exits to the VMM and
+        // resumes at the next instruction.
+        unsafe {
+            core::arch::asm!("out dx, al", in("dx") abi::hypercall::HYPERCALL_PORT, in("al") 0u8,
+                options(nostack, preserves_flags))
+        };
+    }
+    // SAFETY: as above; the VMM has written `ret` before resuming us.
+    unsafe { core::ptr::addr_of!((*mb).ret).read_volatile() }
+}
+
+fn result(r: i64) -> Result<u64, Errno> {
+    if r < 0 {
+        Err(Errno::from_host(r))
+    } else {
+        Ok(r as u64)
+    }
+}
+
+fn gpa_of<T: ?Sized>(p: *const T) -> u64 {
+    phys::va_to_pa(p.cast::<u8>() as u64)
+}
+
+/// Writes a log line to the host's stderr (rate-limited by the VMM).
+pub fn console(msg: &str) {
+    call(Nr::ConsoleWrite, [gpa_of(msg.as_ptr()), msg.len() as u64, 0, 0, 0, 0]);
+}
+
+/// Ends the sandbox with `status`.
+pub fn exit(status: i32) -> ! {
+    call(Nr::Exit, [status as u64 & 0xff, 0, 0, 0, 0, 0]);
+    crate::arch::halt_forever()
+}
+
+/// Reports a sentry panic with a backtrace of return addresses, ending the sandbox.
+pub fn panic(msg: &str, backtrace: &[u64]) -> ! {
+    call(
+        Nr::Panic,
+        [gpa_of(msg.as_ptr()), msg.len() as u64, gpa_of(backtrace.as_ptr()), backtrace.len() as u64, 0, 0],
+    );
+    crate::arch::halt_forever()
+}
+
+/// Reads the host's clocks.
+pub fn clock() -> ClockReading {
+    let mut r = ClockReading::default();
+    call(Nr::Clock, [gpa_of(&r), 0, 0, 0, 0, 0]);
+    // The VMM wrote `r` behind the compiler's back.
+    // SAFETY: `r` is a live local; volatile read forces a reload.
+    unsafe { core::ptr::read_volatile(&mut r) }
+}
+
+/// Sleeps until `timeout_ns` passes or the VMM wakes us.
+pub fn halt(timeout_ns: u64) {
+    call(Nr::Halt, [timeout_ns, 0, 0, 0, 0, 0]);
+}
+
+/// Opens a host file read-only (skeleton; the gofer replaces this).
+pub fn open(path: &str, flags: u32) -> Result<u64, Errno> {
+    result(call(Nr::HostOpen, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(flags), 0, 0, 0]))
+}
+
+/// Closes a host handle.
+pub fn close(h: u64) {
+    call(Nr::HostClose, [h, 0, 0, 0, 0, 0]);
+}
+
+/// Reads into guest-physical buffers; `off = None` uses the handle's offset.
+pub fn read(h: u64, iov: &[IoVec], off: Option<u64>) -> Result<u64, Errno> {
+    result(call(Nr::HostRead, [h, gpa_of(iov.as_ptr()), iov.len() as u64, off.unwrap_or(u64::MAX), 0, 0]))
+}
+
+/// Writes from guest-physical buffers.
+pub fn write(h: u64, iov: &[IoVec], off: Option<u64>) -> Result<u64, Errno> {
+    result(call(Nr::HostWrite, [h, gpa_of(iov.as_ptr()), iov.len() as u64, off.unwrap_or(u64::MAX), 0, 0]))
+}
+
+fn stat_call(nr: Nr, args: [u64; 6], out: &mut Stat) -> Result<(), Errno> {
+    let r = call(nr, args);
+    // SAFETY: `out` is a live exclusive reference the VMM just wrote through
+    // its guest-physical address; the volatile read makes the compiler see it.
+    *out = unsafe { core::ptr::read_volatile(out) };
+    result(r).map(|_| ())
+}
+
+/// fstat on a handle.
+pub fn fstat(h: u64) -> Result<Stat, Errno> {
+    let mut st = Stat::default();
+    let out = gpa_of(&st);
+    stat_call(Nr::HostFstat, [h, out, 0, 0, 0, 0], &mut st)?;
+    Ok(st)
+}
+
+/// stat/lstat of an absolute host path.
+pub fn stat_path(path: &str, nofollow: bool) -> Result<Stat, Errno> {
+    let mut st = Stat::default();
+    let out = gpa_of(&st);
+    let flags = if nofollow { 0x100 } else { 0 };
+    stat_call(Nr::HostFstatat, [u64::MAX, gpa_of(path.as_ptr()), path.len() as u64, flags, out, 0], &mut st)?;
+    Ok(st)
+}
+
+/// getdents64 into a sentry buffer.
+pub fn getdents(h: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    let r = result(call(Nr::HostGetdents, [h, gpa_of(buf.as_ptr()), buf.len() as u64, 0, 0, 0]))?;
+    // SAFETY: the VMM wrote into `buf` (exclusively borrowed); the fence
+    // keeps the compiler from using stale values.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    Ok(r as usize)
+}
+
+/// readlink of an absolute host path into a sentry buffer.
+pub fn readlink(path: &str, buf: &mut [u8]) -> Result<usize, Errno> {
+    let r = result(call(
+        Nr::HostReadlink,
+        [gpa_of(path.as_ptr()), path.len() as u64, gpa_of(buf.as_ptr()), buf.len() as u64, 0, 0],
+    ))?;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    Ok(r as usize)
+}
+
+/// lseek on a handle.
+pub fn lseek(h: u64, off: i64, whence: u32) -> Result<u64, Errno> {
+    result(call(Nr::HostLseek, [h, off as u64, u64::from(whence), 0, 0, 0]))
+}
+
+/// A terminal ioctl on a handle; `arg` is a sentry buffer of the right size.
+pub fn ioctl(h: u64, req: u64, arg: &mut [u8]) -> Result<u64, Errno> {
+    let r = result(call(Nr::HostIoctl, [h, req, gpa_of(arg.as_ptr()), 0, 0, 0]));
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    r
+}
+
+/// access(2) on an absolute host path.
+pub fn access(path: &str, mode: u32) -> Result<(), Errno> {
+    result(call(Nr::HostAccess, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(mode), 0, 0, 0])).map(|_| ())
+}
+
+/// Returns guest memory to the host.
+pub fn discard(gpa: u64, len: u64) {
+    call(Nr::Discard, [gpa, len, 0, 0, 0, 0]);
+}
+
+/// `log!`-style formatting to the host console.
+#[macro_export]
+macro_rules! klog {
+    ($($t:tt)*) => {{
+        let s = alloc::format!($($t)*);
+        $crate::host::console(&s);
+    }};
+}

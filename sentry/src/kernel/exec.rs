@@ -1,0 +1,171 @@
+//! Loading a program into a task (Linux: `execve` / binfmt_elf). The file
+//! is read through the host in a few large requests straight into the
+//! frames that will hold it.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::task::Task;
+use crate::errno::Errno;
+use crate::host;
+use crate::loader::elf::{self, ElfError};
+use crate::loader::stack::{self, *};
+use crate::mm::pagetable::PageTable;
+use crate::mm::vma::{Backing, Vma, PROT_READ, PROT_WRITE};
+use crate::mm::{self, page_down, page_up, MemoryManager, STACK_SIZE, STACK_TOP};
+use abi::hypercall::IoVec;
+use abi::layout::PAGE_SIZE;
+
+/// Why exec failed.
+#[derive(Debug)]
+pub enum ExecError {
+    /// The file could not be opened or read.
+    Io(Errno),
+    /// The file is not a program we can run.
+    Elf(ElfError),
+    /// Out of memory or address space.
+    NoMem,
+}
+
+impl From<Errno> for ExecError {
+    fn from(e: Errno) -> Self {
+        if e == Errno::ENOMEM {
+            ExecError::NoMem
+        } else {
+            ExecError::Io(e)
+        }
+    }
+}
+
+const S_IFMT: u32 = 0o170000;
+const S_IFREG: u32 = 0o100000;
+
+/// Reads `len` bytes at `off` of a host file into a sentry buffer.
+fn read_exact(h: u64, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len];
+    // The hypercall's asm may write any memory whose address escaped, as
+    // `buf`'s did through the IoVec, so the compiler re-reads it after.
+    let iov = [IoVec { gpa: mm::phys::va_to_pa(buf.as_mut_ptr() as u64), len: len as u64 }];
+    let n = host::read(h, &iov, Some(off))?;
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// Copies file bytes `[off, off+len)` into freshly mapped frames at `va`.
+fn populate(mm: &mut MemoryManager, h: u64, va: u64, off: u64, len: u64) -> Result<(), Errno> {
+    // Whole pages from the file, as Linux maps them: start at the page
+    // boundary below both the address and (congruent) file offset.
+    let lead = va % PAGE_SIZE;
+    let (va0, off0, len0) = (va - lead, off - lead, len + lead);
+    let mut iov: Vec<IoVec> = Vec::new();
+    let mut file_pos = off0;
+    let mut p = va0;
+    let end = va0 + len0;
+    while p < end {
+        let pa = PageTable::frame_of(mm.page_table().lookup(p)).ok_or(Errno::EFAULT)?;
+        let n = (end - p).min(PAGE_SIZE);
+        iov.push(IoVec { gpa: pa, len: n });
+        p += PAGE_SIZE;
+        if iov.len() as u64 == abi::hypercall::MAX_IOVECS || p >= end {
+            let want: u64 = iov.iter().map(|v| v.len).sum();
+            let got = host::read(h, &iov, Some(file_pos))?;
+            if got != want {
+                return Err(Errno::EIO);
+            }
+            file_pos += want;
+            iov.clear();
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `t`'s program with the file at `path`.
+pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+    let h = host::open(path, 0)?;
+    let r = exec_handle(t, h, path, argv, envp, hwcap, minsigstksz);
+    host::close(h);
+    r
+}
+
+fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+    let st = host::fstat(h)?;
+    if st.st_mode & S_IFMT != S_IFREG {
+        return Err(ExecError::Io(Errno::EACCES));
+    }
+    if st.st_mode & 0o111 == 0 {
+        return Err(ExecError::Io(Errno::EACCES));
+    }
+    let size = u64::try_from(st.st_size).map_err(|_| ExecError::Elf(ElfError::Truncated))?;
+    let head = read_exact(h, 0, size.min(4096) as usize)?;
+    let need = elf::header_len(&head).map_err(ExecError::Elf)?;
+    let head = if need > head.len() {
+        if need as u64 > size || need > (1 << 20) {
+            return Err(ExecError::Elf(ElfError::Truncated));
+        }
+        read_exact(h, 0, need)?
+    } else {
+        head
+    };
+    let plan = elf::plan(&head, size).map_err(ExecError::Elf)?;
+
+    // Point of no return: build the new address space.
+    let template = PageTable::adopt(t.mm.page_table().root());
+    t.mm.teardown();
+    let mut m = MemoryManager::new(PageTable::adopt(template.root()));
+    for s in &plan.segments {
+        m.map_fixed(Vma { start: s.start, end: s.end, prot: s.prot, shared: false, backing: Backing::File { path: path.into(), offset: s.file_off - (s.file_va - s.start) } })?;
+    }
+    for s in &plan.segments {
+        if s.file_len > 0 {
+            populate_segment(&mut m, h, s)?;
+        }
+    }
+    m.set_brk_start(page_up(plan.end).ok_or(ExecError::NoMem)?);
+    m.map_fixed(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Stack })?;
+
+    let mut random = [0u8; 16];
+    super::random::fill(&mut random);
+    let aux = [
+        (AT_HWCAP, hwcap),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_CLKTCK, 100),
+        (AT_PHDR, plan.phdr),
+        (AT_PHENT, 56),
+        (AT_PHNUM, plan.phnum),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, plan.entry),
+        (AT_UID, u64::from(t.creds.uid)),
+        (AT_EUID, u64::from(t.creds.uid)),
+        (AT_GID, u64::from(t.creds.gid)),
+        (AT_EGID, u64::from(t.creds.gid)),
+        (AT_SECURE, 0),
+        (AT_HWCAP2, 2), // HWCAP2_FSGSBASE: user-mode FSGSBASE is enabled
+        (AT_MINSIGSTKSZ, minsigstksz),
+    ];
+    let argv_b: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+    let envp_b: Vec<&[u8]> = envp.iter().map(|s| s.as_bytes()).collect();
+    let img = stack::build(STACK_TOP, &argv_b, &envp_b, path.as_bytes(), random, &aux)?;
+    m.copy_out(img.sp, &img.bytes)?;
+
+    t.mm = m;
+    t.regs = super::task::UserRegs::new_user(plan.entry, img.sp);
+    t.fs_base = 0;
+    t.exe = path.into();
+    Ok(())
+}
+
+/// Maps and fills one segment's file-backed pages.
+fn populate_segment(m: &mut MemoryManager, h: u64, s: &elf::Segment) -> Result<(), Errno> {
+    // Fault the file-backed pages in (writable access is not needed: the
+    // frames are filled through their physical addresses).
+    let first = page_down(s.file_va);
+    let last = page_up(s.file_va + s.file_len).ok_or(Errno::ENOMEM)?;
+    let mut p = first;
+    while p < last {
+        m.populate_page(p)?;
+        p += PAGE_SIZE;
+    }
+    populate(m, h, s.file_va, s.file_off, s.file_len)
+}

@@ -1,0 +1,96 @@
+//! The kernel proper: boot-time state shared by all tasks, and the loop
+//! that runs a task — switch to the application, serve what brought it
+//! back (a syscall or an exception), repeat.
+
+pub mod clock;
+pub mod exec;
+pub mod random;
+pub mod signal;
+pub mod task;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use spin::Once;
+
+use crate::arch::{entry, percpu};
+use task::{ExitReason, Task};
+
+/// Facts fixed at boot.
+pub struct Kernel {
+    /// `uname` fields: nodename, release, version.
+    pub uts: [String; 3],
+    pub num_cpus: u32,
+    pub xsave_size: usize,
+    pub hwcap: u64,
+    pub minsigstksz: u64,
+    pub mem_size: u64,
+    pub strace: bool,
+}
+
+static KERNEL: Once<Kernel> = Once::new();
+
+/// Sets the boot facts (once).
+pub fn init(k: Kernel) {
+    KERNEL.call_once(|| k);
+}
+
+/// The boot facts.
+pub fn get() -> &'static Kernel {
+    // The kernel is initialized in `kmain` before any task runs; a missing
+    // value is a sentry bug, reported as a panic.
+    KERNEL.get().expect("kernel not initialized")
+}
+
+/// Maps an exception vector from user mode to the signal Linux sends.
+pub fn signal_for_exception(vector: u64) -> u32 {
+    match vector {
+        0 | 16 | 19 => signal::SIGFPE, // #DE, #MF, #XM
+        1 | 3 => signal::SIGTRAP,      // #DB, #BP
+        6 => signal::SIGILL,           // #UD
+        11 | 12 | 17 => signal::SIGBUS, // #NP, #SS, #AC
+        _ => signal::SIGSEGV,          // #GP, #PF, #OF, #BR, ...
+    }
+}
+
+/// Runs `t` until its process exits; returns how it ended.
+pub fn run(t: &mut Task) -> ExitReason {
+    loop {
+        crate::arch::set_fs_base(t.fs_base);
+        let fpu = t.fpu.as_mut_ptr();
+        // SAFETY: `t.regs` and `t.fpu` live in `t`, which outlives the call;
+        // the FPU area is 64-byte aligned and sized for the XSAVE features.
+        let reason = unsafe { percpu::enter_user(&mut t.regs, fpu) };
+        if reason == entry::REASON_SYSCALL {
+            crate::syscalls::dispatch(t);
+        } else {
+            handle_exception(t);
+        }
+        if let Some(e) = t.exit {
+            return e;
+        }
+    }
+}
+
+fn handle_exception(t: &mut Task) {
+    let (vector, error, cr2) = percpu::last_exception();
+    if vector == 14 {
+        let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0 };
+        if t.mm.handle_fault(cr2, access).is_ok() {
+            return;
+        }
+    }
+    let sig = signal_for_exception(vector);
+    if crate::kernel::get().strace {
+        crate::klog!("[{}] fault: vector {} error {:#x} cr2 {:#x} rip {:#x} -> signal {}", t.tid, vector, error, cr2, t.regs.rip, sig);
+    }
+    // Delivery to handlers arrives with the process issue; until then a
+    // synchronous fault always takes the default action (terminate).
+    t.exit = Some(ExitReason::Signaled(sig));
+}
+
+/// Splits the boot argument blob into its strings.
+pub fn split_args(blob: &[u8]) -> Vec<String> {
+    blob.split(|&b| b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}

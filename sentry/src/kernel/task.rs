@@ -1,0 +1,132 @@
+//! A task: one application thread (Linux: `task_struct`). In the walking
+//! skeleton a process has exactly one task, so the process state (memory,
+//! files, credentials) lives here too; the process issue splits it into a
+//! shared `ThreadGroup`.
+//!
+//! Ownership: a `Task` is only touched by the vCPU running it (`&mut Task`).
+
+use alloc::string::String;
+use core::alloc::Layout;
+
+use crate::fs::FdTable;
+use crate::kernel::signal::SignalState;
+use crate::mm::MemoryManager;
+
+/// The application's registers, laid out like Linux's `pt_regs` (the entry
+/// assembly depends on this order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub orig_rax: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+const _: () = assert!(core::mem::size_of::<UserRegs>() == 168);
+
+impl UserRegs {
+    /// Registers for a fresh program: everything zero but the entry state.
+    pub fn new_user(rip: u64, rsp: u64) -> UserRegs {
+        UserRegs {
+            rip,
+            rsp,
+            cs: u64::from(abi::layout::SEL_UCODE),
+            ss: u64::from(abi::layout::SEL_UDATA),
+            rflags: 0x202,
+            ..UserRegs::default()
+        }
+    }
+}
+
+/// A 64-byte aligned FXSAVE/XSAVE area in the sentry heap.
+pub struct FpuArea {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl FpuArea {
+    /// A fresh area in the initial FPU state.
+    pub fn new(size: usize) -> FpuArea {
+        let layout = Layout::from_size_align(size.max(576), 64).unwrap_or(Layout::new::<[u8; 1024]>());
+        // SAFETY: non-zero size.
+        let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            alloc::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: the area is at least 576 bytes; FCW at 0 and MXCSR at 24
+        // get their reset values (XSTATE_BV stays 0 = init state).
+        unsafe {
+            ptr.cast::<u16>().write(0x37f);
+            ptr.add(24).cast::<u32>().write(0x1f80);
+        }
+        FpuArea { ptr, layout }
+    }
+
+    /// Raw pointer for the entry code.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for FpuArea {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { alloc::alloc::dealloc(self.ptr, self.layout) };
+    }
+}
+
+/// Credentials (Linux: `struct cred`), without capabilities for now.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Why a task stopped running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// exit/exit_group with a status.
+    Exited(i32),
+    /// Killed by a signal.
+    Signaled(u32),
+}
+
+/// An application thread.
+pub struct Task {
+    pub regs: UserRegs,
+    pub fpu: FpuArea,
+    pub fs_base: u64,
+    pub tid: u32,
+    pub pid: u32,
+    pub ppid: u32,
+    pub mm: MemoryManager,
+    pub fds: FdTable,
+    pub cwd: String,
+    pub umask: u32,
+    pub creds: Creds,
+    pub clear_child_tid: u64,
+    pub robust_list: (u64, u64),
+    pub signals: SignalState,
+    pub exit: Option<ExitReason>,
+    /// Resource limits (cur, max) by RLIMIT_ number.
+    pub rlimits: [(u64, u64); 16],
+    /// The executable's path (for /proc/self/exe and AT_EXECFN).
+    pub exe: String,
+}

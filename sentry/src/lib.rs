@@ -1,0 +1,163 @@
+//! The sentry: rvisor's guest kernel. It runs inside the VM in supervisor
+//! mode, next to the application, and implements Linux for it: syscalls,
+//! page faults and exceptions are served here without leaving the guest.
+//! The only way out is the hypercall interface (`host`).
+//!
+//! Built two ways: as a freestanding kernel image (`--features image`,
+//! `src/main.rs`, no_std) embedded in the `rvisor` binary, and as an
+//! ordinary library with std for `cargo test`, so its logic is unit-tested
+//! on the host.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod arch;
+pub mod errno;
+pub mod fs;
+pub mod host;
+pub mod kernel;
+pub mod loader;
+pub mod mm;
+pub mod syscalls;
+
+#[cfg(feature = "image")]
+pub mod image;
+
+use abi::boot::{BootInfo, Flavour, BOOT_MAGIC};
+use abi::layout::{self, vcpu as blk, PHYS_OFFSET};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+
+use fs::host::HostFile;
+use fs::{FdTable, OpenFile};
+use kernel::task::{Creds, ExitReason, FpuArea, Task, UserRegs};
+
+/// Bytes of guest memory reserved for the sentry's heap.
+pub const HEAP_SIZE: u64 = 128 << 20;
+
+/// Writes a one-line error for the user to the application's stderr.
+fn user_error(stderr: u64, msg: &str) {
+    let line = format!("rvisor: {msg}\n");
+    let iov = [abi::hypercall::IoVec { gpa: mm::phys::va_to_pa(line.as_ptr() as u64), len: line.len() as u64 }];
+    let _ = host::write(stderr, &iov, None);
+}
+
+/// Ends the sandbox the way a shell reports the program's end.
+fn finish(e: ExitReason) -> ! {
+    match e {
+        ExitReason::Exited(s) => host::exit(s),
+        ExitReason::Signaled(sig) => host::exit(128 + sig as i32),
+    }
+}
+
+/// Brings the kernel up on the boot vCPU and runs the first program.
+///
+/// # Safety
+/// Must be called once, on vCPU 0, with `info` pointing at the VMM's
+/// BootInfo page, GS base at the vCPU's per-CPU page, and the heap (when
+/// built as the image) initialized over memory nobody else uses.
+pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
+    let flavour = if info.flavour == Flavour::Native as u32 { Flavour::Native } else { Flavour::Pvm };
+    arch::set_flavour(flavour);
+    let block = PHYS_OFFSET + layout::vcpu_block(0);
+    host::init(block + blk::MAILBOX);
+    // SAFETY: the per-CPU page belongs to vCPU 0, GS base points at it.
+    unsafe { arch::percpu::init(block + blk::PERCPU, flavour == Flavour::Pvm, info.xcr0, block + blk::VIF + 8) };
+    // SAFETY: the IDT page is vCPU 0's, zeroed by the VMM and loaded in IDTR.
+    unsafe { arch::install_idt_and_syscall(block + blk::IDT) };
+    if info.magic != BOOT_MAGIC {
+        host::exit(125);
+    }
+    mm::frame::init(heap_end, info.mem_size);
+    kernel::clock::init(info.tsc_khz);
+    kernel::random::init(info.random_seed);
+
+    // SAFETY: the VMM wrote `args_len` bytes at `args_gpa` (both bounded
+    // by the layout), visible through the direct map.
+    let blob = unsafe {
+        core::slice::from_raw_parts(mm::phys::pa_to_va(info.args_gpa) as *const u8, info.args_len.min(layout::ARGS_MAX) as usize)
+    };
+    let mut strings = kernel::split_args(blob).into_iter();
+    let mut next = || strings.next().unwrap_or_default();
+    let exe = next();
+    let cwd = next();
+    let argv: alloc::vec::Vec<String> = (0..info.argc).map(|_| next()).collect();
+    let envp: alloc::vec::Vec<String> = (0..info.envc).map(|_| next()).collect();
+    let uts = [next(), next(), next()];
+    let xsave_size = info.xsave_size as usize;
+    let hwcap = u64::from(core::arch::x86_64::__cpuid(1).edx);
+    kernel::init(kernel::Kernel {
+        uts,
+        num_cpus: info.num_vcpus.max(1),
+        xsave_size,
+        hwcap,
+        minsigstksz: (xsave_size as u64 + 1024 + 15) & !15,
+        mem_size: info.mem_size,
+        strace: info.flags & abi::boot::flags::STRACE != 0,
+    });
+
+    let stderr = u64::from(info.stdio[2]);
+    let mut fds = FdTable::new();
+    for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+        let f = OpenFile::new(Box::new(HostFile::stdio(u64::from(info.stdio[i]), name)), 2);
+        let _ = fds.install_at(i, f, false);
+    }
+    let mut task = Task {
+        regs: UserRegs::default(),
+        fpu: FpuArea::new(xsave_size),
+        fs_base: 0,
+        tid: 1,
+        pid: 1,
+        ppid: 0,
+        mm: mm::MemoryManager::new(mm::pagetable::PageTable::adopt(layout::BOOT_PML4_GPA)),
+        fds,
+        cwd: syscalls::fs::normalize(&cwd),
+        umask: 0o022,
+        creds: Creds { uid: info.uid, gid: info.gid },
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        signals: Default::default(),
+        exit: None,
+        rlimits: syscalls::process::default_rlimits(),
+        exe: exe.clone(),
+    };
+    let k = kernel::get();
+    if let Err(e) = kernel::exec::exec(&mut task, &exe, &argv, &envp, k.hwcap, k.minsigstksz) {
+        use kernel::exec::ExecError;
+        let (status, why) = match e {
+            ExecError::Io(errno::Errno::ENOENT) => (127, "no such file or directory"),
+            ExecError::Io(errno::Errno::EACCES) => (126, "permission denied"),
+            ExecError::Io(errno::Errno::ENOTDIR) => (127, "not a directory"),
+            ExecError::Io(_) => (126, "cannot read the program"),
+            ExecError::Elf(ref el) => (126, el.describe()),
+            ExecError::NoMem => (126, "not enough memory to load the program"),
+        };
+        user_error(stderr, &format!("{exe}: {why}"));
+        host::exit(status);
+    }
+    finish(kernel::run(&mut task))
+}
+
+/// Registers of a fault inside the sentry, as `rv_kernel_fault` gets them.
+#[repr(C)]
+pub struct KernelFrame {
+    pub gprs: [u64; 15],
+    pub vector: u64,
+    pub error: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Called by the entry code when the sentry itself faults: always a bug.
+#[no_mangle]
+extern "C" fn rv_kernel_fault(f: &KernelFrame) -> ! {
+    let (_, _, cr2) = arch::percpu::last_exception();
+    panic!(
+        "sentry fault: vector {} error {:#x} rip {:#x} rsp {:#x} cr2(last user) {:#x} rbp {:#x}",
+        f.vector, f.error, f.rip, f.rsp, cr2, f.gprs[8]
+    );
+}

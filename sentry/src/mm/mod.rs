@@ -1,0 +1,377 @@
+//! Memory management: frames, page tables, areas and the per-process
+//! `MemoryManager` (Linux: `mm_struct`). Page faults are resolved here,
+//! inside the guest, without leaving it.
+//!
+//! Lock order: a `MemoryManager` is owned by its process (one lock
+//! outside), then the frame allocator's lock (leaf).
+
+pub mod frame;
+pub mod pagetable;
+pub mod phys;
+pub mod usercopy;
+pub mod vma;
+
+use abi::layout::{PAGE_SIZE, USER_END};
+use alloc::vec::Vec;
+
+use crate::errno::Errno;
+use pagetable::{PageTable, PTE_NX, PTE_W};
+use vma::{Backing, Vma, VmaSet, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+/// Lowest address `mmap` hands out (Linux's default `mmap_min_addr`).
+pub const MMAP_MIN_ADDR: u64 = 0x10000;
+/// Top of the main stack (Linux without ASLR).
+pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
+/// Size reserved for the main stack (RLIMIT_STACK default).
+pub const STACK_SIZE: u64 = 8 << 20;
+/// Pages mapped around a faulting anonymous page.
+const FAULT_AROUND: u64 = 8;
+
+/// Page-aligns down.
+pub fn page_down(v: u64) -> u64 {
+    v & !(PAGE_SIZE - 1)
+}
+
+/// Page-aligns up (None on overflow).
+pub fn page_up(v: u64) -> Option<u64> {
+    v.checked_add(PAGE_SIZE - 1).map(page_down)
+}
+
+/// How a page was accessed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Access {
+    pub write: bool,
+    pub exec: bool,
+}
+
+fn pte_flags(prot: u32) -> u64 {
+    let mut f = 0;
+    if prot & PROT_WRITE != 0 {
+        f |= PTE_W;
+    }
+    if prot & PROT_EXEC == 0 {
+        f |= PTE_NX;
+    }
+    f
+}
+
+fn allows(prot: u32, a: Access) -> bool {
+    if a.write {
+        prot & PROT_WRITE != 0
+    } else if a.exec {
+        prot & PROT_EXEC != 0
+    } else {
+        prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0
+    }
+}
+
+/// One process's address space.
+pub struct MemoryManager {
+    pt: PageTable,
+    vmas: VmaSet,
+    brk_start: u64,
+    brk: u64,
+    /// mmap searches downwards from here.
+    mmap_base: u64,
+}
+
+impl MemoryManager {
+    /// An empty address space over page tables `pt`.
+    pub fn new(pt: PageTable) -> MemoryManager {
+        MemoryManager { pt, vmas: VmaSet::default(), brk_start: 0, brk: 0, mmap_base: STACK_TOP - STACK_SIZE - (1 << 30) }
+    }
+
+    /// The page tables (for CR3).
+    pub fn page_table(&self) -> &PageTable {
+        &self.pt
+    }
+
+    /// The areas, for /proc/self/maps.
+    pub fn vmas(&self) -> &VmaSet {
+        &self.vmas
+    }
+
+    /// Sets the initial program break (just past the loaded program).
+    pub fn set_brk_start(&mut self, at: u64) {
+        self.brk_start = at;
+        self.brk = at;
+    }
+
+    /// Resolves a fault at `va`: Ok if the access is now possible.
+    pub fn handle_fault(&mut self, va: u64, a: Access) -> Result<(), Errno> {
+        let v = self.vmas.find(va).ok_or(Errno::EFAULT)?;
+        if !allows(v.prot, a) {
+            return Err(Errno::EFAULT);
+        }
+        let (prot, start, end) = (v.prot, v.start, v.end);
+        let page = page_down(va);
+        let pte = self.pt.lookup(page);
+        if pte & pagetable::PTE_PROTNONE != 0 {
+            // The area allows the access but the page was left PROT_NONE:
+            // cannot happen (mprotect updates both), so refuse it.
+            return Err(Errno::EFAULT);
+        }
+        if pte & pagetable::PTE_P != 0 {
+            // Present with the right permissions: a stale TLB entry.
+            crate::arch::invlpg(page);
+            return Ok(());
+        }
+        let flags = pte_flags(prot);
+        let block = page_down(page - start) / (FAULT_AROUND * PAGE_SIZE) * (FAULT_AROUND * PAGE_SIZE) + start;
+        let lo = block.max(start);
+        let hi = (block + FAULT_AROUND * PAGE_SIZE).min(end);
+        let mut p = lo;
+        while p < hi {
+            if p == page || PageTable::frame_of(self.pt.lookup(p)).is_none() {
+                let f = frame::alloc().ok_or(Errno::ENOMEM)?;
+                if let Err(e) = self.pt.map(p, f, flags) {
+                    frame::free(f);
+                    return Err(e);
+                }
+            }
+            p += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Gives page `va` of an existing area a frame whatever the area's
+    /// protection (used to fill program segments, even PROT_NONE ones).
+    pub fn populate_page(&mut self, va: u64) -> Result<(), Errno> {
+        let prot = self.vmas.find(va).ok_or(Errno::EFAULT)?.prot;
+        if PageTable::frame_of(self.pt.lookup(va)).is_some() {
+            return Ok(());
+        }
+        let f = frame::alloc().ok_or(Errno::ENOMEM)?;
+        if let Err(e) = self.pt.map(va, f, pte_flags(prot)) {
+            frame::free(f);
+            return Err(e);
+        }
+        if prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0 {
+            self.pt.protect(va, None);
+        }
+        Ok(())
+    }
+
+    /// Unmaps and frees the pages of `[start, end)`.
+    fn drop_pages(&mut self, start: u64, end: u64) {
+        let mut p = start;
+        while p < end {
+            if let Some(f) = PageTable::frame_of(self.pt.unmap(p)) {
+                frame::free(f);
+                crate::arch::invlpg(p);
+            }
+            p += PAGE_SIZE;
+        }
+    }
+
+    fn check_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
+        if addr % PAGE_SIZE != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = page_up(len).and_then(|l| addr.checked_add(l)).ok_or(Errno::EINVAL)?;
+        if end > USER_END {
+            return Err(Errno::EINVAL);
+        }
+        Ok((addr, end))
+    }
+
+    /// Adds an area at a fixed place, replacing what was there.
+    pub fn map_fixed(&mut self, v: Vma) -> Result<(), Errno> {
+        if v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 || v.start >= v.end || v.end > USER_END {
+            return Err(Errno::EINVAL);
+        }
+        for gone in self.vmas.remove(v.start, v.end) {
+            self.drop_pages(gone.start, gone.end);
+        }
+        self.vmas.insert(v);
+        Ok(())
+    }
+
+    /// mmap for anonymous and private-copy mappings; returns the address.
+    /// `hint`/`fixed` follow MAP_FIXED / MAP_FIXED_NOREPLACE semantics.
+    pub fn mmap(&mut self, hint: u64, len: u64, prot: u32, fixed: bool, noreplace: bool, shared: bool, backing: Backing) -> Result<u64, Errno> {
+        let len = page_up(len).filter(|l| *l != 0 && *l <= USER_END).ok_or(Errno::ENOMEM)?;
+        let addr = if fixed {
+            let (a, end) = Self::check_range(hint, len)?;
+            if a < MMAP_MIN_ADDR {
+                return Err(Errno::EPERM);
+            }
+            if noreplace && !self.vmas.is_free(a, end) {
+                return Err(Errno::EEXIST);
+            }
+            a
+        } else {
+            let h = page_down(hint);
+            if h >= MMAP_MIN_ADDR && h.checked_add(len).is_some_and(|e| e <= USER_END) && self.vmas.is_free(h, h + len) {
+                h
+            } else {
+                self.vmas.find_gap_topdown(len, self.mmap_base, MMAP_MIN_ADDR).ok_or(Errno::ENOMEM)?
+            }
+        };
+        self.map_fixed(Vma { start: addr, end: addr + len, prot, shared, backing })?;
+        Ok(addr)
+    }
+
+    /// munmap.
+    pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        let (start, end) = Self::check_range(addr, len)?;
+        for gone in self.vmas.remove(start, end) {
+            self.drop_pages(gone.start, gone.end);
+        }
+        Ok(())
+    }
+
+    /// mprotect.
+    pub fn mprotect(&mut self, addr: u64, len: u64, prot: u32) -> Result<(), Errno> {
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let (start, end) = Self::check_range(addr, len)?;
+        if !self.vmas.protect(start, end, prot) {
+            return Err(Errno::ENOMEM);
+        }
+        let flags = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| pte_flags(prot));
+        let mut p = start;
+        while p < end {
+            if self.pt.protect(p, flags) {
+                crate::arch::invlpg(p);
+            }
+            p += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// madvise: MADV_DONTNEED/FREE drop private anonymous pages (they read
+    /// as zero afterwards); other advice is accepted and ignored, as Linux
+    /// may.
+    pub fn madvise(&mut self, addr: u64, len: u64, advice: u32) -> Result<(), Errno> {
+        const MADV_DONTNEED: u32 = 4;
+        const MADV_FREE: u32 = 8;
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let (start, end) = Self::check_range(addr, len)?;
+        if !self.vmas.covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        match advice {
+            MADV_DONTNEED | MADV_FREE => self.drop_pages(start, end),
+            0..=3 | 9..=21 | 100..=101 => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        Ok(())
+    }
+
+    /// brk: grows or shrinks the heap area; returns the new break (the old
+    /// one if the request cannot be met, as Linux does).
+    pub fn brk(&mut self, new: u64) -> u64 {
+        if new < self.brk_start || new > self.brk_start + (1 << 40) {
+            return self.brk;
+        }
+        let (Some(old_end), Some(new_end)) = (page_up(self.brk), page_up(new)) else { return self.brk };
+        if new_end > old_end {
+            if !self.vmas.is_free(old_end, new_end) {
+                return self.brk;
+            }
+            let heap_start = page_up(self.brk_start).unwrap_or(self.brk_start);
+            if self.vmas.find(heap_start).is_some_and(|v| v.backing == Backing::Heap) {
+                self.vmas.set_end(heap_start, new_end);
+            } else {
+                self.vmas.insert(Vma { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Heap });
+            }
+        } else if new_end < old_end {
+            for gone in self.vmas.remove(new_end, old_end) {
+                self.drop_pages(gone.start, gone.end);
+            }
+        }
+        self.brk = new;
+        new
+    }
+
+    /// mremap (MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2, MREMAP_DONTUNMAP = 4).
+    pub fn mremap(&mut self, old: u64, old_len: u64, new_len: u64, flags: u32, new_addr: u64) -> Result<u64, Errno> {
+        if old % PAGE_SIZE != 0 || flags & !7 != 0 || (flags & 2 != 0 && flags & 1 == 0) || flags & 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_up(new_len).filter(|l| *l != 0).ok_or(Errno::EINVAL)?;
+        if old_len == 0 {
+            // Duplicating shared mappings is not supported.
+            return Err(Errno::EINVAL);
+        }
+        let v = self.vmas.find(old).cloned().ok_or(Errno::EFAULT)?;
+        let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
+        if old_end > v.end {
+            return Err(Errno::EFAULT);
+        }
+        if flags & 2 == 0 {
+            if new_len <= old_len {
+                self.munmap(old + new_len, old_len - new_len)?;
+                return Ok(old);
+            }
+            let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
+            if old_end == v.end && grow_end <= USER_END && self.vmas.is_free(old_end, grow_end) {
+                self.vmas.set_end(v.start, grow_end);
+                return Ok(old);
+            }
+            if flags & 1 == 0 {
+                return Err(Errno::ENOMEM);
+            }
+        }
+        let dest = if flags & 2 != 0 {
+            let (d, _) = Self::check_range(new_addr, new_len)?;
+            let overlap = d < old_end && old < d + new_len;
+            if overlap {
+                return Err(Errno::EINVAL);
+            }
+            d
+        } else {
+            self.vmas.find_gap_topdown(new_len, self.mmap_base, MMAP_MIN_ADDR).ok_or(Errno::ENOMEM)?
+        };
+        // Move the pages (frames change address, not content).
+        let mut moved = Vec::new();
+        let mut p = old;
+        while p < old_end.min(old + new_len) {
+            if let Some(f) = PageTable::frame_of(self.pt.unmap(p)) {
+                crate::arch::invlpg(p);
+                moved.push((p - old, f));
+            }
+            p += PAGE_SIZE;
+        }
+        for gone in self.vmas.remove(old, old_end) {
+            self.drop_pages(gone.start, gone.end);
+        }
+        let mut nv = v.clone();
+        nv.start = dest;
+        nv.end = dest + new_len;
+        if let Backing::File { offset, .. } = &mut nv.backing {
+            *offset += old - v.start;
+        }
+        self.map_fixed(nv)?;
+        let flags_pte = pte_flags(v.prot);
+        let none = v.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0;
+        for (off, f) in moved {
+            self.pt.map(dest + off, f, flags_pte)?;
+            if none {
+                self.pt.protect(dest + off, None);
+            }
+        }
+        Ok(dest)
+    }
+
+    /// Frees every page and page table (process exit).
+    pub fn teardown(&mut self) {
+        let all: Vec<(u64, u64)> = self.vmas.iter().map(|v| (v.start, v.end)).collect();
+        for (s, e) in all {
+            self.drop_pages(s, e);
+        }
+        self.vmas = VmaSet::default();
+        self.pt.free_tables();
+    }
+}

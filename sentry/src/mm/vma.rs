@@ -1,0 +1,206 @@
+//! Virtual memory areas: the set of mapped ranges of one address space
+//! with their permissions. Pure bookkeeping (Linux: `vm_area_struct` and
+//! the maple tree); page tables are updated by `MemoryManager`.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub const PROT_READ: u32 = 1;
+pub const PROT_WRITE: u32 = 2;
+pub const PROT_EXEC: u32 = 4;
+
+/// What backs an area (for /proc/self/maps and fault handling).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Anonymous memory (zero-filled on demand).
+    Anon,
+    /// The program break.
+    Heap,
+    /// The main thread's stack.
+    Stack,
+    /// A private copy of a file's contents, populated when mapped.
+    File { path: String, offset: u64 },
+}
+
+/// One mapped range `[start, end)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub prot: u32,
+    pub shared: bool,
+    pub backing: Backing,
+}
+
+impl Vma {
+    fn split_at(&self, at: u64) -> (Vma, Vma) {
+        let mut lo = self.clone();
+        let mut hi = self.clone();
+        lo.end = at;
+        hi.start = at;
+        if let Backing::File { offset, .. } = &mut hi.backing {
+            *offset += at - self.start;
+        }
+        (lo, hi)
+    }
+}
+
+/// The areas of one address space, keyed by start address.
+#[derive(Clone, Debug, Default)]
+pub struct VmaSet {
+    map: BTreeMap<u64, Vma>,
+}
+
+impl VmaSet {
+    /// The area containing `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Vma> {
+        self.map.range(..=addr).next_back().map(|(_, v)| v).filter(|v| addr < v.end)
+    }
+
+    /// True if no area intersects `[start, end)`.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        if self.find(start).is_some() {
+            return false;
+        }
+        self.map.range(start..end).next().is_none()
+    }
+
+    /// Adds an area; the range must be free.
+    pub fn insert(&mut self, v: Vma) {
+        debug_assert!(self.is_free(v.start, v.end));
+        self.map.insert(v.start, v);
+    }
+
+    /// Removes `[start, end)` from every area, splitting at the edges.
+    /// Returns the removed pieces.
+    pub fn remove(&mut self, start: u64, end: u64) -> Vec<Vma> {
+        self.split(start);
+        self.split(end);
+        let keys: Vec<u64> = self.map.range(start..end).map(|(k, _)| *k).collect();
+        keys.into_iter().filter_map(|k| self.map.remove(&k)).collect()
+    }
+
+    /// Splits the area containing `at` so that one starts at `at`.
+    fn split(&mut self, at: u64) {
+        let Some(v) = self.find(at).cloned() else { return };
+        if v.start == at {
+            return;
+        }
+        let (lo, hi) = v.split_at(at);
+        self.map.insert(lo.start, lo);
+        self.map.insert(hi.start, hi);
+    }
+
+    /// True if `[start, end)` is entirely covered by areas.
+    pub fn covered(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.find(at) {
+                Some(v) => at = v.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Sets the protection of `[start, end)` (must be covered), splitting
+    /// as needed, and merges nothing (Linux merges; harmless to skip).
+    pub fn protect(&mut self, start: u64, end: u64, prot: u32) -> bool {
+        if !self.covered(start, end) {
+            return false;
+        }
+        self.split(start);
+        self.split(end);
+        for (_, v) in self.map.range_mut(start..end) {
+            v.prot = prot;
+        }
+        true
+    }
+
+    /// Highest free range of `len` bytes ending at or below `below`, above `floor`.
+    pub fn find_gap_topdown(&self, len: u64, below: u64, floor: u64) -> Option<u64> {
+        let mut hi = below;
+        for (_, v) in self.map.range(..below).rev() {
+            let end = v.end.min(hi);
+            if hi >= end && hi - end >= len {
+                return Some(hi - len);
+            }
+            hi = hi.min(v.start);
+        }
+        (hi >= floor.checked_add(len)?).then(|| hi - len)
+    }
+
+    /// All areas in address order.
+    pub fn iter(&self) -> impl Iterator<Item = &Vma> {
+        self.map.values()
+    }
+
+    /// Changes the end of the area starting at `start` (brk, mremap in place).
+    pub fn set_end(&mut self, start: u64, end: u64) {
+        if let Some(v) = self.map.get_mut(&start) {
+            v.end = end;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anon(start: u64, end: u64) -> Vma {
+        Vma { start, end, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Anon }
+    }
+
+    #[test]
+    fn find_and_free() {
+        let mut s = VmaSet::default();
+        s.insert(anon(0x1000, 0x3000));
+        assert!(s.find(0x1000).is_some());
+        assert!(s.find(0x2fff).is_some());
+        assert!(s.find(0x3000).is_none());
+        assert!(s.find(0xfff).is_none());
+        assert!(s.is_free(0x3000, 0x4000));
+        assert!(!s.is_free(0x0, 0x1001));
+        assert!(!s.is_free(0x2000, 0x5000));
+    }
+
+    #[test]
+    fn remove_splits() {
+        let mut s = VmaSet::default();
+        s.insert(anon(0x1000, 0x5000));
+        let gone = s.remove(0x2000, 0x3000);
+        assert_eq!(gone, vec![anon(0x2000, 0x3000)]);
+        assert_eq!(s.iter().cloned().collect::<Vec<_>>(), vec![anon(0x1000, 0x2000), anon(0x3000, 0x5000)]);
+        assert!(s.remove(0x8000, 0x9000).is_empty());
+    }
+
+    #[test]
+    fn protect_needs_coverage() {
+        let mut s = VmaSet::default();
+        s.insert(anon(0x1000, 0x3000));
+        s.insert(anon(0x4000, 0x5000));
+        assert!(!s.protect(0x1000, 0x5000, PROT_READ));
+        assert!(s.protect(0x2000, 0x3000, PROT_READ));
+        assert_eq!(s.find(0x2000).unwrap().prot, PROT_READ);
+        assert_eq!(s.find(0x1000).unwrap().prot, PROT_READ | PROT_WRITE);
+    }
+
+    #[test]
+    fn gaps_top_down() {
+        let mut s = VmaSet::default();
+        s.insert(anon(0x8000, 0x10000));
+        assert_eq!(s.find_gap_topdown(0x1000, 0x10000, 0x1000), Some(0x7000));
+        assert_eq!(s.find_gap_topdown(0x1000, 0x12000, 0x1000), Some(0x11000));
+        assert_eq!(s.find_gap_topdown(0x8000, 0x10000, 0x1000), None);
+        assert_eq!(s.find_gap_topdown(0x7000, 0x10000, 0x1000), Some(0x1000));
+    }
+
+    #[test]
+    fn file_offsets_follow_splits() {
+        let mut s = VmaSet::default();
+        s.insert(Vma { backing: Backing::File { path: "/x".into(), offset: 0 }, ..anon(0x1000, 0x4000) });
+        s.remove(0x1000, 0x2000);
+        assert_eq!(s.find(0x2000).unwrap().backing, Backing::File { path: "/x".into(), offset: 0x1000 });
+    }
+}

@@ -1,0 +1,86 @@
+//! Memory syscalls: mmap, munmap, mprotect, mremap, madvise, brk.
+
+use super::Args;
+use crate::errno::{Errno, SysResult};
+use crate::kernel::task::Task;
+use crate::mm::vma::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+use abi::layout::PAGE_SIZE;
+
+const MAP_PRIVATE: u32 = 2;
+const MAP_SHARED_VALIDATE: u32 = 3;
+const MAP_FIXED: u32 = 0x10;
+const MAP_ANONYMOUS: u32 = 0x20;
+const MAP_FIXED_NOREPLACE: u32 = 0x10_0000;
+const PROT_GROWSDOWN: u32 = 0x0100_0000;
+const PROT_GROWSUP: u32 = 0x0200_0000;
+/// Flags Linux accepts for MAP_SHARED_VALIDATE (and ignores here or honours).
+const KNOWN_FLAGS: u32 = 0x3 | 0x10 | 0x20 | 0x40 | 0x100 | 0x800 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x1_0000 | 0x2_0000 | 0x4_0000 | 0x8_0000 | 0x10_0000 | 0xfc00_0000;
+
+fn check_prot(prot: u32) -> Result<u32, Errno> {
+    if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
+}
+
+pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
+    let (addr, len, flags, fd, off) = (a.u64(0), a.u64(1), a.u32(3), a.fd(4), a.u64(5));
+    let prot = check_prot(a.u32(2))?;
+    let kind = flags & 3;
+    if kind == 0 || (kind == MAP_SHARED_VALIDATE && flags & !KNOWN_FLAGS != 0) {
+        return Err(Errno::EINVAL);
+    }
+    if len == 0 || off % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+    let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0;
+    let shared = kind != MAP_PRIVATE;
+    if flags & MAP_ANONYMOUS != 0 {
+        return t.mm.mmap(addr, len, prot, fixed, noreplace, shared, Backing::Anon);
+    }
+    let file = t.fds.get(fd)?;
+    let mode = file.flags() & 3;
+    if mode == 1 || file.flags() & 0o10000000 != 0 {
+        return Err(Errno::EACCES);
+    }
+    if shared && prot & PROT_WRITE != 0 {
+        // Writable shared file mappings need the gofer's page cache.
+        return Err(if mode == 0 { Errno::EACCES } else { Errno::ENODEV });
+    }
+    if file.ops.is_dir() {
+        return Err(Errno::ENODEV);
+    }
+    let backing = Backing::File { path: file.ops.path().into(), offset: off };
+    // Private copy of the file: map writable, fill, then apply `prot`.
+    let at = t.mm.mmap(addr, len, PROT_READ | PROT_WRITE, fixed, noreplace, shared, backing)?;
+    let n = crate::mm::page_up(len).ok_or(Errno::ENOMEM)?;
+    let r = file.ops.read(&mut t.mm, &[(at, n as usize)], Some(off));
+    let r = r.and_then(|_| t.mm.mprotect(at, n, prot));
+    if let Err(e) = r {
+        let _ = t.mm.munmap(at, n);
+        return Err(e);
+    }
+    Ok(at)
+}
+
+pub fn sys_munmap(t: &mut Task, a: &Args) -> SysResult {
+    t.mm.munmap(a.u64(0), a.u64(1)).map(|()| 0)
+}
+
+pub fn sys_mprotect(t: &mut Task, a: &Args) -> SysResult {
+    let prot = check_prot(a.u32(2))?;
+    t.mm.mprotect(a.u64(0), a.u64(1), prot).map(|()| 0)
+}
+
+pub fn sys_mremap(t: &mut Task, a: &Args) -> SysResult {
+    t.mm.mremap(a.u64(0), a.u64(1), a.u64(2), a.u32(3), a.u64(4))
+}
+
+pub fn sys_madvise(t: &mut Task, a: &Args) -> SysResult {
+    t.mm.madvise(a.u64(0), a.u64(1), a.u32(2)).map(|()| 0)
+}
+
+pub fn sys_brk(t: &mut Task, a: &Args) -> SysResult {
+    Ok(t.mm.brk(a.u64(0)))
+}

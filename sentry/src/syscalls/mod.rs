@@ -1,0 +1,89 @@
+//! Syscall dispatch. The table (`table.rs`) is data: number → name,
+//! handler, support level; it feeds dispatch, `--strace`, `rvisor help
+//! syscalls` and `docs/compatibility.md`. One file per area holds the
+//! handlers (`sys_<name>`), each decoding and validating its arguments
+//! first and returning a typed `Errno`.
+
+pub mod file;
+pub mod fs;
+pub mod info;
+pub mod mm;
+pub mod names;
+pub mod process;
+pub mod signal;
+pub mod table;
+pub mod time;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::errno::{self, Errno, SysResult};
+use crate::kernel::task::Task;
+
+/// Raw syscall arguments (rdi, rsi, rdx, r10, r8, r9).
+#[derive(Clone, Copy, Debug)]
+pub struct Args(pub [u64; 6]);
+
+impl Args {
+    /// Argument `i` as u64.
+    pub fn u64(&self, i: usize) -> u64 {
+        self.0[i]
+    }
+    /// Argument `i` as a C `int` (Linux truncates to 32 bits).
+    pub fn i32(&self, i: usize) -> i32 {
+        self.0[i] as u32 as i32
+    }
+    /// Argument `i` as a C `unsigned int`.
+    pub fn u32(&self, i: usize) -> u32 {
+        self.0[i] as u32
+    }
+    /// Argument `i` as an fd.
+    pub fn fd(&self, i: usize) -> i32 {
+        self.i32(i)
+    }
+    /// Argument `i` as a size (usize).
+    pub fn usize(&self, i: usize) -> usize {
+        self.0[i] as usize
+    }
+}
+
+/// A syscall handler.
+pub type Handler = fn(&mut Task, &Args) -> SysResult;
+
+static WARNED: [AtomicU64; names::NR_SYSCALLS.div_ceil(64) + 1] = [const { AtomicU64::new(0) }; names::NR_SYSCALLS.div_ceil(64) + 1];
+
+/// Logs an unimplemented syscall once per number.
+fn warn_once(nr: u64) {
+    let i = (nr as usize).min(names::NR_SYSCALLS);
+    let bit = 1u64 << (i % 64);
+    if WARNED[i / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+        let name = names::NAMES.get(i).copied().filter(|n| !n.is_empty()).unwrap_or("unknown");
+        crate::klog!("unsupported syscall {nr} ({name}): returning ENOSYS");
+    }
+}
+
+/// Serves the syscall in `t.regs` and stores the result in `rax`.
+pub fn dispatch(t: &mut Task) {
+    let nr = t.regs.orig_rax;
+    let args = Args([t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9]);
+    let ret = match table::handler(nr) {
+        Some(h) => h(t, &args),
+        None => {
+            warn_once(nr);
+            Err(Errno::ENOSYS)
+        }
+    };
+    if crate::kernel::get().strace {
+        let name = names::NAMES.get(nr as usize).copied().unwrap_or("?");
+        match ret {
+            Ok(v) => crate::klog!("[{}] {}({:#x}, {:#x}, {:#x}, {:#x}) = {:#x}", t.tid, name, args.0[0], args.0[1], args.0[2], args.0[3], v),
+            Err(e) => crate::klog!("[{}] {}({:#x}, {:#x}, {:#x}, {:#x}) = -{} {}", t.tid, name, args.0[0], args.0[1], args.0[2], args.0[3], e.0, errno::name(e)),
+        }
+    }
+    t.regs.rax = match ret {
+        Ok(v) => v,
+        Err(e) => (-i64::from(e.0)) as u64,
+    };
+    // Linux's syscall return leaves rcx = rip and r11 = rflags.
+    t.regs.rcx = t.regs.rip;
+    t.regs.r11 = t.regs.rflags;
+}

@@ -1,0 +1,156 @@
+//! The syscall table: one row per implemented number. Dispatch, strace,
+//! `rvisor help syscalls` and docs/compatibility.md all read it. Numbers
+//! not listed return ENOSYS (logged once).
+
+use super::names::{NAMES, NR_SYSCALLS};
+use super::{file, fs, info, mm, process, signal, time, Handler};
+
+/// How completely a syscall is implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    Full,
+    Partial(&'static str),
+}
+
+/// One row of the table.
+pub struct Row {
+    pub nr: usize,
+    pub name: &'static str,
+    pub handler: Handler,
+    pub support: Support,
+}
+
+macro_rules! rows {
+    ($( ($nr:expr, $name:ident, $h:path, $s:expr) ),* $(,)?) => {
+        /// All implemented syscalls, sorted by number.
+        pub static ROWS: &[Row] = &[ $( Row { nr: $nr, name: stringify!($name), handler: $h, support: $s } ),* ];
+    };
+}
+
+use Support::{Full, Partial};
+
+rows! {
+    (0, read, file::sys_read, Full),
+    (1, write, file::sys_write, Full),
+    (2, open, fs::sys_open, Partial("host files are read-only until the gofer")),
+    (3, close, fs::sys_close, Full),
+    (4, stat, fs::sys_stat, Full),
+    (5, fstat, fs::sys_fstat, Full),
+    (6, lstat, fs::sys_lstat, Full),
+    (8, lseek, file::sys_lseek, Full),
+    (9, mmap, mm::sys_mmap, Partial("file mappings are private copies; no writable MAP_SHARED files")),
+    (10, mprotect, mm::sys_mprotect, Full),
+    (11, munmap, mm::sys_munmap, Full),
+    (12, brk, mm::sys_brk, Full),
+    (13, rt_sigaction, signal::sys_rt_sigaction, Partial("recorded; handlers run once signal delivery lands")),
+    (14, rt_sigprocmask, signal::sys_rt_sigprocmask, Full),
+    (16, ioctl, fs::sys_ioctl, Partial("terminal ioctls on stdio, FIOCLEX, FIONCLEX, FIONBIO")),
+    (17, pread64, file::sys_pread64, Full),
+    (18, pwrite64, file::sys_pwrite64, Full),
+    (19, readv, file::sys_readv, Full),
+    (20, writev, file::sys_writev, Full),
+    (21, access, fs::sys_access, Full),
+    (24, sched_yield, process::sys_sched_yield, Full),
+    (25, mremap, mm::sys_mremap, Partial("MREMAP_DONTUNMAP unsupported")),
+    (28, madvise, mm::sys_madvise, Full),
+    (32, dup, fs::sys_dup, Full),
+    (33, dup2, fs::sys_dup2, Full),
+    (35, nanosleep, time::sys_nanosleep, Full),
+    (39, getpid, process::sys_getpid, Full),
+    (60, exit, process::sys_exit, Full),
+    (63, uname, info::sys_uname, Full),
+    (72, fcntl, fs::sys_fcntl, Partial("no file locks yet")),
+    (79, getcwd, fs::sys_getcwd, Full),
+    (80, chdir, fs::sys_chdir, Full),
+    (81, fchdir, fs::sys_fchdir, Full),
+    (89, readlink, fs::sys_readlink, Full),
+    (95, umask, fs::sys_umask, Full),
+    (96, gettimeofday, time::sys_gettimeofday, Full),
+    (97, getrlimit, process::sys_getrlimit, Full),
+    (99, sysinfo, info::sys_sysinfo, Full),
+    (102, getuid, process::sys_getuid, Full),
+    (104, getgid, process::sys_getgid, Full),
+    (107, geteuid, process::sys_getuid, Full),
+    (108, getegid, process::sys_getgid, Full),
+    (110, getppid, process::sys_getppid, Full),
+    (111, getpgrp, process::sys_getpgrp, Full),
+    (115, getgroups, process::sys_getgroups, Full),
+    (121, getpgid, process::sys_getpgid, Full),
+    (124, getsid, process::sys_getpgid, Full),
+    (131, sigaltstack, signal::sys_sigaltstack, Full),
+    (158, arch_prctl, process::sys_arch_prctl, Partial("ARCH_SET_GS unsupported")),
+    (160, setrlimit, process::sys_setrlimit, Full),
+    (186, gettid, process::sys_gettid, Full),
+    (201, time, time::sys_time, Full),
+    (204, sched_getaffinity, process::sys_sched_getaffinity, Full),
+    (217, getdents64, fs::sys_getdents64, Full),
+    (218, set_tid_address, process::sys_set_tid_address, Full),
+    (228, clock_gettime, time::sys_clock_gettime, Full),
+    (229, clock_getres, time::sys_clock_getres, Full),
+    (230, clock_nanosleep, time::sys_clock_nanosleep, Full),
+    (231, exit_group, process::sys_exit_group, Full),
+    (257, openat, fs::sys_openat, Partial("host files are read-only until the gofer")),
+    (262, newfstatat, fs::sys_newfstatat, Full),
+    (267, readlinkat, fs::sys_readlinkat, Full),
+    (269, faccessat, fs::sys_faccessat, Full),
+    (273, set_robust_list, process::sys_set_robust_list, Full),
+    (274, get_robust_list, process::sys_get_robust_list, Full),
+    (292, dup3, fs::sys_dup3, Full),
+    (295, preadv, file::sys_preadv, Full),
+    (296, pwritev, file::sys_pwritev, Full),
+    (302, prlimit64, process::sys_prlimit64, Partial("only the calling process")),
+    (318, getrandom, info::sys_getrandom, Full),
+    (332, statx, fs::sys_statx, Full),
+    (334, rseq, process::sys_rseq, Partial("returns ENOSYS; glibc falls back")),
+    (439, faccessat2, fs::sys_faccessat2, Full),
+}
+
+static INDEX: spin::Once<[u16; NR_SYSCALLS]> = spin::Once::new();
+
+fn index() -> &'static [u16; NR_SYSCALLS] {
+    INDEX.call_once(|| {
+        let mut idx = [u16::MAX; NR_SYSCALLS];
+        for (i, r) in ROWS.iter().enumerate() {
+            idx[r.nr] = i as u16;
+        }
+        idx
+    })
+}
+
+/// The handler for syscall `nr`.
+pub fn handler(nr: u64) -> Option<Handler> {
+    let i = *index().get(usize::try_from(nr).ok()?)?;
+    ROWS.get(usize::from(i)).map(|r| r.handler)
+}
+
+/// The name of syscall `nr` ("" if unassigned).
+pub fn name(nr: usize) -> &'static str {
+    NAMES.get(nr).copied().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_sorted_unique_and_named_right() {
+        for w in ROWS.windows(2) {
+            assert!(w[0].nr < w[1].nr, "{} and {} out of order", w[0].name, w[1].name);
+        }
+        for r in ROWS {
+            assert_eq!(NAMES[r.nr], r.name, "row {} has the wrong name", r.nr);
+        }
+        assert_eq!(NAMES[libc::SYS_openat as usize], "openat");
+        assert_eq!(NAMES[libc::SYS_statx as usize], "statx");
+        assert_eq!(NAMES[libc::SYS_faccessat2 as usize], "faccessat2");
+        assert_eq!(NAMES[libc::SYS_clone3 as usize], "clone3");
+    }
+
+    #[test]
+    fn lookup() {
+        assert!(handler(0).is_some());
+        assert!(handler(56).is_none()); // clone: not yet
+        assert!(handler(u64::MAX).is_none());
+        assert!(handler(100_000).is_none());
+    }
+}

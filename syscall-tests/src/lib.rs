@@ -1,0 +1,1 @@
+//! See `tests/compare.rs`: the runner lives in the integration test.
