@@ -4,7 +4,11 @@
 //! `rax = PVM_HC_HALT`, seen by the VMM as `KVM_EXIT_HLT`; native: `out` to
 //! [`HYPERCALL_PORT`]). The VMM validates the request, performs it and
 //! stores the result in `Mailbox::ret`: `>= 0` on success, `-errno` (Linux
-//! numbers) on failure. Guest memory is named by guest-physical address;
+//! numbers) on failure. The sentry writes `ret = RET_PENDING` with each
+//! request and repeats the exit until `ret` changes: on PVM the host kernel
+//! may absorb a halt exit without reaching the VMM. The VMM serves a
+//! mailbox only while it is pending, so a repeated exit never repeats a
+//! request. Guest memory is named by guest-physical address;
 //! scatter/gather buffers are arrays of [`IoVec`].
 
 /// PVM hypercall number that exits to the VMM as `KVM_EXIT_HLT`.
@@ -26,6 +30,9 @@ pub const MAX_PATH: u64 = 4096;
 pub const MAX_CONSOLE: u64 = 64 << 10;
 /// Most return addresses in a panic backtrace.
 pub const MAX_BACKTRACE: u64 = 64;
+
+/// `Mailbox::ret` of a request the VMM has not answered yet.
+pub const RET_PENDING: i64 = i64::MIN;
 
 /// The per-vCPU mailbox page.
 #[repr(C)]

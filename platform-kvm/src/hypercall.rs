@@ -115,6 +115,10 @@ impl Service {
         let Ok(mb) = self.mem.read_obj::<Mailbox>(mailbox_gpa) else {
             return Control::Exit(SENTRY_PANIC_STATUS);
         };
+        if mb.ret != hypercall::RET_PENDING {
+            // Already answered: a repeated or spurious exit.
+            return Control::Resume;
+        }
         let (ret, ctl) = match Nr::from_u64(mb.nr) {
             None => (Err(libc::ENOSYS), Control::Resume),
             Some(Nr::Exit) => return Control::Exit((mb.args[0] & 0xff) as i32),
@@ -462,7 +466,7 @@ mod tests {
     }
 
     fn call(s: &Service, nr: u64, args: [u64; 6]) -> i64 {
-        s.mem.write_obj(MB, &Mailbox { nr, args, ret: 0 }).unwrap();
+        s.mem.write_obj(MB, &Mailbox { nr, args, ret: hypercall::RET_PENDING }).unwrap();
         assert_eq!(s.handle(MB), Control::Resume);
         s.mem.read_obj::<Mailbox>(MB).unwrap().ret
     }
@@ -503,6 +507,16 @@ mod tests {
     }
 
     #[test]
+    fn clock_is_written() {
+        let s = service();
+        assert_eq!(call(&s, Nr::Clock as u64, [0x2000, 0, 0, 0, 0, 0]), 0);
+        let r: ClockReading = s.mem.read_obj(0x2000).unwrap();
+        assert!(r.realtime_ns > 1_600_000_000 * 1_000_000_000);
+        assert!(r.monotonic_ns > 0);
+        assert_eq!(call(&s, Nr::Clock as u64, [u64::MAX, 0, 0, 0, 0, 0]), -i64::from(libc::EFAULT));
+    }
+
+    #[test]
     fn ioctl_allowlist() {
         let s = service();
         assert_eq!(call(&s, Nr::HostIoctl as u64, [0, 0x5412, 0x2000, 0, 0, 0]), -i64::from(libc::ENOTTY));
@@ -511,7 +525,19 @@ mod tests {
     #[test]
     fn exit_status() {
         let s = service();
-        s.mem.write_obj(MB, &Mailbox { nr: Nr::Exit as u64, args: [0x1ff, 0, 0, 0, 0, 0], ret: 0 }).unwrap();
+        s.mem.write_obj(MB, &Mailbox { nr: Nr::Exit as u64, args: [0x1ff, 0, 0, 0, 0, 0], ret: hypercall::RET_PENDING }).unwrap();
         assert_eq!(s.handle(MB), Control::Exit(0xff));
+    }
+
+    #[test]
+    fn answered_requests_are_not_repeated() {
+        let s = service();
+        s.mem.write(0x2000, b"/etc/passwd").unwrap();
+        let h = call(&s, Nr::HostOpen as u64, [0x2000, 11, 0, 0, 0, 0]);
+        assert!(h >= 0);
+        // A second exit with the same (answered) mailbox does nothing.
+        assert_eq!(s.handle(MB), Control::Resume);
+        assert_eq!(s.mem.read_obj::<Mailbox>(MB).unwrap().ret, h);
+        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 11, 0, 0, 0, 0]), h + 1);
     }
 }

@@ -95,6 +95,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         minsigstksz: (xsave_size as u64 + 1024 + 15) & !15,
         mem_size: info.mem_size,
         strace: info.flags & abi::boot::flags::STRACE != 0,
+        debug: info.flags & (abi::boot::flags::DEBUG | abi::boot::flags::STRACE) != 0,
     });
 
     let stderr = u64::from(info.stdio[2]);
@@ -120,6 +121,11 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         signals: Default::default(),
         exit: None,
         rlimits: syscalls::process::default_rlimits(),
+        comm: kernel::exec::comm_of(&exe),
+        pdeathsig: 0,
+        dumpable: true,
+        no_new_privs: false,
+        subreaper: false,
         exe: exe.clone(),
     };
     let k = kernel::get();

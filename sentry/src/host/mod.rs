@@ -4,7 +4,7 @@
 //! hypercall `int $0x1b`; hardware: `out` to the hypercall port). Costs
 //! ~20 µs on PVM, so callers batch (scatter/gather lists, whole segments).
 
-use abi::hypercall::{ClockReading, IoVec, Mailbox, Nr};
+use abi::hypercall::{ClockReading, IoVec, Mailbox, Nr, RET_PENDING};
 use abi::linux::Stat;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +26,22 @@ pub fn call(nr: Nr, args: [u64; 6]) -> i64 {
     }
     // SAFETY: the mailbox page is this vCPU's, mapped in the direct map,
     // and only this vCPU uses it; the VMM reads it only while we are exited.
-    unsafe { mb.write_volatile(Mailbox { nr: nr as u64, args, ret: 0 }) };
+    unsafe { mb.write_volatile(Mailbox { nr: nr as u64, args, ret: RET_PENDING }) };
+    // The exit can be absorbed by the host kernel without reaching the VMM
+    // (PVM treats it as a halt, and a pending event ends a halt early), so
+    // repeat it until the VMM has answered.
+    loop {
+        exit_to_vmm();
+        // SAFETY: as above; the VMM writes `ret` before resuming us.
+        let ret = unsafe { core::ptr::addr_of!((*mb).ret).read_volatile() };
+        if ret != RET_PENDING {
+            return ret;
+        }
+    }
+}
+
+
+fn exit_to_vmm() {
     if crate::arch::is_pvm() {
         // SAFETY: PVM's halt hypercall exits to the VMM and resumes here;
         // it clobbers only the listed registers. rbx is reserved by LLVM,
@@ -46,8 +61,6 @@ pub fn call(nr: Nr, args: [u64; 6]) -> i64 {
                 options(nostack, preserves_flags))
         };
     }
-    // SAFETY: as above; the VMM has written `ret` before resuming us.
-    unsafe { core::ptr::addr_of!((*mb).ret).read_volatile() }
 }
 
 fn result(r: i64) -> Result<u64, Errno> {
@@ -85,10 +98,12 @@ pub fn panic(msg: &str, backtrace: &[u64]) -> ! {
 /// Reads the host's clocks.
 pub fn clock() -> ClockReading {
     let mut r = ClockReading::default();
-    call(Nr::Clock, [gpa_of(&r), 0, 0, 0, 0, 0]);
-    // The VMM wrote `r` behind the compiler's back.
-    // SAFETY: `r` is a live local; volatile read forces a reload.
-    unsafe { core::ptr::read_volatile(&mut r) }
+    // A mutable pointer: the VMM writes through it behind the compiler's back.
+    let p: *mut ClockReading = &mut r;
+    call(Nr::Clock, [gpa_of(p), 0, 0, 0, 0, 0]);
+    // SAFETY: `p` points at the live local `r`; the volatile read forces a
+    // reload of what the VMM wrote.
+    unsafe { p.read_volatile() }
 }
 
 /// Sleeps until `timeout_ns` passes or the VMM wakes us.
@@ -127,7 +142,7 @@ fn stat_call(nr: Nr, args: [u64; 6], out: &mut Stat) -> Result<(), Errno> {
 /// fstat on a handle.
 pub fn fstat(h: u64) -> Result<Stat, Errno> {
     let mut st = Stat::default();
-    let out = gpa_of(&st);
+    let out = gpa_of(&mut st as *mut Stat);
     stat_call(Nr::HostFstat, [h, out, 0, 0, 0, 0], &mut st)?;
     Ok(st)
 }
@@ -135,7 +150,7 @@ pub fn fstat(h: u64) -> Result<Stat, Errno> {
 /// stat/lstat of an absolute host path.
 pub fn stat_path(path: &str, nofollow: bool) -> Result<Stat, Errno> {
     let mut st = Stat::default();
-    let out = gpa_of(&st);
+    let out = gpa_of(&mut st as *mut Stat);
     let flags = if nofollow { 0x100 } else { 0 };
     stat_call(Nr::HostFstatat, [u64::MAX, gpa_of(path.as_ptr()), path.len() as u64, flags, out, 0], &mut st)?;
     Ok(st)

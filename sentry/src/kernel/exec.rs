@@ -153,7 +153,17 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
     t.regs = super::task::UserRegs::new_user(plan.entry, img.sp);
     t.fs_base = 0;
     t.exe = path.into();
+    t.comm = comm_of(path);
     Ok(())
+}
+
+/// The thread name Linux gives a program: its file name, cut to 15 bytes.
+pub fn comm_of(path: &str) -> [u8; 16] {
+    let name = path.rsplit('/').next().unwrap_or(path).as_bytes();
+    let mut c = [0u8; 16];
+    let n = name.len().min(15);
+    c[..n].copy_from_slice(&name[..n]);
+    c
 }
 
 /// Maps and fills one segment's file-backed pages.

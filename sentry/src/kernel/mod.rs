@@ -25,6 +25,8 @@ pub struct Kernel {
     pub minsigstksz: u64,
     pub mem_size: u64,
     pub strace: bool,
+    /// Log unsupported syscalls and other diagnostics to the host.
+    pub debug: bool,
 }
 
 static KERNEL: Once<Kernel> = Once::new();

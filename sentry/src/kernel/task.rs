@@ -125,6 +125,16 @@ pub struct Task {
     pub robust_list: (u64, u64),
     pub signals: SignalState,
     pub exit: Option<ExitReason>,
+    /// Thread name (PR_SET_NAME, /proc/self/comm), NUL padded.
+    pub comm: [u8; 16],
+    /// PR_SET_PDEATHSIG signal.
+    pub pdeathsig: u32,
+    /// PR_SET_DUMPABLE value.
+    pub dumpable: bool,
+    /// PR_SET_NO_NEW_PRIVS.
+    pub no_new_privs: bool,
+    /// PR_SET_CHILD_SUBREAPER.
+    pub subreaper: bool,
     /// Resource limits (cur, max) by RLIMIT_ number.
     pub rlimits: [(u64, u64); 16],
     /// The executable's path (for /proc/self/exe and AT_EXECFN).

@@ -66,10 +66,39 @@ impl VmaSet {
         self.map.range(start..end).next().is_none()
     }
 
-    /// Adds an area; the range must be free.
+    /// Adds an area; the range must be free. Merges it with compatible
+    /// neighbours, as Linux does (mremap and /proc/self/maps see one area).
     pub fn insert(&mut self, v: Vma) {
         debug_assert!(self.is_free(v.start, v.end));
+        let (start, end) = (v.start, v.end);
         self.map.insert(v.start, v);
+        self.merge_at(end);
+        self.merge_at(start);
+    }
+
+    /// Merges the area starting at `at` into the one ending there, if
+    /// they are compatible.
+    fn merge_at(&mut self, at: u64) {
+        let Some(hi) = self.map.get(&at) else { return };
+        let Some((_, lo)) = self.map.range(..at).next_back() else { return };
+        if lo.end != at || lo.prot != hi.prot || lo.shared != hi.shared {
+            return;
+        }
+        let ok = match (&lo.backing, &hi.backing) {
+            (Backing::Anon, Backing::Anon) => true,
+            (Backing::File { path: p1, offset: o1 }, Backing::File { path: p2, offset: o2 }) => {
+                p1 == p2 && o1 + (lo.end - lo.start) == *o2
+            }
+            _ => false,
+        };
+        if ok {
+            let hi_end = hi.end;
+            let lo_start = lo.start;
+            self.map.remove(&at);
+            if let Some(lo) = self.map.get_mut(&lo_start) {
+                lo.end = hi_end;
+            }
+        }
     }
 
     /// Removes `[start, end)` from every area, splitting at the edges.
@@ -114,6 +143,10 @@ impl VmaSet {
         self.split(end);
         for (_, v) in self.map.range_mut(start..end) {
             v.prot = prot;
+        }
+        let starts: Vec<u64> = self.map.range(start..=end).map(|(k, _)| *k).collect();
+        for k in starts.into_iter().rev() {
+            self.merge_at(k);
         }
         true
     }
@@ -173,6 +206,14 @@ mod tests {
         assert_eq!(gone, vec![anon(0x2000, 0x3000)]);
         assert_eq!(s.iter().cloned().collect::<Vec<_>>(), vec![anon(0x1000, 0x2000), anon(0x3000, 0x5000)]);
         assert!(s.remove(0x8000, 0x9000).is_empty());
+        // Filling the hole merges the three back into one area.
+        s.insert(anon(0x2000, 0x3000));
+        assert_eq!(s.iter().cloned().collect::<Vec<_>>(), vec![anon(0x1000, 0x5000)]);
+        // Different protections do not merge; restoring them does.
+        assert!(s.protect(0x2000, 0x3000, PROT_READ));
+        assert_eq!(s.iter().count(), 3);
+        assert!(s.protect(0x2000, 0x3000, PROT_READ | PROT_WRITE));
+        assert_eq!(s.iter().count(), 1);
     }
 
     #[test]
@@ -184,6 +225,16 @@ mod tests {
         assert!(s.protect(0x2000, 0x3000, PROT_READ));
         assert_eq!(s.find(0x2000).unwrap().prot, PROT_READ);
         assert_eq!(s.find(0x1000).unwrap().prot, PROT_READ | PROT_WRITE);
+    }
+
+    #[test]
+    fn file_areas_merge_only_when_contiguous() {
+        let f = |start, end, offset| Vma { backing: Backing::File { path: "/x".into(), offset }, ..anon(start, end) };
+        let mut s = VmaSet::default();
+        s.insert(f(0x1000, 0x2000, 0));
+        s.insert(f(0x2000, 0x3000, 0x1000));
+        s.insert(f(0x3000, 0x4000, 0x5000));
+        assert_eq!(s.iter().count(), 2);
     }
 
     #[test]

@@ -55,7 +55,7 @@ static WARNED: [AtomicU64; names::NR_SYSCALLS.div_ceil(64) + 1] = [const { Atomi
 fn warn_once(nr: u64) {
     let i = (nr as usize).min(names::NR_SYSCALLS);
     let bit = 1u64 << (i % 64);
-    if WARNED[i / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+    if WARNED[i / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0 && crate::kernel::get().debug {
         let name = names::NAMES.get(i).copied().filter(|n| !n.is_empty()).unwrap_or("unknown");
         crate::klog!("unsupported syscall {nr} ({name}): returning ENOSYS");
     }

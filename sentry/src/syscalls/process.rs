@@ -207,3 +207,74 @@ pub fn sys_rseq(_t: &mut Task, _a: &Args) -> SysResult {
     // glibc treats ENOSYS as "no rseq" and carries on.
     Err(Errno::ENOSYS)
 }
+
+pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
+    const PR_SET_PDEATHSIG: u32 = 1;
+    const PR_GET_PDEATHSIG: u32 = 2;
+    const PR_GET_DUMPABLE: u32 = 3;
+    const PR_SET_DUMPABLE: u32 = 4;
+    const PR_SET_NAME: u32 = 15;
+    const PR_GET_NAME: u32 = 16;
+    const PR_GET_SECCOMP: u32 = 21;
+    const PR_CAPBSET_READ: u32 = 23;
+    const PR_SET_CHILD_SUBREAPER: u32 = 36;
+    const PR_GET_CHILD_SUBREAPER: u32 = 37;
+    const PR_SET_NO_NEW_PRIVS: u32 = 38;
+    const PR_GET_NO_NEW_PRIVS: u32 = 39;
+    const CAP_LAST_CAP: u64 = 40;
+    match a.u32(0) {
+        PR_SET_PDEATHSIG => {
+            if a.u64(1) > 64 {
+                return Err(Errno::EINVAL);
+            }
+            t.pdeathsig = a.u32(1);
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => t.mm.write_obj(a.u64(1), &(t.pdeathsig as i32)).map(|()| 0),
+        PR_GET_DUMPABLE => Ok(u64::from(t.dumpable)),
+        PR_SET_DUMPABLE => match a.u64(1) {
+            0 | 1 => {
+                t.dumpable = a.u64(1) == 1;
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        },
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            t.mm.copy_in(a.u64(1), &mut name)
+                .or_else(|_| {
+                    // The name may end right before an unmapped page.
+                    let s = t.mm.read_cstr(a.u64(1), 4096)?;
+                    let n = s.len().min(15);
+                    name[..n].copy_from_slice(&s.as_bytes()[..n]);
+                    Ok::<(), Errno>(())
+                })?;
+            let end = name.iter().position(|&b| b == 0).unwrap_or(15).min(15);
+            name[end..].fill(0);
+            t.comm = name;
+            Ok(0)
+        }
+        PR_GET_NAME => t.mm.copy_out(a.u64(1), &t.comm).map(|()| 0),
+        PR_GET_SECCOMP => Ok(0),
+        PR_CAPBSET_READ => {
+            if a.u64(1) > CAP_LAST_CAP {
+                return Err(Errno::EINVAL);
+            }
+            Ok(1)
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            t.subreaper = a.u64(1) != 0;
+            Ok(0)
+        }
+        PR_GET_CHILD_SUBREAPER => t.mm.write_obj(a.u64(1), &i32::from(t.subreaper)).map(|()| 0),
+        PR_SET_NO_NEW_PRIVS => {
+            if a.u64(1) != 1 || a.u64(2) != 0 || a.u64(3) != 0 || a.u64(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            t.no_new_privs = true;
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS => Ok(u64::from(t.no_new_privs)),
+        _ => Err(Errno::EINVAL),
+    }
+}

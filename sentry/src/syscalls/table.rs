@@ -78,6 +78,7 @@ rows! {
     (121, getpgid, process::sys_getpgid, Full),
     (124, getsid, process::sys_getpgid, Full),
     (131, sigaltstack, signal::sys_sigaltstack, Full),
+    (157, prctl, process::sys_prctl, Partial("names, dumpable, pdeathsig, no_new_privs, subreaper, capbset read")),
     (158, arch_prctl, process::sys_arch_prctl, Partial("ARCH_SET_GS unsupported")),
     (160, setrlimit, process::sys_setrlimit, Full),
     (186, gettid, process::sys_gettid, Full),
