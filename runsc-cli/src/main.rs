@@ -69,6 +69,25 @@ fn help_syscalls() -> String {
     s
 }
 
+/// docs/compatibility.md, generated from the syscall table.
+fn compat_markdown() -> String {
+    use sentry::syscalls::names::NAMES;
+    use sentry::syscalls::table::{Support, ROWS};
+    let mut s = String::from(
+        "# Syscall compatibility\n\nGenerated from `sentry/src/syscalls/table.rs` (the table that also drives dispatch,\n`--strace` and `rvisor help syscalls`); `cargo test -p runsc-cli` fails when this file is stale,\n`RVISOR_BLESS=1 cargo test -p runsc-cli compat` rewrites it. Syscalls not listed return `ENOSYS`.\n\n| nr | name | support | note |\n|---:|---|---|---|\n",
+    );
+    for r in ROWS {
+        let (level, note) = match r.support {
+            Support::Full => ("full", ""),
+            Support::Partial(n) => ("partial", n),
+        };
+        s.push_str(&format!("| {} | {} | {} | {} |\n", r.nr, r.name, level, note));
+    }
+    let known = NAMES.iter().filter(|n| !n.is_empty()).count();
+    s.push_str(&format!("\n{} of {} x86-64 syscalls implemented.\n", ROWS.len(), known));
+    s
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -120,6 +139,17 @@ mod tests {
         let h = help_syscalls();
         assert!(h.contains("openat"));
         assert!(h.contains("partial: "));
+    }
+
+    #[test]
+    fn compat_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
+        let want = compat_markdown();
+        if std::env::var_os("RVISOR_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/compatibility.md is stale: run RVISOR_BLESS=1 cargo test -p runsc-cli compat");
     }
 
     #[test]

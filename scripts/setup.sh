@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for rvisor and builds it: installs what the build
+# and the tests need (gcc, busybox-static), checks /dev/kvm, builds release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+# The tests need a *static* busybox (ldd fails on static binaries).
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+  need+=(busybox-static)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ]; then
+  echo "setup: /dev/kvm is missing or not readable; rvisor needs KVM (PVM or VMX/SVM)" >&2
+  exit 1
+fi
+cargo build --release --workspace
