@@ -9,6 +9,7 @@ pub mod hypercall;
 pub mod image;
 pub mod memory;
 pub mod sandbox;
+pub mod stats;
 pub mod vcpu;
 
 pub use sandbox::{Sandbox, SandboxConfig};

@@ -161,6 +161,14 @@ pub fn classify(exit: &Result<VcpuExit<'_>, kvm_ioctls::Error>, flavour: Flavour
 
 /// Runs vCPU `index` until the sandbox exits; returns the exit status.
 pub fn run(mut fd: VcpuFd, index: u32, flavour: Flavour, service: Arc<Service>) -> Result<i32, VcpuError> {
+    let r = run_loop(&mut fd, index, flavour, &service);
+    if std::env::var_os("RVISOR_KVM_STATS").is_some() {
+        crate::stats::print(&format!("vcpu{index}"), &fd);
+    }
+    r
+}
+
+fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) -> Result<i32, VcpuError> {
     let mailbox = layout::vcpu_block(index) + blk::MAILBOX;
     loop {
         let kind = {
@@ -175,11 +183,11 @@ pub fn run(mut fd: VcpuFd, index: u32, flavour: Flavour, service: Arc<Service>) 
             }
             ExitKind::Interrupted => {}
             ExitKind::Shutdown => {
-                eprintln!("rvisor: the sentry triple-faulted; {}", describe(&fd));
+                eprintln!("rvisor: the sentry triple-faulted; {}", describe(fd));
                 return Ok(SENTRY_PANIC_STATUS);
             }
             ExitKind::Other(what) => {
-                return Err(VcpuError::Unexpected(format!("{what}; {}", describe(&fd))));
+                return Err(VcpuError::Unexpected(format!("{what}; {}", describe(fd))));
             }
         }
     }

@@ -70,6 +70,7 @@ fn help_syscalls() -> String {
 }
 
 /// docs/compatibility.md, generated from the syscall table.
+#[cfg(test)]
 fn compat_markdown() -> String {
     use sentry::syscalls::names::NAMES;
     use sentry::syscalls::table::{Support, ROWS};

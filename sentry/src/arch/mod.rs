@@ -69,6 +69,29 @@ pub fn invlpg(va: u64) {
     let _ = va;
 }
 
+/// Drops every cached user translation of this vCPU.
+pub fn flush_tlb() {
+    #[cfg(not(test))]
+    {
+        if is_pvm() {
+            // SAFETY: PVM's TLB-flush hypercall is served inside the host
+            // kernel and returns here; it clobbers rax only (rbx, rcx, rdx
+            // carry no arguments for it and are zeroed).
+            unsafe {
+                core::arch::asm!("push rbx", "xor ebx, ebx", "int 0x1b", "pop rbx",
+                    inout("rax") abi::hypercall::PVM_HC_TLB_FLUSH => _,
+                    inout("rcx") 0u64 => _, inout("rdx") 0u64 => _)
+            };
+        } else {
+            // SAFETY: reloading CR3 with its current value only flushes
+            // non-global TLB entries.
+            unsafe {
+                core::arch::asm!("mov {t}, cr3", "mov cr3, {t}", t = out(reg) _, options(nostack, preserves_flags))
+            };
+        }
+    }
+}
+
 /// Fills vCPU `vcpu`'s IDT with the exception stubs and points LSTAR at
 /// the syscall entry.
 ///

@@ -65,6 +65,42 @@ fn allows(prot: u32, a: Access) -> bool {
     }
 }
 
+/// Pages whose translations must be dropped: invalidated one by one when
+/// few (each `invlpg` is emulated by PVM, ~µs), with one whole flush when
+/// many. Flushes when dropped, so no path can forget it.
+#[derive(Default)]
+struct TlbBatch {
+    pages: [u64; TLB_BATCH],
+    n: usize,
+    overflow: bool,
+}
+
+/// Most single-page invalidations before a whole flush is cheaper.
+const TLB_BATCH: usize = 16;
+
+impl TlbBatch {
+    fn add(&mut self, va: u64) {
+        if self.n < TLB_BATCH {
+            self.pages[self.n] = va;
+            self.n += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+}
+
+impl Drop for TlbBatch {
+    fn drop(&mut self) {
+        if self.overflow {
+            crate::arch::flush_tlb();
+        } else {
+            for &p in &self.pages[..self.n] {
+                crate::arch::invlpg(p);
+            }
+        }
+    }
+}
+
 /// One process's address space.
 pub struct MemoryManager {
     pt: PageTable,
@@ -154,11 +190,12 @@ impl MemoryManager {
 
     /// Unmaps and frees the pages of `[start, end)`.
     fn drop_pages(&mut self, start: u64, end: u64) {
+        let mut flush = TlbBatch::default();
         let mut p = start;
         while p < end {
             if let Some(f) = PageTable::frame_of(self.pt.unmap(p)) {
                 frame::free(f);
-                crate::arch::invlpg(p);
+                flush.add(p);
             }
             p += PAGE_SIZE;
         }
@@ -234,10 +271,11 @@ impl MemoryManager {
             return Err(Errno::ENOMEM);
         }
         let flags = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| pte_flags(prot));
+        let mut flush = TlbBatch::default();
         let mut p = start;
         while p < end {
             if self.pt.protect(p, flags) {
-                crate::arch::invlpg(p);
+                flush.add(p);
             }
             p += PAGE_SIZE;
         }
@@ -336,14 +374,16 @@ impl MemoryManager {
         };
         // Move the pages (frames change address, not content).
         let mut moved = Vec::new();
+        let mut moved_flush = TlbBatch::default();
         let mut p = old;
         while p < old_end.min(old + new_len) {
             if let Some(f) = PageTable::frame_of(self.pt.unmap(p)) {
-                crate::arch::invlpg(p);
+                moved_flush.add(p);
                 moved.push((p - old, f));
             }
             p += PAGE_SIZE;
         }
+        drop(moved_flush);
         for gone in self.vmas.remove(old, old_end) {
             self.drop_pages(gone.start, gone.end);
         }

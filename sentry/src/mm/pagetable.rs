@@ -108,8 +108,12 @@ impl PageTable {
     /// Maps page `va` to frame `pa` with leaf `flags` (P and U are added).
     pub fn map(&mut self, va: u64, pa: u64, flags: u64) -> Result<(), Errno> {
         let slot = self.leaf(va, true)?.ok_or(Errno::ENOMEM)?;
+        // A and D are set up front: KVM's shadow MMU only prefetches
+        // neighbouring guest entries that are already accessed, so this
+        // turns one shadow fault per page into one per group of pages.
+        let ad = if flags & PTE_W != 0 { PTE_A | PTE_D } else { PTE_A };
         // SAFETY: `slot` is the leaf entry of our table for `va`.
-        unsafe { phys::write_u64(slot, (pa & ADDR_MASK) | flags | PTE_P | PTE_U) };
+        unsafe { phys::write_u64(slot, (pa & ADDR_MASK) | flags | ad | PTE_P | PTE_U) };
         Ok(())
     }
 
@@ -137,7 +141,7 @@ impl PageTable {
             let old = unsafe { phys::read_u64(slot) };
             if let Some(f) = Self::frame_of(old) {
                 let new = match flags {
-                    Some(fl) => f | fl | PTE_P | PTE_U,
+                    Some(fl) => f | fl | PTE_A | if fl & PTE_W != 0 { PTE_D } else { 0 } | PTE_P | PTE_U,
                     None => f | PTE_PROTNONE,
                 };
                 // SAFETY: as above.
