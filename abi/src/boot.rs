@@ -20,6 +20,8 @@ pub mod flags {
     pub const STRACE: u64 = 1 << 0;
     /// Verbose sentry logging (`--debug`).
     pub const DEBUG: u64 = 1 << 1;
+    /// Panic right after boot (tests the panic path end to end).
+    pub const TEST_PANIC: u64 = 1 << 2;
 }
 
 /// The boot information page at [`crate::layout::BOOT_INFO_GPA`].

@@ -52,7 +52,9 @@ impl Symbols {
             .syms
             .iter()
             .filter(|s| s.is_function() && s.st_value != 0)
-            .filter_map(|s| elf.strtab.get_at(s.st_name).map(|n| (s.st_value, s.st_size, n.to_string())))
+            .filter_map(|s| {
+                elf.strtab.get_at(s.st_name).map(|n| (s.st_value, s.st_size, format!("{:#}", rustc_demangle::demangle(n))))
+            })
             .collect();
         syms.sort();
         Symbols { syms }

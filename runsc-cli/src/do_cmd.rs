@@ -25,7 +25,7 @@ pub struct DoArgs {
     #[arg(long = "memory-mib", default_value_t = DEFAULT_MEMORY >> 20)]
     memory_mib: u64,
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     command: Vec<String>,
 }
 
@@ -52,7 +52,7 @@ fn dup_stdio() -> std::io::Result<[OwnedFd; 3]> {
 }
 
 /// Runs `rvisor do`; returns the exit status.
-pub fn run(args: DoArgs, strace: bool, debug: bool) -> i32 {
+pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool) -> i32 {
     let cwd = match args.cwd.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(c) if c.is_absolute() => c,
         Ok(c) => match std::env::current_dir() {
@@ -89,6 +89,9 @@ pub fn run(args: DoArgs, strace: bool, debug: bool) -> i32 {
     }
     if debug {
         flags |= abi::boot::flags::DEBUG;
+    }
+    if test_panic {
+        flags |= abi::boot::flags::TEST_PANIC;
     }
     let cfg = SandboxConfig {
         image: crate::SENTRY_IMAGE,

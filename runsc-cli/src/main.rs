@@ -26,6 +26,9 @@ struct Cli {
     /// Verbose logging.
     #[arg(long, global = true)]
     debug: bool,
+    /// Make the sentry panic right after boot (tests the panic path).
+    #[arg(long, global = true, hide = true)]
+    debug_sentry_panic: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -103,7 +106,7 @@ fn main() {
         return;
     }
     let code = match cli.cmd {
-        Some(Cmd::Do(args)) => do_cmd::run(args, cli.strace, cli.debug),
+        Some(Cmd::Do(args)) => do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic),
         Some(Cmd::Help { topic: Some(t) }) if t == "syscalls" => {
             print!("{}", help_syscalls());
             0

@@ -98,6 +98,9 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         debug: info.flags & (abi::boot::flags::DEBUG | abi::boot::flags::STRACE) != 0,
     });
 
+    if info.flags & abi::boot::flags::TEST_PANIC != 0 {
+        panic!("panic requested by --debug-sentry-panic");
+    }
     let stderr = u64::from(info.stdio[2]);
     let mut fds = FdTable::new();
     for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {

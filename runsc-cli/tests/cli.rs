@@ -1,0 +1,100 @@
+//! The `rvisor` command as a user runs it.
+
+use std::process::{Command, Output, Stdio};
+
+fn rvisor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rvisor"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running rvisor")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_is_three_lines_like_runc() {
+    let o = rvisor(&["--version"]);
+    assert!(o.status.success());
+    let s = stdout(&o);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 3, "{s}");
+    assert!(lines[0].starts_with("rvisor version "));
+}
+
+#[test]
+fn help_syscalls_comes_from_the_table() {
+    let o = rvisor(&["help", "syscalls"]);
+    assert!(o.status.success());
+    let s = stdout(&o);
+    assert!(s.contains("openat") && s.contains("mmap") && s.contains("syscalls implemented"), "{s}");
+}
+
+#[test]
+fn unknown_flags_are_named() {
+    let o = rvisor(&["do", "--no-such-flag", "--", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--no-such-flag"), "{}", stderr(&o));
+}
+
+#[test]
+fn env_and_cwd_reach_the_program() {
+    let o = rvisor(&["do", "--cwd", "/etc", "--env", "RVISOR_T=abc", "--", "/bin/busybox", "sh", "-c", "true"]);
+    // sh needs fork for most things; `env` and `pwd` are simpler applets.
+    let _ = o;
+    let o = rvisor(&["do", "--env", "RVISOR_T=abc", "--", "/bin/busybox", "env"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().any(|l| l == "RVISOR_T=abc"));
+    let o = rvisor(&["do", "--cwd", "/etc", "--", "/bin/busybox", "pwd"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "/etc\n");
+}
+
+#[test]
+fn bad_env_and_cwd_are_refused() {
+    let o = rvisor(&["do", "--env", "NOEQUALS", "--", "/bin/busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = rvisor(&["do", "--cwd", "/definitely/not/here", "--", "/bin/busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+}
+
+#[test]
+fn missing_commands_exit_127() {
+    let o = rvisor(&["do", "--", "no-such-command-anywhere"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let o = rvisor(&["do", "--", "/no/such/file"]);
+    assert_eq!(o.status.code(), Some(127));
+}
+
+#[test]
+fn non_executables_exit_126() {
+    // A directory and a non-executable file.
+    let o = rvisor(&["do", "--", "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn a_sentry_panic_ends_the_sandbox_with_a_message() {
+    let o = rvisor(&["--debug-sentry-panic", "do", "--", "/bin/busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let e = stderr(&o);
+    assert!(e.contains("sentry panic") && e.contains("--debug-sentry-panic"), "{e}");
+    // The backtrace is symbolized from the embedded image.
+    assert!(e.contains("kmain"), "{e}");
+}
+
+#[test]
+fn strace_logs_syscalls() {
+    let o = rvisor(&["--strace", "do", "--", "/bin/busybox", "true"]);
+    assert!(o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("exit_group("), "{e}");
+}
