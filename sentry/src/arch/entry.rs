@@ -13,7 +13,9 @@
 //!
 //! Per-CPU block (GS base), offsets used below — must match `percpu.rs`:
 //! 0x08 user rsp scratch, 0x10 sentry rsp, 0x18 *UserRegs, 0x20 *fpu area,
-//! 0x28 xcr0 (u64), 0x30 flags (bit0 PVM, bit1 XSAVE), 0x38 vector,
+//! 0x28 xcr0 (u64), 0x30 flags (bit0 PVM, bit1 XSAVE, bit2 fast return:
+//! rcx == rip and r11 == rflags, so PVM's sysret-like `int $0x19` restores
+//! everything), 0x38 vector,
 //! 0x40 error code, 0x48 cr2, 0x50 VA of the PVM VIF CR2 cell, 0x58 scratch.
 //!
 //! `UserRegs` is laid out like Linux's `pt_regs` (168 bytes), so the
@@ -59,7 +61,14 @@ rv_switch_to_user:
     add $8, %rsp
     testb $1, %gs:0x30
     jz 3f
-    int $0x17
+    testb $4, %gs:0x30
+    jz 4f
+    /* sysret-like: rcx = rip and r11 = rflags already (checked by the
+       sentry), so only the stack pointer needs loading. */
+    mov 24(%rsp), %rsp
+    int $0x19
+    ud2
+4:  int $0x17
     ud2
 3:  iretq
 

@@ -25,6 +25,9 @@ const _: () = assert!(core::mem::offset_of!(PerCpu, regs) == 0x18);
 const _: () = assert!(core::mem::offset_of!(PerCpu, flags) == 0x30);
 const _: () = assert!(core::mem::offset_of!(PerCpu, vif_cr2) == 0x50);
 
+/// `PerCpu::flags` bit: return with `int $0x19` (see entry.rs).
+const FLAG_FAST_RETURN: u64 = 4;
+
 /// Returns this vCPU's per-CPU block.
 pub fn get() -> *mut PerCpu {
     let p: u64;
@@ -78,6 +81,11 @@ pub unsafe fn enter_user(regs: *mut UserRegs, fpu: *mut u8) -> u64 {
     let p = get();
     // SAFETY: per-CPU block valid; the caller guarantees the pointers.
     unsafe {
+        let r = &*regs;
+        // The sysret-like return only restores rip from rcx and rflags from
+        // r11 (minus IOPL/NT/RF/VM, plus IF): usable when they already match.
+        let fast = r.rcx == r.rip && r.r11 == r.rflags && r.rflags & 0x37000 == 0 && r.rflags & 0x200 != 0;
+        (*p).flags = ((*p).flags & !FLAG_FAST_RETURN) | if fast { FLAG_FAST_RETURN } else { 0 };
         (*p).regs = regs;
         (*p).fpu = fpu;
         super::entry::rv_switch_to_user()
