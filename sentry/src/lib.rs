@@ -135,12 +135,14 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     if let Err(e) = kernel::exec::exec(&mut task, &exe, &argv, &envp, k.hwcap, k.minsigstksz) {
         use kernel::exec::ExecError;
         let (status, why) = match e {
-            ExecError::Io(errno::Errno::ENOENT) => (127, "no such file or directory"),
-            ExecError::Io(errno::Errno::EACCES) => (126, "permission denied"),
-            ExecError::Io(errno::Errno::ENOTDIR) => (127, "not a directory"),
-            ExecError::Io(_) => (126, "cannot read the program"),
-            ExecError::Elf(ref el) => (126, el.describe()),
-            ExecError::NoMem => (126, "not enough memory to load the program"),
+            ExecError::Io(errno::Errno::ENOENT) => (127, "no such file or directory".into()),
+            ExecError::Io(errno::Errno::EACCES) => (126, "permission denied".into()),
+            ExecError::Io(errno::Errno::ENOTDIR) => (127, "not a directory".into()),
+            ExecError::Io(_) => (126, "cannot read the program".into()),
+            ExecError::Elf(ref el) => (126, String::from(el.describe())),
+            ExecError::NoMem => (126, "not enough memory to load the program".into()),
+            ExecError::Interp(ref p, errno::Errno::ENOENT) => (127, format!("interpreter {p}: no such file or directory")),
+            ExecError::Interp(ref p, _) => (126, format!("interpreter {p}: cannot be opened")),
         };
         user_error(stderr, &format!("{exe}: {why}"));
         host::exit(status);

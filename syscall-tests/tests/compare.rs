@@ -410,7 +410,7 @@ struct Variant {
     flags: &'static [&'static str],
 }
 
-const VARIANTS: [Variant; 2] = [
+const VARIANTS: [Variant; 3] = [
     Variant {
         name: "static",
         flags: &["-O1", "-static"],
@@ -418,6 +418,12 @@ const VARIANTS: [Variant; 2] = [
     Variant {
         name: "static-pie",
         flags: &["-O1", "-static-pie"],
+    },
+    // Dynamically linked: the sandbox loads ld.so and the libraries from
+    // the host's root.
+    Variant {
+        name: "dynamic",
+        flags: &["-O1"],
     },
 ];
 
@@ -576,14 +582,23 @@ fn bad_inputs(dir: &Path, good: Option<&Path>, hello_src: &Path) -> Vec<Case> {
         126,
     );
 
-    // The sandbox cannot load ELF interpreters yet, so dynamically linked programs are
-    // rejected. The VFS issue (serving ld.so and libc from the host) flips this case to
-    // "runs": then move it to a Compare case.
+    // A dynamic program whose interpreter (PT_INTERP) does not exist: Linux's
+    // execve fails with ENOENT, which shells report as 127.
     let dynamic = dir.join("hello-dynamic");
+    let nointerp = dir.join("hello-nointerp");
     add(
-        "dynamic-elf",
-        gcc(&["-O1"], hello_src, &dynamic).map(|_| dynamic),
-        126,
+        "missing-interpreter",
+        gcc(&["-O1"], hello_src, &dynamic).and_then(|_| {
+            let mut b = fs::read(&dynamic).map_err(|e| format!("cannot read {}: {e}", dynamic.display()))?;
+            let at = b
+                .windows(11)
+                .position(|w| w == b"/lib64/ld-l")
+                .ok_or("dynamic binary has no /lib64/ld-l string")?;
+            b[at + 1..at + 6].copy_from_slice(b"nolib");
+            write_executable(&nointerp, &b).map_err(|e| format!("cannot write fixture: {e}"))?;
+            Ok(nointerp.clone())
+        }),
+        127,
     );
 
     add(

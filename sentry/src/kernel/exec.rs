@@ -26,6 +26,8 @@ pub enum ExecError {
     Elf(ElfError),
     /// Out of memory or address space.
     NoMem,
+    /// The ELF interpreter could not be opened.
+    Interp(String, Errno),
 }
 
 impl From<Errno> for ExecError {
@@ -88,12 +90,10 @@ pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u
     r
 }
 
-fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+/// Reads the start of an ELF file (header and program headers) and plans it.
+fn read_plan(h: u64) -> Result<(elf::Plan, Vec<u8>), ExecError> {
     let st = host::fstat(h)?;
-    if st.st_mode & S_IFMT != S_IFREG {
-        return Err(ExecError::Io(Errno::EACCES));
-    }
-    if st.st_mode & 0o111 == 0 {
+    if st.st_mode & S_IFMT != S_IFREG || st.st_mode & 0o111 == 0 {
         return Err(ExecError::Io(Errno::EACCES));
     }
     let size = u64::try_from(st.st_size).map_err(|_| ExecError::Elf(ElfError::Truncated))?;
@@ -108,21 +108,73 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
         head
     };
     let plan = elf::plan(&head, size).map_err(ExecError::Elf)?;
+    Ok((plan, head))
+}
 
-    // Point of no return: build the new address space.
-    let template = PageTable::adopt(t.mm.page_table().root());
-    t.mm.teardown();
-    let mut m = MemoryManager::new(PageTable::adopt(template.root()));
+/// Maps a planned program's areas and fills them from its file.
+fn load_plan(m: &mut MemoryManager, h: u64, path: &str, plan: &elf::Plan) -> Result<(), Errno> {
     for s in &plan.segments {
         m.map_fixed(Vma { start: s.start, end: s.end, prot: s.prot, shared: false, backing: Backing::File { path: path.into(), offset: s.file_off - (s.file_va - s.start) } })?;
     }
     for s in &plan.segments {
         if s.file_len > 0 {
-            populate_segment(&mut m, h, s)?;
+            populate_segment(m, h, s)?;
         }
     }
+    Ok(())
+}
+
+/// An opened and planned interpreter (the dynamic linker).
+struct Interp {
+    handle: u64,
+    path: String,
+    plan: elf::Plan,
+}
+
+impl Drop for Interp {
+    fn drop(&mut self) {
+        host::close(self.handle);
+    }
+}
+
+fn open_interp(h: u64, plan: &elf::Plan, head: &[u8]) -> Result<Option<Interp>, ExecError> {
+    let Some((off, len)) = plan.interp else { return Ok(None) };
+    let bytes = match head.get(off as usize..(off + len) as usize) {
+        Some(b) => b.to_vec(),
+        None => read_exact(h, off, len as usize)?,
+    };
+    let path = elf::interp_path(&bytes).map_err(ExecError::Elf)?;
+    let handle = host::open(&path, 0).map_err(|e| ExecError::Interp(path.clone(), e))?;
+    let mut it = Interp { handle, path, plan: elf::Plan { entry: 0, bias: 0, segments: Vec::new(), phdr: 0, phnum: 0, end: 0, interp: None, lo: 0 } };
+    let (ip, _) = read_plan(handle)?;
+    if ip.interp.is_some() || ip.bias == 0 {
+        return Err(ExecError::Elf(ElfError::BadInterpreterKind));
+    }
+    it.plan = ip;
+    Ok(Some(it))
+}
+
+fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+    let (plan, head) = read_plan(h)?;
+    let interp = open_interp(h, &plan, &head)?;
+
+    // Point of no return: build the new address space.
+    let template = PageTable::adopt(t.mm.page_table().root());
+    t.mm.teardown();
+    let mut m = MemoryManager::new(PageTable::adopt(template.root()));
+    load_plan(&mut m, h, path, &plan)?;
     m.set_brk_start(page_up(plan.end).ok_or(ExecError::NoMem)?);
     m.map_fixed(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Stack })?;
+    let (entry, base) = match interp {
+        Some(mut it) => {
+            let span = it.plan.span();
+            let at = m.find_free(span).ok_or(ExecError::NoMem)?;
+            it.plan.rebase(at.wrapping_sub(it.plan.lo));
+            load_plan(&mut m, it.handle, &it.path, &it.plan)?;
+            (it.plan.entry, it.plan.bias)
+        }
+        None => (plan.entry, 0),
+    };
 
     let mut random = [0u8; 16];
     super::random::fill(&mut random);
@@ -133,7 +185,7 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
         (AT_PHDR, plan.phdr),
         (AT_PHENT, 56),
         (AT_PHNUM, plan.phnum),
-        (AT_BASE, 0),
+        (AT_BASE, base),
         (AT_FLAGS, 0),
         (AT_ENTRY, plan.entry),
         (AT_UID, u64::from(t.creds.uid)),
@@ -150,7 +202,7 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
     m.copy_out(img.sp, &img.bytes)?;
 
     t.mm = m;
-    t.regs = super::task::UserRegs::new_user(plan.entry, img.sp);
+    t.regs = super::task::UserRegs::new_user(entry, img.sp);
     t.fs_base = 0;
     t.exe = path.into();
     t.comm = comm_of(path);

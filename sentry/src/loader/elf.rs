@@ -28,8 +28,10 @@ pub enum ElfError {
     NotLittleEndian,
     NotExecutable,
     BadProgramHeaders,
-    /// PT_INTERP: a dynamically linked program (the VFS issue adds this).
-    Dynamic,
+    /// PT_INTERP is malformed (outside the file, too long, not a path).
+    BadInterpreter,
+    /// The interpreter itself names an interpreter, or is not ET_DYN.
+    BadInterpreterKind,
     NoLoadableSegments,
     SegmentOutOfFile,
     SegmentTooLarge,
@@ -48,7 +50,8 @@ impl ElfError {
             ElfError::NotLittleEndian => "big-endian ELF",
             ElfError::NotExecutable => "ELF is not an executable (ET_EXEC or ET_DYN)",
             ElfError::BadProgramHeaders => "ELF program headers are malformed",
-            ElfError::Dynamic => "dynamically linked programs are not supported yet",
+            ElfError::BadInterpreter => "ELF interpreter (PT_INTERP) is malformed",
+            ElfError::BadInterpreterKind => "ELF interpreter is not a position-independent static program",
             ElfError::NoLoadableSegments => "ELF has no loadable segments",
             ElfError::SegmentOutOfFile => "ELF segment lies outside the file",
             ElfError::SegmentTooLarge => "ELF segment is too large or outside user space",
@@ -82,6 +85,41 @@ pub struct Plan {
     pub phnum: u64,
     /// First byte past the highest segment (start of brk).
     pub end: u64,
+    /// PT_INTERP: file offset and length of the interpreter's path.
+    pub interp: Option<(u64, u64)>,
+    /// Lowest page-aligned address of the segments, before the bias.
+    pub lo: u64,
+}
+
+impl Plan {
+    /// Bytes spanned by the segments.
+    pub fn span(&self) -> u64 {
+        self.end.saturating_sub(self.lo + self.bias).div_ceil(PAGE_SIZE) * PAGE_SIZE
+    }
+
+    /// Moves an ET_DYN plan (planned at bias 0) to `bias`.
+    pub fn rebase(&mut self, bias: u64) {
+        let d = bias.wrapping_sub(self.bias);
+        self.bias = bias;
+        self.entry = self.entry.wrapping_add(d);
+        self.phdr = if self.phdr == 0 { 0 } else { self.phdr.wrapping_add(d) };
+        self.end = self.end.wrapping_add(d);
+        for s in &mut self.segments {
+            s.start = s.start.wrapping_add(d);
+            s.end = s.end.wrapping_add(d);
+            s.file_va = s.file_va.wrapping_add(d);
+        }
+    }
+}
+
+/// Reads the interpreter path out of the bytes at PT_INTERP.
+pub fn interp_path(bytes: &[u8]) -> Result<alloc::string::String, ElfError> {
+    let end = bytes.iter().position(|&b| b == 0).ok_or(ElfError::BadInterpreter)?;
+    let s = core::str::from_utf8(&bytes[..end]).map_err(|_| ElfError::BadInterpreter)?;
+    if !s.starts_with('/') {
+        return Err(ElfError::BadInterpreter);
+    }
+    Ok(s.into())
 }
 
 /// Bytes of the file needed to plan: the header and program headers.
@@ -119,6 +157,7 @@ fn parse_header(b: &[u8]) -> Result<Header, ElfError> {
 
 /// Validates a program and plans its layout. `head` holds at least
 /// `header_len` bytes of the file; `file_size` is the whole file's size.
+/// ET_DYN programs are planned at `PIE_BASE` (rebase interpreters).
 pub fn plan(head: &[u8], file_size: u64) -> Result<Plan, ElfError> {
     let h = parse_header(head)?;
     let need = header_len(head)?;
@@ -128,12 +167,18 @@ pub fn plan(head: &[u8], file_size: u64) -> Result<Plan, ElfError> {
     let ctx = goblin::container::Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
     let phs = ProgramHeader::parse(head, h.e_phoff as usize, h.e_phnum as usize, ctx)
         .map_err(|_| ElfError::BadProgramHeaders)?;
-    if phs.iter().any(|p| p.p_type == program_header::PT_INTERP) {
-        return Err(ElfError::Dynamic);
+    let mut interp = None;
+    if let Some(p) = phs.iter().find(|p| p.p_type == program_header::PT_INTERP) {
+        let end = p.p_offset.checked_add(p.p_filesz).ok_or(ElfError::BadInterpreter)?;
+        if p.p_filesz < 2 || p.p_filesz > 4096 || end > file_size {
+            return Err(ElfError::BadInterpreter);
+        }
+        interp = Some((p.p_offset, p.p_filesz));
     }
     let bias = if h.e_type == header::ET_DYN { PIE_BASE } else { 0 };
     let mut segments = Vec::new();
     let mut end = 0u64;
+    let mut lo = u64::MAX;
     let mut phdr = None;
     for p in phs.iter().filter(|p| p.p_type == program_header::PT_LOAD) {
         if p.p_filesz > p.p_memsz {
@@ -169,6 +214,7 @@ pub fn plan(head: &[u8], file_size: u64) -> Result<Plan, ElfError> {
         }
         segments.push(Segment { start, end: area_end, prot, file_va: va, file_off: p.p_offset, file_len: p.p_filesz });
         end = end.max(va_end);
+        lo = lo.min(start - bias);
     }
     if segments.is_empty() {
         return Err(ElfError::NoLoadableSegments);
@@ -180,7 +226,7 @@ pub fn plan(head: &[u8], file_size: u64) -> Result<Plan, ElfError> {
     if !segments.iter().any(|s| s.prot & PROT_EXEC != 0 && (s.file_va..s.end).contains(&entry)) {
         return Err(ElfError::EntryOutsideSegments);
     }
-    Ok(Plan { entry, bias, segments, phdr: phdr.unwrap_or(0), phnum: u64::from(h.e_phnum), end })
+    Ok(Plan { entry, bias, segments, phdr: phdr.unwrap_or(0), phnum: u64::from(h.e_phnum), end, interp, lo })
 }
 
 #[cfg(test)]
@@ -260,13 +306,42 @@ mod tests {
         assert_eq!(plan(&entry, 0x1000), Err(ElfError::EntryOutsideSegments));
         let mut interp = tiny(2, 62);
         interp[64..68].copy_from_slice(&3u32.to_le_bytes());
-        assert_eq!(plan(&interp, 0x1000), Err(ElfError::Dynamic));
+        assert_eq!(plan(&interp, 0x1000), Err(ElfError::NoLoadableSegments));
+        let mut bad_interp = tiny(2, 62);
+        bad_interp[56..58].copy_from_slice(&2u16.to_le_bytes());
+        let ph2 = 64 + 56;
+        bad_interp[ph2..ph2 + 4].copy_from_slice(&3u32.to_le_bytes());
+        set_u64(&mut bad_interp, ph2 + 8, 0xff0);
+        set_u64(&mut bad_interp, ph2 + 32, 0x100); // runs past the file
+        assert_eq!(plan(&bad_interp, 0x1000), Err(ElfError::BadInterpreter));
         let mut phnum = tiny(2, 62);
         phnum[56..58].copy_from_slice(&60000u16.to_le_bytes());
         assert_eq!(plan(&phnum, 0x1000), Err(ElfError::BadProgramHeaders));
         let mut c32 = tiny(2, 62);
         c32[4] = 1;
         assert_eq!(plan(&c32, 0x1000), Err(ElfError::Not64Bit));
+    }
+
+    #[test]
+    fn interpreters_are_found_and_rebased() {
+        let mut b = tiny(3, 62);
+        set_u64(&mut b, 24, 0x100);
+        set_u64(&mut b, 64 + 16, 0);
+        b[56..58].copy_from_slice(&2u16.to_le_bytes());
+        let ph2 = 64 + 56;
+        b[ph2..ph2 + 4].copy_from_slice(&3u32.to_le_bytes());
+        set_u64(&mut b, ph2 + 8, 0x200);
+        set_u64(&mut b, ph2 + 32, 28);
+        b[0x200..0x200 + 28].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2\0");
+        let mut p = plan(&b, b.len() as u64).unwrap();
+        assert_eq!(p.interp, Some((0x200, 28)));
+        assert_eq!(interp_path(&b[0x200..0x200 + 28]).unwrap(), "/lib64/ld-linux-x86-64.so.2");
+        assert_eq!(p.span(), 0x2000);
+        p.rebase(0x7f00_0000_0000);
+        assert_eq!(p.entry, 0x7f00_0000_0100);
+        assert_eq!(p.segments[0].start, 0x7f00_0000_0000);
+        assert!(interp_path(b"relative\0").is_err());
+        assert!(interp_path(b"/no-nul").is_err());
     }
 
     #[test]

@@ -249,6 +249,11 @@ impl MemoryManager {
         Ok(addr)
     }
 
+    /// A free range of `len` bytes where mmap would put it.
+    pub fn find_free(&mut self, len: u64) -> Option<u64> {
+        self.vmas.find_gap_topdown(len, self.mmap_base, MMAP_MIN_ADDR)
+    }
+
     /// munmap.
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let (start, end) = Self::check_range(addr, len)?;
