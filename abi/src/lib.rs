@@ -28,3 +28,6 @@ macro_rules! pod_ints {
     )*};
 }
 pod_ints!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+// SAFETY: an array of plain old data is plain old data (no padding between elements).
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}

@@ -28,6 +28,8 @@ use abi::layout::{self, vcpu as blk, PHYS_OFFSET};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
+use spin::Mutex;
 
 use fs::host::HostFile;
 use fs::{FdTable, OpenFile};
@@ -44,7 +46,7 @@ fn user_error(stderr: u64, msg: &str) {
 }
 
 /// Ends the sandbox the way a shell reports the program's end.
-fn finish(e: ExitReason) -> ! {
+pub(crate) fn finish(e: ExitReason) -> ! {
     match e {
         ExitReason::Exited(s) => host::exit(s),
         ExitReason::Signaled(sig) => host::exit(128 + sig as i32),
@@ -107,30 +109,45 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         let f = OpenFile::new(Box::new(HostFile::stdio(u64::from(info.stdio[i]), name)), 2);
         let _ = fds.install_at(i, f, false);
     }
-    let mut task = Task {
+    let template = mm::pagetable::PageTable::adopt(layout::BOOT_PML4_GPA);
+    let Ok(pt) = mm::pagetable::PageTable::new_from(&template) else {
+        user_error(stderr, "out of memory at boot");
+        host::exit(125);
+    };
+    let pid = kernel::process::alloc_id();
+    let proc = kernel::process::Process::new(pid, 0, pid, pid, 0, [kernel::signal::SigAction::default(); kernel::signal::NSIG as usize]);
+    let shared = kernel::sched::TaskShared::new(pid, pt.root(), 0);
+    kernel::process::register_task(&shared);
+    proc.inner.lock().threads.push(shared.clone());
+    let mut task = Box::new(Task {
         regs: UserRegs::default(),
         fpu: FpuArea::new(xsave_size),
         fs_base: 0,
-        tid: 1,
-        pid: 1,
-        ppid: 0,
-        mm: mm::MemoryManager::new(mm::pagetable::PageTable::adopt(layout::BOOT_PML4_GPA)),
-        fds,
-        cwd: syscalls::fs::normalize(&cwd),
-        umask: 0o022,
+        tid: pid,
+        shared,
+        proc,
+        mm: Arc::new(Mutex::new(mm::MemoryManager::new(pt))),
+        fds: Arc::new(Mutex::new(fds)),
+        fs: Arc::new(Mutex::new(kernel::task::FsState { cwd: syscalls::fs::normalize(&cwd), umask: 0o022 })),
+        altstack: kernel::signal::ALTSTACK_DISABLED,
+        restart: false,
+        keep_regs: false,
+        fault_addr: 0,
+        saved_mask: None,
         creds: Creds { uid: info.uid, gid: info.gid },
         clear_child_tid: 0,
         robust_list: (0, 0),
-        signals: Default::default(),
         exit: None,
-        rlimits: syscalls::process::default_rlimits(),
         comm: kernel::exec::comm_of(&exe),
         pdeathsig: 0,
         dumpable: true,
         no_new_privs: false,
         subreaper: false,
+        rlimits: syscalls::process::default_rlimits(),
         exe: exe.clone(),
-    };
+        vfork_parent: None,
+    });
+    kernel::sched::set_cr3(&task.shared, task.mm.lock().page_table().root());
     let k = kernel::get();
     if let Err(e) = kernel::exec::exec(&mut task, &exe, &argv, &envp, k.hwcap, k.minsigstksz) {
         use kernel::exec::ExecError;
@@ -147,7 +164,8 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         user_error(stderr, &format!("{exe}: {why}"));
         host::exit(status);
     }
-    finish(kernel::run(&mut task))
+    kernel::spawn_task(task);
+    kernel::sched::idle()
 }
 
 /// Registers of a fault inside the sentry, as `rv_kernel_fault` gets them.

@@ -5,6 +5,7 @@
 
 pub mod entry;
 pub mod percpu;
+pub mod switch;
 
 use abi::boot::Flavour;
 use core::sync::atomic::{AtomicBool, Ordering};

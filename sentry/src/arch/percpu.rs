@@ -91,3 +91,15 @@ pub unsafe fn enter_user(regs: *mut UserRegs, fpu: *mut u8) -> u64 {
         super::entry::rv_switch_to_user()
     }
 }
+
+/// True when the entry code saves state with XSAVE (else FXSAVE).
+pub fn xsave_enabled() -> bool {
+    // SAFETY: the per-CPU block is valid for the life of the sentry.
+    unsafe { (*get()).flags & 2 != 0 }
+}
+
+/// XCR0 in force (0 without XSAVE).
+pub fn xcr0() -> u64 {
+    // SAFETY: as above.
+    unsafe { (*get()).xcr0 }
+}

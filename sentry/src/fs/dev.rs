@@ -6,7 +6,7 @@ use alloc::vec;
 
 use super::{FileOps, UserSeg};
 use crate::errno::{Errno, SysResult};
-use crate::mm::MemoryManager;
+use crate::kernel::task::Task;
 
 /// Which device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl DevFile {
 }
 
 impl FileOps for DevFile {
-    fn read(&self, mm: &mut MemoryManager, segs: &[UserSeg], _off: Option<u64>) -> SysResult {
+    fn read(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, _nonblock: bool) -> SysResult {
         if self.dev == Dev::Null {
             return Ok(0);
         }
@@ -82,7 +82,7 @@ impl FileOps for DevFile {
                 if matches!(self.dev, Dev::Random | Dev::Urandom) {
                     crate::kernel::random::fill(&mut buf);
                 }
-                mm.copy_out(addr + done as u64, &buf)?;
+                t.mm.lock().copy_out(addr + done as u64, &buf)?;
                 done += n;
             }
             total += len as u64;
@@ -90,7 +90,7 @@ impl FileOps for DevFile {
         Ok(total)
     }
 
-    fn write(&self, _mm: &mut MemoryManager, segs: &[UserSeg], _off: Option<u64>) -> SysResult {
+    fn write(&self, _t: &Task, segs: &[UserSeg], _off: Option<u64>, _nonblock: bool) -> SysResult {
         if self.dev == Dev::Full {
             return Err(Errno::ENOSPC);
         }

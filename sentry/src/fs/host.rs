@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use super::{FileOps, UserSeg};
 use crate::errno::{Errno, SysResult};
 use crate::host;
+use crate::kernel::task::Task;
 use crate::mm::MemoryManager;
 
 /// Largest transfer per request (the VMM's bound).
@@ -56,19 +57,23 @@ fn gather(mm: &mut MemoryManager, segs: &[UserSeg], host_writes: bool) -> Result
 }
 
 impl FileOps for HostFile {
-    fn read(&self, mm: &mut MemoryManager, segs: &[UserSeg], off: Option<u64>) -> SysResult {
+    fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, _nonblock: bool) -> SysResult {
         if self.dir {
             return Err(Errno::EISDIR);
         }
-        let iov = gather(mm, segs, true)?;
+        // The address space stays locked across the host call so the
+        // frames cannot be unmapped and reused while the host fills them.
+        let mut mm = t.mm.lock();
+        let iov = gather(&mut mm, segs, true)?;
         if iov.is_empty() {
             return Ok(0);
         }
         host::read(self.handle, &iov, off)
     }
 
-    fn write(&self, mm: &mut MemoryManager, segs: &[UserSeg], off: Option<u64>) -> SysResult {
-        let iov = gather(mm, segs, false)?;
+    fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, _nonblock: bool) -> SysResult {
+        let mut mm = t.mm.lock();
+        let iov = gather(&mut mm, segs, false)?;
         if iov.is_empty() {
             return Ok(0);
         }
@@ -90,7 +95,7 @@ impl FileOps for HostFile {
         host::getdents(self.handle, buf)
     }
 
-    fn ioctl(&self, mm: &mut MemoryManager, req: u64, arg: u64) -> SysResult {
+    fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
         let size = match req {
             0x5401..=0x5404 => 36,
             0x5413 | 0x5414 => 8,
@@ -101,11 +106,11 @@ impl FileOps for HostFile {
         let buf = &mut buf[..size];
         let reads_arg = matches!(req, 0x5402..=0x5404 | 0x5414);
         if reads_arg {
-            mm.copy_in(arg, buf)?;
+            t.mm.lock().copy_in(arg, buf)?;
         }
         host::ioctl(self.handle, req, buf)?;
         if !reads_arg {
-            mm.copy_out(arg, buf)?;
+            t.mm.lock().copy_out(arg, buf)?;
         }
         Ok(0)
     }

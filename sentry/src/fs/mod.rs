@@ -6,6 +6,7 @@
 
 pub mod dev;
 pub mod host;
+pub mod pipe;
 
 use abi::linux::Stat;
 use alloc::string::String;
@@ -14,7 +15,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::errno::{Errno, SysResult};
-use crate::mm::MemoryManager;
+use crate::kernel::task::Task;
 
 /// A user buffer: (address, length).
 pub type UserSeg = (u64, usize);
@@ -22,12 +23,13 @@ pub type UserSeg = (u64, usize);
 /// Operations of an open file (Linux: `file_operations`). Defaults give
 /// Linux's answer for files that lack the operation.
 pub trait FileOps: Send + Sync {
-    /// Reads into user buffers; `off = None` uses the file position.
-    fn read(&self, _mm: &mut MemoryManager, _segs: &[UserSeg], _off: Option<u64>) -> SysResult {
+    /// Reads into user buffers; `off = None` uses the file position;
+    /// `nonblock` is the open file's O_NONBLOCK.
+    fn read(&self, _t: &Task, _segs: &[UserSeg], _off: Option<u64>, _nonblock: bool) -> SysResult {
         Err(Errno::EINVAL)
     }
     /// Writes from user buffers.
-    fn write(&self, _mm: &mut MemoryManager, _segs: &[UserSeg], _off: Option<u64>) -> SysResult {
+    fn write(&self, _t: &Task, _segs: &[UserSeg], _off: Option<u64>, _nonblock: bool) -> SysResult {
         Err(Errno::EINVAL)
     }
     /// fstat.
@@ -41,7 +43,7 @@ pub trait FileOps: Send + Sync {
         Err(Errno::ENOTDIR)
     }
     /// ioctl.
-    fn ioctl(&self, _mm: &mut MemoryManager, _req: u64, _arg: u64) -> SysResult {
+    fn ioctl(&self, _t: &Task, _req: u64, _arg: u64) -> SysResult {
         Err(Errno::ENOTTY)
     }
     /// The path it was opened by (for fchdir, /proc/self/fd).
@@ -68,6 +70,21 @@ impl OpenFile {
     /// Current flags.
     pub fn flags(&self) -> u32 {
         self.flags.load(Ordering::Relaxed)
+    }
+
+    /// O_NONBLOCK is set.
+    pub fn nonblock(&self) -> bool {
+        self.flags() & 0o4000 != 0
+    }
+
+    /// Reads through the file's operations with its own O_NONBLOCK.
+    pub fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>) -> SysResult {
+        self.ops.read(t, segs, off, self.nonblock())
+    }
+
+    /// Writes through the file's operations with its own O_NONBLOCK.
+    pub fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>) -> SysResult {
+        self.ops.write(t, segs, off, self.nonblock())
     }
 }
 
@@ -146,6 +163,15 @@ impl FdTable {
         let s = usize::try_from(fd).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)?;
         s.cloexec = v;
         Ok(())
+    }
+
+    /// Closes every close-on-exec fd (execve).
+    pub fn close_on_exec(&mut self) {
+        for s in self.slots.iter_mut() {
+            if s.as_ref().is_some_and(|x| x.cloexec) {
+                *s = None;
+            }
+        }
     }
 
     /// Sets the table's size limit (RLIMIT_NOFILE).

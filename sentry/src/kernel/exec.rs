@@ -15,6 +15,8 @@ use crate::mm::pagetable::PageTable;
 use crate::mm::vma::{Backing, Vma, PROT_READ, PROT_WRITE};
 use crate::mm::{self, page_down, page_up, MemoryManager, STACK_SIZE, STACK_TOP};
 use abi::hypercall::IoVec;
+use alloc::sync::Arc;
+use spin::Mutex;
 use abi::layout::PAGE_SIZE;
 
 /// Why exec failed.
@@ -28,6 +30,17 @@ pub enum ExecError {
     NoMem,
     /// The ELF interpreter could not be opened.
     Interp(String, Errno),
+}
+
+impl ExecError {
+    /// The errno execve returns for this error.
+    pub fn errno(&self) -> Errno {
+        match self {
+            ExecError::Io(e) | ExecError::Interp(_, e) => *e,
+            ExecError::Elf(_) => Errno::ENOEXEC,
+            ExecError::NoMem => Errno::ENOMEM,
+        }
+    }
 }
 
 impl From<Errno> for ExecError {
@@ -158,10 +171,10 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
     let (plan, head) = read_plan(h)?;
     let interp = open_interp(h, &plan, &head)?;
 
-    // Point of no return: build the new address space.
-    let template = PageTable::adopt(t.mm.page_table().root());
-    t.mm.teardown();
-    let mut m = MemoryManager::new(PageTable::adopt(template.root()));
+    // Build the new address space completely; the old one stays intact
+    // until it is ready, so a failure returns an error to the caller.
+    let template = PageTable::adopt(abi::layout::BOOT_PML4_GPA);
+    let mut m = MemoryManager::new(PageTable::new_from(&template)?);
     load_plan(&mut m, h, path, &plan)?;
     m.set_brk_start(page_up(plan.end).ok_or(ExecError::NoMem)?);
     m.map_fixed(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Stack })?;
@@ -201,8 +214,25 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
     let img = stack::build(STACK_TOP, &argv_b, &envp_b, path.as_bytes(), random, &aux)?;
     m.copy_out(img.sp, &img.bytes)?;
 
-    t.mm = m;
+    // Commit: switch to the new address space, then let the old one go.
+    let root = m.page_table().root();
+    let old = core::mem::replace(&mut t.mm, Arc::new(Mutex::new(m)));
+    super::sched::set_cr3(&t.shared, root);
+    drop(old);
+    // Files are unshared and close-on-exec ones closed; handled signals
+    // go back to their defaults; the alternate stack is gone.
+    let fds = t.fds.lock().clone();
+    t.fds = Arc::new(Mutex::new(fds));
+    t.fds.lock().close_on_exec();
+    for a in t.proc.sighand.lock().iter_mut() {
+        if a.handler != super::signal::SIG_IGN {
+            *a = super::signal::SigAction::default();
+        }
+    }
+    t.altstack = super::signal::ALTSTACK_DISABLED;
+    super::exit::release_vfork(t);
     t.regs = super::task::UserRegs::new_user(entry, img.sp);
+    t.fpu.reset();
     t.fs_base = 0;
     t.exe = path.into();
     t.comm = comm_of(path);

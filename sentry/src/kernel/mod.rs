@@ -4,9 +4,15 @@
 
 pub mod clock;
 pub mod exec;
+pub mod exit;
+pub mod fork;
+pub mod process;
 pub mod random;
+pub mod sched;
+pub mod sigframe;
 pub mod signal;
 pub mod task;
+pub mod wait;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -54,21 +60,41 @@ pub fn signal_for_exception(vector: u64) -> u32 {
     }
 }
 
-/// Runs `t` until its process exits; returns how it ended.
+/// The kernel thread of a task: runs it until it exits.
+pub extern "C" fn task_entry(arg: u64) -> ! {
+    // SAFETY: `spawn_task` passed a pointer from `Box::into_raw`, and this
+    // thread is its only user.
+    let mut t = unsafe { alloc::boxed::Box::from_raw(arg as *mut Task) };
+    let why = run(&mut t);
+    exit::exit_task(t, why)
+}
+
+/// Starts a task on a kernel thread of its own.
+pub fn spawn_task(t: alloc::boxed::Box<Task>) {
+    let shared = t.shared.clone();
+    sched::spawn(&shared, task_entry, alloc::boxed::Box::into_raw(t) as u64);
+}
+
+/// Runs `t` until it must exit; returns why.
 pub fn run(t: &mut Task) -> ExitReason {
     loop {
+        if let Some(e) = t.exit {
+            return e;
+        }
+        signal::handle_pending(t);
+        if let Some(e) = t.exit {
+            return e;
+        }
         crate::arch::set_fs_base(t.fs_base);
         let fpu = t.fpu.as_mut_ptr();
         // SAFETY: `t.regs` and `t.fpu` live in `t`, which outlives the call;
         // the FPU area is 64-byte aligned and sized for the XSAVE features.
         let reason = unsafe { percpu::enter_user(&mut t.regs, fpu) };
+        t.fs_base = crate::arch::fs_base();
         if reason == entry::REASON_SYSCALL {
             crate::syscalls::dispatch(t);
         } else {
             handle_exception(t);
-        }
-        if let Some(e) = t.exit {
-            return e;
         }
     }
 }
@@ -77,7 +103,7 @@ fn handle_exception(t: &mut Task) {
     let (vector, error, cr2) = percpu::last_exception();
     if vector == 14 {
         let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0 };
-        if t.mm.handle_fault(cr2, access).is_ok() {
+        if t.mm.lock().handle_fault(cr2, access).is_ok() {
             return;
         }
     }
@@ -85,9 +111,7 @@ fn handle_exception(t: &mut Task) {
     if crate::kernel::get().strace {
         crate::klog!("[{}] fault: vector {} error {:#x} cr2 {:#x} rip {:#x} -> signal {}", t.tid, vector, error, cr2, t.regs.rip, sig);
     }
-    // Delivery to handlers arrives with the process issue; until then a
-    // synchronous fault always takes the default action (terminate).
-    t.exit = Some(ExitReason::Signaled(sig));
+    signal::force_fault_signal(t, sig, if vector == 14 { cr2 } else { t.regs.rip });
 }
 
 /// Splits the boot argument blob into its strings.

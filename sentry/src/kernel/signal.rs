@@ -1,7 +1,6 @@
-//! Signal state (Linux: `sighand_struct` + the task's masks). The skeleton
-//! records dispositions and masks so programs that install handlers work;
-//! delivery of handled signals arrives with the process issue. Faults
-//! whose disposition is the default end the process, as in Linux.
+//! Signals: sending (to a process or a thread), default actions, and
+//! delivery on the way back to user mode (Linux: kernel/signal.c,
+//! arch/x86/kernel/signal.c).
 
 /// Signal numbers used by the sentry.
 pub const SIGILL: u32 = 4;
@@ -38,16 +37,201 @@ pub struct SigAltStack {
 // SAFETY: repr(C), explicit padding field.
 unsafe impl abi::Pod for SigAltStack {}
 
-/// Per-task signal state.
-#[derive(Clone, Debug)]
-pub struct SignalState {
-    pub actions: [SigAction; NSIG as usize],
-    pub mask: u64,
-    pub altstack: SigAltStack,
+/// Signal dispositions (Linux: `sighand_struct`), shared by CLONE_SIGHAND.
+pub type SigHandlers = [SigAction; NSIG as usize];
+
+/// The disabled alternate stack.
+pub const ALTSTACK_DISABLED: SigAltStack = SigAltStack { sp: 0, flags: 2, pad: 0, size: 0 };
+
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+
+use super::process::Process;
+use super::sched::{self, TaskShared};
+use super::task::{ExitReason, Task};
+
+pub const SIG_DFL: u64 = 0;
+pub const SIG_IGN: u64 = 1;
+pub const SIGHUP: u32 = 1;
+pub const SIGINT: u32 = 2;
+pub const SIGQUIT: u32 = 3;
+pub const SIGABRT: u32 = 6;
+pub const SIGUSR1: u32 = 10;
+pub const SIGPIPE: u32 = 13;
+pub const SIGALRM: u32 = 14;
+pub const SIGTERM: u32 = 15;
+pub const SIGCHLD: u32 = 17;
+pub const SIGCONT: u32 = 18;
+pub const SIGTSTP: u32 = 20;
+pub const SIGTTIN: u32 = 21;
+pub const SIGTTOU: u32 = 22;
+pub const SIGURG: u32 = 23;
+pub const SIGWINCH: u32 = 28;
+
+/// What a signal does when its disposition is SIG_DFL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Default {
+    Terminate,
+    Core,
+    Ignore,
+    Stop,
+    Continue,
 }
 
-impl Default for SignalState {
-    fn default() -> Self {
-        SignalState { actions: [SigAction::default(); NSIG as usize], mask: 0, altstack: SigAltStack { flags: 2, ..Default::default() } }
+/// Linux's default action for `sig`.
+pub fn default_action(sig: u32) -> Default {
+    match sig {
+        SIGCHLD | SIGURG | SIGWINCH => Default::Ignore,
+        SIGCONT => Default::Continue,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Default::Stop,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | 24 | 25 | 31 => Default::Core,
+        32..=64 => Default::Terminate,
+        _ => Default::Terminate,
+    }
+}
+
+/// Bit of `sig` in a signal set.
+pub fn bit(sig: u32) -> u64 {
+    1u64 << (sig - 1)
+}
+
+/// True if `sig` would be discarded on arrival (ignored, explicitly or by default).
+fn ignored(p: &Process, sig: u32) -> bool {
+    if sig == SIGKILL || sig == SIGSTOP {
+        return false;
+    }
+    let act = p.sighand.lock()[sig as usize - 1];
+    act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(sig) == Default::Ignore)
+}
+
+/// Sends `sig` to a whole process (kill).
+pub fn send_to_process(p: &Arc<Process>, sig: u32) {
+    if sig == 0 || sig > NSIG {
+        return;
+    }
+    if sig == SIGKILL {
+        kill_group(p, ExitReason::Signaled(SIGKILL));
+        return;
+    }
+    if ignored(p, sig) {
+        return;
+    }
+    p.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    let threads = p.inner.lock().threads.clone();
+    // Wake a thread that does not block it (Linux: complete_signal).
+    if let Some(t) = threads.iter().find(|t| t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0) {
+        sched::wake(t);
+    }
+}
+
+/// Sends `sig` to one thread (tkill, tgkill, faults).
+pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32) {
+    if sig == 0 || sig > NSIG {
+        return;
+    }
+    if sig == SIGKILL {
+        kill_group(p, ExitReason::Signaled(SIGKILL));
+        return;
+    }
+    if ignored(p, sig) {
+        return;
+    }
+    t.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    sched::wake(t);
+}
+
+/// Makes every thread of `p` exit with `why` (exit_group, fatal signals).
+pub fn kill_group(p: &Arc<Process>, why: ExitReason) {
+    let threads = {
+        let mut inner = p.inner.lock();
+        if inner.exit.is_none() {
+            inner.exit = Some(why);
+        }
+        inner.threads.clone()
+    };
+    for t in threads {
+        t.killed.store(true, Ordering::Release);
+        sched::wake(&t);
+    }
+}
+
+/// A synchronous fault (SIGSEGV, SIGILL...): delivered even if blocked or
+/// ignored, as Linux's force_sig does (handlers come with frame delivery).
+pub fn force_fault_signal(t: &mut Task, sig: u32, _addr: u64) {
+    {
+        let mut h = t.proc.sighand.lock();
+        let a = &mut h[sig as usize - 1];
+        if a.handler == SIG_IGN {
+            a.handler = SIG_DFL;
+        }
+    }
+    t.shared.sigmask.fetch_and(!bit(sig), Ordering::AcqRel);
+    t.shared.pending.fetch_or(bit(sig), Ordering::AcqRel);
+}
+
+/// Takes the lowest deliverable signal off the pending sets.
+fn dequeue(t: &Task) -> Option<u32> {
+    let d = t.deliverable();
+    if d == 0 {
+        return None;
+    }
+    let sig = d.trailing_zeros() + 1;
+    let b = bit(sig);
+    if t.shared.pending.fetch_and(!b, Ordering::AcqRel) & b == 0 {
+        t.proc.pending.fetch_and(!b, Ordering::AcqRel);
+    }
+    Some(sig)
+}
+
+/// Acts on pending signals before returning to user mode, and finishes an
+/// interrupted syscall (restart or EINTR).
+pub fn handle_pending(t: &mut Task) {
+    if t.shared.killed.load(Ordering::Acquire) {
+        let why = t.proc.inner.lock().exit.unwrap_or(ExitReason::Signaled(SIGKILL));
+        t.exit = Some(why);
+        return;
+    }
+    let mut handled = false;
+    while let Some(sig) = dequeue(t) {
+        let act = t.proc.sighand.lock()[sig as usize - 1];
+        match act.handler {
+            SIG_IGN => continue,
+            SIG_DFL => match default_action(sig) {
+                Default::Ignore | Default::Continue | Default::Stop => continue,
+                Default::Terminate | Default::Core => {
+                    kill_group(&t.proc, ExitReason::Signaled(sig));
+                    t.exit = Some(ExitReason::Signaled(sig));
+                    return;
+                }
+            },
+            _ => {
+                handled = super::sigframe::deliver(t, sig, &act);
+                if t.exit.is_some() {
+                    return;
+                }
+                break;
+            }
+        }
+    }
+    if !handled {
+        if let Some(m) = t.saved_mask.take() {
+            t.shared.sigmask.store(m, Ordering::Relaxed);
+        }
+    }
+    finish_restart(t, false);
+}
+
+/// An interrupted syscall left `t.restart` set: with no handler run, it
+/// is restarted (rip back over `syscall`, rax = the number again).
+pub fn finish_restart(t: &mut Task, handler_ran_without_restart: bool) {
+    if !t.restart {
+        return;
+    }
+    t.restart = false;
+    if handler_ran_without_restart {
+        t.regs.rax = (-i64::from(crate::errno::Errno::EINTR.0)) as u64;
+    } else {
+        t.regs.rip -= 2;
+        t.regs.rax = t.regs.orig_rax;
     }
 }

@@ -1,15 +1,18 @@
-//! A task: one application thread (Linux: `task_struct`). In the walking
-//! skeleton a process has exactly one task, so the process state (memory,
-//! files, credentials) lives here too; the process issue splits it into a
-//! shared `ThreadGroup`.
+//! A task: one application thread (Linux: `task_struct`).
 //!
-//! Ownership: a `Task` is only touched by the vCPU running it (`&mut Task`).
+//! Ownership: a `Task` is only touched by its own kernel thread (`&mut
+//! Task`); what others may touch is in `TaskShared` (atomics) and in the
+//! shared, locked parts (memory, files, fs context, signal handlers).
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::alloc::Layout;
+use spin::Mutex;
 
 use crate::fs::FdTable;
-use crate::kernel::signal::SignalState;
+use crate::kernel::process::Process;
+use crate::kernel::sched::TaskShared;
+use crate::kernel::signal::SigAltStack;
 use crate::mm::MemoryManager;
 
 /// The application's registers, laid out like Linux's `pt_regs` (the entry
@@ -62,6 +65,36 @@ pub struct FpuArea {
 }
 
 impl FpuArea {
+    /// A copy of another area (fork).
+    pub fn clone_from_area(other: &FpuArea) -> FpuArea {
+        let a = FpuArea::new(other.layout.size());
+        // SAFETY: both areas have the same size and are distinct allocations.
+        unsafe { core::ptr::copy_nonoverlapping(other.ptr, a.ptr, other.layout.size()) };
+        a
+    }
+
+    /// Puts the area back in the initial state (signal handlers start so).
+    pub fn reset(&mut self) {
+        // SAFETY: the area is ours and at least 576 bytes.
+        unsafe {
+            core::ptr::write_bytes(self.ptr, 0, self.layout.size());
+            self.ptr.cast::<u16>().write(0x37f);
+            self.ptr.add(24).cast::<u32>().write(0x1f80);
+        }
+    }
+
+    /// The saved state as bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is valid for `layout.size()` bytes while `self` lives.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.layout.size()) }
+    }
+
+    /// The saved state as mutable bytes (callers keep it valid for XRSTOR).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, exclusively borrowed.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
+    }
+
     /// A fresh area in the initial FPU state.
     pub fn new(size: usize) -> FpuArea {
         let layout = Layout::from_size_align(size.max(576), 64).unwrap_or(Layout::new::<[u8; 1024]>());
@@ -108,22 +141,43 @@ pub enum ExitReason {
     Signaled(u32),
 }
 
-/// An application thread.
+/// Filesystem context (Linux: `fs_struct`), shared by CLONE_FS.
+#[derive(Clone, Debug)]
+pub struct FsState {
+    pub cwd: String,
+    pub umask: u32,
+}
+
+/// An application thread. Fields shared with other threads sit behind
+/// `Arc<Mutex<..>>` according to the clone flags that created it (CLONE_VM,
+/// CLONE_FILES, CLONE_FS, CLONE_SIGHAND); `shared` is what the scheduler
+/// and signal senders touch; everything else is the owner's alone.
 pub struct Task {
     pub regs: UserRegs,
     pub fpu: FpuArea,
     pub fs_base: u64,
     pub tid: u32,
-    pub pid: u32,
-    pub ppid: u32,
-    pub mm: MemoryManager,
-    pub fds: FdTable,
-    pub cwd: String,
-    pub umask: u32,
+    pub shared: Arc<TaskShared>,
+    pub proc: Arc<Process>,
+    pub mm: Arc<Mutex<MemoryManager>>,
+    pub fds: Arc<Mutex<FdTable>>,
+    pub fs: Arc<Mutex<FsState>>,
+    pub altstack: SigAltStack,
+    /// The current syscall was interrupted and may be restarted
+    /// (ERESTARTSYS); settled by signal handling before returning to user.
+    pub restart: bool,
+    /// Dispatch must leave the registers as the handler set them
+    /// (rt_sigreturn restores them all).
+    pub keep_regs: bool,
+    /// Address of the last synchronous fault (si_addr).
+    pub fault_addr: u64,
+    /// The mask to restore after the handler of a signal that ended
+    /// rt_sigsuspend/pselect (Linux: saved_sigmask).
+    pub saved_mask: Option<u64>,
     pub creds: Creds,
     pub clear_child_tid: u64,
     pub robust_list: (u64, u64),
-    pub signals: SignalState,
+    /// Set when this thread must stop running (its own exit or the group's).
     pub exit: Option<ExitReason>,
     /// Thread name (PR_SET_NAME, /proc/self/comm), NUL padded.
     pub comm: [u8; 16],
@@ -139,4 +193,18 @@ pub struct Task {
     pub rlimits: [(u64, u64); 16],
     /// The executable's path (for /proc/self/exe and AT_EXECFN).
     pub exe: String,
+    /// The parent blocked in vfork until this child execs or exits.
+    pub vfork_parent: Option<Arc<TaskShared>>,
+}
+
+impl Task {
+    /// Process id (thread group id).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid
+    }
+
+    /// Signals that could be delivered now.
+    pub fn deliverable(&self) -> u64 {
+        self.shared.deliverable(self.proc.pending())
+    }
 }

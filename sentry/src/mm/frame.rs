@@ -14,15 +14,40 @@ struct Frames {
     end: u64,
     free: Vec<u64>,
     used: u64,
+    /// Reference counts by page frame number (frames shared after fork).
+    refs: Vec<u16>,
 }
 
-static FRAMES: Mutex<Frames> = Mutex::new(Frames { next: 0, end: 0, free: Vec::new(), used: 0 });
+static FRAMES: Mutex<Frames> = Mutex::new(Frames { next: 0, end: 0, free: Vec::new(), used: 0, refs: Vec::new() });
 
 /// Hands `[start, end)` (page aligned) to the allocator.
 pub fn init(start: u64, end: u64) {
     let mut f = FRAMES.lock();
     f.next = start.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     f.end = end & !(PAGE_SIZE - 1);
+    let n = (f.end / PAGE_SIZE) as usize;
+    f.refs = alloc::vec![0u16; n];
+}
+
+impl Frames {
+    fn set_ref(&mut self, pa: u64, v: u16) {
+        if let Some(r) = self.refs.get_mut((pa / PAGE_SIZE) as usize) {
+            *r = v;
+        }
+    }
+}
+
+/// Takes another reference to a frame (it is now shared).
+pub fn get(pa: u64) {
+    let mut f = FRAMES.lock();
+    if let Some(r) = f.refs.get_mut((pa / PAGE_SIZE) as usize) {
+        *r = r.saturating_add(1);
+    }
+}
+
+/// References to a frame.
+pub fn refs(pa: u64) -> u16 {
+    FRAMES.lock().refs.get((pa / PAGE_SIZE) as usize).copied().unwrap_or(0)
 }
 
 /// Allocates one zeroed frame.
@@ -30,6 +55,7 @@ pub fn alloc() -> Option<u64> {
     let mut f = FRAMES.lock();
     if let Some(pa) = f.free.pop() {
         f.used += 1;
+        f.set_ref(pa, 1);
         drop(f);
         // SAFETY: the frame was just taken off the free list: ours alone.
         unsafe { phys::zero_page(pa) };
@@ -41,6 +67,7 @@ pub fn alloc() -> Option<u64> {
     let pa = f.next;
     f.next += PAGE_SIZE;
     f.used += 1;
+    f.set_ref(pa, 1);
     Some(pa)
 }
 
@@ -61,12 +88,26 @@ pub fn alloc_contiguous(n: u64, align: u64) -> Option<u64> {
     }
     f.next = end;
     f.used += n;
+    let mut p = start;
+    while p < end {
+        f.set_ref(p, 1);
+        p += PAGE_SIZE;
+    }
     Some(start)
 }
 
-/// Returns a frame.
+/// Drops a reference to a frame; the last one returns it.
 pub fn free(pa: u64) {
     let mut f = FRAMES.lock();
+    let i = (pa / PAGE_SIZE) as usize;
+    match f.refs.get_mut(i) {
+        Some(r) if *r > 1 => {
+            *r -= 1;
+            return;
+        }
+        Some(r) => *r = 0,
+        None => return,
+    }
     f.used = f.used.saturating_sub(1);
     f.free.push(pa);
 }
@@ -100,5 +141,17 @@ mod tests {
         assert_eq!(unsafe { phys::read_u64(b) }, 0);
         let pair = alloc_contiguous(2, 8192).unwrap();
         assert_eq!(pair % 8192, 0);
+    }
+
+    #[test]
+    fn shared_frames_are_freed_by_the_last_reference() {
+        phys::testmem::init();
+        let a = alloc().unwrap();
+        get(a);
+        assert_eq!(refs(a), 2);
+        free(a);
+        assert_eq!(refs(a), 1);
+        free(a);
+        assert_eq!(refs(a), 0);
     }
 }

@@ -112,7 +112,9 @@ pub struct MemoryManager {
 }
 
 impl MemoryManager {
-    /// An empty address space over page tables `pt`.
+    /// An empty address space over page tables `pt`, which it owns (and
+    /// frees with itself): never the boot root pair, which is only the
+    /// template of the sentry's half.
     pub fn new(pt: PageTable) -> MemoryManager {
         MemoryManager { pt, vmas: VmaSet::default(), brk_start: 0, brk: 0, mmap_base: STACK_TOP - STACK_SIZE - (1 << 30) }
     }
@@ -148,6 +150,9 @@ impl MemoryManager {
             return Err(Errno::EFAULT);
         }
         if pte & pagetable::PTE_P != 0 {
+            if a.write && pte & PTE_W == 0 {
+                return self.break_cow(page, pte, prot);
+            }
             // Present with the right permissions: a stale TLB entry.
             crate::arch::invlpg(page);
             return Ok(());
@@ -168,6 +173,67 @@ impl MemoryManager {
             p += PAGE_SIZE;
         }
         Ok(())
+    }
+
+    /// A write to a present read-only page of a writable area: the frame is
+    /// shared copy-on-write (after fork). The last user takes it over; the
+    /// others get a private copy.
+    fn break_cow(&mut self, page: u64, pte: u64, prot: u32) -> Result<(), Errno> {
+        let old = PageTable::frame_of(pte).ok_or(Errno::EFAULT)?;
+        let flags = pte_flags(prot);
+        if frame::refs(old) <= 1 {
+            self.pt.protect(page, Some(flags));
+        } else {
+            let new = frame::alloc().ok_or(Errno::ENOMEM)?;
+            // SAFETY: `new` is ours; `old` stays mapped (and referenced) here.
+            unsafe { phys::copy_page(new, old) };
+            if let Err(e) = self.pt.map(page, new, flags) {
+                frame::free(new);
+                return Err(e);
+            }
+            frame::free(old);
+        }
+        crate::arch::invlpg(page);
+        Ok(())
+    }
+
+    /// A copy of this address space for a child process (fork): shared
+    /// areas share frames, private ones share them copy-on-write.
+    pub fn fork(&mut self) -> Result<MemoryManager, Errno> {
+        let mut child = MemoryManager::new(PageTable::new_from(&self.pt)?);
+        child.vmas = self.vmas.clone();
+        child.brk_start = self.brk_start;
+        child.brk = self.brk;
+        child.mmap_base = self.mmap_base;
+        let mut result = Ok(());
+        let mut shared_writes = 0u64;
+        let areas: Vec<(u64, u64, u32, bool)> = self.vmas.iter().map(|v| (v.start, v.end, v.prot, v.shared)).collect();
+        for (start, end, prot, shared) in areas {
+            let mut leaves = Vec::new();
+            self.pt.for_each_frame(start, end, &mut |va, pte| leaves.push((va, pte)));
+            for (va, pte) in leaves {
+                let Some(f) = PageTable::frame_of(pte) else { continue };
+                let flags = pte_flags(prot);
+                let child_flags = if shared || prot & PROT_WRITE == 0 { flags } else { flags & !PTE_W };
+                if !shared && pte & PTE_W != 0 {
+                    self.pt.protect(va, Some(child_flags));
+                    shared_writes += 1;
+                }
+                frame::get(f);
+                if let Err(e) = child.pt.map(va, f, child_flags) {
+                    frame::free(f);
+                    result = Err(e);
+                    break;
+                }
+                if pte & pagetable::PTE_P == 0 {
+                    child.pt.protect(va, None);
+                }
+            }
+        }
+        if shared_writes > 0 {
+            crate::arch::flush_tlb();
+        }
+        result.map(|()| child)
     }
 
     /// Gives page `va` of an existing area a frame whatever the area's
@@ -277,12 +343,16 @@ impl MemoryManager {
         }
         let flags = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| pte_flags(prot));
         let mut flush = TlbBatch::default();
-        let mut p = start;
-        while p < end {
-            if self.pt.protect(p, flags) {
-                flush.add(p);
+        let mut leaves = Vec::new();
+        self.pt.for_each_frame(start, end, &mut |va, pte| leaves.push((va, pte)));
+        for (va, pte) in leaves {
+            // A frame shared copy-on-write stays read-only until written.
+            let shared = self.vmas.find(va).is_some_and(|v| v.shared);
+            let cow = !shared && PageTable::frame_of(pte).is_some_and(|f| frame::refs(f) > 1);
+            let f = flags.map(|f| if cow { f & !PTE_W } else { f });
+            if self.pt.protect(va, f) {
+                flush.add(va);
             }
-            p += PAGE_SIZE;
         }
         Ok(())
     }
@@ -410,7 +480,7 @@ impl MemoryManager {
         Ok(dest)
     }
 
-    /// Frees every page and page table (process exit).
+    /// Frees every page and page table (process exit, exec).
     pub fn teardown(&mut self) {
         let all: Vec<(u64, u64)> = self.vmas.iter().map(|v| (v.start, v.end)).collect();
         for (s, e) in all {
@@ -418,5 +488,12 @@ impl MemoryManager {
         }
         self.vmas = VmaSet::default();
         self.pt.free_tables();
+    }
+}
+
+impl Drop for MemoryManager {
+    fn drop(&mut self) {
+        self.teardown();
+        self.pt.free_roots();
     }
 }

@@ -157,6 +157,36 @@ impl PageTable {
         (pte & (PTE_P | PTE_PROTNONE) != 0).then_some(pte & ADDR_MASK)
     }
 
+    /// Calls `f(va, pte)` for every leaf entry holding a frame in
+    /// `[start, end)`, skipping empty tables.
+    pub fn for_each_frame(&self, start: u64, end: u64, f: &mut dyn FnMut(u64, u64)) {
+        fn walk(table: u64, level: u32, base: u64, start: u64, end: u64, f: &mut dyn FnMut(u64, u64)) {
+            let span = 1u64 << (12 + 9 * level);
+            for i in 0..512u64 {
+                let lo = base + i * span;
+                if lo >= end || lo + span <= start {
+                    continue;
+                }
+                // SAFETY: walking tables of a live address space.
+                let e = unsafe { phys::read_u64(table + i * 8) };
+                if level == 0 {
+                    if PageTable::frame_of(e).is_some() {
+                        f(lo, e);
+                    }
+                } else if e & PTE_P != 0 {
+                    walk(e & ADDR_MASK, level - 1, lo, start, end, f);
+                }
+            }
+        }
+        walk(self.user_root(), 3, 0, start, end.min(abi::layout::USER_END), f);
+    }
+
+    /// Frees the root pair (the address space is gone).
+    pub fn free_roots(&mut self) {
+        frame::free(self.root);
+        frame::free(self.root + PAGE_SIZE);
+    }
+
     /// Frees every user page-table frame (not the mapped frames).
     pub fn free_tables(&mut self) {
         fn walk(table: u64, level: u32) {

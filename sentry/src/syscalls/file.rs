@@ -19,7 +19,7 @@ const IOV_MAX: u64 = 1024;
 
 /// The file at `fd`, if it may be read (`write = false`) or written.
 pub fn file_for(t: &Task, fd: i32, write: bool) -> Result<Arc<OpenFile>, Errno> {
-    let f = t.fds.get(fd)?;
+    let f = t.fds.lock().get(fd)?;
     let flags = f.flags();
     if flags & O_PATH != 0 {
         return Err(Errno::EBADF);
@@ -39,8 +39,8 @@ fn read_iovecs(t: &mut Task, iov: u64, cnt: u64) -> Result<Vec<UserSeg>, Errno> 
     let mut segs = Vec::with_capacity(cnt as usize);
     let mut total = 0usize;
     for i in 0..cnt {
-        let base: u64 = t.mm.read_obj(iov.wrapping_add(i * 16))?;
-        let len: u64 = t.mm.read_obj(iov.wrapping_add(i * 16 + 8))?;
+        let base: u64 = t.mm.lock().read_obj(iov.wrapping_add(i * 16))?;
+        let len: u64 = t.mm.lock().read_obj(iov.wrapping_add(i * 16 + 8))?;
         if len > isize::MAX as u64 {
             return Err(Errno::EINVAL);
         }
@@ -61,54 +61,54 @@ fn offset(a: &Args, i: usize) -> Result<u64, Errno> {
 
 pub fn sys_read(t: &mut Task, a: &Args) -> SysResult {
     let f = file_for(t, a.fd(0), false)?;
-    f.ops.read(&mut t.mm, &[(a.u64(1), a.usize(2).min(MAX_RW))], None)
+    f.read(t, &[(a.u64(1), a.usize(2).min(MAX_RW))], None)
 }
 
 pub fn sys_write(t: &mut Task, a: &Args) -> SysResult {
     let f = file_for(t, a.fd(0), true)?;
-    f.ops.write(&mut t.mm, &[(a.u64(1), a.usize(2).min(MAX_RW))], None)
+    f.write(t, &[(a.u64(1), a.usize(2).min(MAX_RW))], None)
 }
 
 pub fn sys_pread64(t: &mut Task, a: &Args) -> SysResult {
     let off = offset(a, 3)?;
     let f = file_for(t, a.fd(0), false)?;
-    f.ops.read(&mut t.mm, &[(a.u64(1), a.usize(2).min(MAX_RW))], Some(off))
+    f.read(t, &[(a.u64(1), a.usize(2).min(MAX_RW))], Some(off))
 }
 
 pub fn sys_pwrite64(t: &mut Task, a: &Args) -> SysResult {
     let off = offset(a, 3)?;
     let f = file_for(t, a.fd(0), true)?;
-    f.ops.write(&mut t.mm, &[(a.u64(1), a.usize(2).min(MAX_RW))], Some(off))
+    f.write(t, &[(a.u64(1), a.usize(2).min(MAX_RW))], Some(off))
 }
 
 pub fn sys_readv(t: &mut Task, a: &Args) -> SysResult {
     let f = file_for(t, a.fd(0), false)?;
     let segs = read_iovecs(t, a.u64(1), a.u64(2))?;
-    f.ops.read(&mut t.mm, &segs, None)
+    f.read(t, &segs, None)
 }
 
 pub fn sys_writev(t: &mut Task, a: &Args) -> SysResult {
     let f = file_for(t, a.fd(0), true)?;
     let segs = read_iovecs(t, a.u64(1), a.u64(2))?;
-    f.ops.write(&mut t.mm, &segs, None)
+    f.write(t, &segs, None)
 }
 
 pub fn sys_preadv(t: &mut Task, a: &Args) -> SysResult {
     let off = offset(a, 3)?;
     let f = file_for(t, a.fd(0), false)?;
     let segs = read_iovecs(t, a.u64(1), a.u64(2))?;
-    f.ops.read(&mut t.mm, &segs, Some(off))
+    f.read(t, &segs, Some(off))
 }
 
 pub fn sys_pwritev(t: &mut Task, a: &Args) -> SysResult {
     let off = offset(a, 3)?;
     let f = file_for(t, a.fd(0), true)?;
     let segs = read_iovecs(t, a.u64(1), a.u64(2))?;
-    f.ops.write(&mut t.mm, &segs, Some(off))
+    f.write(t, &segs, Some(off))
 }
 
 pub fn sys_lseek(t: &mut Task, a: &Args) -> SysResult {
-    let f = t.fds.get(a.fd(0))?;
+    let f = t.fds.lock().get(a.fd(0))?;
     let whence = a.u32(2);
     if whence > 4 {
         return Err(Errno::EINVAL);

@@ -38,11 +38,11 @@ fn path_arg(t: &mut Task, va: u64) -> Result<String, Errno> {
     if va == 0 {
         return Err(Errno::EFAULT);
     }
-    t.mm.read_cstr(va, PATH_MAX - 1)
+    t.mm.lock().read_cstr(va, PATH_MAX - 1)
 }
 
 /// Resolves `path` against `dirfd` to an absolute path.
-fn resolve(t: &Task, dirfd: i32, path: &str) -> Result<String, Errno> {
+pub fn resolve(t: &Task, dirfd: i32, path: &str) -> Result<String, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -50,9 +50,9 @@ fn resolve(t: &Task, dirfd: i32, path: &str) -> Result<String, Errno> {
         return Ok(path.into());
     }
     if dirfd == AT_FDCWD {
-        return Ok(join(&t.cwd, path));
+        return Ok(join(&t.fs.lock().cwd, path));
     }
-    let f = t.fds.get(dirfd)?;
+    let f = t.fds.lock().get(dirfd)?;
     if !f.ops.is_dir() {
         return Err(Errno::ENOTDIR);
     }
@@ -88,7 +88,7 @@ pub fn sys_openat(t: &mut Task, a: &Args) -> SysResult {
     let flags = a.u32(2);
     let full = resolve(t, a.fd(0), &path)?;
     let file = open_path(&full, flags)?;
-    t.fds.install(file, flags & O_CLOEXEC != 0, 0).map(|fd| fd as u64)
+    t.fds.lock().install(file, flags & O_CLOEXEC != 0, 0).map(|fd| fd as u64)
 }
 
 pub fn sys_open(t: &mut Task, a: &Args) -> SysResult {
@@ -96,7 +96,7 @@ pub fn sys_open(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_close(t: &mut Task, a: &Args) -> SysResult {
-    t.fds.close(a.fd(0)).map(|()| 0)
+    t.fds.lock().close(a.fd(0)).map(|()| 0)
 }
 
 /// stat of a path or, with AT_EMPTY_PATH and "", of `dirfd`.
@@ -104,9 +104,9 @@ fn stat_at(t: &mut Task, dirfd: i32, path_va: u64, flags: u32) -> Result<Stat, E
     let path = path_arg(t, path_va)?;
     if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
         if dirfd == AT_FDCWD {
-            return host::stat_path(&t.cwd, false);
+            return host::stat_path(&t.fs.lock().cwd.clone(), false);
         }
-        return t.fds.get(dirfd)?.ops.stat();
+        return t.fds.lock().get(dirfd)?.ops.stat();
     }
     let full = resolve(t, dirfd, &path)?;
     if let Some(d) = Dev::by_path(&full) {
@@ -116,8 +116,8 @@ fn stat_at(t: &mut Task, dirfd: i32, path_va: u64, flags: u32) -> Result<Stat, E
 }
 
 pub fn sys_fstat(t: &mut Task, a: &Args) -> SysResult {
-    let st = t.fds.get(a.fd(0))?.ops.stat()?;
-    t.mm.write_obj(a.u64(1), &st).map(|()| 0)
+    let st = t.fds.lock().get(a.fd(0))?.ops.stat()?;
+    t.mm.lock().write_obj(a.u64(1), &st).map(|()| 0)
 }
 
 pub fn sys_newfstatat(t: &mut Task, a: &Args) -> SysResult {
@@ -126,17 +126,17 @@ pub fn sys_newfstatat(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let st = stat_at(t, a.fd(0), a.u64(1), flags)?;
-    t.mm.write_obj(a.u64(2), &st).map(|()| 0)
+    t.mm.lock().write_obj(a.u64(2), &st).map(|()| 0)
 }
 
 pub fn sys_stat(t: &mut Task, a: &Args) -> SysResult {
     let st = stat_at(t, AT_FDCWD, a.u64(0), 0)?;
-    t.mm.write_obj(a.u64(1), &st).map(|()| 0)
+    t.mm.lock().write_obj(a.u64(1), &st).map(|()| 0)
 }
 
 pub fn sys_lstat(t: &mut Task, a: &Args) -> SysResult {
     let st = stat_at(t, AT_FDCWD, a.u64(0), AT_SYMLINK_NOFOLLOW)?;
-    t.mm.write_obj(a.u64(1), &st).map(|()| 0)
+    t.mm.lock().write_obj(a.u64(1), &st).map(|()| 0)
 }
 
 /// Encodes `struct statx` from a `struct stat`.
@@ -176,15 +176,15 @@ pub fn sys_statx(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL); // STATX__RESERVED
     }
     let st = stat_at(t, a.fd(0), a.u64(1), flags)?;
-    t.mm.copy_out(a.u64(4), &statx_from(&st)).map(|()| 0)
+    t.mm.lock().copy_out(a.u64(4), &statx_from(&st)).map(|()| 0)
 }
 
 pub fn sys_getdents64(t: &mut Task, a: &Args) -> SysResult {
-    let f = t.fds.get(a.fd(0))?;
+    let f = t.fds.lock().get(a.fd(0))?;
     let count = a.usize(2).min(1 << 16);
     let mut buf = vec![0u8; count];
     let n = f.ops.getdents(&mut buf)?;
-    t.mm.copy_out(a.u64(1), &buf[..n])?;
+    t.mm.lock().copy_out(a.u64(1), &buf[..n])?;
     Ok(n as u64)
 }
 
@@ -204,7 +204,7 @@ pub fn sys_readlinkat(t: &mut Task, a: &Args) -> SysResult {
         buf
     };
     let n = target.len().min(size as usize);
-    t.mm.copy_out(a.u64(2), &target[..n])?;
+    t.mm.lock().copy_out(a.u64(2), &target[..n])?;
     Ok(n as u64)
 }
 
@@ -237,12 +237,12 @@ pub fn sys_access(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_getcwd(t: &mut Task, a: &Args) -> SysResult {
-    let mut b = t.cwd.clone().into_bytes();
+    let mut b = t.fs.lock().cwd.clone().into_bytes();
     b.push(0);
     if a.usize(1) < b.len() {
         return Err(Errno::ERANGE);
     }
-    t.mm.copy_out(a.u64(0), &b)?;
+    t.mm.lock().copy_out(a.u64(0), &b)?;
     Ok(b.len() as u64)
 }
 
@@ -251,7 +251,7 @@ fn set_cwd(t: &mut Task, full: String) -> SysResult {
     if st.st_mode & S_IFMT != S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
-    t.cwd = normalize(&full);
+    t.fs.lock().cwd = normalize(&full);
     Ok(0)
 }
 
@@ -285,7 +285,7 @@ pub fn sys_chdir(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_fchdir(t: &mut Task, a: &Args) -> SysResult {
-    let f = t.fds.get(a.fd(0))?;
+    let f = t.fds.lock().get(a.fd(0))?;
     if !f.ops.is_dir() {
         return Err(Errno::ENOTDIR);
     }
@@ -297,17 +297,17 @@ pub fn sys_ioctl(t: &mut Task, a: &Args) -> SysResult {
     const FIOCLEX: u64 = 0x5451;
     const FIONBIO: u64 = 0x5421;
     let fd = a.fd(0);
-    let f = t.fds.get(fd)?;
+    let f = t.fds.lock().get(fd)?;
     match a.u64(1) & 0xffff_ffff {
-        FIOCLEX => t.fds.set_cloexec(fd, true).map(|()| 0),
-        FIONCLEX => t.fds.set_cloexec(fd, false).map(|()| 0),
+        FIOCLEX => t.fds.lock().set_cloexec(fd, true).map(|()| 0),
+        FIONCLEX => t.fds.lock().set_cloexec(fd, false).map(|()| 0),
         FIONBIO => {
-            let on: u32 = t.mm.read_obj(a.u64(2))?;
+            let on: u32 = t.mm.lock().read_obj(a.u64(2))?;
             let fl = f.flags();
             f.flags.store(if on != 0 { fl | O_NONBLOCK } else { fl & !O_NONBLOCK }, core::sync::atomic::Ordering::Relaxed);
             Ok(0)
         }
-        req => f.ops.ioctl(&mut t.mm, req, a.u64(2)),
+        req => f.ops.ioctl(t, req, a.u64(2)),
     }
 }
 
@@ -319,17 +319,17 @@ pub fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
     const F_SETFL: u32 = 4;
     const F_DUPFD_CLOEXEC: u32 = 1030;
     let fd = a.fd(0);
-    let f = t.fds.get(fd)?;
+    let f = t.fds.lock().get(fd)?;
     match a.u32(1) {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = a.i32(2);
-            if min < 0 || min as usize >= t.fds.limit() {
+            if min < 0 || min as usize >= t.fds.lock().limit() {
                 return Err(Errno::EINVAL);
             }
-            t.fds.install(f, a.u32(1) == F_DUPFD_CLOEXEC, min as usize).map(|n| n as u64)
+            t.fds.lock().install(f, a.u32(1) == F_DUPFD_CLOEXEC, min as usize).map(|n| n as u64)
         }
-        F_GETFD => Ok(u64::from(t.fds.cloexec(fd)?)),
-        F_SETFD => t.fds.set_cloexec(fd, a.u64(2) & 1 != 0).map(|()| 0),
+        F_GETFD => Ok(u64::from(t.fds.lock().cloexec(fd)?)),
+        F_SETFD => t.fds.lock().set_cloexec(fd, a.u64(2) & 1 != 0).map(|()| 0),
         F_GETFL => Ok(u64::from(f.flags() & !O_CLOEXEC)),
         F_SETFL => {
             // Only O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME change.
@@ -343,23 +343,23 @@ pub fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_dup(t: &mut Task, a: &Args) -> SysResult {
-    let f = t.fds.get(a.fd(0))?;
-    t.fds.install(f, false, 0).map(|n| n as u64)
+    let f = t.fds.lock().get(a.fd(0))?;
+    t.fds.lock().install(f, false, 0).map(|n| n as u64)
 }
 
 fn dup_to(t: &mut Task, old: i32, new: i32, cloexec: bool) -> SysResult {
-    let f = t.fds.get(old)?;
+    let f = t.fds.lock().get(old)?;
     if new < 0 {
         return Err(Errno::EBADF);
     }
-    t.fds.install_at(new as usize, f, cloexec)?;
+    t.fds.lock().install_at(new as usize, f, cloexec)?;
     Ok(new as u64)
 }
 
 pub fn sys_dup2(t: &mut Task, a: &Args) -> SysResult {
     let (old, new) = (a.fd(0), a.fd(1));
     if old == new {
-        t.fds.get(old)?;
+        t.fds.lock().get(old)?;
         return Ok(new as u64);
     }
     dup_to(t, old, new, false)
@@ -374,8 +374,8 @@ pub fn sys_dup3(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_umask(t: &mut Task, a: &Args) -> SysResult {
-    let old = t.umask;
-    t.umask = a.u32(0) & 0o777;
+    let old = t.fs.lock().umask;
+    t.fs.lock().umask = a.u32(0) & 0o777;
     Ok(u64::from(old))
 }
 
@@ -399,4 +399,39 @@ mod tests {
         assert_eq!(u16::from_le_bytes(b[28..30].try_into().unwrap()), 0o20666);
         assert_eq!(u64::from_le_bytes(b[40..48].try_into().unwrap()), 7);
     }
+}
+
+pub fn sys_pipe2(t: &mut Task, a: &Args) -> SysResult {
+    const O_DIRECT: u32 = 0o40000;
+    let flags = a.u32(1);
+    if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (r, w) = crate::fs::pipe::new_pipe();
+    let rf = OpenFile::new(Box::new(r), O_NONBLOCK & flags);
+    let wf = OpenFile::new(Box::new(w), 1 | (O_NONBLOCK & flags));
+    let cloexec = flags & O_CLOEXEC != 0;
+    let (rfd, wfd) = {
+        let mut fds = t.fds.lock();
+        let rfd = fds.install(rf, cloexec, 0)?;
+        match fds.install(wf, cloexec, 0) {
+            Ok(w) => (rfd, w),
+            Err(e) => {
+                let _ = fds.close(rfd);
+                return Err(e);
+            }
+        }
+    };
+    let pair = [rfd, wfd];
+    if let Err(e) = t.mm.lock().write_obj(a.u64(0), &pair) {
+        let mut fds = t.fds.lock();
+        let _ = fds.close(rfd);
+        let _ = fds.close(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn sys_pipe(t: &mut Task, a: &Args) -> SysResult {
+    sys_pipe2(t, &Args([a.u64(0), 0, 0, 0, 0, 0]))
 }

@@ -15,7 +15,7 @@ pub fn sys_uname(t: &mut Task, a: &Args) -> SysResult {
         let n = b.len().min(64);
         buf[i * 65..i * 65 + n].copy_from_slice(&b[..n]);
     }
-    t.mm.copy_out(a.u64(0), &buf).map(|()| 0)
+    t.mm.lock().copy_out(a.u64(0), &buf).map(|()| 0)
 }
 
 pub fn sys_sysinfo(t: &mut Task, a: &Args) -> SysResult {
@@ -27,7 +27,7 @@ pub fn sys_sysinfo(t: &mut Task, a: &Args) -> SysResult {
     put(40, &(crate::mm::frame::available() * 4096).to_le_bytes());
     put(80, &1u16.to_le_bytes()); // procs
     put(104, &1u32.to_le_bytes()); // mem_unit
-    t.mm.copy_out(a.u64(0), &b).map(|()| 0)
+    t.mm.lock().copy_out(a.u64(0), &b).map(|()| 0)
 }
 
 pub fn sys_getrandom(t: &mut Task, a: &Args) -> SysResult {
@@ -44,7 +44,7 @@ pub fn sys_getrandom(t: &mut Task, a: &Args) -> SysResult {
         let n = (len - done).min(4096);
         let mut buf = vec![0u8; n];
         crate::kernel::random::fill(&mut buf);
-        t.mm.copy_out(a.u64(0) + done as u64, &buf)?;
+        t.mm.lock().copy_out(a.u64(0) + done as u64, &buf)?;
         done += n;
     }
     Ok(len as u64)

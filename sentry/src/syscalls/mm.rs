@@ -37,9 +37,9 @@ pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
     let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0;
     let shared = kind != MAP_PRIVATE;
     if flags & MAP_ANONYMOUS != 0 {
-        return t.mm.mmap(addr, len, prot, fixed, noreplace, shared, Backing::Anon);
+        return t.mm.lock().mmap(addr, len, prot, fixed, noreplace, shared, Backing::Anon);
     }
-    let file = t.fds.get(fd)?;
+    let file = t.fds.lock().get(fd)?;
     let mode = file.flags() & 3;
     if mode == 1 || file.flags() & 0o10000000 != 0 {
         return Err(Errno::EACCES);
@@ -53,34 +53,34 @@ pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
     }
     let backing = Backing::File { path: file.ops.path().into(), offset: off };
     // Private copy of the file: map writable, fill, then apply `prot`.
-    let at = t.mm.mmap(addr, len, PROT_READ | PROT_WRITE, fixed, noreplace, shared, backing)?;
+    let at = t.mm.lock().mmap(addr, len, PROT_READ | PROT_WRITE, fixed, noreplace, shared, backing)?;
     let n = crate::mm::page_up(len).ok_or(Errno::ENOMEM)?;
-    let r = file.ops.read(&mut t.mm, &[(at, n as usize)], Some(off));
-    let r = r.and_then(|_| t.mm.mprotect(at, n, prot));
+    let r = file.read(t, &[(at, n as usize)], Some(off));
+    let r = r.and_then(|_| t.mm.lock().mprotect(at, n, prot));
     if let Err(e) = r {
-        let _ = t.mm.munmap(at, n);
+        let _ = t.mm.lock().munmap(at, n);
         return Err(e);
     }
     Ok(at)
 }
 
 pub fn sys_munmap(t: &mut Task, a: &Args) -> SysResult {
-    t.mm.munmap(a.u64(0), a.u64(1)).map(|()| 0)
+    t.mm.lock().munmap(a.u64(0), a.u64(1)).map(|()| 0)
 }
 
 pub fn sys_mprotect(t: &mut Task, a: &Args) -> SysResult {
     let prot = check_prot(a.u32(2))?;
-    t.mm.mprotect(a.u64(0), a.u64(1), prot).map(|()| 0)
+    t.mm.lock().mprotect(a.u64(0), a.u64(1), prot).map(|()| 0)
 }
 
 pub fn sys_mremap(t: &mut Task, a: &Args) -> SysResult {
-    t.mm.mremap(a.u64(0), a.u64(1), a.u64(2), a.u32(3), a.u64(4))
+    t.mm.lock().mremap(a.u64(0), a.u64(1), a.u64(2), a.u32(3), a.u64(4))
 }
 
 pub fn sys_madvise(t: &mut Task, a: &Args) -> SysResult {
-    t.mm.madvise(a.u64(0), a.u64(1), a.u32(2)).map(|()| 0)
+    t.mm.lock().madvise(a.u64(0), a.u64(1), a.u32(2)).map(|()| 0)
 }
 
 pub fn sys_brk(t: &mut Task, a: &Args) -> SysResult {
-    Ok(t.mm.brk(a.u64(0)))
+    Ok(t.mm.lock().brk(a.u64(0)))
 }

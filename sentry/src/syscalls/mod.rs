@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod fs;
+pub mod futex;
 pub mod info;
 pub mod mm;
 pub mod names;
@@ -65,6 +66,7 @@ fn warn_once(nr: u64) {
 pub fn dispatch(t: &mut Task) {
     let nr = t.regs.orig_rax;
     let args = Args([t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9]);
+    t.keep_regs = false;
     let ret = match table::handler(nr) {
         Some(h) => h(t, &args),
         None => {
@@ -72,6 +74,10 @@ pub fn dispatch(t: &mut Task) {
             Err(Errno::ENOSYS)
         }
     };
+    if t.keep_regs {
+        // execve and rt_sigreturn set every register themselves.
+        return;
+    }
     if crate::kernel::get().strace {
         let name = names::NAMES.get(nr as usize).copied().unwrap_or("?");
         match ret {
@@ -81,9 +87,16 @@ pub fn dispatch(t: &mut Task) {
     }
     t.regs.rax = match ret {
         Ok(v) => v,
+        Err(crate::kernel::wait::ERESTARTSYS) => {
+            // Settled by signal handling: restarted, or EINTR if a
+            // handler without SA_RESTART runs.
+            t.restart = true;
+            (-i64::from(Errno::EINTR.0)) as u64
+        }
         Err(e) => (-i64::from(e.0)) as u64,
     };
     // Linux's syscall return leaves rcx = rip and r11 = rflags.
     t.regs.rcx = t.regs.rip;
     t.regs.r11 = t.regs.rflags;
+    crate::kernel::sched::maybe_yield(&t.shared);
 }

@@ -34,17 +34,20 @@ pub fn default_rlimits() -> [(u64, u64); 16] {
 }
 
 pub fn sys_exit_group(t: &mut Task, a: &Args) -> SysResult {
-    t.exit = Some(ExitReason::Exited(a.i32(0) & 0xff));
+    let why = ExitReason::Exited(a.i32(0) & 0xff);
+    crate::kernel::signal::kill_group(&t.proc, why);
+    t.exit = Some(t.proc.inner.lock().exit.unwrap_or(why));
     Ok(0)
 }
 
 pub fn sys_exit(t: &mut Task, a: &Args) -> SysResult {
-    // The only thread: exiting it ends the process.
-    sys_exit_group(t, a)
+    // Only this thread; the process ends with its last thread.
+    t.exit = Some(ExitReason::Exited(a.i32(0) & 0xff));
+    Ok(0)
 }
 
 pub fn sys_getpid(t: &mut Task, _a: &Args) -> SysResult {
-    Ok(u64::from(t.pid))
+    Ok(u64::from(t.pid()))
 }
 
 pub fn sys_gettid(t: &mut Task, _a: &Args) -> SysResult {
@@ -52,7 +55,7 @@ pub fn sys_gettid(t: &mut Task, _a: &Args) -> SysResult {
 }
 
 pub fn sys_getppid(t: &mut Task, _a: &Args) -> SysResult {
-    Ok(u64::from(t.ppid))
+    Ok(u64::from(t.proc.inner.lock().ppid))
 }
 
 pub fn sys_getuid(t: &mut Task, _a: &Args) -> SysResult {
@@ -71,15 +74,59 @@ pub fn sys_getgroups(_t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_getpgrp(t: &mut Task, _a: &Args) -> SysResult {
-    Ok(u64::from(t.pid))
+    Ok(u64::from(t.proc.inner.lock().pgid))
+}
+
+fn target_process(t: &Task, pid: i32) -> Result<alloc::sync::Arc<crate::kernel::process::Process>, Errno> {
+    match pid {
+        0 => Ok(t.proc.clone()),
+        p if p > 0 => crate::kernel::process::find_process(p as u32).ok_or(Errno::ESRCH),
+        _ => Err(Errno::ESRCH),
+    }
 }
 
 pub fn sys_getpgid(t: &mut Task, a: &Args) -> SysResult {
-    let pid = a.i32(0);
-    if pid != 0 && pid != t.pid as i32 {
+    let p = target_process(t, a.i32(0))?;
+    let pgid = p.inner.lock().pgid;
+    Ok(u64::from(pgid))
+}
+
+pub fn sys_getsid(t: &mut Task, a: &Args) -> SysResult {
+    let p = target_process(t, a.i32(0))?;
+    let sid = p.inner.lock().sid;
+    Ok(u64::from(sid))
+}
+
+pub fn sys_setpgid(t: &mut Task, a: &Args) -> SysResult {
+    let (pid, pgid) = (a.i32(0), a.i32(1));
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = target_process(t, pid)?;
+    // Only the caller or one of its children.
+    if p.pid != t.pid() && p.inner.lock().ppid != t.pid() {
         return Err(Errno::ESRCH);
     }
-    Ok(u64::from(t.pid))
+    let my_sid = t.proc.inner.lock().sid;
+    let mut inner = p.inner.lock();
+    // A session leader may not change groups; nor may another session's process.
+    if inner.sid == p.pid || inner.sid != my_sid {
+        return Err(Errno::EPERM);
+    }
+    inner.pgid = if pgid == 0 { p.pid } else { pgid as u32 };
+    Ok(0)
+}
+
+pub fn sys_setsid(t: &mut Task, _a: &Args) -> SysResult {
+    let pid = t.pid();
+    let leader = crate::kernel::process::all_processes().iter().any(|p| p.pid != pid && p.inner.lock().pgid == pid);
+    let mut inner = t.proc.inner.lock();
+    if inner.pgid == pid || leader {
+        return Err(Errno::EPERM);
+    }
+    inner.sid = pid;
+    inner.pgid = pid;
+    Ok(u64::from(pid))
 }
 
 pub fn sys_set_tid_address(t: &mut Task, a: &Args) -> SysResult {
@@ -100,8 +147,8 @@ pub fn sys_get_robust_list(t: &mut Task, a: &Args) -> SysResult {
     if pid != 0 && pid != t.tid as i32 {
         return Err(Errno::ESRCH);
     }
-    t.mm.write_obj(a.u64(1), &t.robust_list.0)?;
-    t.mm.write_obj(a.u64(2), &t.robust_list.1)?;
+    t.mm.lock().write_obj(a.u64(1), &t.robust_list.0)?;
+    t.mm.lock().write_obj(a.u64(2), &t.robust_list.1)?;
     Ok(0)
 }
 
@@ -119,8 +166,8 @@ pub fn sys_arch_prctl(t: &mut Task, a: &Args) -> SysResult {
             t.fs_base = a.u64(1);
             Ok(0)
         }
-        ARCH_GET_FS => t.mm.write_obj(a.u64(1), &t.fs_base).map(|()| 0),
-        ARCH_GET_GS => t.mm.write_obj(a.u64(1), &0u64).map(|()| 0),
+        ARCH_GET_FS => t.mm.lock().write_obj(a.u64(1), &t.fs_base).map(|()| 0),
+        ARCH_GET_GS => t.mm.lock().write_obj(a.u64(1), &0u64).map(|()| 0),
         // The GS base is the sentry's per-CPU pointer on hardware
         // virtualization; applications (glibc, musl, Go) use FS.
         ARCH_SET_GS => Err(Errno::EINVAL),
@@ -148,24 +195,24 @@ fn rlimit_common(t: &mut Task, resource: u32, new: Option<(u64, u64)>, old_va: u
             if max > crate::fs::NOFILE_MAX as u64 {
                 return Err(Errno::EPERM);
             }
-            t.fds.set_limit(cur as usize);
+            t.fds.lock().set_limit(cur as usize);
         }
         t.rlimits[r] = (cur, max);
     }
     if old_va != 0 {
-        t.mm.write_obj(old_va, &old.0)?;
-        t.mm.write_obj(old_va + 8, &old.1)?;
+        t.mm.lock().write_obj(old_va, &old.0)?;
+        t.mm.lock().write_obj(old_va + 8, &old.1)?;
     }
     Ok(0)
 }
 
 pub fn sys_prlimit64(t: &mut Task, a: &Args) -> SysResult {
     let pid = a.i32(0);
-    if pid != 0 && pid != t.pid as i32 {
+    if pid != 0 && pid != t.pid() as i32 {
         return Err(Errno::ESRCH);
     }
     let new = if a.u64(2) != 0 {
-        Some((t.mm.read_obj::<u64>(a.u64(2))?, t.mm.read_obj::<u64>(a.u64(2) + 8)?))
+        Some((t.mm.lock().read_obj::<u64>(a.u64(2))?, t.mm.lock().read_obj::<u64>(a.u64(2) + 8)?))
     } else {
         None
     };
@@ -180,7 +227,7 @@ pub fn sys_getrlimit(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_setrlimit(t: &mut Task, a: &Args) -> SysResult {
-    let new = (t.mm.read_obj::<u64>(a.u64(1))?, t.mm.read_obj::<u64>(a.u64(1) + 8)?);
+    let new = (t.mm.lock().read_obj::<u64>(a.u64(1))?, t.mm.lock().read_obj::<u64>(a.u64(1) + 8)?);
     rlimit_common(t, a.u32(0), Some(new), 0)
 }
 
@@ -195,7 +242,7 @@ pub fn sys_sched_getaffinity(t: &mut Task, a: &Args) -> SysResult {
     }
     let n = crate::kernel::get().num_cpus.min(64);
     let mask: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-    t.mm.write_obj(a.u64(2), &mask)?;
+    t.mm.lock().write_obj(a.u64(2), &mask)?;
     Ok(8)
 }
 
@@ -230,7 +277,7 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             t.pdeathsig = a.u32(1);
             Ok(0)
         }
-        PR_GET_PDEATHSIG => t.mm.write_obj(a.u64(1), &(t.pdeathsig as i32)).map(|()| 0),
+        PR_GET_PDEATHSIG => t.mm.lock().write_obj(a.u64(1), &(t.pdeathsig as i32)).map(|()| 0),
         PR_GET_DUMPABLE => Ok(u64::from(t.dumpable)),
         PR_SET_DUMPABLE => match a.u64(1) {
             0 | 1 => {
@@ -241,10 +288,10 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
         },
         PR_SET_NAME => {
             let mut name = [0u8; 16];
-            t.mm.copy_in(a.u64(1), &mut name)
+            t.mm.lock().copy_in(a.u64(1), &mut name)
                 .or_else(|_| {
                     // The name may end right before an unmapped page.
-                    let s = t.mm.read_cstr(a.u64(1), 4096)?;
+                    let s = t.mm.lock().read_cstr(a.u64(1), 4096)?;
                     let n = s.len().min(15);
                     name[..n].copy_from_slice(&s.as_bytes()[..n]);
                     Ok::<(), Errno>(())
@@ -254,7 +301,7 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             t.comm = name;
             Ok(0)
         }
-        PR_GET_NAME => t.mm.copy_out(a.u64(1), &t.comm).map(|()| 0),
+        PR_GET_NAME => t.mm.lock().copy_out(a.u64(1), &t.comm).map(|()| 0),
         PR_GET_SECCOMP => Ok(0),
         PR_CAPBSET_READ => {
             if a.u64(1) > CAP_LAST_CAP {
@@ -266,7 +313,7 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             t.subreaper = a.u64(1) != 0;
             Ok(0)
         }
-        PR_GET_CHILD_SUBREAPER => t.mm.write_obj(a.u64(1), &i32::from(t.subreaper)).map(|()| 0),
+        PR_GET_CHILD_SUBREAPER => t.mm.lock().write_obj(a.u64(1), &i32::from(t.subreaper)).map(|()| 0),
         PR_SET_NO_NEW_PRIVS => {
             if a.u64(1) != 1 || a.u64(2) != 0 || a.u64(3) != 0 || a.u64(4) != 0 {
                 return Err(Errno::EINVAL);
@@ -277,4 +324,251 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
         PR_GET_NO_NEW_PRIVS => Ok(u64::from(t.no_new_privs)),
         _ => Err(Errno::EINVAL),
     }
+}
+
+use crate::kernel::fork::{self, CloneArgs};
+use crate::kernel::process::{self, Process};
+use crate::kernel::signal;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+pub fn sys_clone(t: &mut Task, a: &Args) -> SysResult {
+    // x86-64 argument order: flags, stack, parent_tid, child_tid, tls.
+    let flags = a.u64(0);
+    fork::clone(t, &CloneArgs { flags: flags & !0xff, exit_signal: (flags & 0xff) as u32, stack: a.u64(1), parent_tid: a.u64(2), child_tid: a.u64(3), tls: a.u64(4) })
+}
+
+pub fn sys_fork(t: &mut Task, _a: &Args) -> SysResult {
+    fork::clone(t, &CloneArgs { flags: 0, exit_signal: signal::SIGCHLD, stack: 0, parent_tid: 0, child_tid: 0, tls: 0 })
+}
+
+pub fn sys_vfork(t: &mut Task, _a: &Args) -> SysResult {
+    fork::clone(t, &CloneArgs { flags: fork::CLONE_VM | fork::CLONE_VFORK, exit_signal: signal::SIGCHLD, stack: 0, parent_tid: 0, child_tid: 0, tls: 0 })
+}
+
+pub fn sys_clone3(t: &mut Task, a: &Args) -> SysResult {
+    let (va, size) = (a.u64(0), a.usize(1));
+    if !(64..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = alloc::vec![0u8; size];
+    t.mm.lock().copy_in(va, &mut buf)?;
+    // Fields past the ones we know must be zero (Linux: E2BIG otherwise).
+    if buf[88.min(size)..].iter().any(|&b| b != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let f = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) = (f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7));
+    if exit_signal > 64 || (stack == 0) != (stack_size == 0) || flags & 0xff != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let _ = pidfd;
+    let top = if stack != 0 { stack.checked_add(stack_size).ok_or(Errno::EINVAL)? } else { 0 };
+    fork::clone(t, &CloneArgs { flags, exit_signal: exit_signal as u32, stack: top, parent_tid, child_tid, tls })
+}
+
+/// Reads a NULL-terminated array of strings (argv, envp).
+fn read_strings(t: &mut Task, va: u64, budget: &mut usize) -> Result<Vec<String>, Errno> {
+    let mut v = Vec::new();
+    if va == 0 {
+        return Ok(v);
+    }
+    for i in 0u64.. {
+        let p: u64 = t.mm.lock().read_obj(va.checked_add(i * 8).ok_or(Errno::EFAULT)?)?;
+        if p == 0 {
+            break;
+        }
+        let s = t.mm.lock().read_cstr(p, crate::loader::stack::MAX_ARG_BYTES)?;
+        *budget = budget.checked_sub(s.len() + 1 + 8).ok_or(Errno::E2BIG)?;
+        v.push(s);
+    }
+    Ok(v)
+}
+
+pub fn sys_execve(t: &mut Task, a: &Args) -> SysResult {
+    exec_at(t, -100, a.u64(0), a.u64(1), a.u64(2), 0)
+}
+
+pub fn sys_execveat(t: &mut Task, a: &Args) -> SysResult {
+    exec_at(t, a.fd(0), a.u64(1), a.u64(2), a.u64(3), a.u32(4))
+}
+
+fn exec_at(t: &mut Task, dirfd: i32, path_va: u64, argv_va: u64, envp_va: u64, flags: u32) -> SysResult {
+    const AT_EMPTY_PATH: u32 = 0x1000;
+    const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = t.mm.lock().read_cstr(path_va, 4095)?;
+    let full = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        t.fds.lock().get(dirfd)?.ops.path().into()
+    } else {
+        super::fs::resolve(t, dirfd, &path)?
+    };
+    let mut budget = crate::loader::stack::MAX_ARG_BYTES;
+    let argv = read_strings(t, argv_va, &mut budget)?;
+    let envp = read_strings(t, envp_va, &mut budget)?;
+    let k = crate::kernel::get();
+    crate::kernel::exec::exec(t, &full, &argv, &envp, k.hwcap, k.minsigstksz).map_err(|e| e.errno())?;
+    t.keep_regs = true;
+    Ok(0)
+}
+
+/// Which children a wait selects.
+fn selects(t: &Task, sel: i64, child: &Process) -> bool {
+    match sel {
+        -1 => true,
+        0 => child.inner.lock().pgid == t.proc.inner.lock().pgid,
+        p if p > 0 => child.pid as i64 == p,
+        p => child.inner.lock().pgid as i64 == -p,
+    }
+}
+
+/// Waits for a child to end: (pid, exit reason), or (0, _) with WNOHANG.
+fn wait_child(t: &mut Task, sel: i64, nohang: bool, reap: bool) -> Result<(u32, ExitReason), Errno> {
+    let proc = t.proc.clone();
+    let me = t.shared.clone();
+    let pending = || proc.pending();
+    proc.child_events.wait(&me, &pending, None, || {
+        let mut inner = proc.inner.lock();
+        let mut any = false;
+        for (i, c) in inner.children.iter().enumerate() {
+            if !selects(t, sel, c) {
+                continue;
+            }
+            any = true;
+            let ci = c.inner.lock();
+            if ci.zombie {
+                let why = ci.exit.unwrap_or(ExitReason::Exited(0));
+                let pid = c.pid;
+                drop(ci);
+                if reap {
+                    inner.children.remove(i);
+                    process::unregister_process(pid);
+                }
+                return Some(Ok((pid, why)));
+            }
+        }
+        if !any {
+            return Some(Err(Errno::ECHILD));
+        }
+        if nohang {
+            return Some(Ok((0, ExitReason::Exited(0))));
+        }
+        None
+    })?
+}
+
+pub fn sys_wait4(t: &mut Task, a: &Args) -> SysResult {
+    const WNOHANG: u32 = 1;
+    const WUNTRACED: u32 = 2;
+    const WCONTINUED: u32 = 8;
+    const WALL_FLAGS: u32 = 0x2000_0000 | 0x4000_0000 | 0x8000_0000;
+    let (sel, status_va, options, rusage) = (a.i32(0) as i64, a.u64(1), a.u32(2), a.u64(3));
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_FLAGS) != 0 || sel == i64::from(i32::MIN) {
+        return Err(Errno::EINVAL);
+    }
+    let (pid, why) = wait_child(t, sel, options & WNOHANG != 0, true)?;
+    if pid != 0 {
+        if status_va != 0 {
+            t.mm.lock().write_obj(status_va, &crate::kernel::exit::wait_status(why))?;
+        }
+        if rusage != 0 {
+            t.mm.lock().copy_out(rusage, &[0u8; 144])?;
+        }
+    }
+    Ok(u64::from(pid))
+}
+
+pub fn sys_waitid(t: &mut Task, a: &Args) -> SysResult {
+    const WNOHANG: u32 = 1;
+    const WEXITED: u32 = 4;
+    const WNOWAIT: u32 = 0x0100_0000;
+    let (idtype, id, infop, options) = (a.u32(0), a.i32(1), a.u64(2), a.u32(3));
+    if options & WEXITED == 0 || options & !(WNOHANG | 2 | WEXITED | 8 | WNOWAIT | 0xe000_0000) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let sel = match idtype {
+        0 => -1,
+        1 if id > 0 => i64::from(id),
+        2 if id >= 0 => if id == 0 { 0 } else { -i64::from(id) },
+        _ => return Err(Errno::EINVAL),
+    };
+    let (pid, why) = wait_child(t, sel, options & WNOHANG != 0, options & WNOWAIT == 0)?;
+    if infop != 0 {
+        let mut si = [0u8; 128];
+        if pid != 0 {
+            let (code, status) = match why {
+                ExitReason::Exited(c) => (1i32, c),
+                ExitReason::Signaled(s) => (2i32, s as i32),
+            };
+            si[0..4].copy_from_slice(&(signal::SIGCHLD as i32).to_le_bytes());
+            si[8..12].copy_from_slice(&code.to_le_bytes());
+            si[16..20].copy_from_slice(&(pid as i32).to_le_bytes());
+            si[20..24].copy_from_slice(&t.creds.uid.to_le_bytes());
+            si[24..28].copy_from_slice(&status.to_le_bytes());
+        }
+        t.mm.lock().copy_out(infop, &si)?;
+    }
+    Ok(0)
+}
+
+fn check_sig(sig: i32) -> Result<u32, Errno> {
+    if !(0..=64).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(sig as u32)
+}
+
+pub fn sys_kill(t: &mut Task, a: &Args) -> SysResult {
+    let (pid, sig) = (a.i32(0), check_sig(a.i32(1))?);
+    let targets: Vec<Arc<Process>> = match pid {
+        p if p > 0 => alloc::vec![process::find_process(p as u32).filter(|p| !p.inner.lock().zombie).ok_or(Errno::ESRCH)?],
+        0 => {
+            let g = t.proc.inner.lock().pgid;
+            process::all_processes().into_iter().filter(|p| p.inner.lock().pgid == g).collect()
+        }
+        -1 => process::all_processes().into_iter().filter(|p| p.pid != 1 && p.pid != t.pid()).collect(),
+        p if p == i32::MIN => return Err(Errno::ESRCH),
+        p => process::all_processes().into_iter().filter(|x| x.inner.lock().pgid == (-p) as u32).collect(),
+    };
+    let targets: Vec<Arc<Process>> = targets.into_iter().filter(|p| !p.inner.lock().zombie).collect();
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    for p in &targets {
+        signal::send_to_process(p, sig);
+    }
+    Ok(0)
+}
+
+fn send_thread(t: &Task, tgid: Option<u32>, tid: i32, sig: u32) -> SysResult {
+    if tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let task = process::find_task(tid as u32).ok_or(Errno::ESRCH)?;
+    let proc = process::all_processes()
+        .into_iter()
+        .find(|p| p.inner.lock().threads.iter().any(|x| Arc::ptr_eq(x, &task)))
+        .ok_or(Errno::ESRCH)?;
+    if tgid.is_some_and(|g| g != proc.pid) {
+        return Err(Errno::ESRCH);
+    }
+    let _ = t;
+    signal::send_to_thread(&proc, &task, sig);
+    Ok(0)
+}
+
+pub fn sys_tkill(t: &mut Task, a: &Args) -> SysResult {
+    let sig = check_sig(a.i32(1))?;
+    send_thread(t, None, a.i32(0), sig)
+}
+
+pub fn sys_tgkill(t: &mut Task, a: &Args) -> SysResult {
+    let sig = check_sig(a.i32(2))?;
+    if a.i32(0) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    send_thread(t, Some(a.i32(0) as u32), a.i32(1), sig)
 }

@@ -13,17 +13,27 @@ pub fn sys_rt_sigaction(t: &mut Task, a: &Args) -> SysResult {
     if a.u64(3) != 8 || sig == 0 || sig > NSIG {
         return Err(Errno::EINVAL);
     }
-    let new = if a.u64(1) != 0 { Some(t.mm.read_obj::<SigAction>(a.u64(1))?) } else { None };
+    let new = if a.u64(1) != 0 { Some(t.mm.lock().read_obj::<SigAction>(a.u64(1))?) } else { None };
     if new.is_some() && (sig == SIGKILL || sig == SIGSTOP) {
         return Err(Errno::EINVAL);
     }
-    let old = t.signals.actions[sig as usize - 1];
+    let old = t.proc.sighand.lock()[sig as usize - 1];
     if a.u64(2) != 0 {
-        t.mm.write_obj(a.u64(2), &old)?;
+        t.mm.lock().write_obj(a.u64(2), &old)?;
     }
     if let Some(mut n) = new {
         n.mask &= !UNBLOCKABLE;
-        t.signals.actions[sig as usize - 1] = n;
+        t.proc.sighand.lock()[sig as usize - 1] = n;
+        // Setting SIG_IGN (or SIG_DFL for a default-ignored signal)
+        // discards it if pending (POSIX).
+        if n.handler == crate::kernel::signal::SIG_IGN
+            || (n.handler == crate::kernel::signal::SIG_DFL
+                && crate::kernel::signal::default_action(sig) == crate::kernel::signal::Default::Ignore)
+        {
+            let b = !crate::kernel::signal::bit(sig);
+            t.proc.pending.fetch_and(b, core::sync::atomic::Ordering::AcqRel);
+            t.shared.pending.fetch_and(b, core::sync::atomic::Ordering::AcqRel);
+        }
     }
     Ok(0)
 }
@@ -32,18 +42,19 @@ pub fn sys_rt_sigprocmask(t: &mut Task, a: &Args) -> SysResult {
     if a.u64(3) != 8 {
         return Err(Errno::EINVAL);
     }
-    let old = t.signals.mask;
+    let old = t.shared.sigmask.load(core::sync::atomic::Ordering::Relaxed);
     if a.u64(1) != 0 {
-        let set: u64 = t.mm.read_obj(a.u64(1))?;
-        t.signals.mask = match a.u32(0) {
+        let set: u64 = t.mm.lock().read_obj(a.u64(1))?;
+        let new = match a.u32(0) {
             0 => old | set,
             1 => old & !set,
             2 => set,
             _ => return Err(Errno::EINVAL),
         } & !UNBLOCKABLE;
+        t.shared.sigmask.store(new, core::sync::atomic::Ordering::Relaxed);
     }
     if a.u64(2) != 0 {
-        t.mm.write_obj(a.u64(2), &old)?;
+        t.mm.lock().write_obj(a.u64(2), &old)?;
     }
     Ok(0)
 }
@@ -51,19 +62,102 @@ pub fn sys_rt_sigprocmask(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_sigaltstack(t: &mut Task, a: &Args) -> SysResult {
     const SS_DISABLE: u32 = 2;
     const MINSIGSTKSZ: u64 = 2048;
-    let old = t.signals.altstack;
+    let old = t.altstack;
     if a.u64(0) != 0 {
-        let ss: SigAltStack = t.mm.read_obj(a.u64(0))?;
+        let ss: SigAltStack = t.mm.lock().read_obj(a.u64(0))?;
         if ss.flags & !(SS_DISABLE | 0x8000_0000) != 0 {
             return Err(Errno::EINVAL);
         }
         if ss.flags & SS_DISABLE == 0 && ss.size < MINSIGSTKSZ {
             return Err(Errno::ENOMEM);
         }
-        t.signals.altstack = ss;
+        t.altstack = ss;
     }
     if a.u64(1) != 0 {
-        t.mm.write_obj(a.u64(1), &old)?;
+        t.mm.lock().write_obj(a.u64(1), &old)?;
     }
     Ok(0)
+}
+
+use crate::kernel::sched;
+use core::sync::atomic::Ordering;
+
+/// Waits until a signal is deliverable with `mask` in force.
+fn suspend_with(t: &mut Task, mask: u64) -> SysResult {
+    let old = t.shared.sigmask.swap(mask & !UNBLOCKABLE, Ordering::AcqRel);
+    t.saved_mask = Some(old);
+    while t.deliverable() == 0 && !t.shared.killed.load(Ordering::Relaxed) {
+        sched::block(&t.shared);
+    }
+    // Never restarted: the handler runs, then the call fails with EINTR.
+    Err(Errno::EINTR)
+}
+
+pub fn sys_rt_sigsuspend(t: &mut Task, a: &Args) -> SysResult {
+    if a.u64(1) != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask: u64 = t.mm.lock().read_obj(a.u64(0))?;
+    suspend_with(t, mask)
+}
+
+pub fn sys_pause(t: &mut Task, _a: &Args) -> SysResult {
+    let mask = t.shared.sigmask.load(Ordering::Relaxed);
+    suspend_with(t, mask)
+}
+
+pub fn sys_rt_sigpending(t: &mut Task, a: &Args) -> SysResult {
+    if a.u64(1) > 8 {
+        return Err(Errno::EINVAL);
+    }
+    let pending = (t.shared.pending.load(Ordering::Relaxed) | t.proc.pending()) & t.shared.sigmask.load(Ordering::Relaxed);
+    let bytes = pending.to_le_bytes();
+    t.mm.lock().copy_out(a.u64(0), &bytes[..a.usize(1)])?;
+    Ok(0)
+}
+
+pub fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
+    if a.u64(3) != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let set = t.mm.lock().read_obj::<u64>(a.u64(0))? & !UNBLOCKABLE;
+    let deadline = if a.u64(2) != 0 {
+        let sec: i64 = t.mm.lock().read_obj(a.u64(2))?;
+        let nsec: i64 = t.mm.lock().read_obj(a.u64(2) + 8)?;
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(crate::kernel::clock::monotonic_ns().saturating_add((sec as u64).saturating_mul(1_000_000_000) + nsec as u64))
+    } else {
+        None
+    };
+    loop {
+        let pending = t.shared.pending.load(Ordering::Relaxed) | t.proc.pending();
+        let hit = pending & set;
+        if hit != 0 {
+            let sig = hit.trailing_zeros() + 1;
+            let b = crate::kernel::signal::bit(sig);
+            if t.shared.pending.fetch_and(!b, Ordering::AcqRel) & b == 0 {
+                t.proc.pending.fetch_and(!b, Ordering::AcqRel);
+            }
+            if a.u64(1) != 0 {
+                let mut si = [0u8; 128];
+                si[0..4].copy_from_slice(&sig.to_le_bytes());
+                t.mm.lock().copy_out(a.u64(1), &si)?;
+            }
+            return Ok(u64::from(sig));
+        }
+        // Another (unwaited-for) deliverable signal interrupts the wait.
+        if t.deliverable() & !set != 0 || t.shared.killed.load(Ordering::Relaxed) {
+            return Err(Errno::EINTR);
+        }
+        if let Some(d) = deadline {
+            if crate::kernel::clock::monotonic_ns() >= d {
+                return Err(Errno::EAGAIN);
+            }
+            sched::add_timer(d, &t.shared);
+        }
+        sched::block(&t.shared);
+        sched::cancel_timers(&t.shared);
+    }
 }

@@ -3,7 +3,8 @@
 //! not listed return ENOSYS (logged once).
 
 use super::names::{NAMES, NR_SYSCALLS};
-use super::{file, fs, info, mm, process, signal, time, Handler};
+use super::{file, fs, futex, info, mm, process, signal, time, Handler};
+use crate::kernel::sigframe;
 
 /// How completely a syscall is implemented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,20 +45,29 @@ rows! {
     (12, brk, mm::sys_brk, Full),
     (13, rt_sigaction, signal::sys_rt_sigaction, Partial("recorded; handlers run once signal delivery lands")),
     (14, rt_sigprocmask, signal::sys_rt_sigprocmask, Full),
+    (15, rt_sigreturn, sigframe::sys_rt_sigreturn, Full),
     (16, ioctl, fs::sys_ioctl, Partial("terminal ioctls on stdio, FIOCLEX, FIONCLEX, FIONBIO")),
     (17, pread64, file::sys_pread64, Full),
     (18, pwrite64, file::sys_pwrite64, Full),
     (19, readv, file::sys_readv, Full),
     (20, writev, file::sys_writev, Full),
     (21, access, fs::sys_access, Full),
+    (22, pipe, fs::sys_pipe, Full),
     (24, sched_yield, process::sys_sched_yield, Full),
     (25, mremap, mm::sys_mremap, Partial("MREMAP_DONTUNMAP unsupported")),
     (28, madvise, mm::sys_madvise, Full),
     (32, dup, fs::sys_dup, Full),
     (33, dup2, fs::sys_dup2, Full),
+    (34, pause, signal::sys_pause, Full),
     (35, nanosleep, time::sys_nanosleep, Full),
     (39, getpid, process::sys_getpid, Full),
+    (56, clone, process::sys_clone, Partial("no namespaces, no CLONE_PIDFD")),
+    (57, fork, process::sys_fork, Full),
+    (58, vfork, process::sys_vfork, Full),
+    (59, execve, process::sys_execve, Partial("no #! scripts yet; other threads are not killed")),
     (60, exit, process::sys_exit, Full),
+    (61, wait4, process::sys_wait4, Partial("exits only: no stopped/continued children; rusage zeroed")),
+    (62, kill, process::sys_kill, Full),
     (63, uname, info::sys_uname, Full),
     (72, fcntl, fs::sys_fcntl, Partial("no file locks yet")),
     (79, getcwd, fs::sys_getcwd, Full),
@@ -72,17 +82,24 @@ rows! {
     (104, getgid, process::sys_getgid, Full),
     (107, geteuid, process::sys_getuid, Full),
     (108, getegid, process::sys_getgid, Full),
+    (109, setpgid, process::sys_setpgid, Full),
     (110, getppid, process::sys_getppid, Full),
     (111, getpgrp, process::sys_getpgrp, Full),
+    (112, setsid, process::sys_setsid, Full),
     (115, getgroups, process::sys_getgroups, Full),
     (121, getpgid, process::sys_getpgid, Full),
-    (124, getsid, process::sys_getpgid, Full),
+    (124, getsid, process::sys_getsid, Full),
+    (127, rt_sigpending, signal::sys_rt_sigpending, Full),
+    (128, rt_sigtimedwait, signal::sys_rt_sigtimedwait, Partial("siginfo carries only the signal number")),
+    (130, rt_sigsuspend, signal::sys_rt_sigsuspend, Full),
     (131, sigaltstack, signal::sys_sigaltstack, Full),
     (157, prctl, process::sys_prctl, Partial("names, dumpable, pdeathsig, no_new_privs, subreaper, capbset read")),
     (158, arch_prctl, process::sys_arch_prctl, Partial("ARCH_SET_GS unsupported")),
     (160, setrlimit, process::sys_setrlimit, Full),
     (186, gettid, process::sys_gettid, Full),
+    (200, tkill, process::sys_tkill, Full),
     (201, time, time::sys_time, Full),
+    (202, futex, futex::sys_futex, Partial("no PI operations")),
     (204, sched_getaffinity, process::sys_sched_getaffinity, Full),
     (217, getdents64, fs::sys_getdents64, Full),
     (218, set_tid_address, process::sys_set_tid_address, Full),
@@ -90,6 +107,8 @@ rows! {
     (229, clock_getres, time::sys_clock_getres, Full),
     (230, clock_nanosleep, time::sys_clock_nanosleep, Full),
     (231, exit_group, process::sys_exit_group, Full),
+    (234, tgkill, process::sys_tgkill, Full),
+    (247, waitid, process::sys_waitid, Partial("exits only; no P_PIDFD")),
     (257, openat, fs::sys_openat, Partial("host files are read-only until the gofer")),
     (262, newfstatat, fs::sys_newfstatat, Full),
     (267, readlinkat, fs::sys_readlinkat, Full),
@@ -97,12 +116,15 @@ rows! {
     (273, set_robust_list, process::sys_set_robust_list, Full),
     (274, get_robust_list, process::sys_get_robust_list, Full),
     (292, dup3, fs::sys_dup3, Full),
+    (293, pipe2, fs::sys_pipe2, Partial("O_DIRECT packet mode not yet")),
     (295, preadv, file::sys_preadv, Full),
     (296, pwritev, file::sys_pwritev, Full),
     (302, prlimit64, process::sys_prlimit64, Partial("only the calling process")),
     (318, getrandom, info::sys_getrandom, Full),
+    (322, execveat, process::sys_execveat, Partial("as execve")),
     (332, statx, fs::sys_statx, Full),
     (334, rseq, process::sys_rseq, Partial("returns ENOSYS; glibc falls back")),
+    (435, clone3, process::sys_clone3, Partial("as clone; no set_tid or cgroup")),
     (439, faccessat2, fs::sys_faccessat2, Full),
 }
 
@@ -150,7 +172,8 @@ mod tests {
     #[test]
     fn lookup() {
         assert!(handler(0).is_some());
-        assert!(handler(56).is_none()); // clone: not yet
+        assert!(handler(56).is_some());
+        assert!(handler(134).is_none()); // uselib: never
         assert!(handler(u64::MAX).is_none());
         assert!(handler(100_000).is_none());
     }

@@ -32,13 +32,13 @@ fn now(clk: i32) -> Result<u64, Errno> {
 }
 
 fn write_timespec(t: &mut Task, va: u64, ns: u64) -> Result<(), Errno> {
-    t.mm.write_obj(va, &(ns / NSEC))?;
-    t.mm.write_obj(va + 8, &(ns % NSEC))
+    t.mm.lock().write_obj(va, &(ns / NSEC))?;
+    t.mm.lock().write_obj(va + 8, &(ns % NSEC))
 }
 
 fn read_timespec(t: &mut Task, va: u64) -> Result<u64, Errno> {
-    let sec: i64 = t.mm.read_obj(va)?;
-    let nsec: i64 = t.mm.read_obj(va + 8)?;
+    let sec: i64 = t.mm.lock().read_obj(va)?;
+    let nsec: i64 = t.mm.lock().read_obj(va + 8)?;
     if sec < 0 || !(0..NSEC as i64).contains(&nsec) {
         return Err(Errno::EINVAL);
     }
@@ -63,11 +63,11 @@ pub fn sys_clock_getres(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_gettimeofday(t: &mut Task, a: &Args) -> SysResult {
     let ns = clock::realtime_ns();
     if a.u64(0) != 0 {
-        t.mm.write_obj(a.u64(0), &(ns / NSEC))?;
-        t.mm.write_obj(a.u64(0) + 8, &(ns % NSEC / 1000))?;
+        t.mm.lock().write_obj(a.u64(0), &(ns / NSEC))?;
+        t.mm.lock().write_obj(a.u64(0) + 8, &(ns % NSEC / 1000))?;
     }
     if a.u64(1) != 0 {
-        t.mm.write_obj(a.u64(1), &0u64)?;
+        t.mm.lock().write_obj(a.u64(1), &0u64)?;
     }
     Ok(0)
 }
@@ -75,7 +75,7 @@ pub fn sys_gettimeofday(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_time(t: &mut Task, a: &Args) -> SysResult {
     let s = clock::realtime_ns() / NSEC;
     if a.u64(0) != 0 {
-        t.mm.write_obj(a.u64(0), &s)?;
+        t.mm.lock().write_obj(a.u64(0), &s)?;
     }
     Ok(s)
 }

@@ -1,0 +1,201 @@
+//! Pipes (Linux: fs/pipe.c): a bounded byte queue between a read end and
+//! a write end. Reads block while it is empty and writers remain; writes
+//! block while it is full and readers remain; writes of up to PIPE_BUF
+//! bytes are atomic; writing with no readers is EPIPE plus SIGPIPE.
+
+use abi::linux::Stat;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use spin::Mutex;
+
+use super::{FileOps, UserSeg};
+use crate::errno::{Errno, SysResult};
+use crate::kernel::task::Task;
+use crate::kernel::wait::WaitQueue;
+
+/// Default capacity (Linux: 16 pages).
+pub const PIPE_SIZE: usize = 64 << 10;
+/// Writes up to this size are atomic.
+pub const PIPE_BUF: usize = 4096;
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+
+/// The shared pipe.
+pub struct Pipe {
+    buf: Mutex<VecDeque<u8>>,
+    capacity: AtomicUsize,
+    readers: AtomicUsize,
+    writers: AtomicUsize,
+    /// Readers wait here for data or the last writer to close.
+    readable: WaitQueue,
+    /// Writers wait here for room or the last reader to close.
+    writable: WaitQueue,
+    ino: u64,
+}
+
+/// One end of a pipe.
+pub struct PipeEnd {
+    pipe: Arc<Pipe>,
+    write: bool,
+}
+
+/// A new pipe: (read end, write end).
+pub fn new_pipe() -> (PipeEnd, PipeEnd) {
+    let p = Arc::new(Pipe {
+        buf: Mutex::new(VecDeque::new()),
+        capacity: AtomicUsize::new(PIPE_SIZE),
+        readers: AtomicUsize::new(1),
+        writers: AtomicUsize::new(1),
+        readable: WaitQueue::new(),
+        writable: WaitQueue::new(),
+        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+    });
+    (PipeEnd { pipe: p.clone(), write: false }, PipeEnd { pipe: p, write: true })
+}
+
+impl PipeEnd {
+    /// Bytes buffered (FIONREAD).
+    pub fn available(&self) -> usize {
+        self.pipe.buf.lock().len()
+    }
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        if self.write {
+            if self.pipe.writers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.pipe.readable.wake_all();
+            }
+        } else if self.pipe.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.pipe.writable.wake_all();
+        }
+    }
+}
+
+fn total(segs: &[UserSeg]) -> usize {
+    segs.iter().map(|s| s.1).sum()
+}
+
+impl FileOps for PipeEnd {
+    fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
+        if off.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        if self.write {
+            return Err(Errno::EBADF);
+        }
+        let want = total(segs);
+        if want == 0 {
+            return Ok(0);
+        }
+        let p = &self.pipe;
+        let pending = || t.proc.pending();
+        let data = p.readable.wait(&t.shared, &pending, None, || {
+            let mut b = p.buf.lock();
+            if !b.is_empty() {
+                let n = want.min(b.len());
+                return Some(Ok(b.drain(..n).collect::<alloc::vec::Vec<u8>>()));
+            }
+            if p.writers.load(Ordering::Acquire) == 0 {
+                return Some(Ok(alloc::vec::Vec::new()));
+            }
+            if nonblock {
+                return Some(Err(Errno::EAGAIN));
+            }
+            None
+        })??;
+        p.writable.wake_all();
+        // Copy out; a bad buffer loses the data, as in Linux.
+        let mut done = 0;
+        let mut mm = t.mm.lock();
+        for &(addr, len) in segs {
+            if done >= data.len() {
+                break;
+            }
+            let n = len.min(data.len() - done);
+            mm.copy_out(addr, &data[done..done + n])?;
+            done += n;
+        }
+        Ok(data.len() as u64)
+    }
+
+    fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
+        if off.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        if !self.write {
+            return Err(Errno::EBADF);
+        }
+        let want = total(segs);
+        let mut data = vec![0u8; want];
+        {
+            let mut mm = t.mm.lock();
+            let mut at = 0;
+            for &(addr, len) in segs {
+                mm.copy_in(addr, &mut data[at..at + len])?;
+                at += len;
+            }
+        }
+        let p = &self.pipe;
+        let mut written = 0usize;
+        let pending = || t.proc.pending();
+        while written < want || want == 0 {
+            let r = p.writable.wait(&t.shared, &pending, None, || {
+                if p.readers.load(Ordering::Acquire) == 0 {
+                    return Some(Err(Errno::EPIPE));
+                }
+                let mut b = p.buf.lock();
+                let room = p.capacity.load(Ordering::Relaxed).saturating_sub(b.len());
+                let left = want - written;
+                // Small writes go in whole or not at all.
+                let need = if left <= PIPE_BUF { left } else { 1 };
+                if room >= need.max(1) || want == 0 {
+                    let n = left.min(room);
+                    b.extend(&data[written..written + n]);
+                    return Some(Ok(n));
+                }
+                if nonblock {
+                    return Some(Err(Errno::EAGAIN));
+                }
+                None
+            });
+            match r {
+                Ok(Ok(n)) => {
+                    written += n;
+                    p.readable.wake_all();
+                    if want == 0 {
+                        break;
+                    }
+                }
+                Ok(Err(e)) | Err(e) => {
+                    if e == Errno::EPIPE {
+                        crate::kernel::signal::send_to_thread(&t.proc, &t.shared, crate::kernel::signal::SIGPIPE);
+                    }
+                    if written > 0 {
+                        return Ok(written as u64);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written as u64)
+    }
+
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(Stat { st_mode: 0o010600, st_nlink: 1, st_blksize: 4096, st_ino: self.pipe.ino, st_dev: 12, ..Stat::default() })
+    }
+
+    fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
+        const FIONREAD: u64 = 0x541b;
+        match req {
+            FIONREAD => t.mm.lock().write_obj(arg, &(self.available() as i32)).map(|()| 0),
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    fn path(&self) -> &str {
+        "pipe:"
+    }
+}

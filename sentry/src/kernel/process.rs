@@ -1,0 +1,116 @@
+//! Processes (Linux: the thread group, `signal_struct`) and the pid and
+//! tid tables. A process owns its children (reaped by wait), names its
+//! parent by pid, and lists its live threads.
+//!
+//! Lock order: PROCS / TASKS, then a Process's `inner`, then SCHED.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use spin::Mutex;
+
+use super::sched::TaskShared;
+use super::task::ExitReason;
+use super::signal::SigHandlers;
+use super::wait::WaitQueue;
+
+/// Linux's default pid_max.
+const PID_MAX: u32 = 4_194_304;
+
+/// A thread group.
+pub struct Process {
+    pub pid: u32,
+    pub inner: Mutex<ProcInner>,
+    /// Woken when a child changes state (exits).
+    pub child_events: WaitQueue,
+    /// Signals sent to the process as a whole (bit N-1 = signal N).
+    pub pending: AtomicU64,
+    /// Signal dispositions, shared by the process's threads.
+    pub sighand: Mutex<SigHandlers>,
+}
+
+/// A process's mutable state.
+pub struct ProcInner {
+    pub ppid: u32,
+    pub pgid: u32,
+    pub sid: u32,
+    pub children: Vec<Arc<Process>>,
+    pub threads: Vec<Arc<TaskShared>>,
+    /// How the group is ending (first exit_group or fatal signal wins).
+    pub exit: Option<ExitReason>,
+    /// All threads are gone; waiting to be reaped by the parent.
+    pub zombie: bool,
+    /// Signal sent to the parent on exit (SIGCHLD usually; 0 for none).
+    pub exit_signal: u32,
+}
+
+static PROCS: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
+static TASKS: Mutex<BTreeMap<u32, Weak<TaskShared>>> = Mutex::new(BTreeMap::new());
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// Allocates a free thread/process id.
+pub fn alloc_id() -> u32 {
+    let tasks = TASKS.lock();
+    let procs = PROCS.lock();
+    loop {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        if id >= PID_MAX {
+            NEXT_ID.store(2, Ordering::Relaxed);
+            continue;
+        }
+        if !tasks.contains_key(&id) && !procs.contains_key(&id) {
+            return id;
+        }
+    }
+}
+
+impl Process {
+    /// Creates and registers a process.
+    pub fn new(pid: u32, ppid: u32, pgid: u32, sid: u32, exit_signal: u32, sighand: SigHandlers) -> Arc<Process> {
+        let p = Arc::new(Process {
+            pid,
+            inner: Mutex::new(ProcInner { ppid, pgid, sid, children: Vec::new(), threads: Vec::new(), exit: None, zombie: false, exit_signal }),
+            child_events: WaitQueue::new(),
+            pending: AtomicU64::new(0),
+            sighand: Mutex::new(sighand),
+        });
+        PROCS.lock().insert(pid, Arc::downgrade(&p));
+        p
+    }
+
+    /// Pending process-directed signals.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+}
+
+/// Registers a thread.
+pub fn register_task(t: &Arc<TaskShared>) {
+    TASKS.lock().insert(t.tid, Arc::downgrade(t));
+}
+
+/// Forgets a thread.
+pub fn unregister_task(tid: u32) {
+    TASKS.lock().remove(&tid);
+}
+
+/// Forgets a reaped process.
+pub fn unregister_process(pid: u32) {
+    PROCS.lock().remove(&pid);
+}
+
+/// Looks a process up.
+pub fn find_process(pid: u32) -> Option<Arc<Process>> {
+    PROCS.lock().get(&pid).and_then(Weak::upgrade)
+}
+
+/// Looks a thread up.
+pub fn find_task(tid: u32) -> Option<Arc<TaskShared>> {
+    TASKS.lock().get(&tid).and_then(Weak::upgrade)
+}
+
+/// All live processes.
+pub fn all_processes() -> Vec<Arc<Process>> {
+    PROCS.lock().values().filter_map(Weak::upgrade).collect()
+}

@@ -1,0 +1,286 @@
+//! The scheduler (Linux: `kernel/sched`). Each task runs on its own kernel
+//! stack; a task gives up the CPU by calling `schedule` (after marking
+//! itself blocked, or to yield), which switches straight to the next
+//! runnable task, or to the idle loop on the boot stack. The idle loop
+//! fires timers and halts the vCPU in the VMM until the next deadline.
+//!
+//! The sentry is not preemptible: a task keeps the CPU until it blocks,
+//! yields or returns to user mode, so a check-then-block sequence cannot
+//! race with a wake-up on this vCPU. One vCPU for now; the run queue lock
+//! is what per-vCPU queues will split.
+//!
+//! Lock order: SCHED is a leaf lock, never held across a switch.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use spin::Mutex;
+
+use crate::arch::switch;
+
+/// Kernel stack size of a task.
+pub const KSTACK_SIZE: usize = 64 << 10;
+
+/// Scheduling state of a task.
+pub const RUNNABLE: u8 = 0;
+/// Waiting for a wake-up.
+pub const BLOCKED: u8 = 1;
+/// Gone: will never run again.
+pub const DEAD: u8 = 2;
+
+/// The part of a task the scheduler and other tasks touch.
+pub struct TaskShared {
+    pub tid: u32,
+    /// Saved kernel stack pointer while switched out.
+    rsp: AtomicU64,
+    pub state: AtomicU8,
+    /// Supervisor root of the task's address space (CR3).
+    pub cr3: AtomicU64,
+    /// Signals sent to this thread (bit N-1 = signal N).
+    pub pending: AtomicU64,
+    /// Blocked signals.
+    pub sigmask: AtomicU64,
+    /// Set when the whole thread group must exit (exit_group, fatal signal).
+    pub killed: AtomicBool,
+    /// Set when a vfork child has exec'd or exited (its parent may go on).
+    pub vfork_released: AtomicBool,
+    /// When the task last got the CPU (CLOCK_MONOTONIC ns).
+    slice_start: AtomicU64,
+    stack: Mutex<Option<KStack>>,
+}
+
+impl TaskShared {
+    /// A new task record.
+    pub fn new(tid: u32, cr3: u64, sigmask: u64) -> Arc<TaskShared> {
+        Arc::new(TaskShared {
+            tid,
+            rsp: AtomicU64::new(0),
+            state: AtomicU8::new(RUNNABLE),
+            cr3: AtomicU64::new(cr3),
+            pending: AtomicU64::new(0),
+            sigmask: AtomicU64::new(sigmask),
+            killed: AtomicBool::new(false),
+            vfork_released: AtomicBool::new(false),
+            slice_start: AtomicU64::new(0),
+            stack: Mutex::new(None),
+        })
+    }
+
+    /// Signals that are pending and not blocked.
+    pub fn deliverable(&self, process_pending: u64) -> u64 {
+        (self.pending.load(Ordering::Relaxed) | process_pending) & !self.sigmask.load(Ordering::Relaxed)
+    }
+}
+
+/// A kernel stack.
+struct KStack {
+    mem: Vec<u128>,
+}
+
+impl KStack {
+    fn new() -> KStack {
+        KStack { mem: alloc::vec![0u128; KSTACK_SIZE / 16] }
+    }
+    fn top(&self) -> u64 {
+        self.mem.as_ptr() as u64 + KSTACK_SIZE as u64
+    }
+}
+
+struct Sched {
+    current: Option<Arc<TaskShared>>,
+    runq: VecDeque<Arc<TaskShared>>,
+    /// (deadline in CLOCK_MONOTONIC ns, task)
+    timers: Vec<(u64, Arc<TaskShared>)>,
+    /// Stacks of exited tasks, freed once we are off them.
+    dead: Vec<KStack>,
+    cr3: u64,
+}
+
+static SCHED: Mutex<Sched> = Mutex::new(Sched { current: None, runq: VecDeque::new(), timers: Vec::new(), dead: Vec::new(), cr3: 0 });
+static IDLE_RSP: AtomicU64 = AtomicU64::new(0);
+/// Where a dying task's last context goes (it is never resumed).
+static DEAD_RSP: AtomicU64 = AtomicU64::new(0);
+
+/// The running task.
+pub fn current() -> Option<Arc<TaskShared>> {
+    SCHED.lock().current.clone()
+}
+
+/// Starts a new kernel thread running `entry(arg)` for `task`.
+pub fn spawn(task: &Arc<TaskShared>, entry: extern "C" fn(u64) -> !, arg: u64) {
+    let stack = KStack::new();
+    // SAFETY: the stack is fresh, owned by the new thread from now on.
+    let rsp = unsafe { switch::prepare_stack(stack.top() & !15, entry, arg) };
+    task.rsp.store(rsp, Ordering::Relaxed);
+    *task.stack.lock() = Some(stack);
+    task.state.store(RUNNABLE, Ordering::Relaxed);
+    SCHED.lock().runq.push_back(task.clone());
+}
+
+/// How long a task runs before yielding to others at its next syscall.
+pub const TIMESLICE_NS: u64 = 5_000_000;
+
+/// Gives the CPU to other runnable tasks if `me` used up its timeslice.
+/// (A preemption point: the sentry has no timer interrupt yet, so a task
+/// spinning in user mode without syscalls still keeps the CPU.)
+pub fn maybe_yield(me: &TaskShared) {
+    if super::clock::monotonic_ns().saturating_sub(me.slice_start.load(Ordering::Relaxed)) < TIMESLICE_NS {
+        return;
+    }
+    if SCHED.lock().runq.is_empty() {
+        me.slice_start.store(super::clock::monotonic_ns(), Ordering::Relaxed);
+        return;
+    }
+    schedule();
+}
+
+/// Blocks the current task until a wake-up (a signal, a timer).
+pub fn block(me: &TaskShared) {
+    me.state.store(BLOCKED, Ordering::Release);
+    schedule();
+}
+
+/// Makes a blocked task runnable.
+pub fn wake(t: &Arc<TaskShared>) {
+    if t.state.compare_exchange(BLOCKED, RUNNABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        let mut s = SCHED.lock();
+        if !s.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, t)) {
+            s.runq.push_back(t.clone());
+        }
+    }
+}
+
+/// Wakes `t` at `deadline` (CLOCK_MONOTONIC ns) unless woken before.
+pub fn add_timer(deadline: u64, t: &Arc<TaskShared>) {
+    SCHED.lock().timers.push((deadline, t.clone()));
+}
+
+/// Removes `t`'s timers.
+pub fn cancel_timers(t: &Arc<TaskShared>) {
+    SCHED.lock().timers.retain(|(_, x)| !Arc::ptr_eq(x, t));
+}
+
+/// Switches away from the current task. Returns when it runs again (if
+/// it is blocked: after a `wake`; if runnable: after the others had a turn).
+pub fn schedule() {
+    let (save, to, cr3) = {
+        let mut s = SCHED.lock();
+        let cur = s.current.take();
+        let save = match &cur {
+            // A dead task's record may be freed as soon as `cur` drops.
+            Some(c) if c.state.load(Ordering::Relaxed) == DEAD => DEAD_RSP.as_ptr(),
+            Some(c) => c.rsp.as_ptr(),
+            None => IDLE_RSP.as_ptr(),
+        };
+        if let Some(c) = cur {
+            if c.state.load(Ordering::Relaxed) == RUNNABLE {
+                s.runq.push_back(c);
+            }
+        }
+        match s.runq.pop_front() {
+            Some(next) => {
+                next.slice_start.store(super::clock::monotonic_ns(), Ordering::Relaxed);
+                let rsp = next.rsp.load(Ordering::Relaxed);
+                let cr3 = next.cr3.load(Ordering::Relaxed);
+                s.current = Some(next);
+                (save, rsp, cr3)
+            }
+            None => (save, IDLE_RSP.load(Ordering::Relaxed), 0),
+        }
+    };
+    switch_to(save, to, cr3);
+}
+
+fn switch_to(save: *mut u64, to: u64, cr3: u64) {
+    if cr3 != 0 {
+        let mut s = SCHED.lock();
+        if s.cr3 != cr3 {
+            s.cr3 = cr3;
+            drop(s);
+            switch::load_cr3(cr3);
+        }
+    }
+    if save as u64 == 0 {
+        return;
+    }
+    // SAFETY: `save` points at the current context's rsp slot (a live
+    // TaskShared or IDLE_RSP), `to` is a context saved by an earlier switch
+    // or prepared by `spawn`.
+    unsafe { switch::rv_context_switch(save, to) };
+    // Back on this stack: free stacks of tasks that exited meanwhile.
+    let dead: Vec<KStack> = core::mem::take(&mut SCHED.lock().dead);
+    drop(dead);
+}
+
+/// Notes that the address space of the current task changed (exec).
+pub fn set_cr3(t: &Arc<TaskShared>, cr3: u64) {
+    t.cr3.store(cr3, Ordering::Relaxed);
+    let mut s = SCHED.lock();
+    if s.cr3 != cr3 {
+        s.cr3 = cr3;
+        drop(s);
+        switch::load_cr3(cr3);
+    }
+}
+
+/// Runs on the sentry's template root (no user half), so the current
+/// address space can be freed.
+pub fn use_kernel_root() {
+    let root = abi::layout::BOOT_PML4_GPA;
+    let mut s = SCHED.lock();
+    if s.cr3 != root {
+        s.cr3 = root;
+        drop(s);
+        switch::load_cr3(root);
+    }
+}
+
+/// Ends the current task: never returns. Its stack is freed by whoever runs next.
+pub fn exit_current() -> ! {
+    if let Some(c) = current() {
+        c.state.store(DEAD, Ordering::Relaxed);
+        if let Some(st) = c.stack.lock().take() {
+            SCHED.lock().dead.push(st);
+        }
+    }
+    schedule();
+    unreachable_halt()
+}
+
+fn unreachable_halt() -> ! {
+    crate::arch::halt_forever()
+}
+
+/// The idle loop, on the boot stack: runs tasks, fires timers, halts.
+pub fn idle() -> ! {
+    loop {
+        let now = super::clock::monotonic_ns();
+        let next_deadline = {
+            let mut s = SCHED.lock();
+            let mut fired = Vec::new();
+            s.timers.retain(|(d, t)| {
+                if *d <= now {
+                    fired.push(t.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            drop(s);
+            for t in fired {
+                wake(&t);
+            }
+            let s = SCHED.lock();
+            if !s.runq.is_empty() {
+                None
+            } else {
+                Some(s.timers.iter().map(|(d, _)| *d).min().unwrap_or(now + 10_000_000_000))
+            }
+        };
+        match next_deadline {
+            None => schedule(),
+            Some(d) => crate::host::halt(d.saturating_sub(now)),
+        }
+    }
+}

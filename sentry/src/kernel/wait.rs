@@ -1,0 +1,76 @@
+//! Wait queues (Linux: `wait_queue_head_t`): tasks block until a condition
+//! holds, a signal arrives, or a deadline passes.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+use spin::Mutex;
+
+use super::sched::{self, TaskShared, BLOCKED};
+use crate::errno::Errno;
+
+/// Internal errno: the syscall may be restarted after a signal handler
+/// (SA_RESTART) or transparently; never seen by the application.
+pub const ERESTARTSYS: Errno = Errno(512);
+
+/// Tasks waiting for something.
+#[derive(Default)]
+pub struct WaitQueue {
+    waiters: Mutex<Vec<Arc<TaskShared>>>,
+}
+
+impl WaitQueue {
+    /// An empty queue.
+    pub const fn new() -> WaitQueue {
+        WaitQueue { waiters: Mutex::new(Vec::new()) }
+    }
+
+    /// Wakes every waiter.
+    pub fn wake_all(&self) {
+        let w: Vec<Arc<TaskShared>> = core::mem::take(&mut *self.waiters.lock());
+        for t in w {
+            sched::wake(&t);
+        }
+    }
+
+    /// Wakes up to `n` waiters; returns how many.
+    pub fn wake_n(&self, n: usize) -> usize {
+        let w: Vec<Arc<TaskShared>> = {
+            let mut q = self.waiters.lock();
+            let k = n.min(q.len());
+            q.drain(..k).collect()
+        };
+        let k = w.len();
+        for t in w {
+            sched::wake(&t);
+        }
+        k
+    }
+
+    /// Blocks the current task until `ready()` returns Some, a signal is
+    /// pending (`ERESTARTSYS`), the thread group is killed, or `deadline`
+    /// (CLOCK_MONOTONIC ns) passes (`ETIMEDOUT`).
+    pub fn wait<T>(&self, me: &Arc<TaskShared>, process_pending: &dyn Fn() -> u64, deadline: Option<u64>, mut ready: impl FnMut() -> Option<T>) -> Result<T, Errno> {
+        loop {
+            if let Some(v) = ready() {
+                return Ok(v);
+            }
+            if me.deliverable(process_pending()) != 0 || me.killed.load(Ordering::Relaxed) {
+                return Err(ERESTARTSYS);
+            }
+            if let Some(d) = deadline {
+                if super::clock::monotonic_ns() >= d {
+                    return Err(Errno::ETIMEDOUT);
+                }
+                sched::add_timer(d, me);
+            }
+            self.waiters.lock().push(me.clone());
+            me.state.store(BLOCKED, Ordering::Release);
+            sched::schedule();
+            self.waiters.lock().retain(|t| !Arc::ptr_eq(t, me));
+            if deadline.is_some() {
+                sched::cancel_timers(me);
+            }
+        }
+    }
+}
