@@ -20,6 +20,8 @@ pub struct HostFile {
     handle: u64,
     path: String,
     dir: bool,
+    /// The caller's stdio: readiness comes from the host.
+    stdio: bool,
     /// Stdio handles are owned by the VMM for the life of the sandbox.
     owned: bool,
 }
@@ -27,12 +29,12 @@ pub struct HostFile {
 impl HostFile {
     /// Wraps an opened handle.
     pub fn new(handle: u64, path: String, dir: bool) -> HostFile {
-        HostFile { handle, path, dir, owned: true }
+        HostFile { handle, path, dir, owned: true, stdio: false }
     }
 
     /// One of the caller's stdio streams.
     pub fn stdio(handle: u64, name: &str) -> HostFile {
-        HostFile { handle, path: name.into(), dir: false, owned: true }
+        HostFile { handle, path: name.into(), dir: false, owned: true, stdio: true }
     }
 }
 
@@ -121,6 +123,17 @@ impl FileOps for HostFile {
 
     fn is_dir(&self) -> bool {
         self.dir
+    }
+
+    fn poll(&self, events: u16) -> u16 {
+        if !self.stdio {
+            return super::POLLIN | super::POLLOUT;
+        }
+        host::poll(self.handle, events).unwrap_or(super::POLLERR)
+    }
+
+    fn host_backed(&self) -> bool {
+        self.stdio
     }
 }
 

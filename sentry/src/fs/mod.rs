@@ -17,6 +17,19 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::task::Task;
 
+pub const POLLIN: u16 = 0x1;
+pub const POLLPRI: u16 = 0x2;
+pub const POLLOUT: u16 = 0x4;
+pub const POLLERR: u16 = 0x8;
+pub const POLLHUP: u16 = 0x10;
+pub const POLLNVAL: u16 = 0x20;
+pub const POLLRDNORM: u16 = 0x40;
+pub const POLLWRNORM: u16 = 0x100;
+
+/// Woken whenever a sentry file's readiness may have changed (pipes...);
+/// poll and select wait here.
+pub static POLL_WQ: crate::kernel::wait::WaitQueue = crate::kernel::wait::WaitQueue::new();
+
 /// A user buffer: (address, length).
 pub type UserSeg = (u64, usize);
 
@@ -50,6 +63,16 @@ pub trait FileOps: Send + Sync {
     fn path(&self) -> &str;
     /// True for directories.
     fn is_dir(&self) -> bool {
+        false
+    }
+    /// Readiness (POLLIN, POLLOUT, POLLHUP, POLLERR...) for `events`.
+    /// Default: a file that never blocks.
+    fn poll(&self, _events: u16) -> u16 {
+        POLLIN | POLLOUT
+    }
+    /// Readiness changes come from the host (stdio), not from sentry
+    /// objects that wake `POLL_WQ`: pollers must re-check periodically.
+    fn host_backed(&self) -> bool {
         false
     }
 }

@@ -10,7 +10,7 @@ use alloc::vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 
-use super::{FileOps, UserSeg};
+use super::{FileOps, UserSeg, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLL_WQ};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::task::Task;
 use crate::kernel::wait::WaitQueue;
@@ -71,6 +71,7 @@ impl Drop for PipeEnd {
         } else if self.pipe.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.pipe.writable.wake_all();
         }
+        POLL_WQ.wake_all();
     }
 }
 
@@ -107,6 +108,7 @@ impl FileOps for PipeEnd {
             None
         })??;
         p.writable.wake_all();
+        POLL_WQ.wake_all();
         // Copy out; a bad buffer loses the data, as in Linux.
         let mut done = 0;
         let mut mm = t.mm.lock();
@@ -165,6 +167,7 @@ impl FileOps for PipeEnd {
                 Ok(Ok(n)) => {
                     written += n;
                     p.readable.wake_all();
+                    POLL_WQ.wake_all();
                     if want == 0 {
                         break;
                     }
@@ -197,5 +200,28 @@ impl FileOps for PipeEnd {
 
     fn path(&self) -> &str {
         "pipe:"
+    }
+
+    fn poll(&self, _events: u16) -> u16 {
+        let p = &self.pipe;
+        let len = p.buf.lock().len();
+        if self.write {
+            if p.readers.load(Ordering::Acquire) == 0 {
+                return POLLERR;
+            }
+            if p.capacity.load(Ordering::Relaxed) - len >= PIPE_BUF {
+                return POLLOUT | POLLWRNORM;
+            }
+            0
+        } else {
+            let mut r = 0;
+            if len > 0 {
+                r |= POLLIN | POLLRDNORM;
+            }
+            if p.writers.load(Ordering::Acquire) == 0 {
+                r |= POLLHUP;
+            }
+            r
+        }
     }
 }

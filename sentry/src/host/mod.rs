@@ -192,6 +192,11 @@ pub fn access(path: &str, mode: u32) -> Result<(), Errno> {
     result(call(Nr::HostAccess, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(mode), 0, 0, 0])).map(|_| ())
 }
 
+/// Readiness of a host handle right now (poll with a zero timeout).
+pub fn poll(h: u64, events: u16) -> Result<u16, Errno> {
+    result(call(Nr::HostPoll, [h, u64::from(events), 0, 0, 0, 0])).map(|r| r as u16)
+}
+
 /// Returns guest memory to the host.
 pub fn discard(gpa: u64, len: u64) {
     call(Nr::Discard, [gpa, len, 0, 0, 0, 0]);

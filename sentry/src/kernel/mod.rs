@@ -6,6 +6,7 @@ pub mod clock;
 pub mod exec;
 pub mod exit;
 pub mod fork;
+pub mod itimer;
 pub mod process;
 pub mod random;
 pub mod sched;

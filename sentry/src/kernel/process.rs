@@ -28,6 +28,8 @@ pub struct Process {
     pub pending: AtomicU64,
     /// Signal dispositions, shared by the process's threads.
     pub sighand: Mutex<SigHandlers>,
+    /// ITIMER_REAL (alarm, setitimer).
+    pub itimer_real: Mutex<super::itimer::ITimer>,
 }
 
 /// A process's mutable state.
@@ -74,6 +76,7 @@ impl Process {
             child_events: WaitQueue::new(),
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),
+            itimer_real: Mutex::new(super::itimer::ITimer::default()),
         });
         PROCS.lock().insert(pid, Arc::downgrade(&p));
         p

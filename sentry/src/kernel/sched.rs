@@ -90,8 +90,8 @@ impl KStack {
 struct Sched {
     current: Option<Arc<TaskShared>>,
     runq: VecDeque<Arc<TaskShared>>,
-    /// (deadline in CLOCK_MONOTONIC ns, task)
-    timers: Vec<(u64, Arc<TaskShared>)>,
+    /// (deadline in CLOCK_MONOTONIC ns, what happens)
+    timers: Vec<(u64, TimerAction)>,
     /// Stacks of exited tasks, freed once we are off them.
     dead: Vec<KStack>,
     cr3: u64,
@@ -99,6 +99,62 @@ struct Sched {
 
 static SCHED: Mutex<Sched> = Mutex::new(Sched { current: None, runq: VecDeque::new(), timers: Vec::new(), dead: Vec::new(), cr3: 0 });
 static IDLE_RSP: AtomicU64 = AtomicU64::new(0);
+/// Earliest timer deadline (u64::MAX: none), checked cheaply on syscall exit.
+static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// What a timer does when it fires.
+#[derive(Clone)]
+pub enum TimerAction {
+    /// Wake a sleeping task.
+    Wake(Arc<TaskShared>),
+    /// A process interval timer (ITIMER_REAL/alarm): the process and the
+    /// timer's generation, so re-armed or cancelled timers are ignored.
+    ProcessTimer(alloc::sync::Weak<super::process::Process>, u64),
+}
+
+fn update_next(s: &Sched) {
+    let d = s.timers.iter().map(|(d, _)| *d).min().unwrap_or(u64::MAX);
+    NEXT_DEADLINE.store(d, Ordering::Relaxed);
+}
+
+/// Adds a timer.
+pub fn add_timer_action(deadline: u64, a: TimerAction) {
+    let mut s = SCHED.lock();
+    s.timers.push((deadline, a));
+    update_next(&s);
+}
+
+/// Fires due timers (from the idle loop and on the way back to user mode).
+pub fn run_timers() {
+    let now = super::clock::monotonic_ns();
+    if now < NEXT_DEADLINE.load(Ordering::Relaxed) {
+        return;
+    }
+    let fired: Vec<TimerAction> = {
+        let mut s = SCHED.lock();
+        let mut fired = Vec::new();
+        s.timers.retain(|(d, a)| {
+            if *d <= now {
+                fired.push(a.clone());
+                false
+            } else {
+                true
+            }
+        });
+        update_next(&s);
+        fired
+    };
+    for a in fired {
+        match a {
+            TimerAction::Wake(t) => wake(&t),
+            TimerAction::ProcessTimer(p, generation) => {
+                if let Some(p) = p.upgrade() {
+                    super::itimer::fire(&p, generation, now);
+                }
+            }
+        }
+    }
+}
 /// Where a dying task's last context goes (it is never resumed).
 static DEAD_RSP: AtomicU64 = AtomicU64::new(0);
 
@@ -153,12 +209,14 @@ pub fn wake(t: &Arc<TaskShared>) {
 
 /// Wakes `t` at `deadline` (CLOCK_MONOTONIC ns) unless woken before.
 pub fn add_timer(deadline: u64, t: &Arc<TaskShared>) {
-    SCHED.lock().timers.push((deadline, t.clone()));
+    add_timer_action(deadline, TimerAction::Wake(t.clone()));
 }
 
-/// Removes `t`'s timers.
+/// Removes `t`'s wake-up timers.
 pub fn cancel_timers(t: &Arc<TaskShared>) {
-    SCHED.lock().timers.retain(|(_, x)| !Arc::ptr_eq(x, t));
+    let mut s = SCHED.lock();
+    s.timers.retain(|(_, a)| !matches!(a, TimerAction::Wake(x) if Arc::ptr_eq(x, t)));
+    update_next(&s);
 }
 
 /// Switches away from the current task. Returns when it runs again (if
@@ -255,22 +313,9 @@ fn unreachable_halt() -> ! {
 /// The idle loop, on the boot stack: runs tasks, fires timers, halts.
 pub fn idle() -> ! {
     loop {
+        run_timers();
         let now = super::clock::monotonic_ns();
         let next_deadline = {
-            let mut s = SCHED.lock();
-            let mut fired = Vec::new();
-            s.timers.retain(|(d, t)| {
-                if *d <= now {
-                    fired.push(t.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            drop(s);
-            for t in fired {
-                wake(&t);
-            }
             let s = SCHED.lock();
             if !s.runq.is_empty() {
                 None

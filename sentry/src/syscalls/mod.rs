@@ -10,6 +10,7 @@ pub mod futex;
 pub mod info;
 pub mod mm;
 pub mod names;
+pub mod poll;
 pub mod process;
 pub mod signal;
 pub mod table;
@@ -98,5 +99,6 @@ pub fn dispatch(t: &mut Task) {
     // Linux's syscall return leaves rcx = rip and r11 = rflags.
     t.regs.rcx = t.regs.rip;
     t.regs.r11 = t.regs.rflags;
+    crate::kernel::sched::run_timers();
     crate::kernel::sched::maybe_yield(&t.shared);
 }

@@ -3,7 +3,7 @@
 //! not listed return ENOSYS (logged once).
 
 use super::names::{NAMES, NR_SYSCALLS};
-use super::{file, fs, futex, info, mm, process, signal, time, Handler};
+use super::{file, fs, futex, info, mm, poll, process, signal, time, Handler};
 use crate::kernel::sigframe;
 
 /// How completely a syscall is implemented.
@@ -38,6 +38,7 @@ rows! {
     (4, stat, fs::sys_stat, Full),
     (5, fstat, fs::sys_fstat, Full),
     (6, lstat, fs::sys_lstat, Full),
+    (7, poll, poll::sys_poll, Full),
     (8, lseek, file::sys_lseek, Full),
     (9, mmap, mm::sys_mmap, Partial("file mappings are private copies; no writable MAP_SHARED files")),
     (10, mprotect, mm::sys_mprotect, Full),
@@ -53,6 +54,7 @@ rows! {
     (20, writev, file::sys_writev, Full),
     (21, access, fs::sys_access, Full),
     (22, pipe, fs::sys_pipe, Full),
+    (23, select, poll::sys_select, Full),
     (24, sched_yield, process::sys_sched_yield, Full),
     (25, mremap, mm::sys_mremap, Partial("MREMAP_DONTUNMAP unsupported")),
     (28, madvise, mm::sys_madvise, Full),
@@ -60,6 +62,9 @@ rows! {
     (33, dup2, fs::sys_dup2, Full),
     (34, pause, signal::sys_pause, Full),
     (35, nanosleep, time::sys_nanosleep, Full),
+    (36, getitimer, time::sys_getitimer, Partial("ITIMER_VIRTUAL/PROF read as disarmed")),
+    (37, alarm, time::sys_alarm, Full),
+    (38, setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL/PROF accepted but never fire")),
     (39, getpid, process::sys_getpid, Full),
     (56, clone, process::sys_clone, Partial("no namespaces, no CLONE_PIDFD")),
     (57, fork, process::sys_fork, Full),
@@ -113,6 +118,8 @@ rows! {
     (262, newfstatat, fs::sys_newfstatat, Full),
     (267, readlinkat, fs::sys_readlinkat, Full),
     (269, faccessat, fs::sys_faccessat, Full),
+    (270, pselect6, poll::sys_pselect6, Full),
+    (271, ppoll, poll::sys_ppoll, Full),
     (273, set_robust_list, process::sys_set_robust_list, Full),
     (274, get_robust_list, process::sys_get_robust_list, Full),
     (292, dup3, fs::sys_dup3, Full),
