@@ -45,6 +45,25 @@ pub struct Mailbox {
 // SAFETY: repr(C), integers only, no padding (8 x u64).
 unsafe impl crate::Pod for Mailbox {}
 
+/// Preemption handshake (per vCPU, at `layout::vcpu::PREEMPT`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Preempt {
+    /// Set by the sentry when other tasks wait for this vCPU: the VMM's
+    /// ticker may then interrupt the application.
+    pub wanted: u64,
+    /// Written by the VMM: the application's RIP when it was redirected
+    /// to the trampoline.
+    pub saved_rip: u64,
+    /// Times the VMM preempted (diagnostics).
+    pub count: u64,
+}
+// SAFETY: repr(C), three u64, no padding.
+unsafe impl crate::Pod for Preempt {}
+
+/// How often the VMM checks whether a vCPU should be preempted.
+pub const PREEMPT_TICK_NS: u64 = 10_000_000;
+
 /// A guest-physical buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -18,6 +18,12 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const PHYS_OFFSET: u64 = 0xffff_8880_0000_0000;
 /// First address past the lower (application) half.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// Linux's TASK_SIZE: applications never map at or above it.
+pub const TASK_SIZE: u64 = 0x0000_7fff_ffff_f000;
+/// The page above TASK_SIZE holds the preemption trampoline (`ud2`),
+/// mapped read/execute in every address space. The VMM points a
+/// preempted vCPU's RIP here; the sentry sees #UD at this address.
+pub const PREEMPT_TRAMPOLINE: u64 = TASK_SIZE;
 
 /// Guest-physical address of [`crate::boot::BootInfo`].
 pub const BOOT_INFO_GPA: u64 = 0x1000;
@@ -32,6 +38,8 @@ pub const MAX_VCPUS: u32 = 16;
 pub mod vcpu {
     /// Hypercall mailbox ([`crate::hypercall::Mailbox`]).
     pub const MAILBOX: u64 = 0x0000;
+    /// [`crate::hypercall::Preempt`], in the mailbox page.
+    pub const PREEMPT: u64 = 0x0800;
     /// PVM VIF page (virtual IF, pending, CR2 of the last #PF).
     pub const VIF: u64 = 0x1000;
     /// GDT (16 entries) followed by the TSS at `TSS`.

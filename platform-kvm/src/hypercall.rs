@@ -103,6 +103,11 @@ impl Service {
         }
     }
 
+    /// Guest memory.
+    pub fn mem(&self) -> &GuestMemory {
+        &self.mem
+    }
+
     /// Wakes a vCPU sleeping in `Halt`.
     pub fn kick(&self) {
         let (m, cv) = &self.wake;

@@ -87,6 +87,41 @@ fn host_xcr0() -> u64 {
     u64::from(lo) | (u64::from(hi) << 32)
 }
 
+/// The signal that interrupts a vCPU thread's KVM_RUN (a "kick").
+const KICK_SIGNAL: i32 = libc::SIGUSR2;
+
+extern "C" fn on_kick(_: libc::c_int) {}
+
+/// Installs a no-op handler without SA_RESTART, so a kick makes KVM_RUN
+/// return EINTR.
+fn install_kick_handler() {
+    // SAFETY: a zeroed sigaction with a valid handler and empty mask;
+    // `on_kick` is async-signal-safe (does nothing).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_kick as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(KICK_SIGNAL, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Every tick, kicks the vCPUs whose sentry asked to be preempted.
+fn ticker(threads: &[libc::pthread_t], done: &std::sync::atomic::AtomicBool, service: &Service) {
+    let tick = std::time::Duration::from_nanos(abi::hypercall::PREEMPT_TICK_NS);
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(tick);
+        for (i, &th) in threads.iter().enumerate() {
+            let at = abi::layout::vcpu_block(i as u32) + abi::layout::vcpu::PREEMPT;
+            let wanted = service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0).unwrap_or(false);
+            if wanted && !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: `th` is a vCPU thread of this sandbox, joined only
+                // after `done` is set and this loop has stopped.
+                unsafe { libc::pthread_kill(th, KICK_SIGNAL) };
+            }
+        }
+    }
+}
+
 impl Sandbox {
     /// Creates the VM, loads the sentry and prepares vCPU 0.
     pub fn new(cfg: SandboxConfig) -> Result<Sandbox, Error> {
@@ -156,17 +191,39 @@ impl Sandbox {
     /// Runs the sandbox to completion and returns its exit status.
     pub fn run(self) -> Result<i32, Error> {
         let Sandbox { flavour, service, vcpus, _vm, _mem } = self;
+        install_kick_handler();
+        // vCPU threads report when they finish, so the ticker is stopped
+        // before any of them is joined (kicking a joined thread would be
+        // undefined behaviour).
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
         let threads: Vec<_> = vcpus
             .into_iter()
             .enumerate()
             .map(|(i, fd)| {
                 let service = service.clone();
-                std::thread::Builder::new()
-                    .name(format!("vcpu{i}"))
-                    .spawn(move || vcpu::run(fd, i as u32, flavour, service))
+                let finished = finished_tx.clone();
+                std::thread::Builder::new().name(format!("vcpu{i}")).spawn(move || {
+                    let r = vcpu::run(fd, i as u32, flavour, service);
+                    let _ = finished.send(());
+                    r
+                })
             })
-            .collect::<Result<_, _>>()
+            .collect::<Result<Vec<_>, _>>()
             .map_err(Error::Thread)?;
+        drop(finished_tx);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = {
+            use std::os::unix::thread::JoinHandleExt;
+            let ids: Vec<libc::pthread_t> = threads.iter().map(|t| t.as_pthread_t()).collect();
+            let (done, service) = (done.clone(), service.clone());
+            std::thread::Builder::new()
+                .name("preempt".into())
+                .spawn(move || ticker(&ids, &done, &service))
+                .map_err(Error::Thread)?
+        };
+        let _ = finished_rx.recv();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = ticker.join();
         let mut status = None;
         for t in threads {
             let r = t.join().map_err(|_| Error::Setup("vCPU thread panicked"))??;

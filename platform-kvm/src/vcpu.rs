@@ -181,7 +181,7 @@ fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) ->
                     return Ok(status);
                 }
             }
-            ExitKind::Interrupted => {}
+            ExitKind::Interrupted => preempt(fd, index, service),
             ExitKind::Shutdown => {
                 eprintln!("rvisor: the sentry triple-faulted; {}", describe(fd));
                 return Ok(SENTRY_PANIC_STATUS);
@@ -190,6 +190,36 @@ fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) ->
                 return Err(VcpuError::Unexpected(format!("{what}; {}", describe(fd))));
             }
         }
+    }
+}
+
+/// The ticker interrupted KVM_RUN: if the sentry asked for it and the
+/// vCPU is in user mode, send the application to the preemption
+/// trampoline (see `sentry::kernel::preempt`). Any failure just skips
+/// this tick.
+fn preempt(fd: &VcpuFd, index: u32, service: &Service) {
+    let at = layout::vcpu_block(index) + blk::PREEMPT;
+    let Ok(mut p) = service.mem().read_obj::<abi::hypercall::Preempt>(at) else { return };
+    if p.wanted == 0 || p.saved_rip != 0 {
+        return;
+    }
+    let Ok(sregs) = fd.get_sregs() else { return };
+    if sregs.cs.selector & 3 != 3 {
+        return;
+    }
+    let Ok(mut regs) = fd.get_regs() else { return };
+    if regs.rip >= layout::TASK_SIZE {
+        return;
+    }
+    p.saved_rip = regs.rip;
+    p.count += 1;
+    if service.mem().write_obj(at, &p).is_err() {
+        return;
+    }
+    regs.rip = layout::PREEMPT_TRAMPOLINE;
+    if fd.set_regs(&regs).is_err() {
+        p.saved_rip = 0;
+        let _ = service.mem().write_obj(at, &p);
     }
 }
 

@@ -64,6 +64,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     arch::set_flavour(flavour);
     let block = PHYS_OFFSET + layout::vcpu_block(0);
     host::init(block + blk::MAILBOX);
+    kernel::preempt::init(block + blk::PREEMPT);
     // SAFETY: the per-CPU page belongs to vCPU 0, GS base points at it.
     unsafe { arch::percpu::init(block + blk::PERCPU, flavour == Flavour::Pvm, info.xcr0, block + blk::VIF + 8) };
     // SAFETY: the IDT page is vCPU 0's, zeroed by the VMM and loaded in IDTR.
@@ -72,6 +73,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         host::exit(125);
     }
     mm::frame::init(heap_end, info.mem_size);
+    mm::init_trampoline();
     kernel::clock::init(info.tsc_khz);
     kernel::random::init(info.random_seed);
 

@@ -13,6 +13,7 @@ pub mod sched;
 pub mod sigframe;
 pub mod signal;
 pub mod task;
+pub mod preempt;
 pub mod wait;
 
 use alloc::string::String;
@@ -87,6 +88,7 @@ pub fn run(t: &mut Task) -> ExitReason {
             return e;
         }
         crate::arch::set_fs_base(t.fs_base);
+        preempt::set_wanted(sched::others_waiting());
         let fpu = t.fpu.as_mut_ptr();
         // SAFETY: `t.regs` and `t.fpu` live in `t`, which outlives the call;
         // the FPU area is 64-byte aligned and sized for the XSAVE features.
@@ -102,6 +104,15 @@ pub fn run(t: &mut Task) -> ExitReason {
 
 fn handle_exception(t: &mut Task) {
     let (vector, error, cr2) = percpu::last_exception();
+    if vector == 6 && t.regs.rip == abi::layout::PREEMPT_TRAMPOLINE {
+        if let Some(rip) = preempt::take_saved_rip() {
+            // The VMM interrupted the application for us: resume it where
+            // it was, after letting the other tasks run.
+            t.regs.rip = rip;
+            sched::yield_now();
+            return;
+        }
+    }
     if vector == 14 {
         let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0 };
         if t.mm.lock().handle_fault(cr2, access).is_ok() {

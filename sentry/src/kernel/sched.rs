@@ -191,6 +191,22 @@ pub fn maybe_yield(me: &TaskShared) {
     schedule();
 }
 
+/// True if tasks other than the current one wait for the CPU, or a
+/// timer will make one runnable: the application should not be left to
+/// run unbounded.
+pub fn others_waiting() -> bool {
+    let s = SCHED.lock();
+    !s.runq.is_empty() || !s.timers.is_empty()
+}
+
+/// Lets the other runnable tasks run; the current one stays runnable.
+pub fn yield_now() {
+    run_timers();
+    if !SCHED.lock().runq.is_empty() {
+        schedule();
+    }
+}
+
 /// Blocks the current task until a wake-up (a signal, a timer).
 pub fn block(me: &TaskShared) {
     me.state.store(BLOCKED, Ordering::Release);

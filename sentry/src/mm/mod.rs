@@ -11,7 +11,7 @@ pub mod phys;
 pub mod usercopy;
 pub mod vma;
 
-use abi::layout::{PAGE_SIZE, USER_END};
+use abi::layout::{PAGE_SIZE, TASK_SIZE};
 use alloc::vec::Vec;
 
 use crate::errno::Errno;
@@ -26,6 +26,23 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 pub const STACK_SIZE: u64 = 8 << 20;
 /// Pages mapped around a faulting anonymous page.
 const FAULT_AROUND: u64 = 8;
+
+/// The frame holding the preemption trampoline (`ud2`), 0 until boot sets it.
+static TRAMPOLINE_FRAME: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Allocates and fills the preemption trampoline frame (once, at boot).
+pub fn init_trampoline() {
+    if let Some(f) = frame::alloc() {
+        let ud2 = [0x0fu8, 0x0b];
+        let mut page = [0u8; 64];
+        for c in page.chunks_mut(2) {
+            c.copy_from_slice(&ud2);
+        }
+        // SAFETY: a fresh frame we own, written once before anyone maps it.
+        unsafe { phys::copy_to(f, &page) };
+        TRAMPOLINE_FRAME.store(f, core::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Page-aligns down.
 pub fn page_down(v: u64) -> u64 {
@@ -115,7 +132,13 @@ impl MemoryManager {
     /// An empty address space over page tables `pt`, which it owns (and
     /// frees with itself): never the boot root pair, which is only the
     /// template of the sentry's half.
-    pub fn new(pt: PageTable) -> MemoryManager {
+    pub fn new(mut pt: PageTable) -> MemoryManager {
+        let tramp = TRAMPOLINE_FRAME.load(core::sync::atomic::Ordering::Relaxed);
+        if tramp != 0 {
+            // Read/execute for the application; never in a VMA, never freed
+            // with the address space. A failure only disables preemption.
+            let _ = pt.map(abi::layout::PREEMPT_TRAMPOLINE, tramp, 0);
+        }
         MemoryManager { pt, vmas: VmaSet::default(), brk_start: 0, brk: 0, mmap_base: STACK_TOP - STACK_SIZE - (1 << 30) }
     }
 
@@ -272,7 +295,7 @@ impl MemoryManager {
             return Err(Errno::EINVAL);
         }
         let end = page_up(len).and_then(|l| addr.checked_add(l)).ok_or(Errno::EINVAL)?;
-        if end > USER_END {
+        if end > TASK_SIZE {
             return Err(Errno::EINVAL);
         }
         Ok((addr, end))
@@ -280,7 +303,7 @@ impl MemoryManager {
 
     /// Adds an area at a fixed place, replacing what was there.
     pub fn map_fixed(&mut self, v: Vma) -> Result<(), Errno> {
-        if v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 || v.start >= v.end || v.end > USER_END {
+        if v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 || v.start >= v.end || v.end > TASK_SIZE {
             return Err(Errno::EINVAL);
         }
         for gone in self.vmas.remove(v.start, v.end) {
@@ -293,7 +316,7 @@ impl MemoryManager {
     /// mmap for anonymous and private-copy mappings; returns the address.
     /// `hint`/`fixed` follow MAP_FIXED / MAP_FIXED_NOREPLACE semantics.
     pub fn mmap(&mut self, hint: u64, len: u64, prot: u32, fixed: bool, noreplace: bool, shared: bool, backing: Backing) -> Result<u64, Errno> {
-        let len = page_up(len).filter(|l| *l != 0 && *l <= USER_END).ok_or(Errno::ENOMEM)?;
+        let len = page_up(len).filter(|l| *l != 0 && *l <= TASK_SIZE).ok_or(Errno::ENOMEM)?;
         let addr = if fixed {
             let (a, end) = Self::check_range(hint, len)?;
             if a < MMAP_MIN_ADDR {
@@ -305,7 +328,7 @@ impl MemoryManager {
             a
         } else {
             let h = page_down(hint);
-            if h >= MMAP_MIN_ADDR && h.checked_add(len).is_some_and(|e| e <= USER_END) && self.vmas.is_free(h, h + len) {
+            if h >= MMAP_MIN_ADDR && h.checked_add(len).is_some_and(|e| e <= TASK_SIZE) && self.vmas.is_free(h, h + len) {
                 h
             } else {
                 self.vmas.find_gap_topdown(len, self.mmap_base, MMAP_MIN_ADDR).ok_or(Errno::ENOMEM)?
@@ -429,7 +452,7 @@ impl MemoryManager {
                 return Ok(old);
             }
             let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
-            if old_end == v.end && grow_end <= USER_END && self.vmas.is_free(old_end, grow_end) {
+            if old_end == v.end && grow_end <= TASK_SIZE && self.vmas.is_free(old_end, grow_end) {
                 self.vmas.set_end(v.start, grow_end);
                 return Ok(old);
             }

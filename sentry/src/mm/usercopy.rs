@@ -6,7 +6,7 @@
 //! A bad pointer is therefore `EFAULT`, never a sentry fault.
 
 use abi::hypercall::IoVec;
-use abi::layout::{PAGE_SIZE, USER_END};
+use abi::layout::{PAGE_SIZE, TASK_SIZE as USER_END};
 use abi::Pod;
 use alloc::string::String;
 use alloc::vec::Vec;
