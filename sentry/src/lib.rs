@@ -134,7 +134,6 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         altstack: kernel::signal::ALTSTACK_DISABLED,
         restart: false,
         keep_regs: false,
-        fault_addr: 0,
         saved_mask: None,
         creds: Creds { uid: info.uid, gid: info.gid },
         clear_child_tid: 0,

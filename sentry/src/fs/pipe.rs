@@ -174,7 +174,8 @@ impl FileOps for PipeEnd {
                 }
                 Ok(Err(e)) | Err(e) => {
                     if e == Errno::EPIPE {
-                        crate::kernel::signal::send_to_thread(&t.proc, &t.shared, crate::kernel::signal::SIGPIPE);
+                        let info = crate::kernel::signal::SigInfo::from_sender(crate::kernel::signal::SI_USER, t.pid(), t.creds.uid);
+                        crate::kernel::signal::send_to_thread(&t.proc, &t.shared, crate::kernel::signal::SIGPIPE, info);
                     }
                     if written > 0 {
                         return Ok(written as u64);

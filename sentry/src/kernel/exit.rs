@@ -27,10 +27,13 @@ pub fn exit_task(mut t: Box<Task>, why: ExitReason) -> ! {
     let last = {
         let mut inner = proc.inner.lock();
         inner.threads.retain(|x| !Arc::ptr_eq(x, &me));
-        if inner.exit.is_none() {
+        let last = inner.threads.is_empty();
+        // A group exit (exit_group, fatal signal) already set the status;
+        // otherwise the process ends with its last thread's exit.
+        if last && inner.exit.is_none() {
             inner.exit = Some(why);
         }
-        inner.threads.is_empty()
+        last
     };
     // Memory, files and the rest go with the last reference; first leave
     // the address space, whose root may be freed with it.
@@ -74,7 +77,12 @@ fn process_exit(p: &Arc<Process>) {
     p.inner.lock().zombie = true;
     if let Some(parent) = process::find_process(ppid) {
         if exit_signal != 0 {
-            signal::send_to_process(&parent, exit_signal);
+            let (code, st) = match status {
+                ExitReason::Exited(c) => (signal::CLD_EXITED, c),
+                ExitReason::Signaled(s) => (signal::CLD_KILLED, s as i32),
+            };
+            let info = signal::SigInfo { code, pid: p.pid, uid: 0, addr: 0, status: st };
+            signal::send_to_process(&parent, exit_signal, info);
         }
         parent.child_events.wake_all();
     }

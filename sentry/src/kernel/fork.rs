@@ -98,7 +98,6 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
         altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 { super::signal::ALTSTACK_DISABLED } else { t.altstack },
         restart: false,
         keep_regs: false,
-        fault_addr: 0,
         saved_mask: None,
         creds: t.creds,
         clear_child_tid: if f & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },

@@ -62,5 +62,5 @@ pub fn fire(p: &Arc<Process>, generation: u64, now: u64) {
     if let Some((d, g)) = rearm {
         sched::add_timer_action(d, TimerAction::ProcessTimer(Arc::downgrade(p), g));
     }
-    signal::send_to_process(p, SIGALRM);
+    signal::send_to_process(p, SIGALRM, signal::SigInfo::kernel());
 }

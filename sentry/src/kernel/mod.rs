@@ -123,7 +123,22 @@ fn handle_exception(t: &mut Task) {
     if crate::kernel::get().strace {
         crate::klog!("[{}] fault: vector {} error {:#x} cr2 {:#x} rip {:#x} -> signal {}", t.tid, vector, error, cr2, t.regs.rip, sig);
     }
-    signal::force_fault_signal(t, sig, if vector == 14 { cr2 } else { t.regs.rip });
+    let code = match (vector, error & 1) {
+        (14, 0) => signal::SEGV_MAPERR,
+        (14, _) => signal::SEGV_ACCERR,
+        // #GP and friends: Linux reports SI_KERNEL with address 0.
+        (13, _) => signal::SI_KERNEL,
+        // #UD: ILL_ILLOPN; #DE: FPE_INTDIV; #BP: TRAP_BRKPT (SI_KERNEL on x86).
+        (6, _) => 2,
+        (0, _) => 1,
+        _ => signal::SI_KERNEL,
+    };
+    let addr = match vector {
+        14 => cr2,
+        13 | 3 => 0,
+        _ => t.regs.rip,
+    };
+    signal::force_fault_signal(t, sig, addr, code);
 }
 
 /// Splits the boot argument blob into its strings.

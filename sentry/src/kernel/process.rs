@@ -28,6 +28,8 @@ pub struct Process {
     pub pending: AtomicU64,
     /// Signal dispositions, shared by the process's threads.
     pub sighand: Mutex<SigHandlers>,
+    /// siginfo of the pending process-directed signals.
+    pub info: Mutex<super::signal::InfoSlots>,
     /// ITIMER_REAL (alarm, setitimer).
     pub itimer_real: Mutex<super::itimer::ITimer>,
 }
@@ -77,6 +79,7 @@ impl Process {
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),
             itimer_real: Mutex::new(super::itimer::ITimer::default()),
+            info: Mutex::new([super::signal::SigInfo::default(); super::signal::NSIG as usize]),
         });
         PROCS.lock().insert(pid, Arc::downgrade(&p));
         p

@@ -41,6 +41,8 @@ pub struct TaskShared {
     pub pending: AtomicU64,
     /// Blocked signals.
     pub sigmask: AtomicU64,
+    /// siginfo of the pending thread-directed signals.
+    pub info: Mutex<super::signal::InfoSlots>,
     /// Set when the whole thread group must exit (exit_group, fatal signal).
     pub killed: AtomicBool,
     /// Set when a vfork child has exec'd or exited (its parent may go on).
@@ -60,6 +62,7 @@ impl TaskShared {
             cr3: AtomicU64::new(cr3),
             pending: AtomicU64::new(0),
             sigmask: AtomicU64::new(sigmask),
+            info: Mutex::new([super::signal::SigInfo::default(); super::signal::NSIG as usize]),
             killed: AtomicBool::new(false),
             vfork_released: AtomicBool::new(false),
             slice_start: AtomicU64::new(0),

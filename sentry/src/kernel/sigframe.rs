@@ -40,14 +40,11 @@ fn get_u64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
 }
 
-/// si_code values.
-pub const SI_USER: i32 = 0;
-pub const SI_KERNEL: i32 = 0x80;
-pub const SEGV_MAPERR: i32 = 1;
+use super::signal::SI_KERNEL;
 
 /// Builds a frame for `sig` and points the registers at the handler.
 /// Returns false (after killing the process) if the stack is unusable.
-pub fn deliver(t: &mut Task, sig: u32, act: &SigAction) -> bool {
+pub fn deliver(t: &mut Task, sig: u32, act: &SigAction, info: &super::signal::SigInfo) -> bool {
     // An interrupted syscall: restart it after the handler, or fail EINTR.
     if t.restart {
         super::signal::finish_restart(t, act.flags & SA_RESTART == 0);
@@ -87,22 +84,28 @@ pub fn deliver(t: &mut Task, sig: u32, act: &SigAction) -> bool {
     }
     put(&mut f, MCTX_OFF + 144, &(r.cs as u16).to_le_bytes());
     put(&mut f, MCTX_OFF + 150, &(r.ss as u16).to_le_bytes());
-    let (vector, err, _) = crate::arch::percpu::last_exception();
-    let fault = matches!(sig, 4 | 5 | 7 | 8 | 11) && t.fault_addr != 0;
+    let (vector, err, cr2) = crate::arch::percpu::last_exception();
+    let fault = matches!(sig, 4 | 5 | 7 | 8 | 11) && info.code > 0 && info.code < SI_KERNEL;
     if fault {
         put(&mut f, MCTX_OFF + 152, &err.to_le_bytes());
         put(&mut f, MCTX_OFF + 160, &vector.to_le_bytes());
-        put(&mut f, MCTX_OFF + 176, &t.fault_addr.to_le_bytes());
+        put(&mut f, MCTX_OFF + 176, &cr2.to_le_bytes());
     }
     put(&mut f, MCTX_OFF + 168, &oldmask.to_le_bytes());
     put(&mut f, MCTX_OFF + 184, &fp.to_le_bytes());
     put(&mut f, SIGMASK_OFF, &oldmask.to_le_bytes());
-    // siginfo: signo, errno, code, then the union.
+    // siginfo: signo, errno, code, then the union (kill: pid, uid;
+    // faults: addr; SIGCHLD: pid, uid, status).
     put(&mut f, INFO_OFF, &sig.to_le_bytes());
-    let code = if fault { SEGV_MAPERR } else { SI_USER };
-    put(&mut f, INFO_OFF + 8, &code.to_le_bytes());
+    put(&mut f, INFO_OFF + 8, &info.code.to_le_bytes());
     if fault {
-        put(&mut f, INFO_OFF + 16, &t.fault_addr.to_le_bytes());
+        put(&mut f, INFO_OFF + 16, &info.addr.to_le_bytes());
+    } else {
+        put(&mut f, INFO_OFF + 16, &info.pid.to_le_bytes());
+        put(&mut f, INFO_OFF + 20, &info.uid.to_le_bytes());
+        if sig == super::signal::SIGCHLD {
+            put(&mut f, INFO_OFF + 24, &info.status.to_le_bytes());
+        }
     }
 
     let mut fpu = t.fpu.bytes()[..xsave].to_vec();
@@ -140,7 +143,6 @@ pub fn deliver(t: &mut Task, sig: u32, act: &SigAction) -> bool {
     t.regs.cs = u64::from(abi::layout::SEL_UCODE);
     t.regs.ss = u64::from(abi::layout::SEL_UDATA);
     t.fpu.reset();
-    t.fault_addr = 0;
     true
 }
 

@@ -90,6 +90,45 @@ pub fn default_action(sig: u32) -> Default {
     }
 }
 
+/// What a handler's siginfo says about a signal (the parts rvisor sets).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    pub code: i32,
+    pub pid: u32,
+    pub uid: u32,
+    /// si_addr for faults, si_status for SIGCHLD.
+    pub addr: u64,
+    pub status: i32,
+}
+
+/// si_code: sent by kill.
+pub const SI_USER: i32 = 0;
+/// si_code: sent by the kernel.
+pub const SI_KERNEL: i32 = 0x80;
+/// si_code: sent by tkill/tgkill.
+pub const SI_TKILL: i32 = -6;
+/// si_code for SIGSEGV: no mapping / bad permissions.
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+/// si_code for SIGCHLD.
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+
+impl SigInfo {
+    /// From a sender process (kill, tkill).
+    pub fn from_sender(code: i32, pid: u32, uid: u32) -> SigInfo {
+        SigInfo { code, pid, uid, ..SigInfo::default() }
+    }
+    /// From the kernel.
+    pub fn kernel() -> SigInfo {
+        SigInfo { code: SI_KERNEL, ..SigInfo::default() }
+    }
+}
+
+/// Queued siginfo for standard signals: one slot per signal, as Linux
+/// keeps one pending instance of each.
+pub type InfoSlots = [SigInfo; NSIG as usize];
+
 /// Bit of `sig` in a signal set.
 pub fn bit(sig: u32) -> u64 {
     1u64 << (sig - 1)
@@ -105,7 +144,7 @@ fn ignored(p: &Process, sig: u32) -> bool {
 }
 
 /// Sends `sig` to a whole process (kill).
-pub fn send_to_process(p: &Arc<Process>, sig: u32) {
+pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
     if sig == 0 || sig > NSIG {
         return;
     }
@@ -116,7 +155,11 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32) {
     if ignored(p, sig) {
         return;
     }
-    p.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    let b = bit(sig);
+    if p.pending.load(Ordering::Acquire) & b == 0 {
+        p.info.lock()[sig as usize - 1] = info;
+    }
+    p.pending.fetch_or(b, Ordering::AcqRel);
     let threads = p.inner.lock().threads.clone();
     // Wake a thread that does not block it (Linux: complete_signal).
     if let Some(t) = threads.iter().find(|t| t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0) {
@@ -125,7 +168,7 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32) {
 }
 
 /// Sends `sig` to one thread (tkill, tgkill, faults).
-pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32) {
+pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: SigInfo) {
     if sig == 0 || sig > NSIG {
         return;
     }
@@ -135,6 +178,9 @@ pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32) {
     }
     if ignored(p, sig) {
         return;
+    }
+    if t.pending.load(Ordering::Acquire) & bit(sig) == 0 {
+        t.info.lock()[sig as usize - 1] = info;
     }
     t.pending.fetch_or(bit(sig), Ordering::AcqRel);
     sched::wake(t);
@@ -157,7 +203,7 @@ pub fn kill_group(p: &Arc<Process>, why: ExitReason) {
 
 /// A synchronous fault (SIGSEGV, SIGILL...): delivered even if blocked or
 /// ignored, as Linux's force_sig does (handlers come with frame delivery).
-pub fn force_fault_signal(t: &mut Task, sig: u32, _addr: u64) {
+pub fn force_fault_signal(t: &mut Task, sig: u32, addr: u64, code: i32) {
     {
         let mut h = t.proc.sighand.lock();
         let a = &mut h[sig as usize - 1];
@@ -166,21 +212,28 @@ pub fn force_fault_signal(t: &mut Task, sig: u32, _addr: u64) {
         }
     }
     t.shared.sigmask.fetch_and(!bit(sig), Ordering::AcqRel);
+    t.shared.info.lock()[sig as usize - 1] = SigInfo { code, addr, ..SigInfo::default() };
     t.shared.pending.fetch_or(bit(sig), Ordering::AcqRel);
 }
 
 /// Takes the lowest deliverable signal off the pending sets.
-fn dequeue(t: &Task) -> Option<u32> {
-    let d = t.deliverable();
-    if d == 0 {
+fn dequeue(t: &Task) -> Option<(u32, SigInfo)> {
+    dequeue_from(t, t.deliverable())
+}
+
+/// Takes the lowest signal of `set` off the pending sets (thread first).
+pub fn dequeue_from(t: &Task, set: u64) -> Option<(u32, SigInfo)> {
+    if set == 0 {
         return None;
     }
-    let sig = d.trailing_zeros() + 1;
+    let sig = set.trailing_zeros() + 1;
     let b = bit(sig);
-    if t.shared.pending.fetch_and(!b, Ordering::AcqRel) & b == 0 {
-        t.proc.pending.fetch_and(!b, Ordering::AcqRel);
+    let i = sig as usize - 1;
+    if t.shared.pending.fetch_and(!b, Ordering::AcqRel) & b != 0 {
+        return Some((sig, t.shared.info.lock()[i]));
     }
-    Some(sig)
+    t.proc.pending.fetch_and(!b, Ordering::AcqRel);
+    Some((sig, t.proc.info.lock()[i]))
 }
 
 /// Acts on pending signals before returning to user mode, and finishes an
@@ -192,7 +245,7 @@ pub fn handle_pending(t: &mut Task) {
         return;
     }
     let mut handled = false;
-    while let Some(sig) = dequeue(t) {
+    while let Some((sig, info)) = dequeue(t) {
         let act = t.proc.sighand.lock()[sig as usize - 1];
         match act.handler {
             SIG_IGN => continue,
@@ -205,7 +258,7 @@ pub fn handle_pending(t: &mut Task) {
                 }
             },
             _ => {
-                handled = super::sigframe::deliver(t, sig, &act);
+                handled = super::sigframe::deliver(t, sig, &act, &info);
                 if t.exit.is_some() {
                     return;
                 }

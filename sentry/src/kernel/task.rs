@@ -169,8 +169,6 @@ pub struct Task {
     /// Dispatch must leave the registers as the handler set them
     /// (rt_sigreturn restores them all).
     pub keep_regs: bool,
-    /// Address of the last synchronous fault (si_addr).
-    pub fault_addr: u64,
     /// The mask to restore after the handler of a signal that ended
     /// rt_sigsuspend/pselect (Linux: saved_sigmask).
     pub saved_mask: Option<u64>,

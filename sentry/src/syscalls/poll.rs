@@ -189,6 +189,17 @@ fn select_common(t: &mut Task, nfds: i32, sets: [u64; 3], deadline: Option<u64>)
     Ok(count)
 }
 
+/// Writes the time left before `deadline` back into a timeval (select)
+/// or timespec (pselect6), as Linux does.
+fn write_remaining(t: &mut Task, va: u64, deadline: Option<u64>, timeval: bool) -> Result<(), Errno> {
+    let (Some(d), true) = (deadline, va != 0) else { return Ok(()) };
+    let left = d.saturating_sub(crate::kernel::clock::monotonic_ns());
+    let sub = if timeval { left % 1_000_000_000 / 1000 } else { left % 1_000_000_000 };
+    let mut mm = t.mm.lock();
+    mm.write_obj(va, &(left / 1_000_000_000))?;
+    mm.write_obj(va + 8, &sub)
+}
+
 pub fn sys_select(t: &mut Task, a: &Args) -> SysResult {
     let deadline = if a.u64(4) != 0 {
         let sec: i64 = t.mm.lock().read_obj(a.u64(4))?;
@@ -200,7 +211,9 @@ pub fn sys_select(t: &mut Task, a: &Args) -> SysResult {
     } else {
         None
     };
-    select_common(t, a.i32(0), [a.u64(1), a.u64(2), a.u64(3)], deadline)
+    let r = select_common(t, a.i32(0), [a.u64(1), a.u64(2), a.u64(3)], deadline);
+    write_remaining(t, a.u64(4), deadline, true)?;
+    r
 }
 
 pub fn sys_pselect6(t: &mut Task, a: &Args) -> SysResult {
@@ -215,5 +228,7 @@ pub fn sys_pselect6(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (n, sets) = (a.i32(0), [a.u64(1), a.u64(2), a.u64(3)]);
-    with_sigmask(t, mask_va, |t| select_common(t, n, sets, deadline))
+    let r = with_sigmask(t, mask_va, |t| select_common(t, n, sets, deadline));
+    write_remaining(t, a.u64(4), deadline, false)?;
+    r
 }

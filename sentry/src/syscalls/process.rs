@@ -537,8 +537,9 @@ pub fn sys_kill(t: &mut Task, a: &Args) -> SysResult {
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
+    let info = signal::SigInfo::from_sender(signal::SI_USER, t.pid(), t.creds.uid);
     for p in &targets {
-        signal::send_to_process(p, sig);
+        signal::send_to_process(p, sig, info);
     }
     Ok(0)
 }
@@ -555,8 +556,8 @@ fn send_thread(t: &Task, tgid: Option<u32>, tid: i32, sig: u32) -> SysResult {
     if tgid.is_some_and(|g| g != proc.pid) {
         return Err(Errno::ESRCH);
     }
-    let _ = t;
-    signal::send_to_thread(&proc, &task, sig);
+    let info = signal::SigInfo::from_sender(signal::SI_TKILL, t.pid(), t.creds.uid);
+    signal::send_to_thread(&proc, &task, sig, info);
     Ok(0)
 }
 

@@ -133,16 +133,13 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
     };
     loop {
         let pending = t.shared.pending.load(Ordering::Relaxed) | t.proc.pending();
-        let hit = pending & set;
-        if hit != 0 {
-            let sig = hit.trailing_zeros() + 1;
-            let b = crate::kernel::signal::bit(sig);
-            if t.shared.pending.fetch_and(!b, Ordering::AcqRel) & b == 0 {
-                t.proc.pending.fetch_and(!b, Ordering::AcqRel);
-            }
+        if let Some((sig, info)) = crate::kernel::signal::dequeue_from(t, pending & set) {
             if a.u64(1) != 0 {
                 let mut si = [0u8; 128];
                 si[0..4].copy_from_slice(&sig.to_le_bytes());
+                si[8..12].copy_from_slice(&info.code.to_le_bytes());
+                si[16..20].copy_from_slice(&info.pid.to_le_bytes());
+                si[20..24].copy_from_slice(&info.uid.to_le_bytes());
                 t.mm.lock().copy_out(a.u64(1), &si)?;
             }
             return Ok(u64::from(sig));

@@ -95,7 +95,7 @@ rows! {
     (121, getpgid, process::sys_getpgid, Full),
     (124, getsid, process::sys_getsid, Full),
     (127, rt_sigpending, signal::sys_rt_sigpending, Full),
-    (128, rt_sigtimedwait, signal::sys_rt_sigtimedwait, Partial("siginfo carries only the signal number")),
+    (128, rt_sigtimedwait, signal::sys_rt_sigtimedwait, Full),
     (130, rt_sigsuspend, signal::sys_rt_sigsuspend, Full),
     (131, sigaltstack, signal::sys_sigaltstack, Full),
     (157, prctl, process::sys_prctl, Partial("names, dumpable, pdeathsig, no_new_privs, subreaper, capbset read")),
