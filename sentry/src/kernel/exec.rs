@@ -97,10 +97,54 @@ fn populate(mm: &mut MemoryManager, h: u64, va: u64, off: u64, len: u64) -> Resu
 
 /// Replaces `t`'s program with the file at `path`.
 pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
-    let h = host::open(path, 0)?;
-    let r = exec_handle(t, h, path, argv, envp, hwcap, minsigstksz);
-    host::close(h);
-    r
+    let mut path = String::from(path);
+    let mut argv = argv.to_vec();
+    // `#!` scripts name an interpreter, which may itself be a script (Linux
+    // allows a few levels).
+    for _ in 0..5 {
+        let h = host::open(&path, 0)?;
+        let r = match script_interpreter(h) {
+            Ok(Some((interp, arg))) => {
+                let mut new = alloc::vec![interp.clone()];
+                new.extend(arg);
+                new.push(path.clone());
+                new.extend(argv.iter().skip(1).cloned());
+                argv = new;
+                path = interp;
+                host::close(h);
+                continue;
+            }
+            Ok(None) => exec_handle(t, h, &path, &argv, envp, hwcap, minsigstksz),
+            Err(e) => Err(e),
+        };
+        host::close(h);
+        return r;
+    }
+    Err(ExecError::Io(Errno::ELOOP))
+}
+
+/// If the file starts with `#!`, its interpreter and optional argument
+/// (Linux: binfmt_script, the first line up to 255 bytes).
+fn script_interpreter(h: u64) -> Result<Option<(String, Option<String>)>, ExecError> {
+    let st = host::fstat(h)?;
+    if st.st_mode & S_IFMT != S_IFREG || st.st_mode & 0o111 == 0 {
+        return Err(ExecError::Io(Errno::EACCES));
+    }
+    let head = read_exact(h, 0, 256)?;
+    if !head.starts_with(b"#!") {
+        return Ok(None);
+    }
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = core::str::from_utf8(&head[2..line_end]).map_err(|_| ExecError::Io(Errno::ENOEXEC))?;
+    let line = line.trim_matches(|c| c == ' ' || c == '\t');
+    let (interp, rest) = match line.find([' ', '\t']) {
+        Some(i) => (&line[..i], line[i..].trim_matches(|c| c == ' ' || c == '\t')),
+        None => (line, ""),
+    };
+    if interp.is_empty() {
+        return Err(ExecError::Io(Errno::ENOEXEC));
+    }
+    Ok(Some((interp.into(), (!rest.is_empty()).then(|| rest.into()))))
 }
 
 /// Reads the start of an ELF file (header and program headers) and plans it.

@@ -69,7 +69,7 @@ rows! {
     (56, clone, process::sys_clone, Partial("no namespaces, no CLONE_PIDFD")),
     (57, fork, process::sys_fork, Full),
     (58, vfork, process::sys_vfork, Full),
-    (59, execve, process::sys_execve, Partial("no #! scripts yet; other threads are not killed")),
+    (59, execve, process::sys_execve, Partial("other threads of the caller are not killed")),
     (60, exit, process::sys_exit, Full),
     (61, wait4, process::sys_wait4, Partial("exits only: no stopped/continued children; rusage zeroed")),
     (62, kill, process::sys_kill, Full),
