@@ -79,7 +79,7 @@ impl Process {
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),
             itimer_real: Mutex::new(super::itimer::ITimer::default()),
-            info: Mutex::new([super::signal::SigInfo::default(); super::signal::NSIG as usize]),
+            info: Mutex::new(super::signal::InfoSlots::new()),
         });
         PROCS.lock().insert(pid, Arc::downgrade(&p));
         p

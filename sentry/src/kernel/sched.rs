@@ -62,7 +62,7 @@ impl TaskShared {
             cr3: AtomicU64::new(cr3),
             pending: AtomicU64::new(0),
             sigmask: AtomicU64::new(sigmask),
-            info: Mutex::new([super::signal::SigInfo::default(); super::signal::NSIG as usize]),
+            info: Mutex::new(super::signal::InfoSlots::new()),
             killed: AtomicBool::new(false),
             vfork_released: AtomicBool::new(false),
             slice_start: AtomicU64::new(0),

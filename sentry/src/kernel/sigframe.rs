@@ -105,6 +105,9 @@ pub fn deliver(t: &mut Task, sig: u32, act: &SigAction, info: &super::signal::Si
         put(&mut f, INFO_OFF + 20, &info.uid.to_le_bytes());
         if sig == super::signal::SIGCHLD {
             put(&mut f, INFO_OFF + 24, &info.status.to_le_bytes());
+        } else {
+            // si_value of sigqueue'd signals (0 otherwise).
+            put(&mut f, INFO_OFF + 24, &info.addr.to_le_bytes());
         }
     }
 

@@ -125,9 +125,54 @@ impl SigInfo {
     }
 }
 
-/// Queued siginfo for standard signals: one slot per signal, as Linux
-/// keeps one pending instance of each.
-pub type InfoSlots = [SigInfo; NSIG as usize];
+/// Queued siginfo: standard signals keep one pending instance (one
+/// slot), real-time signals (32..=64) queue every instance.
+#[derive(Clone, Debug)]
+pub struct InfoSlots {
+    slots: [SigInfo; NSIG as usize],
+    rt: alloc::collections::VecDeque<(u32, SigInfo)>,
+}
+
+/// Most queued real-time signals per queue (RLIMIT_SIGPENDING-ish).
+const MAX_RT_QUEUED: usize = 4096;
+
+impl InfoSlots {
+    /// Empty.
+    pub fn new() -> InfoSlots {
+        InfoSlots { slots: [SigInfo::default(); NSIG as usize], rt: alloc::collections::VecDeque::new() }
+    }
+
+    /// Records an instance; returns false if a real-time queue is full.
+    fn push(&mut self, sig: u32, info: SigInfo, already_pending: bool) -> bool {
+        if sig >= 32 {
+            if self.rt.len() >= MAX_RT_QUEUED {
+                return false;
+            }
+            self.rt.push_back((sig, info));
+        } else if !already_pending {
+            self.slots[sig as usize - 1] = info;
+        }
+        true
+    }
+
+    /// Takes one instance; returns it and whether more remain queued.
+    fn pop(&mut self, sig: u32) -> (SigInfo, bool) {
+        if sig >= 32 {
+            let i = self.rt.iter().position(|(s, _)| *s == sig);
+            let info = i.and_then(|i| self.rt.remove(i)).map(|x| x.1).unwrap_or_default();
+            let more = self.rt.iter().any(|(s, _)| *s == sig);
+            (info, more)
+        } else {
+            (self.slots[sig as usize - 1], false)
+        }
+    }
+}
+
+impl core::default::Default for InfoSlots {
+    fn default() -> Self {
+        InfoSlots::new()
+    }
+}
 
 /// Bit of `sig` in a signal set.
 pub fn bit(sig: u32) -> u64 {
@@ -156,8 +201,8 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
         return;
     }
     let b = bit(sig);
-    if p.pending.load(Ordering::Acquire) & b == 0 {
-        p.info.lock()[sig as usize - 1] = info;
+    if !p.info.lock().push(sig, info, p.pending.load(Ordering::Acquire) & b != 0) {
+        return;
     }
     p.pending.fetch_or(b, Ordering::AcqRel);
     let threads = p.inner.lock().threads.clone();
@@ -179,8 +224,8 @@ pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: Sig
     if ignored(p, sig) {
         return;
     }
-    if t.pending.load(Ordering::Acquire) & bit(sig) == 0 {
-        t.info.lock()[sig as usize - 1] = info;
+    if !t.info.lock().push(sig, info, t.pending.load(Ordering::Acquire) & bit(sig) != 0) {
+        return;
     }
     t.pending.fetch_or(bit(sig), Ordering::AcqRel);
     sched::wake(t);
@@ -212,7 +257,7 @@ pub fn force_fault_signal(t: &mut Task, sig: u32, addr: u64, code: i32) {
         }
     }
     t.shared.sigmask.fetch_and(!bit(sig), Ordering::AcqRel);
-    t.shared.info.lock()[sig as usize - 1] = SigInfo { code, addr, ..SigInfo::default() };
+    t.shared.info.lock().push(sig, SigInfo { code, addr, ..SigInfo::default() }, false);
     t.shared.pending.fetch_or(bit(sig), Ordering::AcqRel);
 }
 
@@ -228,12 +273,18 @@ pub fn dequeue_from(t: &Task, set: u64) -> Option<(u32, SigInfo)> {
     }
     let sig = set.trailing_zeros() + 1;
     let b = bit(sig);
-    let i = sig as usize - 1;
-    if t.shared.pending.fetch_and(!b, Ordering::AcqRel) & b != 0 {
-        return Some((sig, t.shared.info.lock()[i]));
+    if t.shared.pending.load(Ordering::Acquire) & b != 0 {
+        let (info, more) = t.shared.info.lock().pop(sig);
+        if !more {
+            t.shared.pending.fetch_and(!b, Ordering::AcqRel);
+        }
+        return Some((sig, info));
     }
-    t.proc.pending.fetch_and(!b, Ordering::AcqRel);
-    Some((sig, t.proc.info.lock()[i]))
+    let (info, more) = t.proc.info.lock().pop(sig);
+    if !more {
+        t.proc.pending.fetch_and(!b, Ordering::AcqRel);
+    }
+    Some((sig, info))
 }
 
 /// Acts on pending signals before returning to user mode, and finishes an

@@ -62,8 +62,15 @@ pub fn sys_rt_sigprocmask(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_sigaltstack(t: &mut Task, a: &Args) -> SysResult {
     const SS_DISABLE: u32 = 2;
     const MINSIGSTKSZ: u64 = 2048;
-    let old = t.altstack;
+    let mut old = t.altstack;
+    let on_alt = old.flags & SS_DISABLE == 0 && t.regs.rsp.wrapping_sub(old.sp) < old.size;
+    if on_alt {
+        old.flags = 1; // SS_ONSTACK
+    }
     if a.u64(0) != 0 {
+        if on_alt {
+            return Err(Errno::EPERM);
+        }
         let ss: SigAltStack = t.mm.lock().read_obj(a.u64(0))?;
         if ss.flags & !(SS_DISABLE | 0x8000_0000) != 0 {
             return Err(Errno::EINVAL);
@@ -157,4 +164,49 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
         sched::block(&t.shared);
         sched::cancel_timers(&t.shared);
     }
+}
+
+/// rt_sigqueueinfo / rt_tgsigqueueinfo: the caller supplies the siginfo;
+/// only negative si_code values (or its own process) are allowed, as Linux.
+fn queue_info(t: &mut Task, va: u64, sig: u32) -> Result<crate::kernel::signal::SigInfo, Errno> {
+    let mut si = [0u8; 128];
+    t.mm.lock().copy_in(va, &mut si)?;
+    let code = i32::from_le_bytes([si[8], si[9], si[10], si[11]]);
+    if code >= 0 || code == crate::kernel::signal::SI_TKILL {
+        return Err(Errno::EPERM);
+    }
+    let _ = sig;
+    Ok(crate::kernel::signal::SigInfo {
+        code,
+        pid: u32::from_le_bytes([si[16], si[17], si[18], si[19]]),
+        uid: u32::from_le_bytes([si[20], si[21], si[22], si[23]]),
+        addr: u64::from_le_bytes(si[24..32].try_into().unwrap_or([0; 8])),
+        status: 0,
+    })
+}
+
+pub fn sys_rt_sigqueueinfo(t: &mut Task, a: &Args) -> SysResult {
+    let sig = a.u32(1);
+    if sig == 0 || sig > 64 {
+        return Err(Errno::EINVAL);
+    }
+    let info = queue_info(t, a.u64(2), sig)?;
+    let p = crate::kernel::process::find_process(a.u32(0)).ok_or(Errno::ESRCH)?;
+    crate::kernel::signal::send_to_process(&p, sig, info);
+    Ok(0)
+}
+
+pub fn sys_rt_tgsigqueueinfo(t: &mut Task, a: &Args) -> SysResult {
+    let sig = a.u32(2);
+    if sig == 0 || sig > 64 {
+        return Err(Errno::EINVAL);
+    }
+    let info = queue_info(t, a.u64(3), sig)?;
+    let p = crate::kernel::process::find_process(a.u32(0)).ok_or(Errno::ESRCH)?;
+    let task = crate::kernel::process::find_task(a.u32(1)).ok_or(Errno::ESRCH)?;
+    if !p.inner.lock().threads.iter().any(|x| alloc::sync::Arc::ptr_eq(x, &task)) {
+        return Err(Errno::ESRCH);
+    }
+    crate::kernel::signal::send_to_thread(&p, &task, sig, info);
+    Ok(0)
 }
