@@ -19,6 +19,7 @@ pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod syscalls;
+pub mod vfs;
 
 #[cfg(feature = "image")]
 pub mod image;
@@ -111,6 +112,18 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         let f = OpenFile::new(Box::new(HostFile::stdio(u64::from(info.stdio[i]), name)), 2);
         let _ = fds.install_at(i, f, false);
     }
+    mount_filesystems();
+    let Ok(root) = vfs::walk::root() else {
+        user_error(stderr, "no root filesystem");
+        host::exit(125);
+    };
+    let cwd_loc = match vfs::walk::resolve(&root, &cwd, true) {
+        Ok(l) if l.inode.kind() == vfs::Kind::Dir => l,
+        _ => {
+            user_error(stderr, &format!("working directory {cwd}: not found in the sandbox"));
+            host::exit(125);
+        }
+    };
     let template = mm::pagetable::PageTable::adopt(layout::BOOT_PML4_GPA);
     let Ok(pt) = mm::pagetable::PageTable::new_from(&template) else {
         user_error(stderr, "out of memory at boot");
@@ -130,7 +143,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         proc,
         mm: Arc::new(Mutex::new(mm::MemoryManager::new(pt))),
         fds: Arc::new(Mutex::new(fds)),
-        fs: Arc::new(Mutex::new(kernel::task::FsState { cwd: syscalls::fs::normalize(&cwd), umask: 0o022 })),
+        fs: Arc::new(Mutex::new(kernel::task::FsState { cwd: cwd_loc, umask: 0o022 })),
         altstack: kernel::signal::ALTSTACK_DISABLED,
         restart: false,
         keep_regs: false,
@@ -165,8 +178,18 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         user_error(stderr, &format!("{exe}: {why}"));
         host::exit(status);
     }
+    let proc = task.proc.clone();
+    proc.update_view(&task, None, None);
     kernel::spawn_task(task);
     kernel::sched::idle()
+}
+
+/// Builds the sandbox's mount tree: the host's files as the root, the
+/// sentry's devices on /dev.
+fn mount_filesystems() {
+    vfs::walk::mount("/", fs::hostfs::HostInode::root());
+    vfs::walk::mount("/dev", fs::dev::DevFs::root());
+    vfs::walk::mount("/proc", fs::proc::root());
 }
 
 /// Registers of a fault inside the sentry, as `rv_kernel_fault` gets them.

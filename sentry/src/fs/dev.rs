@@ -109,3 +109,117 @@ impl FileOps for DevFile {
         self.path
     }
 }
+
+/// The device filesystem mounted at /dev (Linux: devtmpfs as a container
+/// sees it): the memory devices served by the sentry, the standard
+/// symlinks into /proc/self/fd, and mount points for shm and pts.
+pub struct DevFs;
+
+/// A node of /dev.
+enum DevEntry {
+    Dev(Dev),
+    /// A device that exists but cannot be opened here (tty without a
+    /// controlling terminal, ptmx until pseudo-terminals land).
+    NoDevice(u64),
+    Link(&'static str),
+    Dir,
+}
+
+const DEV_ENTRIES: &[(&str, DevEntry)] = &[
+    ("full", DevEntry::Dev(Dev::Full)),
+    ("null", DevEntry::Dev(Dev::Null)),
+    ("random", DevEntry::Dev(Dev::Random)),
+    ("urandom", DevEntry::Dev(Dev::Urandom)),
+    ("zero", DevEntry::Dev(Dev::Zero)),
+    ("tty", DevEntry::NoDevice((5 << 8) | 0)),
+    ("ptmx", DevEntry::NoDevice((5 << 8) | 2)),
+    ("fd", DevEntry::Link("/proc/self/fd")),
+    ("stdin", DevEntry::Link("/proc/self/fd/0")),
+    ("stdout", DevEntry::Link("/proc/self/fd/1")),
+    ("stderr", DevEntry::Link("/proc/self/fd/2")),
+    ("shm", DevEntry::Dir),
+    ("pts", DevEntry::Dir),
+];
+
+/// The st_dev of /dev.
+const DEVFS_DEV: u64 = 5;
+
+impl DevFs {
+    /// The root directory of /dev.
+    pub fn root() -> alloc::sync::Arc<dyn crate::vfs::Inode> {
+        alloc::sync::Arc::new(DevNode { index: None })
+    }
+}
+
+/// An inode of /dev: `index` into DEV_ENTRIES, None for the root.
+struct DevNode {
+    index: Option<usize>,
+}
+
+fn dir_stat(ino: u64, nlink: u64) -> Stat {
+    Stat { st_dev: DEVFS_DEV, st_ino: ino, st_mode: 0o040755, st_nlink: nlink, st_blksize: 4096, ..Stat::default() }
+}
+
+impl crate::vfs::Inode for DevNode {
+    fn stat(&self) -> Result<Stat, Errno> {
+        let Some(i) = self.index else { return Ok(dir_stat(1, 4)) };
+        let ino = i as u64 + 2;
+        Ok(match &DEV_ENTRIES[i].1 {
+            DevEntry::Dev(d) => Stat { st_dev: DEVFS_DEV, st_ino: ino, ..d.stat() },
+            DevEntry::NoDevice(rdev) => Stat { st_dev: DEVFS_DEV, st_ino: ino, st_mode: 0o020666, st_rdev: *rdev, st_nlink: 1, st_blksize: 4096, ..Stat::default() },
+            DevEntry::Link(t) => Stat { st_dev: DEVFS_DEV, st_ino: ino, st_mode: 0o120777, st_nlink: 1, st_size: t.len() as i64, st_blksize: 4096, ..Stat::default() },
+            DevEntry::Dir => dir_stat(ino, 2),
+        })
+    }
+
+    fn kind(&self) -> crate::vfs::Kind {
+        use crate::vfs::Kind;
+        match self.index.map(|i| &DEV_ENTRIES[i].1) {
+            None | Some(DevEntry::Dir) => Kind::Dir,
+            Some(DevEntry::Link(_)) => Kind::Symlink,
+            Some(_) => Kind::CharDev,
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<alloc::sync::Arc<dyn crate::vfs::Inode>, Errno> {
+        if self.index.is_some() {
+            return if self.kind() == crate::vfs::Kind::Dir { Err(Errno::ENOENT) } else { Err(Errno::ENOTDIR) };
+        }
+        let i = DEV_ENTRIES.iter().position(|(n, _)| *n == name).ok_or(Errno::ENOENT)?;
+        Ok(alloc::sync::Arc::new(DevNode { index: Some(i) }))
+    }
+
+    fn readlink(&self) -> Result<alloc::string::String, Errno> {
+        match self.index.map(|i| &DEV_ENTRIES[i].1) {
+            Some(DevEntry::Link(t)) => Ok((*t).into()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn open(&self, _flags: u32) -> Result<alloc::boxed::Box<dyn FileOps>, Errno> {
+        match self.index.map(|i| &DEV_ENTRIES[i].1) {
+            Some(DevEntry::Dev(d)) => Ok(alloc::boxed::Box::new(DevFile::new(*d))),
+            Some(DevEntry::NoDevice(_)) => Err(Errno::ENXIO),
+            Some(DevEntry::Link(_)) => Err(Errno::ELOOP),
+            None | Some(DevEntry::Dir) => {
+                let entries = self.readdir()?;
+                Ok(alloc::boxed::Box::new(super::DirFile::new(entries, self.stat()?, "/dev")))
+            }
+        }
+    }
+
+    fn readdir(&self) -> Result<alloc::vec::Vec<crate::vfs::DirEntry>, Errno> {
+        if self.index.is_some() {
+            return Ok(alloc::vec::Vec::new());
+        }
+        Ok(DEV_ENTRIES
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| crate::vfs::DirEntry { name: (*n).into(), ino: i as u64 + 2, kind: DevNode { index: Some(i) }.kind() })
+            .collect())
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+}

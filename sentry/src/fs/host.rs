@@ -135,6 +135,22 @@ impl FileOps for HostFile {
     fn host_backed(&self) -> bool {
         self.stdio
     }
+
+    fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
+        let mut done = 0;
+        let total = buf.len();
+        while done < total {
+            let chunk = &mut buf[done..(done + MAX_IO).min(total)];
+            let iov = [abi::hypercall::IoVec { gpa: crate::mm::phys::va_to_pa(chunk.as_mut_ptr() as u64), len: chunk.len() as u64 }];
+            // The hypercall's asm may write any memory whose address escaped.
+            let n = host::read(self.handle, &iov, Some(off + done as u64))? as usize;
+            done += n;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        Ok(done)
+    }
 }
 
 impl Drop for HostFile {

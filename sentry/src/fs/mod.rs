@@ -4,9 +4,18 @@
 //! `/dev/full`, `/dev/random`, `/dev/urandom`). The gofer/VFS issue
 //! replaces host access with the gofer and adds the mount tree.
 
+pub mod anon;
 pub mod dev;
+pub mod epoll;
+pub mod eventfd;
 pub mod host;
+pub mod hostfs;
 pub mod pipe;
+pub mod signalfd;
+pub mod timerfd;
+pub mod tmpfs;
+pub mod overlay;
+pub mod proc;
 
 use abi::linux::Stat;
 use alloc::string::String;
@@ -75,6 +84,10 @@ pub trait FileOps: Send + Sync {
     fn host_backed(&self) -> bool {
         false
     }
+    /// Reads at `off` into a sentry buffer (exec, overlay copy-up).
+    fn read_kernel(&self, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
+        Err(Errno::EINVAL)
+    }
 }
 
 /// An open file description (Linux: `struct file`): shared by dup'd fds.
@@ -82,12 +95,28 @@ pub struct OpenFile {
     pub ops: alloc::boxed::Box<dyn FileOps>,
     /// O_ flags given at open (status flags may change with F_SETFL).
     pub flags: AtomicU32,
+    /// Where it was opened (None for pipes, sockets, stdio...): the start
+    /// of *at() lookups, fchdir, ftruncate and /proc/self/fd.
+    pub loc: Option<crate::vfs::Location>,
 }
 
 impl OpenFile {
     /// Wraps `ops` with open flags.
     pub fn new(ops: alloc::boxed::Box<dyn FileOps>, flags: u32) -> Arc<OpenFile> {
-        Arc::new(OpenFile { ops, flags: AtomicU32::new(flags) })
+        Arc::new(OpenFile { ops, flags: AtomicU32::new(flags), loc: None })
+    }
+
+    /// Wraps `ops` opened from `loc`.
+    pub fn at(ops: alloc::boxed::Box<dyn FileOps>, flags: u32, loc: crate::vfs::Location) -> Arc<OpenFile> {
+        Arc::new(OpenFile { ops, flags: AtomicU32::new(flags), loc: Some(loc) })
+    }
+
+    /// The path for /proc/self/fd and error messages.
+    pub fn path(&self) -> String {
+        match &self.loc {
+            Some(l) => l.path.clone(),
+            None => self.ops.path().into(),
+        }
     }
 
     /// Current flags.
@@ -108,6 +137,58 @@ impl OpenFile {
     /// Writes through the file's operations with its own O_NONBLOCK.
     pub fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>) -> SysResult {
         self.ops.write(t, segs, off, self.nonblock())
+    }
+}
+
+/// A directory listing opened for getdents (synthetic filesystems: /dev,
+/// /proc). The listing is taken at open time, with "." and "..".
+pub struct DirFile {
+    entries: Vec<crate::vfs::DirEntry>,
+    pos: spin::Mutex<usize>,
+    stat: Stat,
+    path: String,
+}
+
+impl DirFile {
+    /// A directory file over `entries` (without "." and "..").
+    pub fn new(entries: Vec<crate::vfs::DirEntry>, stat: Stat, path: &str) -> DirFile {
+        let mut all = alloc::vec![
+            crate::vfs::DirEntry { name: ".".into(), ino: stat.st_ino, kind: crate::vfs::Kind::Dir },
+            crate::vfs::DirEntry { name: "..".into(), ino: stat.st_ino, kind: crate::vfs::Kind::Dir },
+        ];
+        all.extend(entries);
+        DirFile { entries: all, pos: spin::Mutex::new(0), stat, path: path.into() }
+    }
+}
+
+impl FileOps for DirFile {
+    fn read(&self, _t: &Task, _segs: &[UserSeg], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        Err(Errno::EISDIR)
+    }
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(self.stat)
+    }
+    fn seek(&self, off: i64, whence: u32) -> SysResult {
+        if whence != 0 || off < 0 {
+            return Err(Errno::EINVAL);
+        }
+        *self.pos.lock() = off as usize;
+        Ok(off as u64)
+    }
+    fn getdents(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut pos = self.pos.lock();
+        let (len, n) = hostfs::encode_dirents(&self.entries, *pos, buf);
+        if n == 0 && *pos < self.entries.len() {
+            return Err(Errno::EINVAL);
+        }
+        *pos += n;
+        Ok(len)
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn is_dir(&self) -> bool {
+        true
     }
 }
 

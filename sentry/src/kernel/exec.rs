@@ -8,13 +8,14 @@ use alloc::vec::Vec;
 
 use super::task::Task;
 use crate::errno::Errno;
-use crate::host;
+use crate::fs::FileOps;
+use crate::vfs::{walk, Location};
+use alloc::boxed::Box;
 use crate::loader::elf::{self, ElfError};
 use crate::loader::stack::{self, *};
 use crate::mm::pagetable::PageTable;
 use crate::mm::vma::{Backing, Vma, PROT_READ, PROT_WRITE};
-use crate::mm::{self, page_down, page_up, MemoryManager, STACK_SIZE, STACK_TOP};
-use abi::hypercall::IoVec;
+use crate::mm::{page_down, page_up, MemoryManager, STACK_SIZE, STACK_TOP};
 use alloc::sync::Arc;
 use spin::Mutex;
 use abi::layout::PAGE_SIZE;
@@ -56,77 +57,64 @@ impl From<Errno> for ExecError {
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;
 
-/// Reads `len` bytes at `off` of a host file into a sentry buffer.
-fn read_exact(h: u64, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
+/// Reads `len` bytes at `off` of an executable into a sentry buffer.
+fn read_exact(f: &dyn FileOps, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; len];
-    // The hypercall's asm may write any memory whose address escaped, as
-    // `buf`'s did through the IoVec, so the compiler re-reads it after.
-    let iov = [IoVec { gpa: mm::phys::va_to_pa(buf.as_mut_ptr() as u64), len: len as u64 }];
-    let n = host::read(h, &iov, Some(off))?;
-    buf.truncate(n as usize);
+    let n = f.read_kernel(&mut buf, off)?;
+    buf.truncate(n);
     Ok(buf)
 }
 
-/// Copies file bytes `[off, off+len)` into freshly mapped frames at `va`.
-fn populate(mm: &mut MemoryManager, h: u64, va: u64, off: u64, len: u64) -> Result<(), Errno> {
+/// Copies file bytes `[off, off+len)` to `va` in already-mapped pages.
+fn populate(mm: &mut MemoryManager, f: &dyn FileOps, va: u64, off: u64, len: u64) -> Result<(), Errno> {
     // Whole pages from the file, as Linux maps them: start at the page
     // boundary below both the address and (congruent) file offset.
     let lead = va % PAGE_SIZE;
     let (va0, off0, len0) = (va - lead, off - lead, len + lead);
-    let mut iov: Vec<IoVec> = Vec::new();
-    let mut file_pos = off0;
-    let mut p = va0;
-    let end = va0 + len0;
-    while p < end {
-        let pa = PageTable::frame_of(mm.page_table().lookup(p)).ok_or(Errno::EFAULT)?;
-        let n = (end - p).min(PAGE_SIZE);
-        iov.push(IoVec { gpa: pa, len: n });
-        p += PAGE_SIZE;
-        if iov.len() as u64 == abi::hypercall::MAX_IOVECS || p >= end {
-            let want: u64 = iov.iter().map(|v| v.len).sum();
-            let got = host::read(h, &iov, Some(file_pos))?;
-            if got != want {
-                return Err(Errno::EIO);
-            }
-            file_pos += want;
-            iov.clear();
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK.min(len0) as usize];
+    let mut done = 0;
+    while done < len0 {
+        let n = (len0 - done).min(CHUNK) as usize;
+        let got = f.read_kernel(&mut buf[..n], off0 + done)?;
+        if got != n {
+            return Err(Errno::EIO);
         }
+        mm.poke(va0 + done, &buf[..n])?;
+        done += n as u64;
     }
     Ok(())
 }
 
-/// Replaces `t`'s program with the file at `path`.
+/// Replaces `t`'s program with the file at `path` (resolved from the
+/// task's cwd in the sandbox's namespace).
 pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
     let mut path = String::from(path);
     let mut argv = argv.to_vec();
+    let cwd = t.fs.lock().cwd.clone();
     // `#!` scripts name an interpreter, which may itself be a script (Linux
     // allows a few levels).
     for _ in 0..5 {
-        let h = host::open(&path, 0)?;
-        let r = match script_interpreter(h) {
-            Ok(Some((interp, arg))) => {
+        let (loc, h) = open_exec(&path, &cwd)?;
+        match script_interpreter(h.as_ref())? {
+            Some((interp, arg)) => {
                 let mut new = alloc::vec![interp.clone()];
                 new.extend(arg);
                 new.push(path.clone());
                 new.extend(argv.iter().skip(1).cloned());
                 argv = new;
                 path = interp;
-                host::close(h);
-                continue;
             }
-            Ok(None) => exec_handle(t, h, &path, &argv, envp, hwcap, minsigstksz),
-            Err(e) => Err(e),
-        };
-        host::close(h);
-        return r;
+            None => return exec_handle(t, h.as_ref(), &path, &loc.path, &argv, envp, hwcap, minsigstksz),
+        }
     }
     Err(ExecError::Io(Errno::ELOOP))
 }
 
 /// If the file starts with `#!`, its interpreter and optional argument
 /// (Linux: binfmt_script, the first line up to 255 bytes).
-fn script_interpreter(h: u64) -> Result<Option<(String, Option<String>)>, ExecError> {
-    let st = host::fstat(h)?;
+fn script_interpreter(h: &dyn FileOps) -> Result<Option<(String, Option<String>)>, ExecError> {
+    let st = h.stat()?;
     if st.st_mode & S_IFMT != S_IFREG || st.st_mode & 0o111 == 0 {
         return Err(ExecError::Io(Errno::EACCES));
     }
@@ -148,8 +136,8 @@ fn script_interpreter(h: u64) -> Result<Option<(String, Option<String>)>, ExecEr
 }
 
 /// Reads the start of an ELF file (header and program headers) and plans it.
-fn read_plan(h: u64) -> Result<(elf::Plan, Vec<u8>), ExecError> {
-    let st = host::fstat(h)?;
+fn read_plan(h: &dyn FileOps) -> Result<(elf::Plan, Vec<u8>), ExecError> {
+    let st = h.stat()?;
     if st.st_mode & S_IFMT != S_IFREG || st.st_mode & 0o111 == 0 {
         return Err(ExecError::Io(Errno::EACCES));
     }
@@ -169,7 +157,7 @@ fn read_plan(h: u64) -> Result<(elf::Plan, Vec<u8>), ExecError> {
 }
 
 /// Maps a planned program's areas and fills them from its file.
-fn load_plan(m: &mut MemoryManager, h: u64, path: &str, plan: &elf::Plan) -> Result<(), Errno> {
+fn load_plan(m: &mut MemoryManager, h: &dyn FileOps, path: &str, plan: &elf::Plan) -> Result<(), Errno> {
     for s in &plan.segments {
         m.map_fixed(Vma { start: s.start, end: s.end, prot: s.prot, shared: false, backing: Backing::File { path: path.into(), offset: s.file_off - (s.file_va - s.start) } })?;
     }
@@ -183,27 +171,31 @@ fn load_plan(m: &mut MemoryManager, h: u64, path: &str, plan: &elf::Plan) -> Res
 
 /// An opened and planned interpreter (the dynamic linker).
 struct Interp {
-    handle: u64,
+    file: Box<dyn FileOps>,
     path: String,
     plan: elf::Plan,
 }
 
-impl Drop for Interp {
-    fn drop(&mut self) {
-        host::close(self.handle);
+/// Opens an executable for reading (by path in the sandbox's namespace).
+fn open_exec(path: &str, cwd: &Location) -> Result<(Location, Box<dyn FileOps>), Errno> {
+    let loc = walk::resolve(cwd, path, true)?;
+    if loc.inode.kind() == crate::vfs::Kind::Dir {
+        return Err(Errno::EACCES);
     }
+    let f = loc.inode.open(0)?;
+    Ok((loc, f))
 }
 
-fn open_interp(h: u64, plan: &elf::Plan, head: &[u8]) -> Result<Option<Interp>, ExecError> {
+fn open_interp(h: &dyn FileOps, plan: &elf::Plan, head: &[u8], cwd: &Location) -> Result<Option<Interp>, ExecError> {
     let Some((off, len)) = plan.interp else { return Ok(None) };
     let bytes = match head.get(off as usize..(off + len) as usize) {
         Some(b) => b.to_vec(),
         None => read_exact(h, off, len as usize)?,
     };
     let path = elf::interp_path(&bytes).map_err(ExecError::Elf)?;
-    let handle = host::open(&path, 0).map_err(|e| ExecError::Interp(path.clone(), e))?;
-    let mut it = Interp { handle, path, plan: elf::Plan { entry: 0, bias: 0, segments: Vec::new(), phdr: 0, phnum: 0, end: 0, interp: None, lo: 0 } };
-    let (ip, _) = read_plan(handle)?;
+    let (_, file) = open_exec(&path, cwd).map_err(|e| ExecError::Interp(path.clone(), e))?;
+    let (ip, _) = read_plan(file.as_ref())?;
+    let mut it = Interp { file, path, plan: elf::Plan { entry: 0, bias: 0, segments: Vec::new(), phdr: 0, phnum: 0, end: 0, interp: None, lo: 0 } };
     if ip.interp.is_some() || ip.bias == 0 {
         return Err(ExecError::Elf(ElfError::BadInterpreterKind));
     }
@@ -211,15 +203,19 @@ fn open_interp(h: u64, plan: &elf::Plan, head: &[u8]) -> Result<Option<Interp>, 
     Ok(Some(it))
 }
 
-fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+/// `path` is the name exec was given (AT_EXECFN); `real` the resolved one
+/// (/proc/self/exe, the mappings' names).
+#[allow(clippy::too_many_arguments)]
+fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+    let cwd = t.fs.lock().cwd.clone();
     let (plan, head) = read_plan(h)?;
-    let interp = open_interp(h, &plan, &head)?;
+    let interp = open_interp(h, &plan, &head, &cwd)?;
 
     // Build the new address space completely; the old one stays intact
     // until it is ready, so a failure returns an error to the caller.
     let template = PageTable::adopt(abi::layout::BOOT_PML4_GPA);
     let mut m = MemoryManager::new(PageTable::new_from(&template)?);
-    load_plan(&mut m, h, path, &plan)?;
+    load_plan(&mut m, h, real, &plan)?;
     m.set_brk_start(page_up(plan.end).ok_or(ExecError::NoMem)?);
     m.map_fixed(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Stack })?;
     let (entry, base) = match interp {
@@ -227,7 +223,7 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
             let span = it.plan.span();
             let at = m.find_free(span).ok_or(ExecError::NoMem)?;
             it.plan.rebase(at.wrapping_sub(it.plan.lo));
-            load_plan(&mut m, it.handle, &it.path, &it.plan)?;
+            load_plan(&mut m, it.file.as_ref(), &it.path, &it.plan)?;
             (it.plan.entry, it.plan.bias)
         }
         None => (plan.entry, 0),
@@ -278,8 +274,10 @@ fn exec_handle(t: &mut Task, h: u64, path: &str, argv: &[String], envp: &[String
     t.regs = super::task::UserRegs::new_user(entry, img.sp);
     t.fpu.reset();
     t.fs_base = 0;
-    t.exe = path.into();
+    t.exe = real.into();
     t.comm = comm_of(path);
+    let proc = t.proc.clone();
+    proc.update_view(t, Some(argv), Some(envp));
     Ok(())
 }
 
@@ -293,7 +291,7 @@ pub fn comm_of(path: &str) -> [u8; 16] {
 }
 
 /// Maps and fills one segment's file-backed pages.
-fn populate_segment(m: &mut MemoryManager, h: u64, s: &elf::Segment) -> Result<(), Errno> {
+fn populate_segment(m: &mut MemoryManager, h: &dyn FileOps, s: &elf::Segment) -> Result<(), Errno> {
     // Fault the file-backed pages in (writable access is not needed: the
     // frames are filled through their physical addresses).
     let first = page_down(s.file_va);

@@ -35,6 +35,13 @@ pub fn exit_task(mut t: Box<Task>, why: ExitReason) -> ! {
         }
         last
     };
+    if last {
+        // A zombie keeps no files or memory: /proc must not pin them.
+        let mut v = proc.view.lock();
+        v.mm = None;
+        v.fds = None;
+        v.fs = None;
+    }
     // Memory, files and the rest go with the last reference; first leave
     // the address space, whose root may be freed with it.
     sched::use_kernel_root();

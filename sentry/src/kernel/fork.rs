@@ -120,6 +120,15 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
     }
     process::register_task(&shared);
     proc.inner.lock().threads.push(shared.clone());
+    if f & CLONE_THREAD == 0 {
+        let parent_view = t.proc.view.lock();
+        let (cmdline, environ) = (parent_view.cmdline.clone(), parent_view.environ.clone());
+        drop(parent_view);
+        proc.update_view(&child, None, None);
+        let mut v = proc.view.lock();
+        v.cmdline = cmdline;
+        v.environ = environ;
+    }
     super::spawn_task(child);
     if f & CLONE_VFORK != 0 {
         // The parent sleeps (uninterruptibly, as Linux's killable wait)

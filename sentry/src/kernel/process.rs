@@ -32,6 +32,57 @@ pub struct Process {
     pub info: Mutex<super::signal::InfoSlots>,
     /// ITIMER_REAL (alarm, setitimer).
     pub itimer_real: Mutex<super::itimer::ITimer>,
+    /// What /proc shows of the process (kept current by clone and exec).
+    pub view: Mutex<ProcView>,
+}
+
+/// The parts of a process /proc reads, shared with its threads' state.
+#[derive(Default)]
+pub struct ProcView {
+    pub exe: alloc::string::String,
+    /// argv, NUL-separated (/proc/PID/cmdline).
+    pub cmdline: Vec<u8>,
+    /// envp, NUL-separated (/proc/PID/environ).
+    pub environ: Vec<u8>,
+    pub comm: [u8; 16],
+    pub uid: u32,
+    pub gid: u32,
+    pub mm: Option<Arc<Mutex<crate::mm::MemoryManager>>>,
+    pub fds: Option<Arc<Mutex<crate::fs::FdTable>>>,
+    pub fs: Option<Arc<Mutex<super::task::FsState>>>,
+    /// CLOCK_MONOTONIC start time (ns).
+    pub start_ns: u64,
+}
+
+impl Process {
+    /// Refreshes the /proc view from a task of the process.
+    pub fn update_view(&self, t: &super::task::Task, argv: Option<&[alloc::string::String]>, envp: Option<&[alloc::string::String]>) {
+        let mut v = self.view.lock();
+        v.exe = t.exe.clone();
+        v.comm = t.comm;
+        v.uid = t.creds.uid;
+        v.gid = t.creds.gid;
+        v.mm = Some(t.mm.clone());
+        v.fds = Some(t.fds.clone());
+        v.fs = Some(t.fs.clone());
+        let join = |a: &[alloc::string::String]| {
+            let mut b = Vec::new();
+            for s in a {
+                b.extend_from_slice(s.as_bytes());
+                b.push(0);
+            }
+            b
+        };
+        if let Some(a) = argv {
+            v.cmdline = join(a);
+        }
+        if let Some(e) = envp {
+            v.environ = join(e);
+        }
+        if v.start_ns == 0 {
+            v.start_ns = super::clock::monotonic_ns().max(1);
+        }
+    }
 }
 
 /// A process's mutable state.
@@ -80,6 +131,7 @@ impl Process {
             sighand: Mutex::new(sighand),
             itimer_real: Mutex::new(super::itimer::ITimer::default()),
             info: Mutex::new(super::signal::InfoSlots::new()),
+            view: Mutex::new(ProcView::default()),
         });
         PROCS.lock().insert(pid, Arc::downgrade(&p));
         p

@@ -113,6 +113,22 @@ pub enum TimerAction {
     /// A process interval timer (ITIMER_REAL/alarm): the process and the
     /// timer's generation, so re-armed or cancelled timers are ignored.
     ProcessTimer(alloc::sync::Weak<super::process::Process>, u64),
+    /// A sentry object's own expiry (timerfd) and the tag it was armed
+    /// with; called after the scheduler lock is released.
+    Callback(alloc::sync::Weak<dyn TimerCallback>, u64),
+}
+
+/// Something a `TimerAction::Callback` calls when its deadline passes.
+pub trait TimerCallback: Send + Sync {
+    /// The timer armed with `tag` came due; `now` is CLOCK_MONOTONIC ns.
+    fn fire(&self, tag: u64, now: u64);
+}
+
+/// Removes the pending `Callback` timers of `c` (disarmed or closed).
+pub fn cancel_callbacks(c: &alloc::sync::Weak<dyn TimerCallback>) {
+    let mut s = SCHED.lock();
+    s.timers.retain(|(_, a)| !matches!(a, TimerAction::Callback(x, _) if x.ptr_eq(c)));
+    update_next(&s);
 }
 
 fn update_next(s: &Sched) {
@@ -153,6 +169,11 @@ pub fn run_timers() {
             TimerAction::ProcessTimer(p, generation) => {
                 if let Some(p) = p.upgrade() {
                     super::itimer::fire(&p, generation, now);
+                }
+            }
+            TimerAction::Callback(c, tag) => {
+                if let Some(c) = c.upgrade() {
+                    c.fire(tag, now);
                 }
             }
         }

@@ -205,6 +205,8 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
         return;
     }
     p.pending.fetch_or(b, Ordering::AcqRel);
+    // signalfd readers and pollers (the signal may be blocked).
+    crate::fs::POLL_WQ.wake_all();
     let threads = p.inner.lock().threads.clone();
     // Wake a thread that does not block it (Linux: complete_signal).
     if let Some(t) = threads.iter().find(|t| t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0) {
@@ -229,6 +231,7 @@ pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: Sig
     }
     t.pending.fetch_or(bit(sig), Ordering::AcqRel);
     sched::wake(t);
+    crate::fs::POLL_WQ.wake_all();
 }
 
 /// Makes every thread of `p` exit with `why` (exit_group, fatal signals).

@@ -142,9 +142,9 @@ pub enum ExitReason {
 }
 
 /// Filesystem context (Linux: `fs_struct`), shared by CLONE_FS.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FsState {
-    pub cwd: String,
+    pub cwd: crate::vfs::Location,
     pub umask: u32,
 }
 

@@ -3,7 +3,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use super::sched::{self, TaskShared, BLOCKED};
@@ -17,16 +17,25 @@ pub const ERESTARTSYS: Errno = Errno(512);
 #[derive(Default)]
 pub struct WaitQueue {
     waiters: Mutex<Vec<Arc<TaskShared>>>,
+    /// Wake-ups so far: epoll's edge-triggered mode asks whether the
+    /// queue was woken since it last reported (`wake_count`).
+    wakes: AtomicU64,
 }
 
 impl WaitQueue {
     /// An empty queue.
     pub const fn new() -> WaitQueue {
-        WaitQueue { waiters: Mutex::new(Vec::new()) }
+        WaitQueue { waiters: Mutex::new(Vec::new()), wakes: AtomicU64::new(0) }
+    }
+
+    /// How many times the queue was woken.
+    pub fn wake_count(&self) -> u64 {
+        self.wakes.load(Ordering::Acquire)
     }
 
     /// Wakes every waiter.
     pub fn wake_all(&self) {
+        self.wakes.fetch_add(1, Ordering::AcqRel);
         let w: Vec<Arc<TaskShared>> = core::mem::take(&mut *self.waiters.lock());
         for t in w {
             sched::wake(&t);
@@ -35,6 +44,7 @@ impl WaitQueue {
 
     /// Wakes up to `n` waiters; returns how many.
     pub fn wake_n(&self, n: usize) -> usize {
+        self.wakes.fetch_add(1, Ordering::AcqRel);
         let w: Vec<Arc<TaskShared>> = {
             let mut q = self.waiters.lock();
             let k = n.min(q.len());

@@ -147,6 +147,15 @@ impl MemoryManager {
         &self.pt
     }
 
+    /// Pages with a frame (resident set, for /proc).
+    pub fn resident_pages(&self) -> u64 {
+        let mut n = 0;
+        for v in self.vmas.iter() {
+            self.pt.for_each_frame(v.start, v.end, &mut |_, _| n += 1);
+        }
+        n
+    }
+
     /// The areas, for /proc/self/maps.
     pub fn vmas(&self) -> &VmaSet {
         &self.vmas
@@ -217,6 +226,22 @@ impl MemoryManager {
             frame::free(old);
         }
         crate::arch::invlpg(page);
+        Ok(())
+    }
+
+    /// Writes `data` at `va` through the page tables, whatever the pages'
+    /// protection (loading program segments). The pages must be present.
+    pub fn poke(&mut self, va: u64, data: &[u8]) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < data.len() {
+            let at = va + done as u64;
+            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(data.len() - done);
+            let f = PageTable::frame_of(self.pt.lookup(page_down(at))).ok_or(Errno::EFAULT)?;
+            // SAFETY: `f` is a frame mapped in this address space, which we
+            // hold exclusively; the copy stays within the page.
+            unsafe { phys::copy_to(f + at % PAGE_SIZE, &data[done..done + n]) };
+            done += n;
+        }
         Ok(())
     }
 

@@ -8,11 +8,10 @@ use alloc::vec;
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
-use crate::fs::dev::{Dev, DevFile};
-use crate::fs::host::HostFile;
 use crate::fs::{join, OpenFile};
-use crate::host;
 use crate::kernel::task::Task;
+use crate::vfs::{self, walk, Creator, Kind, Location, SetAttr};
+use alloc::sync::Arc;
 
 const AT_FDCWD: i32 = -100;
 const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
@@ -20,6 +19,8 @@ const AT_EACCESS: u32 = 0x200;
 const AT_EMPTY_PATH: u32 = 0x1000;
 const AT_NO_AUTOMOUNT: u32 = 0x800;
 const AT_STATX_SYNC_TYPE: u32 = 0x6000;
+const O_EXCL: u32 = 0o200;
+const S_IFMT: u32 = vfs::S_IFMT;
 const O_ACCMODE: u32 = 3;
 const O_CREAT: u32 = 0o100;
 const O_TRUNC: u32 = 0o1000;
@@ -30,7 +31,6 @@ const O_CLOEXEC: u32 = 0o2000000;
 const O_PATH: u32 = 0o10000000;
 const O_TMPFILE: u32 = 0o20000000;
 const PATH_MAX: usize = 4096;
-const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
 
 /// Reads a path argument.
@@ -41,58 +41,157 @@ fn path_arg(t: &mut Task, va: u64) -> Result<String, Errno> {
     t.mm.lock().read_cstr(va, PATH_MAX - 1)
 }
 
-/// Resolves `path` against `dirfd` to an absolute path.
-pub fn resolve(t: &Task, dirfd: i32, path: &str) -> Result<String, Errno> {
-    if path.is_empty() {
-        return Err(Errno::ENOENT);
-    }
-    if path.starts_with('/') {
-        return Ok(path.into());
-    }
-    if dirfd == AT_FDCWD {
-        return Ok(join(&t.fs.lock().cwd, path));
+/// The directory relative paths start from: the cwd or `dirfd`.
+fn start_dir(t: &Task, dirfd: i32, path: &str) -> Result<Location, Errno> {
+    if path.starts_with('/') || dirfd == AT_FDCWD {
+        return Ok(t.fs.lock().cwd.clone());
     }
     let f = t.fds.lock().get(dirfd)?;
-    if !f.ops.is_dir() {
+    let loc = f.loc.clone().ok_or(Errno::ENOTDIR)?;
+    if loc.inode.kind() != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
-    Ok(join(f.ops.path(), path))
+    Ok(loc)
 }
 
-/// Opens `path` (absolute) for the sandbox.
-pub fn open_path(path: &str, flags: u32) -> Result<alloc::sync::Arc<OpenFile>, Errno> {
-    if let Some(d) = Dev::by_path(path) {
-        if flags & O_DIRECTORY != 0 {
-            return Err(Errno::ENOTDIR);
-        }
-        return Ok(OpenFile::new(Box::new(DevFile::new(d)), flags));
+/// Resolves `path` against `dirfd`.
+pub fn resolve(t: &Task, dirfd: i32, path: &str, follow: bool) -> Result<Location, Errno> {
+    let start = start_dir(t, dirfd, path)?;
+    walk::resolve(&start, path, follow)
+}
+
+/// Resolves the parent directory of `path` against `dirfd`.
+fn resolve_parent(t: &Task, dirfd: i32, path: &str) -> Result<(Location, String, bool), Errno> {
+    let start = start_dir(t, dirfd, path)?;
+    walk::resolve_parent(&start, path)
+}
+
+/// The location an *at() call with AT_EMPTY_PATH and "" names.
+fn empty_path_loc(t: &Task, dirfd: i32) -> Result<Location, Errno> {
+    if dirfd == AT_FDCWD {
+        return Ok(t.fs.lock().cwd.clone());
     }
-    if flags & O_ACCMODE != 0 || flags & (O_CREAT | O_TRUNC) != 0 || flags & O_TMPFILE == O_TMPFILE {
-        // Until the gofer arrives, host files are read-only.
-        return Err(Errno::EROFS);
+    let f = t.fds.lock().get(dirfd)?;
+    f.loc.clone().ok_or(Errno::EBADF)
+}
+
+fn creator(t: &Task) -> Creator {
+    Creator { uid: t.creds.uid, gid: t.creds.gid }
+}
+
+/// Opens a resolved location.
+pub fn open_loc(loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno> {
+    let kind = loc.inode.kind();
+    if flags & O_DIRECTORY != 0 && kind != Kind::Dir {
+        return Err(Errno::ENOTDIR);
     }
-    let host_flags = flags & (O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_PATH);
-    let h = host::open(path, host_flags)?;
-    let dir = match host::fstat(h) {
-        Ok(st) => st.st_mode & S_IFMT == S_IFDIR,
-        Err(e) => {
-            host::close(h);
-            return Err(e);
+    if kind == Kind::Dir && flags & O_ACCMODE != 0 {
+        return Err(Errno::EISDIR);
+    }
+    if kind == Kind::Symlink && flags & O_PATH == 0 {
+        // O_NOFOLLOW on a symlink.
+        return Err(Errno::ELOOP);
+    }
+    let ops = loc.inode.open(flags)?;
+    Ok(OpenFile::at(ops, flags, loc))
+}
+
+fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
+    if flags & O_TMPFILE == O_TMPFILE {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let follow = flags & O_NOFOLLOW == 0;
+    let loc = if flags & O_CREAT != 0 {
+        let (dir, name, trailing) = resolve_parent(t, dirfd, path)?;
+        if trailing {
+            return Err(Errno::EISDIR);
         }
+        match dir.inode.lookup(&name) {
+            Ok(existing) => {
+                if flags & O_EXCL != 0 {
+                    return Err(Errno::EEXIST);
+                }
+                if existing.kind() == Kind::Symlink && follow {
+                    walk::resolve(&dir, &name, true)?
+                } else {
+                    Location { path: child(&dir.path, &name), inode: existing }
+                }
+            }
+            Err(Errno::ENOENT) if name != "." && name != ".." => {
+                let umask = t.fs.lock().umask;
+                let inode = dir.inode.create(&name, Kind::File, mode & 0o7777 & !umask, 0, creator(t))?;
+                Location { path: child(&dir.path, &name), inode }
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        resolve(t, dirfd, path, follow)?
     };
-    Ok(OpenFile::new(Box::new(HostFile::new(h, path.into(), dir)), flags))
+    if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
+        loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
+    }
+    open_loc(loc, flags)
+}
+
+fn child(dir: &str, name: &str) -> String {
+    join(dir, name)
 }
 
 pub fn sys_openat(t: &mut Task, a: &Args) -> SysResult {
     let path = path_arg(t, a.u64(1))?;
     let flags = a.u32(2);
-    let full = resolve(t, a.fd(0), &path)?;
-    let file = open_path(&full, flags)?;
+    let file = do_open(t, a.fd(0), &path, flags, a.u32(3))?;
     t.fds.lock().install(file, flags & O_CLOEXEC != 0, 0).map(|fd| fd as u64)
 }
 
 pub fn sys_open(t: &mut Task, a: &Args) -> SysResult {
     sys_openat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), a.u64(2), 0, 0]))
+}
+
+pub fn sys_creat(t: &mut Task, a: &Args) -> SysResult {
+    sys_openat(t, &Args([AT_FDCWD as u64, a.u64(0), u64::from(O_CREAT | 1 | O_TRUNC), a.u64(1), 0, 0]))
+}
+
+pub fn sys_openat2(t: &mut Task, a: &Args) -> SysResult {
+    // struct open_how { u64 flags; u64 mode; u64 resolve; }
+    let size = a.usize(3);
+    if size < 24 || size > 4096 {
+        return Err(Errno::EINVAL);
+    }
+    let (flags, mode, resolve_flags): (u64, u64, u64) = {
+        let mut mm = t.mm.lock();
+        (mm.read_obj(a.u64(2))?, mm.read_obj(a.u64(2) + 8)?, mm.read_obj(a.u64(2) + 16)?)
+    };
+    if flags >> 32 != 0 || mode >> 12 != 0 || (flags & u64::from(O_CREAT) == 0 && mode != 0) {
+        return Err(Errno::EINVAL);
+    }
+    // RESOLVE_NO_XDEV 1, NO_MAGICLINKS 2, NO_SYMLINKS 4, BENEATH 8, IN_ROOT 16, CACHED 32.
+    if resolve_flags & !0x3f != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(t, a.u64(1))?;
+    if resolve_flags & 0x8 != 0 && (path.starts_with('/') || path.split('/').any(|c| c == "..")) {
+        // RESOLVE_BENEATH: no absolute paths and no climbing out.
+        return Err(Errno::EXDEV);
+    }
+    if resolve_flags & 0x4 != 0 {
+        let start = start_dir(t, a.fd(0), &path)?;
+        let mut probe = String::new();
+        for c in path.split('/').filter(|c| !c.is_empty()) {
+            if !probe.is_empty() || path.starts_with('/') {
+                probe.push('/');
+            }
+            probe.push_str(c);
+            if let Ok(l) = walk::resolve(&start, &probe, false) {
+                if l.inode.kind() == Kind::Symlink {
+                    return Err(Errno::ELOOP);
+                }
+            }
+        }
+    }
+    let flags = flags as u32;
+    let file = do_open(t, a.fd(0), &path, flags, mode as u32)?;
+    t.fds.lock().install(file, flags & O_CLOEXEC != 0, 0).map(|fd| fd as u64)
 }
 
 pub fn sys_close(t: &mut Task, a: &Args) -> SysResult {
@@ -103,16 +202,12 @@ pub fn sys_close(t: &mut Task, a: &Args) -> SysResult {
 fn stat_at(t: &mut Task, dirfd: i32, path_va: u64, flags: u32) -> Result<Stat, Errno> {
     let path = path_arg(t, path_va)?;
     if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        if dirfd == AT_FDCWD {
-            return host::stat_path(&t.fs.lock().cwd.clone(), false);
+        if dirfd != AT_FDCWD {
+            return t.fds.lock().get(dirfd)?.ops.stat();
         }
-        return t.fds.lock().get(dirfd)?.ops.stat();
+        return empty_path_loc(t, dirfd)?.inode.stat();
     }
-    let full = resolve(t, dirfd, &path)?;
-    if let Some(d) = Dev::by_path(&full) {
-        return Ok(d.stat());
-    }
-    host::stat_path(&full, flags & AT_SYMLINK_NOFOLLOW != 0)
+    resolve(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.inode.stat()
 }
 
 pub fn sys_fstat(t: &mut Task, a: &Args) -> SysResult {
@@ -194,15 +289,8 @@ pub fn sys_readlinkat(t: &mut Task, a: &Args) -> SysResult {
     if size <= 0 {
         return Err(Errno::EINVAL);
     }
-    let full = resolve(t, a.fd(0), &path)?;
-    let target = if full == "/proc/self/exe" {
-        t.exe.clone().into_bytes()
-    } else {
-        let mut buf = vec![0u8; PATH_MAX];
-        let n = host::readlink(&full, &mut buf)?;
-        buf.truncate(n);
-        buf
-    };
+    let loc = if path.is_empty() { empty_path_loc(t, a.fd(0))? } else { resolve(t, a.fd(0), &path, false)? };
+    let target = loc.inode.readlink()?.into_bytes();
     let n = target.len().min(size as usize);
     t.mm.lock().copy_out(a.u64(2), &target[..n])?;
     Ok(n as u64)
@@ -212,16 +300,38 @@ pub fn sys_readlink(t: &mut Task, a: &Args) -> SysResult {
     sys_readlinkat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), a.u64(2), 0, 0]))
 }
 
+/// Permission check for `mode` (R=4, W=2, X=1) against a stat, as the
+/// caller's credentials see it (root passes all but X without any x bit).
+pub fn may_access(st: &Stat, uid: u32, gid: u32, mode: u32) -> bool {
+    if uid == 0 {
+        return mode & 1 == 0 || st.st_mode & 0o111 != 0 || st.st_mode & S_IFMT == S_IFDIR;
+    }
+    let bits = if st.st_uid == uid {
+        (st.st_mode >> 6) & 7
+    } else if st.st_gid == gid {
+        (st.st_mode >> 3) & 7
+    } else {
+        st.st_mode & 7
+    };
+    bits & mode == mode
+}
+
 fn access_at(t: &mut Task, dirfd: i32, path_va: u64, mode: u32, flags: u32) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
     let path = path_arg(t, path_va)?;
-    let full = resolve(t, dirfd, &path)?;
-    if Dev::by_path(&full).is_some() {
-        return Ok(0);
+    let loc = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        empty_path_loc(t, dirfd)?
+    } else {
+        resolve(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    let st = loc.inode.stat()?;
+    if may_access(&st, t.creds.uid, t.creds.gid, mode) {
+        Ok(0)
+    } else {
+        Err(Errno::EACCES)
     }
-    host::access(&full, mode).map(|()| 0)
 }
 
 pub fn sys_faccessat(t: &mut Task, a: &Args) -> SysResult {
@@ -237,7 +347,7 @@ pub fn sys_access(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_getcwd(t: &mut Task, a: &Args) -> SysResult {
-    let mut b = t.fs.lock().cwd.clone().into_bytes();
+    let mut b = t.fs.lock().cwd.path.clone().into_bytes();
     b.push(0);
     if a.usize(1) < b.len() {
         return Err(Errno::ERANGE);
@@ -246,16 +356,19 @@ pub fn sys_getcwd(t: &mut Task, a: &Args) -> SysResult {
     Ok(b.len() as u64)
 }
 
-fn set_cwd(t: &mut Task, full: String) -> SysResult {
-    let st = host::stat_path(&full, false)?;
-    if st.st_mode & S_IFMT != S_IFDIR {
+fn set_cwd(t: &mut Task, loc: Location) -> SysResult {
+    if loc.inode.kind() != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
-    t.fs.lock().cwd = normalize(&full);
+    let st = loc.inode.stat()?;
+    if !may_access(&st, t.creds.uid, t.creds.gid, 1) {
+        return Err(Errno::EACCES);
+    }
+    t.fs.lock().cwd = loc;
     Ok(0)
 }
 
-/// Lexically normalizes an absolute path for getcwd (`.`/`..`/`//`).
+/// Lexically normalizes an absolute path (`.`/`..`/`//`).
 pub fn normalize(p: &str) -> String {
     let mut parts: alloc::vec::Vec<&str> = alloc::vec::Vec::new();
     for c in p.split('/') {
@@ -280,16 +393,379 @@ pub fn normalize(p: &str) -> String {
 
 pub fn sys_chdir(t: &mut Task, a: &Args) -> SysResult {
     let path = path_arg(t, a.u64(0))?;
-    let full = resolve(t, AT_FDCWD, &path)?;
-    set_cwd(t, full)
+    let loc = resolve(t, AT_FDCWD, &path, true)?;
+    set_cwd(t, loc)
 }
 
 pub fn sys_fchdir(t: &mut Task, a: &Args) -> SysResult {
     let f = t.fds.lock().get(a.fd(0))?;
-    if !f.ops.is_dir() {
+    let loc = f.loc.clone().ok_or(Errno::ENOTDIR)?;
+    set_cwd(t, loc)
+}
+
+fn mknod_at(t: &mut Task, dirfd: i32, path: &str, kind: Kind, mode: u32, rdev: u64) -> SysResult {
+    let (dir, name, trailing) = resolve_parent(t, dirfd, path)?;
+    if name == "." || name == ".." {
+        return Err(Errno::EEXIST);
+    }
+    if trailing && kind != Kind::Dir {
+        return Err(Errno::ENOENT);
+    }
+    match dir.inode.lookup(&name) {
+        Ok(_) => return Err(Errno::EEXIST),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let umask = t.fs.lock().umask;
+    dir.inode.create(&name, kind, mode & 0o7777 & !umask, rdev, creator(t)).map(|_| 0)
+}
+
+pub fn sys_mkdirat(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(1))?;
+    mknod_at(t, a.fd(0), &path, Kind::Dir, a.u32(2), 0)
+}
+
+pub fn sys_mkdir(t: &mut Task, a: &Args) -> SysResult {
+    sys_mkdirat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), 0, 0, 0]))
+}
+
+pub fn sys_mknodat(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(1))?;
+    let mode = a.u32(2);
+    let kind = match mode & S_IFMT {
+        0 | vfs::S_IFREG => Kind::File,
+        vfs::S_IFIFO => Kind::Fifo,
+        vfs::S_IFSOCK => Kind::Socket,
+        vfs::S_IFCHR | vfs::S_IFBLK => {
+            if t.creds.uid != 0 {
+                return Err(Errno::EPERM);
+            }
+            Kind::from_mode(mode)
+        }
+        S_IFDIR => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    };
+    mknod_at(t, a.fd(0), &path, kind, mode, a.u64(3))
+}
+
+pub fn sys_mknod(t: &mut Task, a: &Args) -> SysResult {
+    sys_mknodat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), a.u64(2), 0, 0]))
+}
+
+fn unlink_at(t: &mut Task, dirfd: i32, path: &str, rmdir: bool) -> SysResult {
+    let (dir, name, trailing) = resolve_parent(t, dirfd, path)?;
+    if name == "." {
+        return Err(Errno::EINVAL);
+    }
+    if name == ".." {
+        return Err(if rmdir { Errno::ENOTEMPTY } else { Errno::EISDIR });
+    }
+    let victim = dir.inode.lookup(&name)?;
+    let is_dir = victim.kind() == Kind::Dir;
+    if rmdir && !is_dir {
         return Err(Errno::ENOTDIR);
     }
-    set_cwd(t, f.ops.path().into())
+    if !rmdir && (is_dir || trailing) {
+        return Err(if is_dir { Errno::EISDIR } else { Errno::ENOTDIR });
+    }
+    if rmdir && walk::mounts().iter().any(|m| *m == join(&dir.path, &name)) {
+        return Err(Errno::EBUSY);
+    }
+    dir.inode.unlink(&name, rmdir).map(|()| 0)
+}
+
+pub fn sys_unlinkat(t: &mut Task, a: &Args) -> SysResult {
+    const AT_REMOVEDIR: u32 = 0x200;
+    let flags = a.u32(2);
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(t, a.u64(1))?;
+    unlink_at(t, a.fd(0), &path, flags & AT_REMOVEDIR != 0)
+}
+
+pub fn sys_unlink(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(0))?;
+    unlink_at(t, AT_FDCWD, &path, false)
+}
+
+pub fn sys_rmdir(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(0))?;
+    unlink_at(t, AT_FDCWD, &path, true)
+}
+
+pub fn sys_renameat2(t: &mut Task, a: &Args) -> SysResult {
+    let flags = a.u32(4);
+    // RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4.
+    if flags & !7 != 0 || (flags & 1 != 0 && flags & 2 != 0) || flags & 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old = path_arg(t, a.u64(1))?;
+    let new = path_arg(t, a.u64(3))?;
+    let (od, on, _) = resolve_parent(t, a.fd(0), &old)?;
+    let (nd, nn, _) = resolve_parent(t, a.fd(2), &new)?;
+    if on == "." || on == ".." || nn == "." || nn == ".." {
+        return Err(Errno::EBUSY);
+    }
+    let src = od.inode.lookup(&on)?;
+    let src_path = join(&od.path, &on);
+    let dst_path = join(&nd.path, &nn);
+    if src.kind() == Kind::Dir && (dst_path == src_path || dst_path.starts_with(&alloc::format!("{src_path}/"))) && src_path != dst_path {
+        return Err(Errno::EINVAL);
+    }
+    if walk::mounts().iter().any(|m| *m == src_path || *m == dst_path) {
+        return Err(Errno::EBUSY);
+    }
+    od.inode.rename(&on, &nd.inode, &nn, flags).map(|()| 0)
+}
+
+pub fn sys_renameat(t: &mut Task, a: &Args) -> SysResult {
+    sys_renameat2(t, &Args([a.u64(0), a.u64(1), a.u64(2), a.u64(3), 0, 0]))
+}
+
+pub fn sys_rename(t: &mut Task, a: &Args) -> SysResult {
+    sys_renameat2(t, &Args([AT_FDCWD as u64, a.u64(0), AT_FDCWD as u64, a.u64(1), 0, 0]))
+}
+
+pub fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
+    let target = path_arg(t, a.u64(0))?;
+    let path = path_arg(t, a.u64(2))?;
+    if target.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let (dir, name, _) = resolve_parent(t, a.fd(1), &path)?;
+    match dir.inode.lookup(&name) {
+        Ok(_) => return Err(Errno::EEXIST),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    dir.inode.symlink(&name, &target, creator(t)).map(|_| 0)
+}
+
+pub fn sys_symlink(t: &mut Task, a: &Args) -> SysResult {
+    sys_symlinkat(t, &Args([a.u64(0), AT_FDCWD as u64, a.u64(1), 0, 0, 0]))
+}
+
+pub fn sys_linkat(t: &mut Task, a: &Args) -> SysResult {
+    const AT_SYMLINK_FOLLOW: u32 = 0x400;
+    let flags = a.u32(4);
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old = path_arg(t, a.u64(1))?;
+    let new = path_arg(t, a.u64(3))?;
+    let src = if old.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        empty_path_loc(t, a.fd(0))?
+    } else {
+        resolve(t, a.fd(0), &old, flags & AT_SYMLINK_FOLLOW != 0)?
+    };
+    if src.inode.kind() == Kind::Dir {
+        return Err(Errno::EPERM);
+    }
+    let (dir, name, _) = resolve_parent(t, a.fd(2), &new)?;
+    match dir.inode.lookup(&name) {
+        Ok(_) => return Err(Errno::EEXIST),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    dir.inode.link(&name, &src.inode).map(|()| 0)
+}
+
+pub fn sys_link(t: &mut Task, a: &Args) -> SysResult {
+    sys_linkat(t, &Args([AT_FDCWD as u64, a.u64(0), AT_FDCWD as u64, a.u64(1), 0, 0]))
+}
+
+fn setattr_loc(t: &mut Task, loc: &Location, attr: &SetAttr) -> SysResult {
+    let st = loc.inode.stat()?;
+    // Only the owner (or root) changes mode and times; only root changes owners.
+    if t.creds.uid != 0 {
+        if attr.uid.is_some_and(|u| u != st.st_uid) || attr.gid.is_some_and(|g| g != st.st_gid && g != t.creds.gid) {
+            return Err(Errno::EPERM);
+        }
+        if (attr.mode.is_some() || attr.atime.is_some() || attr.mtime.is_some()) && st.st_uid != t.creds.uid {
+            return Err(Errno::EPERM);
+        }
+    }
+    loc.inode.setattr(attr).map(|()| 0)
+}
+
+fn fd_loc(t: &Task, fd: i32) -> Result<Location, Errno> {
+    t.fds.lock().get(fd)?.loc.clone().ok_or(Errno::EINVAL)
+}
+
+pub fn sys_fchmodat(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(1))?;
+    let loc = resolve(t, a.fd(0), &path, true)?;
+    setattr_loc(t, &loc, &SetAttr { mode: Some(a.u32(2) & 0o7777), ..SetAttr::default() })
+}
+
+pub fn sys_chmod(t: &mut Task, a: &Args) -> SysResult {
+    sys_fchmodat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), 0, 0, 0]))
+}
+
+pub fn sys_fchmod(t: &mut Task, a: &Args) -> SysResult {
+    let loc = fd_loc(t, a.fd(0)).map_err(|_| Errno::EBADF)?;
+    setattr_loc(t, &loc, &SetAttr { mode: Some(a.u32(1) & 0o7777), ..SetAttr::default() })
+}
+
+fn owner_attr(uid: u32, gid: u32) -> SetAttr {
+    SetAttr { uid: (uid != u32::MAX).then_some(uid), gid: (gid != u32::MAX).then_some(gid), ..SetAttr::default() }
+}
+
+pub fn sys_fchownat(t: &mut Task, a: &Args) -> SysResult {
+    let flags = a.u32(4);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(t, a.u64(1))?;
+    let loc = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        empty_path_loc(t, a.fd(0))?
+    } else {
+        resolve(t, a.fd(0), &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    setattr_loc(t, &loc, &owner_attr(a.u32(2), a.u32(3)))
+}
+
+pub fn sys_chown(t: &mut Task, a: &Args) -> SysResult {
+    sys_fchownat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), a.u64(2), 0, 0]))
+}
+
+pub fn sys_lchown(t: &mut Task, a: &Args) -> SysResult {
+    sys_fchownat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), a.u64(2), u64::from(AT_SYMLINK_NOFOLLOW), 0]))
+}
+
+pub fn sys_fchown(t: &mut Task, a: &Args) -> SysResult {
+    let loc = fd_loc(t, a.fd(0)).map_err(|_| Errno::EBADF)?;
+    setattr_loc(t, &loc, &owner_attr(a.u32(1), a.u32(2)))
+}
+
+fn truncate_loc(t: &mut Task, loc: &Location, len: i64) -> SysResult {
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match loc.inode.kind() {
+        Kind::Dir => return Err(Errno::EISDIR),
+        Kind::File => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let _ = t;
+    loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() }).map(|()| 0)
+}
+
+pub fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(0))?;
+    let loc = resolve(t, AT_FDCWD, &path, true)?;
+    truncate_loc(t, &loc, a.u64(1) as i64)
+}
+
+pub fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
+    let f = t.fds.lock().get(a.fd(0))?;
+    if f.flags() & O_ACCMODE == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let loc = f.loc.clone().ok_or(Errno::EINVAL)?;
+    truncate_loc(t, &loc, a.u64(1) as i64)
+}
+
+/// Times from a user `struct timespec[2]` (NULL: now), honouring
+/// UTIME_NOW and UTIME_OMIT.
+fn read_times(t: &mut Task, va: u64) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>), Errno> {
+    const UTIME_NOW: i64 = (1 << 30) - 1;
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
+    let now_ns = crate::kernel::clock::realtime_ns();
+    let now = ((now_ns / 1_000_000_000) as i64, (now_ns % 1_000_000_000) as i64);
+    if va == 0 {
+        return Ok((Some(now), Some(now)));
+    }
+    let mut out = [None, None];
+    for (i, o) in out.iter_mut().enumerate() {
+        let sec: i64 = t.mm.lock().read_obj(va + i as u64 * 16)?;
+        let nsec: i64 = t.mm.lock().read_obj(va + i as u64 * 16 + 8)?;
+        *o = match nsec {
+            UTIME_NOW => Some(now),
+            UTIME_OMIT => None,
+            n if (0..1_000_000_000).contains(&n) => Some((sec, n)),
+            _ => return Err(Errno::EINVAL),
+        };
+    }
+    Ok((out[0], out[1]))
+}
+
+pub fn sys_utimensat(t: &mut Task, a: &Args) -> SysResult {
+    let flags = a.u32(3);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (atime, mtime) = read_times(t, a.u64(2))?;
+    let loc = if a.u64(1) == 0 {
+        // utimensat(fd, NULL, ...) is futimens.
+        fd_loc(t, a.fd(0)).map_err(|_| Errno::EBADF)?
+    } else {
+        let path = path_arg(t, a.u64(1))?;
+        if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+            empty_path_loc(t, a.fd(0))?
+        } else {
+            resolve(t, a.fd(0), &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        }
+    };
+    if atime.is_none() && mtime.is_none() {
+        return Ok(0);
+    }
+    setattr_loc(t, &loc, &SetAttr { atime, mtime, ..SetAttr::default() })
+}
+
+pub fn sys_utimes(t: &mut Task, a: &Args) -> SysResult {
+    let times = if a.u64(1) != 0 {
+        let mut v = [(0i64, 0i64); 2];
+        for (i, x) in v.iter_mut().enumerate() {
+            let sec: i64 = t.mm.lock().read_obj(a.u64(1) + i as u64 * 16)?;
+            let usec: i64 = t.mm.lock().read_obj(a.u64(1) + i as u64 * 16 + 8)?;
+            if !(0..1_000_000).contains(&usec) {
+                return Err(Errno::EINVAL);
+            }
+            *x = (sec, usec * 1000);
+        }
+        Some(v)
+    } else {
+        None
+    };
+    let path = path_arg(t, a.u64(0))?;
+    let loc = resolve(t, AT_FDCWD, &path, true)?;
+    let (atime, mtime) = match times {
+        Some(v) => (Some(v[0]), Some(v[1])),
+        None => read_times(t, 0)?,
+    };
+    setattr_loc(t, &loc, &SetAttr { atime, mtime, ..SetAttr::default() })
+}
+
+pub fn sys_fsync(t: &mut Task, a: &Args) -> SysResult {
+    // Nothing is cached on the way to the host: data is already there.
+    t.fds.lock().get(a.fd(0)).map(|_| 0)
+}
+
+fn statfs_buf(magic: u64) -> [u8; 120] {
+    let mut b = [0u8; 120];
+    let vals: [u64; 8] = [magic, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19, 0];
+    for (i, v) in vals.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    b[72..80].copy_from_slice(&255u64.to_le_bytes()); // f_namelen
+    b[80..88].copy_from_slice(&4096u64.to_le_bytes()); // f_frsize
+    b
+}
+
+/// TMPFS_MAGIC: the overlay root reports as tmpfs-like memory storage.
+const TMPFS_MAGIC: u64 = 0x0102_1994;
+
+pub fn sys_statfs(t: &mut Task, a: &Args) -> SysResult {
+    let path = path_arg(t, a.u64(0))?;
+    resolve(t, AT_FDCWD, &path, true)?;
+    t.mm.lock().copy_out(a.u64(1), &statfs_buf(TMPFS_MAGIC)).map(|()| 0)
+}
+
+pub fn sys_fstatfs(t: &mut Task, a: &Args) -> SysResult {
+    t.fds.lock().get(a.fd(0))?;
+    t.mm.lock().copy_out(a.u64(1), &statfs_buf(TMPFS_MAGIC)).map(|()| 0)
 }
 
 pub fn sys_ioctl(t: &mut Task, a: &Args) -> SysResult {

@@ -4,6 +4,7 @@
 //! handlers (`sys_<name>`), each decoding and validating its arguments
 //! first and returning a typed `Errno`.
 
+pub mod epoll;
 pub mod file;
 pub mod fs;
 pub mod futex;

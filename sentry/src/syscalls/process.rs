@@ -299,6 +299,7 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             let end = name.iter().position(|&b| b == 0).unwrap_or(15).min(15);
             name[end..].fill(0);
             t.comm = name;
+            t.proc.view.lock().comm = name;
             Ok(0)
         }
         PR_GET_NAME => t.mm.lock().copy_out(a.u64(1), &t.comm).map(|()| 0),
@@ -402,9 +403,12 @@ fn exec_at(t: &mut Task, dirfd: i32, path_va: u64, argv_va: u64, envp_va: u64, f
     }
     let path = t.mm.lock().read_cstr(path_va, 4095)?;
     let full = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        t.fds.lock().get(dirfd)?.ops.path().into()
+        t.fds.lock().get(dirfd)?.path()
+    } else if dirfd == -100 || path.starts_with('/') {
+        crate::vfs::walk::check_path(&path)?;
+        path
     } else {
-        super::fs::resolve(t, dirfd, &path)?
+        super::fs::resolve(t, dirfd, &path, true)?.path
     };
     let mut budget = crate::loader::stack::MAX_ARG_BYTES;
     let argv = read_strings(t, argv_va, &mut budget)?;

@@ -1,0 +1,206 @@
+//! The host's files as a read-only filesystem, reached through the host
+//! interface (until the gofer serves them). Every call is a VM exit, so
+//! the kinds of directories and symlinks already looked up are cached by
+//! path: the lower layer of the root never changes from inside the
+//! sandbox (writes go to the overlay's upper layer).
+
+use abi::linux::Stat;
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+use super::host::HostFile;
+use super::FileOps;
+use crate::errno::Errno;
+use crate::host;
+use crate::vfs::{DirEntry, Inode, Kind};
+
+/// Most cached lookups.
+const CACHE_MAX: usize = 16384;
+
+static KIND_CACHE: Mutex<BTreeMap<String, Kind>> = Mutex::new(BTreeMap::new());
+
+const O_ACCMODE: u32 = 3;
+const O_NONBLOCK: u32 = 0o4000;
+const O_DIRECTORY: u32 = 0o200000;
+const O_NOFOLLOW: u32 = 0o400000;
+const O_PATH: u32 = 0o10000000;
+
+/// A host file or directory, by its absolute host path.
+pub struct HostInode {
+    path: String,
+    kind: Kind,
+}
+
+impl HostInode {
+    /// The host's root directory.
+    pub fn root() -> Arc<dyn Inode> {
+        Arc::new(HostInode { path: "/".into(), kind: Kind::Dir })
+    }
+
+    fn child(&self, name: &str) -> String {
+        let mut p = self.path.clone();
+        if !p.ends_with('/') {
+            p.push('/');
+        }
+        p.push_str(name);
+        p
+    }
+}
+
+impl Inode for HostInode {
+    fn stat(&self) -> Result<Stat, Errno> {
+        host::stat_path(&self.path, true)
+    }
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>, Errno> {
+        if self.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let path = self.child(name);
+        if let Some(k) = KIND_CACHE.lock().get(&path).copied() {
+            return Ok(Arc::new(HostInode { path, kind: k }));
+        }
+        let st = host::stat_path(&path, true)?;
+        let kind = Kind::from_mode(st.st_mode);
+        if matches!(kind, Kind::Dir | Kind::Symlink) {
+            let mut c = KIND_CACHE.lock();
+            if c.len() >= CACHE_MAX {
+                c.clear();
+            }
+            c.insert(path.clone(), kind);
+        }
+        Ok(Arc::new(HostInode { path, kind }))
+    }
+
+    fn readlink(&self) -> Result<String, Errno> {
+        if self.kind != Kind::Symlink {
+            return Err(Errno::EINVAL);
+        }
+        let mut buf = vec![0u8; 4096];
+        let n = host::readlink(&self.path, &mut buf)?;
+        buf.truncate(n);
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
+        if flags & O_ACCMODE != 0 {
+            return Err(Errno::EROFS);
+        }
+        let h = host::open(&self.path, (flags & (O_DIRECTORY | O_NONBLOCK | O_PATH)) | O_NOFOLLOW)?;
+        Ok(Box::new(HostFile::new(h, self.path.clone(), self.kind == Kind::Dir)))
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        if self.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let h = host::open(&self.path, O_DIRECTORY)?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 32 << 10];
+        let r = loop {
+            let n = match host::getdents(h, &mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            parse_dirents(&buf[..n], &mut out);
+        };
+        host::close(h);
+        r.map(|()| out)
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+}
+
+/// Appends the entries of a `linux_dirent64` buffer (minus "." and "..").
+pub fn parse_dirents(b: &[u8], out: &mut Vec<DirEntry>) {
+    let mut at = 0;
+    while at + 19 <= b.len() {
+        let ino = u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+        let reclen = usize::from(u16::from_le_bytes([b[at + 16], b[at + 17]]));
+        if reclen < 20 || at + reclen > b.len() {
+            break;
+        }
+        let dtype = b[at + 18];
+        let name_bytes = &b[at + 19..at + reclen];
+        let name_len = name_bytes.iter().position(|&c| c == 0).unwrap_or(name_bytes.len());
+        let name = String::from_utf8_lossy(&name_bytes[..name_len]).into_owned();
+        at += reclen;
+        if name == "." || name == ".." {
+            continue;
+        }
+        let kind = match dtype {
+            1 => Kind::Fifo,
+            2 => Kind::CharDev,
+            4 => Kind::Dir,
+            6 => Kind::BlockDev,
+            10 => Kind::Symlink,
+            12 => Kind::Socket,
+            _ => Kind::File,
+        };
+        out.push(DirEntry { name, ino, kind });
+    }
+}
+
+/// Encodes entries as `linux_dirent64` records into `buf`, starting with
+/// entry `from`; returns (bytes written, entries consumed). Used by
+/// directory files of every filesystem.
+pub fn encode_dirents(entries: &[DirEntry], from: usize, buf: &mut [u8]) -> (usize, usize) {
+    let mut at = 0;
+    let mut n = 0;
+    for (i, e) in entries.iter().enumerate().skip(from) {
+        let reclen = (19 + e.name.len() + 1).div_ceil(8) * 8;
+        if at + reclen > buf.len() {
+            break;
+        }
+        let rec = &mut buf[at..at + reclen];
+        rec.fill(0);
+        rec[0..8].copy_from_slice(&e.ino.to_le_bytes());
+        rec[8..16].copy_from_slice(&((i + 1) as i64).to_le_bytes());
+        rec[16..18].copy_from_slice(&(reclen as u16).to_le_bytes());
+        rec[18] = e.kind.dtype();
+        rec[19..19 + e.name.len()].copy_from_slice(e.name.as_bytes());
+        at += reclen;
+        n += 1;
+    }
+    (at, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirents_round_trip() {
+        let entries = vec![
+            DirEntry { name: ".".into(), ino: 1, kind: Kind::Dir },
+            DirEntry { name: "a".into(), ino: 2, kind: Kind::File },
+            DirEntry { name: "longer-name".into(), ino: 3, kind: Kind::Symlink },
+        ];
+        let mut buf = vec![0u8; 256];
+        let (len, n) = encode_dirents(&entries, 0, &mut buf);
+        assert_eq!(n, 3);
+        let mut back = Vec::new();
+        parse_dirents(&buf[..len], &mut back);
+        assert_eq!(back, entries[1..].to_vec());
+        // A small buffer takes what fits and says how many.
+        let (len2, n2) = encode_dirents(&entries, 1, &mut buf[..30]);
+        assert_eq!(n2, 1);
+        assert_eq!(len2, 24);
+        // Garbage never panics.
+        let mut junk = Vec::new();
+        parse_dirents(&[0xff; 100], &mut junk);
+        parse_dirents(&[1, 2, 3], &mut junk);
+    }
+}

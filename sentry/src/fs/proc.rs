@@ -1,0 +1,556 @@
+//! /proc (Linux: fs/proc): the sandbox's processes and kernel facts,
+//! generated from the sentry's own state when read. Files are snapshots
+//! taken at open time, as most Linux proc files behave for small reads.
+
+use abi::linux::Stat;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use spin::Mutex;
+
+use super::{DirFile, FileOps, UserSeg};
+use crate::errno::{Errno, SysResult};
+use crate::kernel::process::{self, Process};
+use crate::kernel::task::Task;
+use crate::vfs::{DirEntry, Inode, Kind};
+
+/// st_dev of /proc.
+const PROC_DEV: u64 = 4;
+
+/// A node of /proc.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Node {
+    Root,
+    /// /proc/self, /proc/thread-self.
+    SelfLink,
+    Pid(u32),
+    PidFile(u32, &'static str),
+    PidLink(u32, &'static str),
+    FdDir(u32),
+    Fd(u32, i32),
+    /// A directory or file below /proc/sys, or a top-level file, by path.
+    Static(&'static str),
+}
+
+/// Top-level files.
+const TOP_FILES: &[&str] = &["cpuinfo", "meminfo", "uptime", "loadavg", "version", "filesystems", "stat", "mounts", "cmdline"];
+const PID_FILES: &[&str] = &["cmdline", "comm", "status", "stat", "statm", "maps", "environ", "mounts", "cgroup", "limits", "oom_score_adj", "mountinfo"];
+const PID_LINKS: &[&str] = &["exe", "cwd", "root"];
+/// Directories and files below /proc/sys (sorted; a directory is a prefix).
+const SYS_FILES: &[(&str, fn() -> String)] = &[
+    ("sys/fs/file-max", || "9223372036854775807\n".into()),
+    ("sys/fs/nr_open", || "1048576\n".into()),
+    ("sys/kernel/cap_last_cap", || "40\n".into()),
+    ("sys/kernel/hostname", || format!("{}\n", crate::kernel::get().uts[0])),
+    ("sys/kernel/ngroups_max", || "65536\n".into()),
+    ("sys/kernel/osrelease", || format!("{}\n", crate::kernel::get().uts[1])),
+    ("sys/kernel/ostype", || "Linux\n".into()),
+    ("sys/kernel/pid_max", || "4194304\n".into()),
+    ("sys/kernel/random/boot_id", || uuid()),
+    ("sys/kernel/random/uuid", || uuid()),
+    ("sys/kernel/version", || format!("{}\n", crate::kernel::get().uts[2])),
+    ("sys/net/core/somaxconn", || "4096\n".into()),
+    ("sys/vm/max_map_count", || "65530\n".into()),
+    ("sys/vm/overcommit_memory", || "0\n".into()),
+];
+
+fn uuid() -> String {
+    let mut b = [0u8; 16];
+    crate::kernel::random::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}\n", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The procfs root, for mounting at /proc.
+pub fn root() -> Arc<dyn Inode> {
+    Arc::new(ProcInode { node: Node::Root })
+}
+
+struct ProcInode {
+    node: Node,
+}
+
+fn current_pid() -> u32 {
+    let Some(t) = crate::kernel::sched::current() else { return 1 };
+    process::all_processes()
+        .into_iter()
+        .find(|p| p.inner.lock().threads.iter().any(|x| Arc::ptr_eq(x, &t)))
+        .map(|p| p.pid)
+        .unwrap_or(1)
+}
+
+fn live(pid: u32) -> Result<Arc<Process>, Errno> {
+    process::find_process(pid).filter(|p| !p.inner.lock().zombie || true).ok_or(Errno::ENOENT)
+}
+
+fn is_sys_dir(path: &str) -> bool {
+    SYS_FILES.iter().any(|(p, _)| p.starts_with(path) && p.as_bytes().get(path.len()) == Some(&b'/'))
+}
+
+fn sys_static(path: &str) -> Option<&'static str> {
+    if let Some((p, _)) = SYS_FILES.iter().find(|(p, _)| *p == path) {
+        return Some(p);
+    }
+    // Directories: the longest static prefix that matches.
+    ["sys", "sys/fs", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm"].into_iter().find(|d| *d == path)
+}
+
+impl ProcInode {
+    fn ino(&self) -> u64 {
+        let h = |s: &str| s.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+        match &self.node {
+            Node::Root => 1,
+            Node::SelfLink => 2,
+            Node::Pid(p) => u64::from(*p) << 16,
+            Node::PidFile(p, n) | Node::PidLink(p, n) => (u64::from(*p) << 16) | (h(n) & 0xfff) | 0x1000,
+            Node::FdDir(p) => (u64::from(*p) << 16) | 0x2000,
+            Node::Fd(p, fd) => (u64::from(*p) << 32) | 0x4000 | (*fd as u64 & 0xfff),
+            Node::Static(s) => 0x1_0000_0000 | (h(s) & 0xffff_ffff),
+        }
+    }
+
+    fn content(&self) -> Result<Vec<u8>, Errno> {
+        Ok(match &self.node {
+            Node::PidFile(pid, name) => pid_file(*pid, name)?,
+            Node::Static(p) => {
+                if let Some((_, f)) = SYS_FILES.iter().find(|(x, _)| x == p) {
+                    f().into_bytes()
+                } else {
+                    top_file(p)?
+                }
+            }
+            _ => return Err(Errno::EISDIR),
+        })
+    }
+}
+
+impl Inode for ProcInode {
+    fn stat(&self) -> Result<Stat, Errno> {
+        let (mode, nlink) = match self.kind() {
+            Kind::Dir => (0o040555, 2),
+            Kind::Symlink => (0o120777, 1),
+            _ => (if matches!(&self.node, Node::PidFile(_, "environ")) { 0o100400 } else { 0o100444 }, 1),
+        };
+        let (uid, gid) = match &self.node {
+            Node::Pid(p) | Node::PidFile(p, _) | Node::PidLink(p, _) | Node::FdDir(p) | Node::Fd(p, _) => {
+                let v = live(*p)?;
+                let v = v.view.lock();
+                (v.uid, v.gid)
+            }
+            _ => (0, 0),
+        };
+        let now = crate::kernel::clock::realtime_ns();
+        let (s, ns) = ((now / 1_000_000_000) as i64, (now % 1_000_000_000) as i64);
+        Ok(Stat {
+            st_dev: PROC_DEV,
+            st_ino: self.ino(),
+            st_mode: mode,
+            st_nlink: nlink,
+            st_uid: uid,
+            st_gid: gid,
+            st_blksize: 1024,
+            st_atime: s,
+            st_atime_nsec: ns,
+            st_mtime: s,
+            st_mtime_nsec: ns,
+            st_ctime: s,
+            st_ctime_nsec: ns,
+            ..Stat::default()
+        })
+    }
+
+    fn kind(&self) -> Kind {
+        match &self.node {
+            Node::Root | Node::Pid(_) | Node::FdDir(_) => Kind::Dir,
+            Node::SelfLink | Node::PidLink(..) | Node::Fd(..) => Kind::Symlink,
+            Node::PidFile(..) => Kind::File,
+            Node::Static(p) => {
+                if is_sys_dir(p) {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>, Errno> {
+        let node = match &self.node {
+            Node::Root => {
+                if name == "self" || name == "thread-self" {
+                    Node::SelfLink
+                } else if let Ok(pid) = name.parse::<u32>() {
+                    live(pid)?;
+                    Node::Pid(pid)
+                } else if let Some(f) = TOP_FILES.iter().find(|f| **f == name) {
+                    Node::Static(f)
+                } else if name == "sys" {
+                    Node::Static("sys")
+                } else {
+                    return Err(Errno::ENOENT);
+                }
+            }
+            Node::Pid(pid) => {
+                live(*pid)?;
+                if let Some(f) = PID_FILES.iter().find(|f| **f == name) {
+                    Node::PidFile(*pid, f)
+                } else if let Some(l) = PID_LINKS.iter().find(|l| **l == name) {
+                    Node::PidLink(*pid, l)
+                } else if name == "fd" {
+                    Node::FdDir(*pid)
+                } else if name == "task" {
+                    // Threads are listed as their process for now.
+                    return Ok(Arc::new(ProcInode { node: Node::Pid(*pid) }));
+                } else {
+                    return Err(Errno::ENOENT);
+                }
+            }
+            Node::FdDir(pid) => {
+                let fd: i32 = name.parse().map_err(|_| Errno::ENOENT)?;
+                fds_of(*pid)?.lock().get(fd).map_err(|_| Errno::ENOENT)?;
+                Node::Fd(*pid, fd)
+            }
+            Node::Static(p) if is_sys_dir(p) => {
+                let full = format!("{p}/{name}");
+                Node::Static(sys_static(&full).ok_or(Errno::ENOENT)?)
+            }
+            _ => return Err(Errno::ENOTDIR),
+        };
+        Ok(Arc::new(ProcInode { node }))
+    }
+
+    fn readlink(&self) -> Result<String, Errno> {
+        match &self.node {
+            Node::SelfLink => Ok(current_pid().to_string()),
+            Node::PidLink(pid, "exe") => Ok(live(*pid)?.view.lock().exe.clone()),
+            Node::PidLink(pid, "cwd") => {
+                let p = live(*pid)?;
+                let fs = p.view.lock().fs.clone().ok_or(Errno::ENOENT)?;
+                let cwd = fs.lock().cwd.path.clone();
+                Ok(cwd)
+            }
+            Node::PidLink(_, _) => Ok("/".into()),
+            Node::Fd(pid, fd) => {
+                let f = fds_of(*pid)?.lock().get(*fd).map_err(|_| Errno::ENOENT)?;
+                Ok(match &f.loc {
+                    Some(l) => l.path.clone(),
+                    None => {
+                        let st = f.ops.stat()?;
+                        match st.st_mode & crate::vfs::S_IFMT {
+                            crate::vfs::S_IFIFO => format!("pipe:[{}]", st.st_ino),
+                            crate::vfs::S_IFSOCK => format!("socket:[{}]", st.st_ino),
+                            _ => f.ops.path().into(),
+                        }
+                    }
+                })
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
+        if flags & 3 != 0 && !matches!(&self.node, Node::PidFile(_, "comm") | Node::PidFile(_, "oom_score_adj")) {
+            return Err(Errno::EACCES);
+        }
+        if self.kind() == Kind::Dir {
+            return Ok(Box::new(DirFile::new(self.readdir()?, self.stat()?, "/proc")));
+        }
+        let data = self.content()?;
+        Ok(Box::new(ProcFile { data, pos: Mutex::new(0), stat: self.stat()? }))
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        let e = |name: String, ino: u64, kind: Kind| DirEntry { name, ino, kind };
+        Ok(match &self.node {
+            Node::Root => {
+                let mut v: Vec<DirEntry> = process::all_processes()
+                    .into_iter()
+                    .filter(|p| !p.inner.lock().zombie)
+                    .map(|p| e(p.pid.to_string(), u64::from(p.pid) << 16, Kind::Dir))
+                    .collect();
+                v.sort_by_key(|d| d.ino);
+                v.push(e("self".into(), 2, Kind::Symlink));
+                v.push(e("thread-self".into(), 2, Kind::Symlink));
+                v.push(e("sys".into(), 3, Kind::Dir));
+                for f in TOP_FILES {
+                    v.push(e((*f).into(), ProcInode { node: Node::Static(f) }.ino(), Kind::File));
+                }
+                v
+            }
+            Node::Pid(pid) => {
+                let mut v = Vec::new();
+                for f in PID_FILES {
+                    v.push(e((*f).into(), ProcInode { node: Node::PidFile(*pid, f) }.ino(), Kind::File));
+                }
+                for l in PID_LINKS {
+                    v.push(e((*l).into(), ProcInode { node: Node::PidLink(*pid, l) }.ino(), Kind::Symlink));
+                }
+                v.push(e("fd".into(), ProcInode { node: Node::FdDir(*pid) }.ino(), Kind::Dir));
+                v.push(e("task".into(), u64::from(*pid) << 16 | 0x3000, Kind::Dir));
+                v
+            }
+            Node::FdDir(pid) => {
+                let fds = fds_of(*pid)?;
+                let list: Vec<i32> = fds.lock().open_fds().collect();
+                list.into_iter().map(|fd| e(fd.to_string(), ProcInode { node: Node::Fd(*pid, fd) }.ino(), Kind::Symlink)).collect()
+            }
+            Node::Static(p) if is_sys_dir(p) => {
+                let prefix = format!("{p}/");
+                let mut names: Vec<String> = Vec::new();
+                for (f, _) in SYS_FILES {
+                    if let Some(rest) = f.strip_prefix(prefix.as_str()) {
+                        let first = rest.split('/').next().unwrap_or(rest);
+                        if !names.iter().any(|n| n == first) {
+                            names.push(first.into());
+                        }
+                    }
+                }
+                names
+                    .into_iter()
+                    .map(|n| {
+                        let full = format!("{prefix}{n}");
+                        let kind = if is_sys_dir(&full) { Kind::Dir } else { Kind::File };
+                        e(n, 0x2_0000_0000 | full.len() as u64, kind)
+                    })
+                    .collect()
+            }
+            _ => return Err(Errno::ENOTDIR),
+        })
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+}
+
+fn fds_of(pid: u32) -> Result<Arc<Mutex<super::FdTable>>, Errno> {
+    live(pid)?.view.lock().fds.clone().ok_or(Errno::ENOENT)
+}
+
+fn rw(prot: u32, shared: bool) -> String {
+    use crate::mm::vma::{PROT_EXEC, PROT_READ, PROT_WRITE};
+    let mut s = String::new();
+    s.push(if prot & PROT_READ != 0 { 'r' } else { '-' });
+    s.push(if prot & PROT_WRITE != 0 { 'w' } else { '-' });
+    s.push(if prot & PROT_EXEC != 0 { 'x' } else { '-' });
+    s.push(if shared { 's' } else { 'p' });
+    s
+}
+
+fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
+    let p = live(pid)?;
+    let inner = p.inner.lock();
+    let (ppid, pgid, sid, threads) = (inner.ppid, inner.pgid, inner.sid, inner.threads.len().max(1));
+    drop(inner);
+    let v = p.view.lock();
+    let comm_end = v.comm.iter().position(|&b| b == 0).unwrap_or(16);
+    let comm = String::from_utf8_lossy(&v.comm[..comm_end]).into_owned();
+    let (vm_kb, rss_kb) = match &v.mm {
+        Some(mm) => {
+            let mm = mm.lock();
+            let size: u64 = mm.vmas().iter().map(|a| a.end - a.start).sum();
+            (size / 1024, mm.resident_pages() * 4)
+        }
+        None => (0, 0),
+    };
+    let mut s = String::new();
+    match name {
+        "cmdline" => return Ok(v.cmdline.clone()),
+        "environ" => return Ok(v.environ.clone()),
+        "comm" => {
+            let _ = writeln!(s, "{comm}");
+        }
+        "status" => {
+            let caps = if v.uid == 0 { "000001ffffffffff" } else { "0000000000000000" };
+            let _ = write!(
+                s,
+                "Name:\t{comm}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+                 Uid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nFDSize:\t64\nGroups:\t\nNStgid:\t{pid}\nNSpid:\t{pid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n\
+                 VmPeak:\t{vm_kb:8} kB\nVmSize:\t{vm_kb:8} kB\nVmHWM:\t{rss_kb:8} kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\n\
+                 SigQ:\t0/63704\nSigPnd:\t0000000000000000\nShdPnd:\t{pend:016x}\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
+                 CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n\
+                 NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+                u = v.uid,
+                g = v.gid,
+                pend = p.pending(),
+            );
+        }
+        "stat" => {
+            let start = v.start_ns / 10_000_000;
+            let _ = writeln!(
+                s,
+                "{pid} ({comm}) R {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 {start} {vsz} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+                vsz = vm_kb * 1024,
+                rss = rss_kb / 4
+            );
+        }
+        "statm" => {
+            let _ = writeln!(s, "{} {} 0 0 0 0 0", vm_kb / 4, rss_kb / 4);
+        }
+        "maps" => {
+            if let Some(mm) = &v.mm {
+                use crate::mm::vma::Backing;
+                for a in mm.lock().vmas().iter() {
+                    let (off, path) = match &a.backing {
+                        Backing::File { path, offset } => (*offset, path.clone()),
+                        Backing::Heap => (0, "[heap]".into()),
+                        Backing::Stack => (0, "[stack]".into()),
+                        Backing::Anon => (0, String::new()),
+                    };
+                    let _ = writeln!(s, "{:08x}-{:08x} {} {:08x} 00:00 0 {}", a.start, a.end, rw(a.prot, a.shared), off, path).map(|_| ());
+                }
+            }
+        }
+        "mounts" => s = mounts_text(),
+        "mountinfo" => {
+            for (i, m) in crate::vfs::walk::mounts().iter().enumerate() {
+                let (fs, src) = fs_of(m);
+                let _ = writeln!(s, "{} {} 0:{} / {} rw,relatime - {} {} rw", 20 + i, if i == 0 { 1 } else { 20 }, 20 + i, m, fs, src);
+            }
+        }
+        "cgroup" => s.push_str("0::/\n"),
+        "oom_score_adj" => s.push_str("0\n"),
+        "limits" => {
+            s.push_str("Limit                     Soft Limit           Hard Limit           Units     \n");
+            s.push_str("Max open files            1024                 1048576              files     \n");
+        }
+        _ => return Err(Errno::ENOENT),
+    }
+    Ok(s.into_bytes())
+}
+
+fn fs_of(mount: &str) -> (&'static str, &'static str) {
+    match mount {
+        "/" => ("overlay", "overlay"),
+        "/proc" => ("proc", "proc"),
+        "/dev" => ("tmpfs", "tmpfs"),
+        "/dev/shm" => ("tmpfs", "shm"),
+        "/dev/pts" => ("devpts", "devpts"),
+        _ => ("tmpfs", "tmpfs"),
+    }
+}
+
+fn mounts_text() -> String {
+    let mut s = String::new();
+    for m in crate::vfs::walk::mounts() {
+        let (fs, src) = fs_of(&m);
+        let _ = writeln!(s, "{src} {m} {fs} rw,relatime 0 0");
+    }
+    s
+}
+
+fn top_file(name: &str) -> Result<Vec<u8>, Errno> {
+    let k = crate::kernel::get();
+    let mut s = String::new();
+    match name {
+        "cpuinfo" => {
+            // The host's, as gVisor does: the application sees the host's CPU.
+            let f = crate::fs::hostfs::HostInode::root().lookup("proc")?.lookup("cpuinfo")?.open(0)?;
+            let mut buf = vec![0u8; 256 << 10];
+            let n = f.read_kernel(&mut buf, 0).unwrap_or(0);
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        "meminfo" => {
+            let total = k.mem_size / 1024;
+            let free = crate::mm::frame::available() * 4;
+            let _ = write!(
+                s,
+                "MemTotal:       {total:8} kB\nMemFree:        {free:8} kB\nMemAvailable:   {free:8} kB\nBuffers:               0 kB\nCached:                0 kB\n\
+                 SwapCached:            0 kB\nActive:                0 kB\nInactive:              0 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n\
+                 Shmem:                 0 kB\nHugePages_Total:       0\nHugePages_Free:        0\nHugepagesize:       2048 kB\n"
+            );
+        }
+        "uptime" => {
+            let up = crate::kernel::clock::uptime_ns();
+            let _ = writeln!(s, "{}.{:02} {}.{:02}", up / 1_000_000_000, up / 10_000_000 % 100, up / 1_000_000_000, up / 10_000_000 % 100);
+        }
+        "loadavg" => {
+            let n = process::all_processes().len();
+            let _ = writeln!(s, "0.00 0.00 0.00 1/{n} {}", current_pid());
+        }
+        "version" => {
+            let _ = writeln!(s, "Linux version {} (rvisor) {}", k.uts[1], k.uts[2]);
+        }
+        "filesystems" => s.push_str("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevpts\nnodev\toverlay\n"),
+        "stat" => {
+            let boot = (crate::kernel::clock::realtime_ns().saturating_sub(crate::kernel::clock::uptime_ns())) / 1_000_000_000;
+            s.push_str("cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\nintr 0\nctxt 0\n");
+            let _ = writeln!(s, "btime {boot}\nprocesses {}\nprocs_running 1\nprocs_blocked 0", process::all_processes().len());
+        }
+        "mounts" => s = mounts_text(),
+        "cmdline" => s.push_str("rvisor\n"),
+        _ => return Err(Errno::ENOENT),
+    }
+    Ok(s.into_bytes())
+}
+
+/// An open /proc file: the content generated at open time.
+struct ProcFile {
+    data: Vec<u8>,
+    pos: Mutex<u64>,
+    stat: Stat,
+}
+
+impl FileOps for ProcFile {
+    fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, _nonblock: bool) -> SysResult {
+        let mut pos = self.pos.lock();
+        let start = off.unwrap_or(*pos) as usize;
+        let mut done = 0usize;
+        let mut mm = t.mm.lock();
+        for &(addr, len) in segs {
+            let from = start + done;
+            if from >= self.data.len() {
+                break;
+            }
+            let n = len.min(self.data.len() - from);
+            mm.copy_out(addr, &self.data[from..from + n])?;
+            done += n;
+        }
+        if off.is_none() {
+            *pos += done as u64;
+        }
+        Ok(done as u64)
+    }
+
+    fn write(&self, _t: &Task, segs: &[UserSeg], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        // comm and oom_score_adj accept writes (ignored).
+        Ok(segs.iter().map(|s| s.1 as u64).sum())
+    }
+
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(self.stat)
+    }
+
+    fn seek(&self, off: i64, whence: u32) -> SysResult {
+        let mut pos = self.pos.lock();
+        let new = match whence {
+            0 => off,
+            1 => *pos as i64 + off,
+            2 => self.data.len() as i64 + off,
+            _ => return Err(Errno::EINVAL),
+        };
+        if new < 0 {
+            return Err(Errno::EINVAL);
+        }
+        *pos = new as u64;
+        Ok(new as u64)
+    }
+
+    fn path(&self) -> &str {
+        "/proc"
+    }
+
+    fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
+        let from = (off as usize).min(self.data.len());
+        let n = buf.len().min(self.data.len() - from);
+        buf[..n].copy_from_slice(&self.data[from..from + n]);
+        Ok(n)
+    }
+}

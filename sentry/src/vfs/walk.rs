@@ -1,0 +1,187 @@
+//! Path resolution (Linux: fs/namei.c): one component at a time from the
+//! root or a starting directory, following symlinks (at most 40, else
+//! ELOOP), handling `..` through the canonical path (so it never climbs
+//! above the root), and crossing mount points. Symlinks are resolved here,
+//! in the sandbox's namespace, never by the host.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use spin::RwLock;
+
+use super::{Inode, Kind, Location};
+use crate::errno::Errno;
+
+/// Most symlinks followed in one resolution (Linux: MAXSYMLINKS).
+const MAX_SYMLINKS: u32 = 40;
+/// Longest path accepted (PATH_MAX, including the NUL).
+pub const PATH_MAX: usize = 4096;
+/// Longest component.
+pub const NAME_MAX: usize = 255;
+
+/// Mounted filesystems by canonical mount point ("/" first).
+static MOUNTS: RwLock<Vec<(String, Arc<dyn Inode>)>> = RwLock::new(Vec::new());
+
+/// Mounts `root` at the canonical absolute path `at` (replacing a mount there).
+pub fn mount(at: &str, root: Arc<dyn Inode>) {
+    let mut m = MOUNTS.write();
+    m.retain(|(p, _)| p != at);
+    m.push((at.into(), root));
+}
+
+/// Mount points, for /proc/self/mounts.
+pub fn mounts() -> Vec<String> {
+    MOUNTS.read().iter().map(|(p, _)| p.clone()).collect()
+}
+
+fn mounted_at(path: &str) -> Option<Arc<dyn Inode>> {
+    MOUNTS.read().iter().find(|(p, _)| p == path).map(|(_, i)| i.clone())
+}
+
+/// The root of the sandbox's filesystem tree.
+pub fn root() -> Result<Location, Errno> {
+    Ok(Location { inode: mounted_at("/").ok_or(Errno::ENOENT)?, path: "/".into() })
+}
+
+fn child_path(dir: &str, name: &str) -> String {
+    let mut p = String::from(dir);
+    if !p.ends_with('/') {
+        p.push('/');
+    }
+    p.push_str(name);
+    p
+}
+
+fn parent_path(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &p[..i],
+    }
+}
+
+/// Re-resolves a canonical path (no symlinks, no dots) from the root.
+fn walk_canonical(path: &str) -> Result<Location, Errno> {
+    let mut cur = root()?;
+    for c in path.split('/').filter(|c| !c.is_empty()) {
+        let p = child_path(&cur.path, c);
+        let inode = match mounted_at(&p) {
+            Some(m) => m,
+            None => cur.inode.lookup(c)?,
+        };
+        cur = Location { inode, path: p };
+    }
+    Ok(cur)
+}
+
+/// Checks a path argument: not empty, not too long.
+pub fn check_path(path: &str) -> Result<(), Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if path.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// Resolves `path` from `start` (used when `path` is relative).
+/// `follow_last`: follow a symlink in the last component.
+pub fn resolve(start: &Location, path: &str, follow_last: bool) -> Result<Location, Errno> {
+    check_path(path)?;
+    let mut links = 0;
+    walk(start.clone(), path, follow_last, &mut links)
+}
+
+/// Resolves all but the last component of `path`; returns the directory
+/// and the last name (for create, unlink, rename). A trailing slash is
+/// kept as a "must be a directory" hint in the returned bool.
+pub fn resolve_parent(start: &Location, path: &str) -> Result<(Location, String, bool), Errno> {
+    check_path(path)?;
+    let trailing = path.ends_with('/');
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        // "/" itself: no parent entry to operate on.
+        return Err(Errno::EBUSY);
+    }
+    let (dir, name) = match trimmed.rfind('/') {
+        Some(i) => (&trimmed[..=i], &trimmed[i + 1..]),
+        None => ("", trimmed),
+    };
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let mut links = 0;
+    let d = if dir.is_empty() { start.clone() } else { walk(start.clone(), dir, true, &mut links)? };
+    if d.inode.kind() != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok((d, name.into(), trailing))
+}
+
+fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32) -> Result<Location, Errno> {
+    let mut cur = if path.starts_with('/') { root()? } else { start };
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let must_be_dir = path.ends_with('/');
+    for (i, c) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        if cur.inode.kind() != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        match *c {
+            "." => continue,
+            ".." => {
+                cur = walk_canonical(parent_path(&cur.path))?;
+                continue;
+            }
+            name => {
+                if name.len() > NAME_MAX {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                let p = child_path(&cur.path, name);
+                let inode = match mounted_at(&p) {
+                    Some(m) => m,
+                    None => cur.inode.lookup(name)?,
+                };
+                if inode.kind() == Kind::Symlink && (!last || follow_last || must_be_dir) {
+                    *links += 1;
+                    if *links > MAX_SYMLINKS {
+                        return Err(Errno::ELOOP);
+                    }
+                    let target = inode.readlink()?;
+                    if target.is_empty() {
+                        return Err(Errno::ENOENT);
+                    }
+                    let mut rest = target;
+                    for r in &comps[i + 1..] {
+                        rest.push('/');
+                        rest.push_str(r);
+                    }
+                    if must_be_dir {
+                        rest.push('/');
+                    }
+                    return walk(cur, &rest, follow_last, links);
+                }
+                cur = Location { inode, path: p };
+            }
+        }
+    }
+    if must_be_dir && cur.inode.kind() != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(parent_path("/a/b"), "/a");
+        assert_eq!(parent_path("/a"), "/");
+        assert_eq!(parent_path("/"), "/");
+        assert_eq!(child_path("/", "a"), "/a");
+        assert_eq!(child_path("/a", "b"), "/a/b");
+        assert_eq!(check_path(""), Err(Errno::ENOENT));
+    }
+}
