@@ -460,9 +460,7 @@ impl OvlInode {
             return Ok(Vec::new());
         }
         let lower = self.lower_list()?;
-        let in_lower_as_dir = |name: &str| {
-            lower.binary_search_by(|e| e.name.as_str().cmp(name)).is_ok_and(|i| lower[i].kind == Kind::Dir)
-        };
+        let in_lower_as_dir = |name: &str| lower.binary_search_by(|e| e.name.as_str().cmp(name)).is_ok_and(|i| lower[i].kind == Kind::Dir);
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         if let Some(u) = self.upper() {
@@ -580,7 +578,7 @@ impl Inode for OvlInode {
             if !path_only && flags & O_ACCMODE != 0 {
                 return Err(Errno::EISDIR);
             }
-            return Ok(Box::new(OvlDir { node: self.arc()?, pos: Mutex::new(0), list: Mutex::new(None) }));
+            return Ok(Box::new(OvlDir { node: self.arc()?, pos: Mutex::new(0), list: Mutex::new(None), path_only }));
         }
         if self.kind == Kind::File && !path_only && (flags & O_ACCMODE != 0 || flags & O_TRUNC != 0) {
             let u = {
@@ -839,6 +837,8 @@ pub struct OvlDir {
     node: Arc<OvlInode>,
     pos: Mutex<u64>,
     list: Mutex<Option<Vec<DirEntry>>>,
+    /// Opened with O_PATH: no access to the contents.
+    path_only: bool,
 }
 
 impl FileOps for OvlDir {
@@ -867,6 +867,9 @@ impl FileOps for OvlDir {
     }
 
     fn getdents(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.path_only {
+            return Err(Errno::EBADF);
+        }
         let mut pos = self.pos.lock();
         let mut list = self.list.lock();
         if list.is_none() || *pos == 0 {
@@ -1199,6 +1202,7 @@ mod tests {
         assert_eq!(f.getdents(&mut buf), Ok(0));
         assert_eq!(f.seek(0, 0), Ok(0));
         assert_eq!(f.getdents(&mut [0u8; 8]), Err(Errno::EINVAL));
+        assert_eq!(w.root.open(O_PATH).unwrap().getdents(&mut buf), Err(Errno::EBADF));
     }
 
     #[test]
@@ -1220,9 +1224,9 @@ mod tests {
         assert_eq!(etc_up.st_mode, 0o040755);
         assert!(!upper_at(&w, "etc").unwrap().is_opaque());
         // Writes land in the upper copy only.
-        up.write_at(0, b"10.0.0.1", false).unwrap();
+        up.write_at(0, b"10.0.0.99", false).unwrap();
         assert_eq!(f.read_kernel(&mut [0u8; 4], 0), Ok(4));
-        assert_eq!(read_all(&hosts), b"10.0.0.1 localhost");
+        assert_eq!(read_all(&hosts), b"10.0.0.99 localhost");
         assert_eq!(lower_content(&w, "etc/hosts"), b"127.0.0.1 localhost");
         // A deep copy-up creates the whole chain with its attributes.
         let deep = walk(&w.root, "dir/sub/deep").unwrap();

@@ -1012,6 +1012,10 @@ impl TmpFile {
     /// d_off = the index of the following entry.
     fn dirents(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         let d = self.inode.dir()?;
+        // An O_PATH descriptor has no access to the contents.
+        if !self.readable {
+            return Err(Errno::EBADF);
+        }
         let mut pos = self.pos.lock();
         let mut cursor = self.cursor.lock();
         let mut idx = *pos;
@@ -1039,9 +1043,7 @@ impl TmpFile {
         if idx >= 2 && !no_room {
             let dd = d.lock();
             let iter: Box<dyn Iterator<Item = (&String, &Arc<TmpInode>)>> = match &*cursor {
-                Some((ci, last)) if *ci == idx => {
-                    Box::new(dd.children.range::<str, _>((Bound::Excluded(last.as_str()), Bound::Unbounded)))
-                }
+                Some((ci, last)) if *ci == idx => Box::new(dd.children.range::<str, _>((Bound::Excluded(last.as_str()), Bound::Unbounded))),
                 _ => Box::new(dd.children.iter().skip(usize::try_from(idx - 2).unwrap_or(usize::MAX))),
             };
             let mut last = None;
@@ -1545,6 +1547,7 @@ mod tests {
         let rest: Vec<String> = parse(&buf[..n]).into_iter().map(|r| r.3).collect();
         let pos = want.iter().position(|w| w.0 == last).unwrap();
         assert_eq!(rest.first(), Some(&want[pos + 1].0));
+        assert_eq!(d.open_file(O_PATH, "d").unwrap().getdents(&mut buf), Err(Errno::EBADF));
         // Not a directory.
         let file = mkfile(&root, "plain", b"");
         assert_eq!(file.open_file(0, "p").unwrap().getdents(&mut buf), Err(Errno::ENOTDIR));

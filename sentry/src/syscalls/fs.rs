@@ -911,3 +911,87 @@ pub fn sys_pipe2(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_pipe(t: &mut Task, a: &Args) -> SysResult {
     sys_pipe2(t, &Args([a.u64(0), 0, 0, 0, 0, 0]))
 }
+
+/// Extended attributes: no filesystem stores any yet, so reads find none
+/// (ENODATA, empty lists) and writes are refused (EOPNOTSUPP).
+fn xattr_target(t: &mut Task, a: &Args, kind: u8) -> Result<(), Errno> {
+    match kind {
+        b'f' => t.fds.lock().get(a.fd(0)).map(|_| ()),
+        b'l' | b'p' => {
+            let path = path_arg(t, a.u64(0))?;
+            resolve(t, AT_FDCWD, &path, kind == b'p').map(|_| ())
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn xattr_name(t: &mut Task, va: u64) -> Result<String, Errno> {
+    let name = t.mm.lock().read_cstr(va, 255).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::ERANGE } else { e })?;
+    if name.is_empty() {
+        return Err(Errno::ERANGE);
+    }
+    Ok(name)
+}
+
+fn get_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
+    xattr_target(t, a, kind)?;
+    xattr_name(t, a.u64(1))?;
+    Err(Errno::ENODATA)
+}
+
+fn list_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
+    xattr_target(t, a, kind)?;
+    Ok(0)
+}
+
+fn set_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
+    xattr_target(t, a, kind)?;
+    xattr_name(t, a.u64(1))?;
+    if a.u32(4) & !3 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Err(Errno::EOPNOTSUPP)
+}
+
+fn remove_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
+    xattr_target(t, a, kind)?;
+    xattr_name(t, a.u64(1))?;
+    Err(Errno::ENODATA)
+}
+
+pub fn sys_setxattr(t: &mut Task, a: &Args) -> SysResult {
+    set_xattr(t, a, b'p')
+}
+pub fn sys_lsetxattr(t: &mut Task, a: &Args) -> SysResult {
+    set_xattr(t, a, b'l')
+}
+pub fn sys_fsetxattr(t: &mut Task, a: &Args) -> SysResult {
+    set_xattr(t, a, b'f')
+}
+pub fn sys_getxattr(t: &mut Task, a: &Args) -> SysResult {
+    get_xattr(t, a, b'p')
+}
+pub fn sys_lgetxattr(t: &mut Task, a: &Args) -> SysResult {
+    get_xattr(t, a, b'l')
+}
+pub fn sys_fgetxattr(t: &mut Task, a: &Args) -> SysResult {
+    get_xattr(t, a, b'f')
+}
+pub fn sys_listxattr(t: &mut Task, a: &Args) -> SysResult {
+    list_xattr(t, a, b'p')
+}
+pub fn sys_llistxattr(t: &mut Task, a: &Args) -> SysResult {
+    list_xattr(t, a, b'l')
+}
+pub fn sys_flistxattr(t: &mut Task, a: &Args) -> SysResult {
+    list_xattr(t, a, b'f')
+}
+pub fn sys_removexattr(t: &mut Task, a: &Args) -> SysResult {
+    remove_xattr(t, a, b'p')
+}
+pub fn sys_lremovexattr(t: &mut Task, a: &Args) -> SysResult {
+    remove_xattr(t, a, b'l')
+}
+pub fn sys_fremovexattr(t: &mut Task, a: &Args) -> SysResult {
+    remove_xattr(t, a, b'f')
+}
