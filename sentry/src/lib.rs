@@ -36,8 +36,9 @@ use fs::host::HostFile;
 use fs::{FdTable, OpenFile};
 use kernel::task::{Creds, ExitReason, FpuArea, Task, UserRegs};
 
-/// Bytes of guest memory reserved for the sentry's heap.
-pub const HEAP_SIZE: u64 = 128 << 20;
+/// Bytes of guest memory reserved for the sentry's heap (touched lazily;
+/// tmpfs file data lives here until it moves to page frames).
+pub const HEAP_SIZE: u64 = 1 << 30;
 
 /// Writes a one-line error for the user to the application's stderr.
 fn user_error(stderr: u64, msg: &str) {
@@ -184,13 +185,27 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     kernel::sched::idle()
 }
 
-/// Builds the sandbox's mount tree: the host's files as the root, the
-/// sentry's devices on /dev.
+/// Device numbers of the sentry's own filesystems.
+const ROOT_UPPER_DEV: u64 = 0x2a;
+const ROOT_OVERLAY_DEV: u64 = 0x2b;
+const SHM_DEV: u64 = 0x2c;
+
+/// Builds the sandbox's mount tree: the root is a memory upper layer
+/// over the host's files (writes stay in the sandbox), the sentry's
+/// devices on /dev, shared memory on /dev/shm, /proc.
 fn mount_filesystems() {
-    vfs::walk::mount("/", fs::hostfs::HostInode::root());
+    let root_owner = vfs::Creator { uid: 0, gid: 0 };
+    let upper = fs::tmpfs::Tmpfs::with_limit(ROOT_UPPER_DEV, 0o755, root_owner, ROOT_UPPER_LIMIT);
+    vfs::walk::mount("/", fs::overlay::new(upper, fs::hostfs::HostInode::root(), ROOT_OVERLAY_DEV));
     vfs::walk::mount("/dev", fs::dev::DevFs::root());
+    vfs::walk::mount("/dev/shm", fs::tmpfs::Tmpfs::with_limit(SHM_DEV, 0o1777, root_owner, SHM_LIMIT).root());
     vfs::walk::mount("/proc", fs::proc::root());
 }
+
+/// Bytes the sandbox may write to its root (kept in sentry memory).
+const ROOT_UPPER_LIMIT: u64 = 512 << 20;
+/// Bytes of /dev/shm (Docker's default --shm-size).
+const SHM_LIMIT: u64 = 64 << 20;
 
 /// Registers of a fault inside the sentry, as `rv_kernel_fault` gets them.
 #[repr(C)]

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -83,6 +85,16 @@ static int mod(int ep, int fd, uint32_t events, uint64_t data)
 static volatile sig_atomic_t got_usr1, got_usr2;
 static void on_usr1(int s) { (void)s; got_usr1++; }
 static void on_usr2(int s) { (void)s; got_usr2++; }
+
+/* A thread blocked in epoll_wait on an empty set. */
+static int waiter_ep;
+static void *waiter(void *arg)
+{
+	(void)arg;
+	struct epoll_event ev;
+	int n = epoll_wait(waiter_ep, &ev, 1, 5000);
+	return (void *)(long)(n == 1 && ev.data.u64 == 55 ? 1 : 0);
+}
 
 int main(int argc, char **argv)
 {
@@ -270,6 +282,18 @@ int main(int argc, char **argv)
 	CHECK(epoll_wait(ep, evs, 8, -1) == 1 && evs[0].data.u64 == 77, "blocking wait woken by a write");
 	CHECK(reaped_ok(pid), "writer exit 0");
 	CHECK(read(p[0], buf, sizeof buf) == 1, "drain");
+
+	/* Another thread adding a ready file wakes a waiter. */
+	waiter_ep = epoll_create1(0);
+	int efd = eventfd(1, 0);
+	pthread_t th;
+	void *res = NULL;
+	CHECK(pthread_create(&th, NULL, waiter, NULL) == 0, "start a waiting thread");
+	usleep(50000);
+	CHECK(add(waiter_ep, efd, EPOLLIN, 55) == 0, "add a ready eventfd");
+	CHECK(pthread_join(th, &res) == 0 && res == (void *)1, "the waiting thread got it");
+	close(efd);
+	close(waiter_ep);
 
 	/* Signals: EINTR even with SA_RESTART; epoll_pwait's temporary mask. */
 	struct sigaction sa;

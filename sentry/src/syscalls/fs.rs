@@ -403,7 +403,15 @@ pub fn sys_fchdir(t: &mut Task, a: &Args) -> SysResult {
     set_cwd(t, loc)
 }
 
+/// True for "/", "//"...: the root, which has no parent entry.
+fn is_root_path(path: &str) -> bool {
+    !path.is_empty() && path.trim_end_matches('/').is_empty()
+}
+
 fn mknod_at(t: &mut Task, dirfd: i32, path: &str, kind: Kind, mode: u32, rdev: u64) -> SysResult {
+    if is_root_path(path) {
+        return Err(Errno::EEXIST);
+    }
     let (dir, name, trailing) = resolve_parent(t, dirfd, path)?;
     if name == "." || name == ".." {
         return Err(Errno::EEXIST);
@@ -453,6 +461,9 @@ pub fn sys_mknod(t: &mut Task, a: &Args) -> SysResult {
 }
 
 fn unlink_at(t: &mut Task, dirfd: i32, path: &str, rmdir: bool) -> SysResult {
+    if is_root_path(path) {
+        return Err(if rmdir { Errno::EBUSY } else { Errno::EISDIR });
+    }
     let (dir, name, trailing) = resolve_parent(t, dirfd, path)?;
     if name == "." {
         return Err(Errno::EINVAL);
@@ -532,6 +543,9 @@ pub fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
     let path = path_arg(t, a.u64(2))?;
     if target.is_empty() {
         return Err(Errno::ENOENT);
+    }
+    if is_root_path(&path) {
+        return Err(Errno::EEXIST);
     }
     let (dir, name, _) = resolve_parent(t, a.fd(1), &path)?;
     match dir.inode.lookup(&name) {
