@@ -85,6 +85,9 @@ pub struct Service {
     symbols: Symbols,
     image_base: u64,
     console: Mutex<ConsoleLimit>,
+    /// Console lines per second before dropping (None: unlimited, when
+    /// the user asked for --strace).
+    console_rate: Option<u32>,
     wake: (Mutex<bool>, Condvar),
 }
 
@@ -99,8 +102,15 @@ impl Service {
             symbols,
             image_base,
             console: Mutex::new(ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 }),
+            console_rate: Some(CONSOLE_LINES_PER_SEC),
             wake: (Mutex::new(false), Condvar::new()),
         }
+    }
+
+    /// Lets every console line through (the user asked for the trace).
+    pub fn unlimited_console(mut self) -> Self {
+        self.console_rate = None;
+        self
     }
 
     /// Guest memory.
@@ -200,7 +210,7 @@ impl Service {
             }
             *c = ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 };
         }
-        if c.lines >= CONSOLE_LINES_PER_SEC {
+        if self.console_rate.is_some_and(|r| c.lines >= r) {
             c.dropped += 1;
             return Ok(0);
         }

@@ -184,7 +184,11 @@ impl Sandbox {
                 gid: cfg.gid,
             },
         )?;
-        let service = Arc::new(Service::new(mem.clone(), handles, Symbols::from_image(cfg.image), loaded.base));
+        let mut service = Service::new(mem.clone(), handles, Symbols::from_image(cfg.image), loaded.base);
+        if cfg.flags & abi::boot::flags::STRACE != 0 {
+            service = service.unlimited_console();
+        }
+        let service = Arc::new(service);
         Ok(Sandbox { flavour, service, vcpus, _vm: vm, _mem: mem })
     }
 

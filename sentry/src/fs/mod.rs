@@ -10,6 +10,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod host;
 pub mod hostfs;
+pub mod lock;
 pub mod pipe;
 pub mod signalfd;
 pub mod timerfd;
@@ -98,6 +99,15 @@ pub struct OpenFile {
     /// Where it was opened (None for pipes, sockets, stdio...): the start
     /// of *at() lookups, fchdir, ftruncate and /proc/self/fd.
     pub loc: Option<crate::vfs::Location>,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        // OFD and flock locks belong to the open file description.
+        if self.loc.is_some() {
+            lock::release_owner(lock::Owner::File(self as *const OpenFile as usize));
+        }
+    }
 }
 
 impl OpenFile {

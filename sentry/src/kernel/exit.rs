@@ -36,6 +36,7 @@ pub fn exit_task(mut t: Box<Task>, why: ExitReason) -> ! {
         last
     };
     if last {
+        crate::fs::lock::release_owner(crate::fs::lock::Owner::Process(proc.pid));
         // A zombie keeps no files or memory: /proc must not pin them.
         let mut v = proc.view.lock();
         v.mm = None;

@@ -195,7 +195,15 @@ pub fn sys_openat2(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_close(t: &mut Task, a: &Args) -> SysResult {
-    t.fds.lock().close(a.fd(0)).map(|()| 0)
+    let f = t.fds.lock().get(a.fd(0))?;
+    t.fds.lock().close(a.fd(0))?;
+    // Closing any fd of a file drops the process's POSIX locks on it.
+    if let Some(loc) = &f.loc {
+        if let Ok(st) = loc.inode.stat() {
+            lock::release_file((st.st_dev, st.st_ino), Owner::Process(t.pid()));
+        }
+    }
+    Ok(0)
 }
 
 /// stat of a path or, with AT_EMPTY_PATH and "", of `dirfd`.
@@ -808,6 +816,12 @@ pub fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
     const F_GETFL: u32 = 3;
     const F_SETFL: u32 = 4;
     const F_DUPFD_CLOEXEC: u32 = 1030;
+    const F_GETLK: u32 = 5;
+    const F_SETLK: u32 = 6;
+    const F_SETLKW: u32 = 7;
+    const F_OFD_GETLK: u32 = 36;
+    const F_OFD_SETLK: u32 = 37;
+    const F_OFD_SETLKW: u32 = 38;
     let fd = a.fd(0);
     let f = t.fds.lock().get(fd)?;
     match a.u32(1) {
@@ -821,6 +835,7 @@ pub fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
         F_GETFD => Ok(u64::from(t.fds.lock().cloexec(fd)?)),
         F_SETFD => t.fds.lock().set_cloexec(fd, a.u64(2) & 1 != 0).map(|()| 0),
         F_GETFL => Ok(u64::from(f.flags() & !O_CLOEXEC)),
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(t, &f, a.u32(1), a.u64(2)),
         F_SETFL => {
             // Only O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME change.
             let settable = 0o2000 | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000;
@@ -1008,4 +1023,121 @@ pub fn sys_lremovexattr(t: &mut Task, a: &Args) -> SysResult {
 }
 pub fn sys_fremovexattr(t: &mut Task, a: &Args) -> SysResult {
     remove_xattr(t, a, b'f')
+}
+
+use crate::fs::lock::{self, Owner, Request, Space};
+
+/// fcntl record locks: `struct flock` at `va`.
+fn record_lock(t: &mut Task, f: &Arc<OpenFile>, cmd: u32, va: u64) -> SysResult {
+    const F_RDLCK: i16 = 0;
+    const F_WRLCK: i16 = 1;
+    const F_UNLCK: i16 = 2;
+    let ofd = cmd >= 36;
+    let (get, wait) = match cmd % 36 {
+        0 | 5 => (true, false),
+        1 | 6 => (false, false),
+        _ => (false, true),
+    };
+    let mut raw = [0u8; 32];
+    t.mm.lock().copy_in(va, &mut raw)?;
+    let l_type = i16::from_le_bytes([raw[0], raw[1]]);
+    let whence = i16::from_le_bytes([raw[2], raw[3]]);
+    let l_start = i64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
+    let l_len = i64::from_le_bytes(raw[16..24].try_into().unwrap_or([0; 8]));
+    let l_pid = i32::from_le_bytes(raw[24..28].try_into().unwrap_or([0; 4]));
+    if ofd && l_pid != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let loc = f.loc.clone().ok_or(Errno::EINVAL)?;
+    let st = loc.inode.stat()?;
+    let base = match whence {
+        0 => 0,
+        1 => f.ops.seek(0, 1)? as i64,
+        2 => st.st_size,
+        _ => return Err(Errno::EINVAL),
+    };
+    let start = base.checked_add(l_start).ok_or(Errno::EOVERFLOW)?;
+    // A negative length locks the bytes before `start`.
+    let (start, end) = if l_len == 0 {
+        (start, u64::MAX as i64)
+    } else if l_len > 0 {
+        (start, start.checked_add(l_len - 1).ok_or(Errno::EOVERFLOW)?)
+    } else {
+        (start.checked_add(l_len).ok_or(Errno::EINVAL)?, start - 1)
+    };
+    if start < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (start, end) = (start as u64, if end == u64::MAX as i64 { u64::MAX } else { end as u64 });
+    let owner = if ofd { Owner::File(Arc::as_ptr(f) as usize) } else { Owner::Process(t.pid()) };
+    let write = match l_type {
+        F_RDLCK => false,
+        F_WRLCK => true,
+        F_UNLCK if !get => {
+            lock::unlock(Space::Record, (st.st_dev, st.st_ino), owner, start, end);
+            return Ok(0);
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let mode = f.flags() & O_ACCMODE;
+    if !get && ((write && mode == 0) || (!write && mode == 1)) {
+        return Err(Errno::EBADF);
+    }
+    let req = Request { space: Space::Record, file: (st.st_dev, st.st_ino), start, end, write, owner, pid: if ofd { -1 } else { t.pid() as i32 } };
+    if get {
+        match lock::conflict(&req) {
+            None => raw[0..2].copy_from_slice(&F_UNLCK.to_le_bytes()),
+            Some((w, s, e, pid)) => {
+                raw[0..2].copy_from_slice(&(if w { F_WRLCK } else { F_RDLCK }).to_le_bytes());
+                raw[2..4].copy_from_slice(&0i16.to_le_bytes());
+                raw[8..16].copy_from_slice(&(s as i64).to_le_bytes());
+                let len = if e == u64::MAX { 0 } else { (e - s + 1) as i64 };
+                raw[16..24].copy_from_slice(&len.to_le_bytes());
+                raw[24..28].copy_from_slice(&pid.to_le_bytes());
+            }
+        }
+        t.mm.lock().copy_out(va, &raw)?;
+        return Ok(0);
+    }
+    if !wait {
+        return lock::try_lock(&req).map(|()| 0);
+    }
+    let pending = || t.proc.pending();
+    lock::UNLOCKED.wait(&t.shared, &pending, None, || match lock::try_lock(&req) {
+        Ok(()) => Some(Ok(0)),
+        Err(Errno::EAGAIN) => None,
+        Err(e) => Some(Err(e)),
+    })?
+}
+
+pub fn sys_flock(t: &mut Task, a: &Args) -> SysResult {
+    const LOCK_SH: u32 = 1;
+    const LOCK_EX: u32 = 2;
+    const LOCK_NB: u32 = 4;
+    const LOCK_UN: u32 = 8;
+    let f = t.fds.lock().get(a.fd(0))?;
+    let op = a.u32(1);
+    let loc = f.loc.clone().ok_or(Errno::EINVAL)?;
+    let st = loc.inode.stat()?;
+    let owner = Owner::File(Arc::as_ptr(&f) as usize);
+    let file = (st.st_dev, st.st_ino);
+    let write = match op & !LOCK_NB {
+        LOCK_SH => false,
+        LOCK_EX => true,
+        LOCK_UN => {
+            lock::unlock(Space::Flock, file, owner, 0, u64::MAX);
+            return Ok(0);
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let req = Request { space: Space::Flock, file, start: 0, end: u64::MAX, write, owner, pid: t.pid() as i32 };
+    if op & LOCK_NB != 0 {
+        return lock::try_lock(&req).map(|()| 0).map_err(|e| if e == Errno::EAGAIN { Errno::EAGAIN } else { e });
+    }
+    let pending = || t.proc.pending();
+    lock::UNLOCKED.wait(&t.shared, &pending, None, || match lock::try_lock(&req) {
+        Ok(()) => Some(Ok(0)),
+        Err(Errno::EAGAIN) => None,
+        Err(e) => Some(Err(e)),
+    })?
 }
