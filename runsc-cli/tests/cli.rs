@@ -98,3 +98,21 @@ fn strace_logs_syscalls() {
     let e = stderr(&o);
     assert!(e.contains("exit_group("), "{e}");
 }
+
+/// Random syscalls with hostile arguments (syscall-tests/fuzz/sysfuzz.c)
+/// must never crash the sentry or hang the sandbox. Run only inside the
+/// sandbox: natively it would throw random syscalls at the host.
+#[test]
+fn random_syscalls_do_not_break_the_sentry() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bin = dir.join("sysfuzz");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../syscall-tests/fuzz/sysfuzz.c");
+    let st = Command::new("gcc").args(["-O1", "-static", "-o"]).arg(&bin).arg(src).status().expect("gcc is needed");
+    assert!(st.success());
+    for seed in ["1", "7", "42", "1234"] {
+        let o = rvisor(&["do", "--", bin.to_str().unwrap(), seed, "3000"]);
+        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "survived\n", "seed {seed}");
+        assert!(!stderr(&o).contains("sentry panic"), "seed {seed}: {}", stderr(&o));
+    }
+}

@@ -147,6 +147,8 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         fs: Arc::new(Mutex::new(kernel::task::FsState { cwd: cwd_loc, umask: 0o022 })),
         altstack: kernel::signal::ALTSTACK_DISABLED,
         restart: false,
+        restart_nohand: false,
+        handler_running: false,
         keep_regs: false,
         saved_mask: None,
         creds: Creds { uid: info.uid, gid: info.gid },

@@ -97,6 +97,8 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
         fs,
         altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 { super::signal::ALTSTACK_DISABLED } else { t.altstack },
         restart: false,
+        restart_nohand: false,
+        handler_running: false,
         keep_regs: false,
         saved_mask: None,
         creds: t.creds,

@@ -197,10 +197,14 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
         kill_group(p, ExitReason::Signaled(SIGKILL));
         return;
     }
-    if ignored(p, sig) {
+    let b = bit(sig);
+    // An ignored signal is discarded unless blocked: a blocked one stays
+    // pending (sigwait, signalfd) and is dropped only when unblocked.
+    let threads_now = p.inner.lock().threads.clone();
+    let blocked_everywhere = !threads_now.is_empty() && threads_now.iter().all(|t| t.sigmask.load(Ordering::Relaxed) & b != 0);
+    if ignored(p, sig) && !blocked_everywhere {
         return;
     }
-    let b = bit(sig);
     if !p.info.lock().push(sig, info, p.pending.load(Ordering::Acquire) & b != 0) {
         return;
     }
@@ -223,7 +227,7 @@ pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: Sig
         kill_group(p, ExitReason::Signaled(SIGKILL));
         return;
     }
-    if ignored(p, sig) {
+    if ignored(p, sig) && t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0 {
         return;
     }
     if !t.info.lock().push(sig, info, t.pending.load(Ordering::Acquire) & bit(sig) != 0) {
@@ -312,7 +316,9 @@ pub fn handle_pending(t: &mut Task) {
                 }
             },
             _ => {
+                t.handler_running = true;
                 handled = super::sigframe::deliver(t, sig, &act, &info);
+                t.handler_running = false;
                 if t.exit.is_some() {
                     return;
                 }
@@ -335,7 +341,8 @@ pub fn finish_restart(t: &mut Task, handler_ran_without_restart: bool) {
         return;
     }
     t.restart = false;
-    if handler_ran_without_restart {
+    let nohand = core::mem::take(&mut t.restart_nohand);
+    if handler_ran_without_restart || (nohand && t.handler_running) {
         t.regs.rax = (-i64::from(crate::errno::Errno::EINTR.0)) as u64;
     } else {
         t.regs.rip -= 2;

@@ -166,6 +166,10 @@ pub struct Task {
     /// The current syscall was interrupted and may be restarted
     /// (ERESTARTSYS); settled by signal handling before returning to user.
     pub restart: bool,
+    /// The interrupted call was ERESTARTNOHAND.
+    pub restart_nohand: bool,
+    /// A handler frame is being set up (finish_restart's view).
+    pub handler_running: bool,
     /// Dispatch must leave the registers as the handler set them
     /// (rt_sigreturn restores them all).
     pub keep_regs: bool,

@@ -95,6 +95,11 @@ pub fn dispatch(t: &mut Task) {
             t.restart = true;
             (-i64::from(Errno::EINTR.0)) as u64
         }
+        Err(crate::kernel::wait::ERESTARTNOHAND) => {
+            t.restart = true;
+            t.restart_nohand = true;
+            (-i64::from(Errno::EINTR.0)) as u64
+        }
         Err(e) => (-i64::from(e.0)) as u64,
     };
     // Linux's syscall return leaves rcx = rip and r11 = rflags.

@@ -96,8 +96,9 @@ fn suspend_with(t: &mut Task, mask: u64) -> SysResult {
     while t.deliverable() == 0 && !t.shared.killed.load(Ordering::Relaxed) {
         sched::block(&t.shared);
     }
-    // Never restarted: the handler runs, then the call fails with EINTR.
-    Err(Errno::EINTR)
+    // A handler runs, then the call fails with EINTR; a signal that is
+    // only discarded (ignored) restarts the wait transparently.
+    Err(crate::kernel::wait::ERESTARTNOHAND)
 }
 
 pub fn sys_rt_sigsuspend(t: &mut Task, a: &Args) -> SysResult {
