@@ -108,11 +108,14 @@ fn install_kick_handler() {
 /// Every tick, kicks the vCPUs whose sentry asked to be preempted.
 fn ticker(threads: &[libc::pthread_t], done: &std::sync::atomic::AtomicBool, service: &Service) {
     let tick = std::time::Duration::from_nanos(abi::hypercall::PREEMPT_TICK_NS);
+    // RVISOR_WATCHDOG=1: kick every tick so a vCPU that never exits shows
+    // where it runs (see vcpu::preempt).
+    let watchdog = std::env::var_os("RVISOR_WATCHDOG").is_some();
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(tick);
         for (i, &th) in threads.iter().enumerate() {
             let at = abi::layout::vcpu_block(i as u32) + abi::layout::vcpu::PREEMPT;
-            let wanted = service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0).unwrap_or(false);
+            let wanted = watchdog || service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0).unwrap_or(false);
             if wanted && !done.load(std::sync::atomic::Ordering::Relaxed) {
                 // SAFETY: `th` is a vCPU thread of this sandbox, joined only
                 // after `done` is set and this loop has stopped.

@@ -198,6 +198,12 @@ fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) ->
 /// trampoline (see `sentry::kernel::preempt`). Any failure just skips
 /// this tick.
 fn preempt(fd: &VcpuFd, index: u32, service: &Service) {
+    if std::env::var_os("RVISOR_WATCHDOG").is_some() {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 50 == 0 {
+            eprintln!("[watchdog] vcpu{index}: {}", describe(fd));
+        }
+    }
     let at = layout::vcpu_block(index) + blk::PREEMPT;
     let Ok(mut p) = service.mem().read_obj::<abi::hypercall::Preempt>(at) else { return };
     if p.wanted == 0 || p.saved_rip != 0 {

@@ -89,6 +89,11 @@ pub trait FileOps: Send + Sync {
     fn read_kernel(&self, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// The concrete object, for code that must find its own file type
+    /// behind an fd (sockets: `net::unix::sock_of_file`).
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        None
+    }
 }
 
 /// An open file description (Linux: `struct file`): shared by dup'd fds.

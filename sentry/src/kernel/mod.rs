@@ -116,6 +116,7 @@ fn handle_exception(t: &mut Task) {
     if vector == 14 {
         let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0 };
         if t.mm.lock().handle_fault(cr2, access).is_ok() {
+            note_repeated_fault(t.regs.rip, cr2, error);
             return;
         }
     }
@@ -139,6 +140,27 @@ fn handle_exception(t: &mut Task) {
         _ => t.regs.rip,
     };
     signal::force_fault_signal(t, sig, addr, code);
+}
+
+/// With --debug, reports a page fault that keeps coming back at the same
+/// place although it was resolved (a translation the hardware or the
+/// hypervisor does not pick up): otherwise it is an invisible hang.
+fn note_repeated_fault(rip: u64, cr2: u64, error: u64) {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    if !get().debug {
+        return;
+    }
+    let key = rip ^ cr2.rotate_left(17);
+    if LAST.swap(key, Ordering::Relaxed) == key {
+        let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() && n >= 1024 {
+            crate::klog!("page fault at {cr2:#x} (rip {rip:#x}, error {error:#x}) resolved {n} times in a row");
+        }
+    } else {
+        COUNT.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Splits the boot argument blob into its strings.

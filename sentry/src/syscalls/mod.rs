@@ -11,6 +11,7 @@ pub mod futex;
 pub mod info;
 pub mod mm;
 pub mod names;
+pub mod net;
 pub mod poll;
 pub mod process;
 pub mod signal;

@@ -212,7 +212,8 @@ pub fn sys_prlimit64(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::ESRCH);
     }
     let new = if a.u64(2) != 0 {
-        Some((t.mm.lock().read_obj::<u64>(a.u64(2))?, t.mm.lock().read_obj::<u64>(a.u64(2) + 8)?))
+        let [cur, max] = t.mm.lock().read_obj::<[u64; 2]>(a.u64(2))?;
+        Some((cur, max))
     } else {
         None
     };
@@ -227,7 +228,8 @@ pub fn sys_getrlimit(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_setrlimit(t: &mut Task, a: &Args) -> SysResult {
-    let new = (t.mm.lock().read_obj::<u64>(a.u64(1))?, t.mm.lock().read_obj::<u64>(a.u64(1) + 8)?);
+    let [cur, max] = t.mm.lock().read_obj::<[u64; 2]>(a.u64(1))?;
+    let new = (cur, max);
     rlimit_common(t, a.u32(0), Some(new), 0)
 }
 
@@ -419,11 +421,12 @@ fn exec_at(t: &mut Task, dirfd: i32, path_va: u64, argv_va: u64, envp_va: u64, f
     Ok(0)
 }
 
-/// Which children a wait selects.
-fn selects(t: &Task, sel: i64, child: &Process) -> bool {
+/// Which children a wait selects (`my_pgid`: the caller's group, read
+/// before the caller's process lock is taken).
+fn selects(sel: i64, my_pgid: u32, child: &Process) -> bool {
     match sel {
         -1 => true,
-        0 => child.inner.lock().pgid == t.proc.inner.lock().pgid,
+        0 => child.inner.lock().pgid == my_pgid,
         p if p > 0 => child.pid as i64 == p,
         p => child.inner.lock().pgid as i64 == -p,
     }
@@ -434,11 +437,12 @@ fn wait_child(t: &mut Task, sel: i64, nohang: bool, reap: bool) -> Result<(u32, 
     let proc = t.proc.clone();
     let me = t.shared.clone();
     let pending = || proc.pending();
+    let my_pgid = proc.inner.lock().pgid;
     proc.child_events.wait(&me, &pending, None, || {
         let mut inner = proc.inner.lock();
         let mut any = false;
         for (i, c) in inner.children.iter().enumerate() {
-            if !selects(t, sel, c) {
+            if !selects(sel, my_pgid, c) {
                 continue;
             }
             any = true;
