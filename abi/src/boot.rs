@@ -22,13 +22,18 @@ pub mod flags {
     pub const DEBUG: u64 = 1 << 1;
     /// Panic right after boot (tests the panic path end to end).
     pub const TEST_PANIC: u64 = 1 << 2;
+    /// Load the init program, report `Ready` and wait for a control
+    /// `Start` before running it (OCI create/start).
+    pub const WAIT_START: u64 = 1 << 3;
 }
 
 /// The boot information page at [`crate::layout::BOOT_INFO_GPA`].
 ///
 /// The argument blob at `args_gpa` holds NUL-terminated strings in this
 /// order: executable path, working directory, `argc` arguments, `envc`
-/// environment entries.
+/// environment entries, uname nodename, release, version, domainname,
+/// `mountc` mounts of four strings each (kind, destination, source,
+/// options), `ngroups` supplementary group ids in decimal.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BootInfo {
@@ -60,9 +65,13 @@ pub struct BootInfo {
     pub random_seed: [u64; 4],
     pub uid: u32,
     pub gid: u32,
+    pub mountc: u32,
+    pub ngroups: u32,
+    pub umask: u32,
+    pub _pad: u32,
 }
 
 // SAFETY: repr(C), only integers, fields ordered so there is no padding
 // (checked by the size assertion below).
 unsafe impl crate::Pod for BootInfo {}
-const _: () = assert!(core::mem::size_of::<BootInfo>() == 152);
+const _: () = assert!(core::mem::size_of::<BootInfo>() == 168);

@@ -57,8 +57,11 @@ pub struct Preempt {
     pub saved_rip: u64,
     /// Times the VMM preempted (diagnostics).
     pub count: u64,
+    /// Set by the VMM when a control request waits in the control block
+    /// (see [`crate::control`]); cleared by the sentry when it takes it.
+    pub control: u64,
 }
-// SAFETY: repr(C), three u64, no padding.
+// SAFETY: repr(C), four u64, no padding.
 unsafe impl crate::Pod for Preempt {}
 
 /// How often the VMM checks whether a vCPU should be preempted.
@@ -141,4 +144,82 @@ numbers! {
     HostPoll = 27,
     /// Give guest memory back to the host: (gpa, len), page aligned.
     Discard = 32,
+    /// Change the host tree (only where the VMM allows writes):
+    /// (op as [`PathOp`], path_gpa, path_len, path2_gpa, path2_len, arg).
+    HostPathOp = 33,
+    /// Change an open handle: (op as [`HandleOp`], handle, arg, arg2).
+    HostHandleOp = 34,
+    /// The init program is loaded; the sandbox waits for `start`: (0 or
+    /// -errno, msg_gpa, msg_len). Non-blocking.
+    Ready = 40,
+    /// The control request in the control block was answered: (seq).
+    ControlDone = 41,
+    /// A process started by a control `Exec` ended: (pid, wait status).
+    ProcessExited = 42,
+}
+
+/// Sub-operations of [`Nr::HostPathOp`]. Paths are absolute.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathOp {
+    /// mknod/mkdir/creat-exclusive: path, arg = mode incl. S_IFMT (S_IFREG, S_IFDIR, S_IFIFO, S_IFSOCK).
+    Create = 1,
+    /// unlink (arg 0) or rmdir (arg = AT_REMOVEDIR).
+    Unlink = 2,
+    /// rename path → path2, arg = RENAME_* flags.
+    Rename = 3,
+    /// symlink: path2 is the target text, path the new link.
+    Symlink = 4,
+    /// link: path → path2.
+    Link = 5,
+    /// chmod (no follow): arg = mode.
+    Chmod = 6,
+    /// lchown: arg = uid | gid << 32 (u32::MAX = unchanged).
+    Chown = 7,
+    /// utimensat (no follow): arg = gpa of two linux timespecs.
+    Utimens = 8,
+    /// truncate: arg = size.
+    Truncate = 9,
+}
+
+impl PathOp {
+    /// Decodes a raw value.
+    pub fn from_u64(v: u64) -> Option<PathOp> {
+        Some(match v {
+            1 => PathOp::Create,
+            2 => PathOp::Unlink,
+            3 => PathOp::Rename,
+            4 => PathOp::Symlink,
+            5 => PathOp::Link,
+            6 => PathOp::Chmod,
+            7 => PathOp::Chown,
+            8 => PathOp::Utimens,
+            9 => PathOp::Truncate,
+            _ => return None,
+        })
+    }
+}
+
+/// Sub-operations of [`Nr::HostHandleOp`].
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandleOp {
+    /// ftruncate: arg = size.
+    Truncate = 1,
+    /// fsync (arg 0) or fdatasync (arg 1).
+    Sync = 2,
+    /// fallocate: arg = offset, arg2 = length (mode 0).
+    Allocate = 3,
+}
+
+impl HandleOp {
+    /// Decodes a raw value.
+    pub fn from_u64(v: u64) -> Option<HandleOp> {
+        Some(match v {
+            1 => HandleOp::Truncate,
+            2 => HandleOp::Sync,
+            3 => HandleOp::Allocate,
+            _ => return None,
+        })
+    }
 }

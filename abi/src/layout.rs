@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! GPA 0x0000_1000  BootInfo (one page)
+//!     0x0008_0000  control block (VMM -> sentry requests)
 //!     0x0010_0000  per-vCPU blocks, VCPU_BLOCK_SIZE each, MAX_VCPUS of them
 //!     0x0030_0000  boot page tables: PML4 pair, direct-map PDPT, PDs
 //!     0x0040_0000  boot argument blob (exe, cwd, argv, envp)
@@ -27,6 +28,9 @@ pub const PREEMPT_TRAMPOLINE: u64 = TASK_SIZE;
 
 /// Guest-physical address of [`crate::boot::BootInfo`].
 pub const BOOT_INFO_GPA: u64 = 0x1000;
+
+/// The control block ([`crate::control`]), `CONTROL_SIZE` bytes.
+pub const CONTROL_GPA: u64 = 0x8_0000;
 
 /// Start of the per-vCPU blocks.
 pub const VCPU_BLOCKS_GPA: u64 = 0x10_0000;

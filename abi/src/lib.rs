@@ -9,6 +9,7 @@
 #![no_std]
 
 pub mod boot;
+pub mod control;
 pub mod hypercall;
 pub mod layout;
 pub mod linux;

@@ -121,6 +121,10 @@ pub struct BootArgs<'a> {
     pub random_seed: [u64; 4],
     pub uid: u32,
     pub gid: u32,
+    pub groups: &'a [u32],
+    pub umask: u32,
+    pub domainname: &'a str,
+    pub mounts: &'a [crate::MountSpec],
 }
 
 /// Writes the argument blob and the boot information page.
@@ -130,12 +134,18 @@ pub fn write_boot_info(mem: &GuestMemory, a: &BootArgs<'_>) -> Result<(), BootEr
         .into_iter()
         .chain(a.argv.iter().map(String::as_str))
         .chain(a.envp.iter().map(String::as_str))
-        .chain(a.uts);
+        .chain(a.uts)
+        .chain([a.domainname])
+        .chain(a.mounts.iter().flat_map(|m| [m.kind.as_str(), m.dest.as_str(), m.source.as_str(), m.options.as_str()]));
     for s in strings {
         if s.as_bytes().contains(&0) {
             return Err(BootError::Nul);
         }
         blob.extend_from_slice(s.as_bytes());
+        blob.push(0);
+    }
+    for g in a.groups {
+        blob.extend_from_slice(g.to_string().as_bytes());
         blob.push(0);
     }
     if blob.len() as u64 > layout::ARGS_MAX {
@@ -162,6 +172,10 @@ pub fn write_boot_info(mem: &GuestMemory, a: &BootArgs<'_>) -> Result<(), BootEr
         random_seed: a.random_seed,
         uid: a.uid,
         gid: a.gid,
+        mountc: u32::try_from(a.mounts.len()).map_err(|_| BootError::ArgsTooLarge(blob.len() as u64))?,
+        ngroups: u32::try_from(a.groups.len()).map_err(|_| BootError::ArgsTooLarge(blob.len() as u64))?,
+        umask: a.umask & 0o777,
+        _pad: 0,
     };
     mem.write_obj(layout::BOOT_INFO_GPA, &info)?;
     Ok(())

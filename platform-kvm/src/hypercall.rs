@@ -89,6 +89,11 @@ pub struct Service {
     /// the user asked for --strace).
     console_rate: Option<u32>,
     wake: (Mutex<bool>, Condvar),
+    /// Lifecycle events from the sentry (ready, control answers, exits).
+    control: Arc<crate::control::ControlShared>,
+    /// Whether the sentry may change host files (OCI mode: the VMM's
+    /// mount namespace holds only the container's root and mounts).
+    allow_writes: bool,
 }
 
 type HcResult = Result<u64, i32>;
@@ -104,7 +109,24 @@ impl Service {
             console: Mutex::new(ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 }),
             console_rate: Some(CONSOLE_LINES_PER_SEC),
             wake: (Mutex::new(false), Condvar::new()),
+            control: crate::control::ControlShared::new(),
+            allow_writes: false,
         }
+    }
+
+    /// Lets the sentry change files under the VMM's root.
+    pub fn allow_writes(mut self) -> Self {
+        self.allow_writes = true;
+        self
+    }
+
+    /// Adds a host fd to the sandbox's handles.
+    pub fn add_handle(&self, fd: OwnedFd) -> Result<u64, i32> {
+        self.lock_handles().insert(fd)
+    }
+
+    pub(crate) fn control(&self) -> &Arc<crate::control::ControlShared> {
+        &self.control
     }
 
     /// Lets every console line through (the user asked for the trace).
@@ -158,7 +180,7 @@ impl Service {
             Nr::ConsoleWrite => self.console_write(a[0], a[1]),
             Nr::Clock => self.clock(a[0]),
             Nr::Halt => self.halt(a[0]),
-            Nr::HostOpen => self.open(a[0], a[1], a[2]),
+            Nr::HostOpen => self.open(a[0], a[1], a[2], a[3]),
             Nr::HostClose => self.lock_handles().remove(a[0]).map(|()| 0),
             Nr::HostRead => self.rw(a[0], a[1], a[2], a[3], false),
             Nr::HostWrite => self.rw(a[0], a[1], a[2], a[3], true),
@@ -171,6 +193,18 @@ impl Service {
             Nr::HostAccess => self.access(a[0], a[1], a[2]),
             Nr::HostPoll => self.poll(a[0], a[1], a[2]),
             Nr::Discard => self.mem.discard(a[0], a[1]).map(|()| 0).map_err(|_| libc::EINVAL),
+            Nr::HostPathOp => self.path_op(a),
+            Nr::HostHandleOp => self.handle_op(a[0], a[1], a[2], a[3]),
+            Nr::Ready => self.ready(a[0], a[1], a[2]),
+            Nr::ControlDone => {
+                self.control.set_done(a[0]);
+                Ok(0)
+            }
+            Nr::ProcessExited => {
+                let pid = u32::try_from(a[0]).map_err(|_| libc::EINVAL)?;
+                self.control.set_exited(pid, (a[1] & 0xffff) as u32);
+                Ok(0)
+            }
             Nr::Exit | Nr::Panic => Err(libc::EINVAL),
         }
     }
@@ -264,15 +298,22 @@ impl Service {
         Ok(0)
     }
 
-    fn open(&self, path_gpa: u64, len: u64, flags: u64) -> HcResult {
+    fn open(&self, path_gpa: u64, len: u64, flags: u64, mode: u64) -> HcResult {
         let path = self.read_path(path_gpa, len)?;
         let flags = i32::try_from(flags).map_err(|_| libc::EINVAL)?;
-        let allowed = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_PATH | libc::O_LARGEFILE;
-        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & !(allowed | libc::O_ACCMODE) != 0 {
-            return Err(libc::EACCES);
+        let mut allowed = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_PATH | libc::O_LARGEFILE;
+        let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if self.allow_writes {
+            allowed |= libc::O_ACCMODE | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_APPEND;
+        } else if writing {
+            return Err(libc::EROFS);
         }
+        if flags & !allowed != 0 || flags & libc::O_ACCMODE == libc::O_ACCMODE {
+            return Err(if self.allow_writes { libc::EINVAL } else { libc::EROFS });
+        }
+        let mode = (mode & 0o7777) as libc::c_uint;
         // SAFETY: `path` is a valid NUL-terminated string; open returns a new fd or -1.
-        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) };
+        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY, mode) };
         let fd = owned(fd)?;
         self.lock_handles().insert(fd)
     }
@@ -411,6 +452,94 @@ impl Service {
         }
         // SAFETY: NUL-terminated path, integer mode.
         check(i64::from(unsafe { libc::access(path.as_ptr(), mode as i32) }))
+    }
+
+    fn ready(&self, ret: u64, msg_gpa: u64, msg_len: u64) -> HcResult {
+        if ret == 0 {
+            self.control.set_ready(Ok(()));
+        } else {
+            let msg = self.read_bytes(msg_gpa, msg_len.min(4096), 4096)?;
+            self.control.set_ready(Err(String::from_utf8_lossy(&msg).into_owned()));
+        }
+        Ok(0)
+    }
+
+    fn path_op(&self, a: &[u64; 6]) -> HcResult {
+        use hypercall::PathOp;
+        if !self.allow_writes {
+            return Err(libc::EROFS);
+        }
+        let op = PathOp::from_u64(a[0]).ok_or(libc::EINVAL)?;
+        let path = self.read_path(a[1], a[2])?;
+        let second = || self.read_path(a[3], a[4]);
+        let arg = a[5];
+        // SAFETY (all calls below): NUL-terminated paths read from guest
+        // memory, plain integer arguments or a local buffer; each call is a
+        // single host syscall with no memory retained.
+        let r = match op {
+            PathOp::Create => {
+                let mode = (arg & 0o177777) as libc::mode_t;
+                match mode & libc::S_IFMT {
+                    libc::S_IFDIR => unsafe { libc::mkdir(path.as_ptr(), mode & 0o7777) },
+                    libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK => unsafe { libc::mknod(path.as_ptr(), mode, 0) },
+                    _ => return Err(libc::EPERM),
+                }
+            }
+            PathOp::Unlink => {
+                if arg & !(libc::AT_REMOVEDIR as u64) != 0 {
+                    return Err(libc::EINVAL);
+                }
+                unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), arg as i32) }
+            }
+            PathOp::Rename => {
+                let to = second()?;
+                if arg & !3 != 0 {
+                    return Err(libc::EINVAL);
+                }
+                (unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, path.as_ptr(), libc::AT_FDCWD, to.as_ptr(), arg as u32) }) as i32
+            }
+            PathOp::Symlink => {
+                let target = self.read_bytes(a[3], a[4], hypercall::MAX_PATH)?;
+                let target = std::ffi::CString::new(target).map_err(|_| libc::EINVAL)?;
+                unsafe { libc::symlink(target.as_ptr(), path.as_ptr()) }
+            }
+            PathOp::Link => {
+                let to = second()?;
+                unsafe { libc::linkat(libc::AT_FDCWD, path.as_ptr(), libc::AT_FDCWD, to.as_ptr(), 0) }
+            }
+            PathOp::Chmod => unsafe { libc::fchmodat(libc::AT_FDCWD, path.as_ptr(), (arg & 0o7777) as libc::mode_t, 0) },
+            PathOp::Chown => unsafe { libc::lchown(path.as_ptr(), arg as u32, (arg >> 32) as u32) },
+            PathOp::Utimens => {
+                let mut ts = [0u8; 32];
+                self.mem.read(arg, &mut ts).map_err(|_| libc::EFAULT)?;
+                let get = |i: usize| i64::from_le_bytes(ts[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+                let times = [
+                    libc::timespec { tv_sec: get(0), tv_nsec: get(1) },
+                    libc::timespec { tv_sec: get(2), tv_nsec: get(3) },
+                ];
+                unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) }
+            }
+            PathOp::Truncate => unsafe { libc::truncate(path.as_ptr(), to_off(arg)?) },
+        };
+        check(i64::from(r))
+    }
+
+    fn handle_op(&self, op: u64, h: u64, arg: u64, arg2: u64) -> HcResult {
+        use hypercall::HandleOp;
+        let op = HandleOp::from_u64(op).ok_or(libc::EINVAL)?;
+        if !self.allow_writes && op != HandleOp::Sync {
+            return Err(libc::EROFS);
+        }
+        let fd = self.fd(h)?;
+        // SAFETY (all calls below): an open fd kept alive by `fd` and
+        // integer arguments.
+        let r = match op {
+            HandleOp::Truncate => unsafe { libc::ftruncate(fd.as_raw_fd(), to_off(arg)?) },
+            HandleOp::Sync if arg == 0 => unsafe { libc::fsync(fd.as_raw_fd()) },
+            HandleOp::Sync => unsafe { libc::fdatasync(fd.as_raw_fd()) },
+            HandleOp::Allocate => unsafe { libc::fallocate(fd.as_raw_fd(), 0, to_off(arg)?, to_off(arg2)?) },
+        };
+        check(i64::from(r))
     }
 
     fn poll(&self, h: u64, events: u64, timeout_ns: u64) -> HcResult {

@@ -4,6 +4,7 @@
 //! nothing the guest writes.
 
 pub mod boot;
+pub mod control;
 pub mod flavour;
 pub mod hypercall;
 pub mod image;
@@ -12,7 +13,8 @@ pub mod sandbox;
 pub mod stats;
 pub mod vcpu;
 
-pub use sandbox::{Sandbox, SandboxConfig};
+pub use control::{ControlError, Controller};
+pub use sandbox::{MountSpec, Sandbox, SandboxConfig};
 
 /// Errors of the VMM.
 #[derive(Debug, thiserror::Error)]

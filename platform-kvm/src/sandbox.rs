@@ -32,6 +32,47 @@ pub struct SandboxConfig {
     pub flags: u64,
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups of the init process.
+    pub groups: Vec<u32>,
+    pub umask: u32,
+    /// `uname` nodename (None: the host's).
+    pub hostname: Option<String>,
+    pub domainname: String,
+    /// The sandbox's mount table, in mount order (the root first).
+    pub mounts: Vec<MountSpec>,
+    /// Let the sentry change host files (OCI mode; see `Service`).
+    pub allow_writes: bool,
+}
+
+/// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
+/// the host directory `source`), `host` (the host directory or file
+/// `source`, written through unless `ro`), `tmpfs`, `proc`, `dev`,
+/// `sysfs`, `devpts`, `mqueue`, `cgroup`. `options`: comma-separated
+/// (`ro`, `size=BYTES`, `mode=OCTAL`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountSpec {
+    pub kind: String,
+    pub dest: String,
+    pub source: String,
+    pub options: String,
+}
+
+impl SandboxConfig {
+    /// The mounts of `rvisor do`: the host's root under a memory overlay.
+    pub fn do_mounts() -> Vec<MountSpec> {
+        let m = |kind: &str, dest: &str, source: &str, options: &str| MountSpec {
+            kind: kind.into(),
+            dest: dest.into(),
+            source: source.into(),
+            options: options.into(),
+        };
+        vec![
+            m("overlay", "/", "/", ""),
+            m("dev", "/dev", "", ""),
+            m("tmpfs", "/dev/shm", "", "size=67108864,mode=1777"),
+            m("proc", "/proc", "", ""),
+        ]
+    }
 }
 
 /// A built, not yet running sandbox.
@@ -42,6 +83,14 @@ pub struct Sandbox {
     // Kept alive for as long as the vCPUs run.
     _vm: kvm_ioctls::VmFd,
     _mem: Arc<GuestMemory>,
+}
+
+impl Sandbox {
+    /// A handle for control requests, usable from other threads while
+    /// `run` runs.
+    pub fn controller(&self) -> crate::Controller {
+        crate::Controller { shared: self.service.control().clone(), mem: self._mem.clone(), service: self.service.clone() }
+    }
 }
 
 fn uname() -> [String; 3] {
@@ -115,7 +164,9 @@ fn ticker(threads: &[libc::pthread_t], done: &std::sync::atomic::AtomicBool, ser
         std::thread::sleep(tick);
         for (i, &th) in threads.iter().enumerate() {
             let at = abi::layout::vcpu_block(i as u32) + abi::layout::vcpu::PREEMPT;
-            let wanted = watchdog || service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0).unwrap_or(false);
+            let wanted = watchdog
+                || service.control().paused()
+                || service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0 || p.control != 0).unwrap_or(false);
             if wanted && !done.load(std::sync::atomic::Ordering::Relaxed) {
                 // SAFETY: `th` is a vCPU thread of this sandbox, joined only
                 // after `done` is set and this loop has stopped.
@@ -165,7 +216,10 @@ impl Sandbox {
         for (slot, fd) in stdio.iter_mut().zip([stdin, stdout, stderr]) {
             *slot = handles.insert(fd).map_err(|_| Error::Setup("handle table"))? as u32;
         }
-        let uts = uname();
+        let mut uts = uname();
+        if let Some(h) = &cfg.hostname {
+            uts[0] = h.clone();
+        }
         boot::write_boot_info(
             &mem,
             &BootArgs {
@@ -185,9 +239,16 @@ impl Sandbox {
                 random_seed: random_seed(),
                 uid: cfg.uid,
                 gid: cfg.gid,
+                groups: &cfg.groups,
+                umask: cfg.umask,
+                domainname: &cfg.domainname,
+                mounts: &cfg.mounts,
             },
         )?;
         let mut service = Service::new(mem.clone(), handles, Symbols::from_image(cfg.image), loaded.base);
+        if cfg.allow_writes {
+            service = service.allow_writes();
+        }
         if cfg.flags & abi::boot::flags::STRACE != 0 {
             service = service.unlimited_console();
         }
@@ -232,9 +293,18 @@ impl Sandbox {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = ticker.join();
         let mut status = None;
+        let mut err = None;
         for t in threads {
-            let r = t.join().map_err(|_| Error::Setup("vCPU thread panicked"))??;
-            status.get_or_insert(r);
+            match t.join().map_err(|_| Error::Setup("vCPU thread panicked")).and_then(|r| r.map_err(Error::from)) {
+                Ok(r) => {
+                    status.get_or_insert(r);
+                }
+                Err(e) => err = Some(e),
+            }
+        }
+        service.control().set_ended(status.unwrap_or(crate::hypercall::SENTRY_PANIC_STATUS));
+        if let Some(e) = err {
+            return Err(e);
         }
         status.ok_or(Error::Setup("no vCPU"))
     }

@@ -171,6 +171,7 @@ pub fn run(mut fd: VcpuFd, index: u32, flavour: Flavour, service: Arc<Service>) 
 fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) -> Result<i32, VcpuError> {
     let mailbox = layout::vcpu_block(index) + blk::MAILBOX;
     loop {
+        service.control().wait_while_paused();
         let kind = {
             let exit = fd.run();
             classify(&exit, flavour)
@@ -206,7 +207,7 @@ fn preempt(fd: &VcpuFd, index: u32, service: &Service) {
     }
     let at = layout::vcpu_block(index) + blk::PREEMPT;
     let Ok(mut p) = service.mem().read_obj::<abi::hypercall::Preempt>(at) else { return };
-    if p.wanted == 0 || p.saved_rip != 0 {
+    if (p.wanted == 0 && p.control == 0) || p.saved_rip != 0 || service.control().paused() {
         return;
     }
     let Ok(sregs) = fd.get_sregs() else { return };

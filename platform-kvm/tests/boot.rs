@@ -60,6 +60,12 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         flags: 0,
         uid: 0,
         gid: 0,
+        groups: vec![],
+        umask: 0o022,
+        hostname: None,
+        domainname: String::new(),
+        mounts: SandboxConfig::do_mounts(),
+        allow_writes: false,
     };
     Sandbox::new(cfg)?.run()
 }

@@ -104,6 +104,12 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool) -> i32 {
         flags,
         uid: nix_uid(),
         gid: nix_gid(),
+        groups: vec![],
+        umask: 0o022,
+        hostname: None,
+        domainname: String::new(),
+        mounts: SandboxConfig::do_mounts(),
+        allow_writes: false,
     };
     match Sandbox::new(cfg).and_then(Sandbox::run) {
         Ok(status) => status,

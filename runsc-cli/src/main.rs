@@ -1,9 +1,10 @@
-//! `rvisor`: the command line. For now `rvisor do` (run one command in a
-//! sandbox), `rvisor help syscalls` and `--version`; the OCI lifecycle
-//! commands (runc's set) arrive with the OCI issue.
+//! `rvisor`: the command line. `rvisor do` (run one command in a
+//! sandbox), the OCI runtime commands (runc's set, see `oci`),
+//! `rvisor help syscalls` and `--version`.
 #![deny(unsafe_code)]
 
 mod do_cmd;
+mod oci;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,39 @@ struct Cli {
     /// Make the sentry panic right after boot (tests the panic path).
     #[arg(long, global = true, hide = true)]
     debug_sentry_panic: bool,
+    /// Directory for container state (runc's --root).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
+    /// Log file for errors and debug output.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<std::path::PathBuf>,
+    /// Format of --log: text or json.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Accepted for runc compatibility (cgroups are managed with cgroupfs).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility (true, false or auto).
+    #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
+    /// Accepted for runc compatibility (checkpointing is not supported).
+    #[arg(long, global = true, value_name = "PATH")]
+    criu: Option<String>,
+    /// runsc: the platform (only kvm).
+    #[arg(long, global = true, value_name = "NAME", value_parser = ["kvm"])]
+    platform: Option<String>,
+    /// runsc: networking mode (sandbox, host or none).
+    #[arg(long, global = true, value_name = "MODE", value_parser = ["sandbox", "host", "none"])]
+    network: Option<String>,
+    /// runsc: debug log file (accepted; --log is used).
+    #[arg(long, global = true, value_name = "PATH")]
+    debug_log: Option<String>,
+    /// runsc: root overlay medium (none or root:memory).
+    #[arg(long, global = true, value_name = "MEDIUM")]
+    overlay2: Option<String>,
+    /// runsc: file access mode (accepted).
+    #[arg(long, global = true, value_name = "MODE")]
+    file_access: Option<String>,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -43,6 +77,110 @@ enum Cmd {
         /// Topic (`syscalls`).
         topic: Option<String>,
     },
+    /// Create a container from a bundle (init loaded, waiting for start).
+    Create(oci::CreateArgs),
+    /// Run the created container's init program.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal to the container's init (or all its processes).
+    Kill {
+        /// Signal every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        /// Signal number or name (default SIGTERM).
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container (--force: even if it runs).
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container; wait for it unless --detach.
+    Run(oci::CreateArgs),
+    /// Run a process in a running container.
+    Exec(oci::exec::ExecArgs),
+    /// List a container's processes.
+    Ps {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Accepted for runc compatibility (ps options).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Suspend every process of a container.
+    Pause { id: String },
+    /// Resume a paused container.
+    Resume { id: String },
+    /// List containers.
+    #[command(alias = "ls")]
+    List {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Internal: the VMM process of a container.
+    #[command(hide = true)]
+    Boot(oci::boot::BootArgs),
+    /// Internal: the host process of a detached exec.
+    #[command(hide = true)]
+    ExecProxy(oci::exec::ProxyArgs),
+}
+
+/// Reports an error like runc: on stderr, and as a line in --log.
+fn report_error(cli: &Cli, msg: &str) {
+    eprintln!("rvisor: {msg}");
+    if let Some(path) = &cli.log {
+        let line = if cli.log_format == "json" {
+            serde_json::json!({"level": "error", "msg": msg, "time": oci::state::now_rfc3339()}).to_string()
+        } else {
+            format!("time=\"{}\" level=error msg={:?}", oci::state::now_rfc3339(), msg)
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            use std::io::Write;
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+fn globals(cli: &Cli) -> oci::Globals {
+    let mut flags = 0;
+    let mut passthrough = Vec::new();
+    if cli.strace {
+        flags |= abi::boot::flags::STRACE;
+        passthrough.push("--strace".to_string());
+    }
+    if cli.debug {
+        flags |= abi::boot::flags::DEBUG;
+        passthrough.push("--debug".to_string());
+    }
+    if let Some(l) = &cli.log {
+        passthrough.push("--log".into());
+        passthrough.push(l.to_string_lossy().into_owned());
+        passthrough.push("--log-format".into());
+        passthrough.push(cli.log_format.clone());
+    }
+    let root = cli.root.clone().unwrap_or_else(|| oci::state::DEFAULT_ROOT.into());
+    let root = if root.is_absolute() { root } else { std::env::current_dir().map(|d| d.join(&root)).unwrap_or(root) };
+    passthrough.push("--root".into());
+    passthrough.push(root.to_string_lossy().into_owned());
+    oci::Globals { root, flags, passthrough }
+}
+
+/// Runs an OCI command; errors become exit status 1 (runc's).
+fn oci_command(cli: &Cli, f: impl FnOnce(&oci::Globals) -> anyhow::Result<i32>) -> i32 {
+    match f(&globals(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(cli, &format!("{e:#}"));
+            1
+        }
+    }
 }
 
 fn version() -> String {
@@ -105,8 +243,24 @@ fn main() {
         println!("{}", version());
         return;
     }
-    let code = match cli.cmd {
-        Some(Cmd::Do(args)) => do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic),
+    let code = match &cli.cmd {
+        Some(Cmd::Create(a)) => oci_command(&cli, |g| oci::create(g, a).map(|()| 0)),
+        Some(Cmd::Start { id }) => oci_command(&cli, |g| oci::start(g, id).map(|()| 0)),
+        Some(Cmd::State { id }) => oci_command(&cli, |g| oci::state(g, id).map(|()| 0)),
+        Some(Cmd::Kill { all, id, signal }) => oci_command(&cli, |g| oci::kill(g, id, signal, *all).map(|()| 0)),
+        Some(Cmd::Delete { force, id }) => oci_command(&cli, |g| oci::delete(g, id, *force).map(|()| 0)),
+        Some(Cmd::Run(a)) => oci_command(&cli, |g| oci::run(g, a)),
+        Some(Cmd::Exec(a)) => oci_command(&cli, |g| oci::exec::exec(g, a)),
+        Some(Cmd::Ps { format, id, .. }) => oci_command(&cli, |g| oci::ps(g, id, format).map(|()| 0)),
+        Some(Cmd::Pause { id }) => oci_command(&cli, |g| oci::pause(g, id, true).map(|()| 0)),
+        Some(Cmd::Resume { id }) => oci_command(&cli, |g| oci::pause(g, id, false).map(|()| 0)),
+        Some(Cmd::List { format, quiet }) => oci_command(&cli, |g| oci::list(g, format, *quiet).map(|()| 0)),
+        Some(Cmd::Boot(a)) => oci::boot::run(a, globals(&cli).flags),
+        Some(Cmd::ExecProxy(a)) => oci::exec::proxy_main(a),
+        Some(Cmd::Do(_)) => {
+            let Some(Cmd::Do(args)) = cli.cmd else { unreachable!() };
+            do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic)
+        }
         Some(Cmd::Help { topic: Some(t) }) if t == "syscalls" => {
             print!("{}", help_syscalls());
             0

@@ -27,15 +27,10 @@ pub mod image;
 
 use abi::boot::{BootInfo, Flavour, BOOT_MAGIC};
 use abi::layout::{self, vcpu as blk, PHYS_OFFSET};
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::sync::Arc;
-use spin::Mutex;
 
-use fs::host::HostFile;
-use fs::{FdTable, OpenFile};
-use kernel::task::{Creds, ExitReason, FpuArea, Task, UserRegs};
+use kernel::task::ExitReason;
 
 /// Bytes of guest memory reserved for the sentry's heap (touched lazily;
 /// tmpfs file data lives here until it moves to page frames).
@@ -92,6 +87,9 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     let argv: alloc::vec::Vec<String> = (0..info.argc).map(|_| next()).collect();
     let envp: alloc::vec::Vec<String> = (0..info.envc).map(|_| next()).collect();
     let uts = [next(), next(), next()];
+    let _domainname = next();
+    let mounts: alloc::vec::Vec<[String; 4]> = (0..info.mountc.min(1024)).map(|_| [next(), next(), next(), next()]).collect();
+    let groups: alloc::vec::Vec<u32> = (0..info.ngroups.min(65536)).filter_map(|_| next().parse().ok()).collect();
     let xsave_size = info.xsave_size as usize;
     let hwcap = u64::from(core::arch::x86_64::__cpuid(1).edx);
     kernel::init(kernel::Kernel {
@@ -109,82 +107,38 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         panic!("panic requested by --debug-sentry-panic");
     }
     let stderr = u64::from(info.stdio[2]);
-    let mut fds = FdTable::new();
-    for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
-        let f = OpenFile::new(Box::new(HostFile::stdio(u64::from(info.stdio[i]), name)), 2);
-        let _ = fds.install_at(i, f, false);
-    }
-    mount_filesystems();
-    let Ok(root) = vfs::walk::root() else {
-        user_error(stderr, "no root filesystem");
-        host::exit(125);
-    };
-    let cwd_loc = match vfs::walk::resolve(&root, &cwd, true) {
-        Ok(l) if l.inode.kind() == vfs::Kind::Dir => l,
-        _ => {
-            user_error(stderr, &format!("working directory {cwd}: not found in the sandbox"));
-            host::exit(125);
+    let wait_start = info.flags & abi::boot::flags::WAIT_START != 0;
+    let fail = |msg: &str, status: i32| -> ! {
+        user_error(stderr, msg);
+        if wait_start {
+            host::ready(Err(msg));
         }
+        host::exit(status)
     };
-    let template = mm::pagetable::PageTable::adopt(layout::BOOT_PML4_GPA);
-    let Ok(pt) = mm::pagetable::PageTable::new_from(&template) else {
-        user_error(stderr, "out of memory at boot");
-        host::exit(125);
-    };
-    let pid = kernel::process::alloc_id();
-    let proc = kernel::process::Process::new(pid, 0, pid, pid, 0, [kernel::signal::SigAction::default(); kernel::signal::NSIG as usize]);
-    let shared = kernel::sched::TaskShared::new(pid, pt.root(), 0);
-    kernel::process::register_task(&shared);
-    proc.inner.lock().threads.push(shared.clone());
-    let mut task = Box::new(Task {
-        regs: UserRegs::default(),
-        fpu: FpuArea::new(xsave_size),
-        fs_base: 0,
-        tid: pid,
-        shared,
-        proc,
-        mm: Arc::new(Mutex::new(mm::MemoryManager::new(pt))),
-        fds: Arc::new(Mutex::new(fds)),
-        fs: Arc::new(Mutex::new(kernel::task::FsState { cwd: cwd_loc, umask: 0o022 })),
-        altstack: kernel::signal::ALTSTACK_DISABLED,
-        restart: false,
-        restart_nohand: false,
-        handler_running: false,
-        keep_regs: false,
-        saved_mask: None,
-        creds: Creds { uid: info.uid, gid: info.gid },
-        clear_child_tid: 0,
-        robust_list: (0, 0),
-        exit: None,
-        comm: kernel::exec::comm_of(&exe),
-        pdeathsig: 0,
-        dumpable: true,
-        no_new_privs: false,
-        subreaper: false,
-        rlimits: syscalls::process::default_rlimits(),
-        exe: exe.clone(),
-        vfork_parent: None,
-    });
-    kernel::sched::set_cr3(&task.shared, task.mm.lock().page_table().root());
-    let k = kernel::get();
-    if let Err(e) = kernel::exec::exec(&mut task, &exe, &argv, &envp, k.hwcap, k.minsigstksz) {
-        use kernel::exec::ExecError;
-        let (status, why) = match e {
-            ExecError::Io(errno::Errno::ENOENT) => (127, "no such file or directory".into()),
-            ExecError::Io(errno::Errno::EACCES) => (126, "permission denied".into()),
-            ExecError::Io(errno::Errno::ENOTDIR) => (127, "not a directory".into()),
-            ExecError::Io(_) => (126, "cannot read the program".into()),
-            ExecError::Elf(ref el) => (126, String::from(el.describe())),
-            ExecError::NoMem => (126, "not enough memory to load the program".into()),
-            ExecError::Interp(ref p, errno::Errno::ENOENT) => (127, format!("interpreter {p}: no such file or directory")),
-            ExecError::Interp(ref p, _) => (126, format!("interpreter {p}: cannot be opened")),
-        };
-        user_error(stderr, &format!("{exe}: {why}"));
-        host::exit(status);
+    if let Err(msg) = mount_filesystems(&mounts) {
+        fail(&msg, 125);
     }
-    let proc = task.proc.clone();
-    proc.update_view(&task, None, None);
-    kernel::spawn_task(task);
+    let spec = kernel::spawn::ProcSpec {
+        exe,
+        argv,
+        envp,
+        cwd,
+        uid: info.uid,
+        gid: info.gid,
+        groups,
+        umask: info.umask,
+        stdio: [u64::from(info.stdio[0]), u64::from(info.stdio[1]), u64::from(info.stdio[2])],
+    };
+    let task = match kernel::spawn::create(&spec) {
+        Ok(t) => t,
+        Err(e) => fail(&e.msg, e.status),
+    };
+    if wait_start {
+        kernel::control::hold_init(task);
+        host::ready(Ok(()));
+    } else {
+        kernel::spawn_task(task);
+    }
     kernel::sched::idle()
 }
 
@@ -193,22 +147,69 @@ const ROOT_UPPER_DEV: u64 = 0x2a;
 const ROOT_OVERLAY_DEV: u64 = 0x2b;
 const SHM_DEV: u64 = 0x2c;
 
-/// Builds the sandbox's mount tree: the root is a memory upper layer
-/// over the host's files (writes stay in the sandbox), the sentry's
-/// devices on /dev, shared memory on /dev/shm, /proc.
-fn mount_filesystems() {
+/// Builds the sandbox's mount tree from the VMM's list (kind,
+/// destination, source, options), in order: `rvisor do` gets a memory
+/// upper layer over the host's root, OCI containers their root and bind
+/// mounts written through, plus the sentry's own filesystems.
+fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
     let root_owner = vfs::Creator { uid: 0, gid: 0 };
-    let upper = fs::tmpfs::Tmpfs::with_limit(ROOT_UPPER_DEV, 0o755, root_owner, ROOT_UPPER_LIMIT);
-    vfs::walk::mount("/", fs::overlay::new(upper, fs::hostfs::HostInode::root(), ROOT_OVERLAY_DEV));
-    vfs::walk::mount("/dev", fs::dev::DevFs::root());
-    vfs::walk::mount("/dev/shm", fs::tmpfs::Tmpfs::with_limit(SHM_DEV, 0o1777, root_owner, SHM_LIMIT).root());
-    vfs::walk::mount("/proc", fs::proc::root());
+    let mut next_dev = ROOT_UPPER_DEV;
+    let mut dev = || {
+        next_dev += 1;
+        next_dev
+    };
+    for [kind, dest, source, options] in mounts {
+        if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
+            return Err(format!("mount {dest}: not an absolute path"));
+        }
+        let dest = canonical_mount_point(dest);
+        let opt = |name: &str| options.split(',').find_map(|o| o.strip_prefix(name).and_then(|v| v.strip_prefix('=')));
+        let ro = options.split(',').any(|o| o == "ro");
+        let root = match kind.as_str() {
+            "overlay" => {
+                let upper = fs::tmpfs::Tmpfs::with_limit(ROOT_UPPER_DEV, 0o755, root_owner, ROOT_UPPER_LIMIT);
+                fs::overlay::new(upper, fs::hostfs::HostInode::at(source, false), ROOT_OVERLAY_DEV)
+            }
+            "host" => fs::hostfs::HostInode::at(source, !ro),
+            "tmpfs" => {
+                let size = opt("size").and_then(|v| v.parse::<u64>().ok()).unwrap_or(TMPFS_DEFAULT_LIMIT);
+                let mode = opt("mode").and_then(|v| u32::from_str_radix(v, 8).ok()).unwrap_or(0o1777) & 0o7777;
+                let uid = opt("uid").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let gid = opt("gid").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let d = if dest == "/dev/shm" { SHM_DEV } else { dev() };
+                fs::tmpfs::Tmpfs::with_limit(d, mode, vfs::Creator { uid, gid }, size).root()
+            }
+            "proc" => fs::proc::root(),
+            "dev" => fs::dev::DevFs::root(),
+            // Not implemented yet: an empty read-only directory keeps the
+            // mount point visible without pretending to have content.
+            "sysfs" | "cgroup" | "mqueue" | "devpts" => {
+                fs::tmpfs::Tmpfs::with_limit(dev(), 0o755, root_owner, 0).root()
+            }
+            other => return Err(format!("mount {dest}: unknown filesystem type {other}")),
+        };
+        vfs::walk::mount(&dest, root);
+    }
+    Ok(())
 }
 
+/// "/a//b/" -> "/a/b".
+fn canonical_mount_point(p: &str) -> String {
+    let mut out = String::new();
+    for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        out.push('/');
+        out.push_str(c);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Default size of a tmpfs mount without `size=`.
+const TMPFS_DEFAULT_LIMIT: u64 = 512 << 20;
 /// Bytes the sandbox may write to its root (kept in sentry memory).
 const ROOT_UPPER_LIMIT: u64 = 512 << 20;
-/// Bytes of /dev/shm (Docker's default --shm-size).
-const SHM_LIMIT: u64 = 64 << 20;
 
 /// Registers of a fault inside the sentry, as `rv_kernel_fault` gets them.
 #[repr(C)]

@@ -1,8 +1,10 @@
-//! The host's files as a read-only filesystem, reached through the host
-//! interface (until the gofer serves them). Every call is a VM exit, so
-//! the kinds of directories and symlinks already looked up are cached by
-//! path: the lower layer of the root never changes from inside the
-//! sandbox (writes go to the overlay's upper layer).
+//! The host's files, reached through the host interface (until the gofer
+//! serves them): read-only as the lower layer of `rvisor do`'s root, or
+//! written through for OCI containers (their root and bind mounts, in
+//! the VMM's mount namespace, where the host kernel enforces read-only
+//! mounts as well). Every call is a VM exit, so the kinds of directories
+//! and symlinks already looked up are cached by path, and changes made
+//! from inside the sandbox drop the affected entries.
 
 use abi::linux::Stat;
 use alloc::boxed::Box;
@@ -17,6 +19,7 @@ use super::host::HostFile;
 use super::FileOps;
 use crate::errno::Errno;
 use crate::host;
+use abi::hypercall::PathOp;
 use crate::vfs::{DirEntry, Inode, Kind};
 
 /// Most cached lookups.
@@ -30,16 +33,58 @@ const O_DIRECTORY: u32 = 0o200000;
 const O_NOFOLLOW: u32 = 0o400000;
 const O_PATH: u32 = 0o10000000;
 
+const O_APPEND: u32 = 0o2000;
+const O_CREAT: u32 = 0o100;
+const O_EXCL: u32 = 0o200;
+
 /// A host file or directory, by its absolute host path.
 pub struct HostInode {
     path: String,
     kind: Kind,
+    /// Changes go through to the host (else EROFS).
+    writable: bool,
+}
+
+/// Forgets cached kinds at and below `path` (it was removed or renamed).
+fn forget(path: &str) {
+    let mut c = KIND_CACHE.lock();
+    let below = alloc::format!("{path}/");
+    c.retain(|k, _| k != path && !k.starts_with(&below));
 }
 
 impl HostInode {
     /// The host's root directory.
     pub fn root() -> Arc<dyn Inode> {
-        Arc::new(HostInode { path: "/".into(), kind: Kind::Dir })
+        HostInode::at("/", false)
+    }
+
+    /// The host file or directory `path` (absolute), written through if
+    /// `writable`. Its kind is looked up lazily: a missing path behaves as
+    /// an empty directory would not — lookups in it fail with ENOENT.
+    pub fn at(path: &str, writable: bool) -> Arc<dyn Inode> {
+        let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
+        Arc::new(HostInode { path: path.into(), kind, writable })
+    }
+
+    fn check_writable(&self) -> Result<(), Errno> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Errno::EROFS)
+        }
+    }
+
+    fn dir_child(&self, name: &str) -> Result<String, Errno> {
+        if self.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        self.check_writable()?;
+        Ok(self.child(name))
+    }
+
+    fn new_child(&self, path: String) -> Result<Arc<dyn Inode>, Errno> {
+        let st = host::stat_path(&path, true)?;
+        Ok(Arc::new(HostInode { path, kind: Kind::from_mode(st.st_mode), writable: self.writable }))
     }
 
     fn child(&self, name: &str) -> String {
@@ -67,7 +112,7 @@ impl Inode for HostInode {
         }
         let path = self.child(name);
         if let Some(k) = KIND_CACHE.lock().get(&path).copied() {
-            return Ok(Arc::new(HostInode { path, kind: k }));
+            return Ok(Arc::new(HostInode { path, kind: k, writable: self.writable }));
         }
         let st = host::stat_path(&path, true)?;
         let kind = Kind::from_mode(st.st_mode);
@@ -78,7 +123,7 @@ impl Inode for HostInode {
             }
             c.insert(path.clone(), kind);
         }
-        Ok(Arc::new(HostInode { path, kind }))
+        Ok(Arc::new(HostInode { path, kind, writable: self.writable }))
     }
 
     fn readlink(&self) -> Result<String, Errno> {
@@ -93,9 +138,10 @@ impl Inode for HostInode {
 
     fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
         if flags & O_ACCMODE != 0 {
-            return Err(Errno::EROFS);
+            self.check_writable()?;
         }
-        let h = host::open(&self.path, (flags & (O_DIRECTORY | O_NONBLOCK | O_PATH)) | O_NOFOLLOW)?;
+        let keep = O_DIRECTORY | O_NONBLOCK | O_PATH | O_ACCMODE | O_APPEND;
+        let h = host::open(&self.path, (flags & keep) | O_NOFOLLOW)?;
         Ok(Box::new(HostFile::new(h, self.path.clone(), self.kind == Kind::Dir)))
     }
 
@@ -118,8 +164,93 @@ impl Inode for HostInode {
         r.map(|()| out)
     }
 
+    fn create(&self, name: &str, kind: Kind, mode: u32, _rdev: u64, who: crate::vfs::Creator) -> Result<Arc<dyn Inode>, Errno> {
+        let path = self.dir_child(name)?;
+        let mode = mode & 0o7777;
+        match kind {
+            Kind::File => {
+                let h = host::open_mode(&path, O_CREAT | O_EXCL | O_NOFOLLOW | 1, mode)?;
+                host::close(h);
+            }
+            Kind::Dir | Kind::Fifo | Kind::Socket => {
+                host::path_op(PathOp::Create, &path, "", u64::from(kind.mode_bits() | mode))?;
+            }
+            // Device nodes need privileges the VMM does not use for the sandbox.
+            Kind::CharDev | Kind::BlockDev | Kind::Symlink => return Err(Errno::EPERM),
+        }
+        self.chown_new(&path, who);
+        forget(&path);
+        self.new_child(path)
+    }
+
+    fn symlink(&self, name: &str, target: &str, who: crate::vfs::Creator) -> Result<Arc<dyn Inode>, Errno> {
+        let path = self.dir_child(name)?;
+        host::path_op(PathOp::Symlink, &path, target, 0)?;
+        self.chown_new(&path, who);
+        forget(&path);
+        self.new_child(path)
+    }
+
+    fn link(&self, name: &str, target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        let path = self.dir_child(name)?;
+        let t = target.as_any().downcast_ref::<HostInode>().ok_or(Errno::EXDEV)?;
+        host::path_op(PathOp::Link, &t.path, &path, 0).map(|_| ())
+    }
+
+    fn unlink(&self, name: &str, dir: bool) -> Result<(), Errno> {
+        let path = self.dir_child(name)?;
+        forget(&path);
+        host::path_op(PathOp::Unlink, &path, "", if dir { 0x200 } else { 0 }).map(|_| ())
+    }
+
+    fn rename(&self, name: &str, new_dir: &Arc<dyn Inode>, new_name: &str, flags: u32) -> Result<(), Errno> {
+        let from = self.dir_child(name)?;
+        let to_dir = new_dir.as_any().downcast_ref::<HostInode>().ok_or(Errno::EXDEV)?;
+        let to = to_dir.dir_child(new_name)?;
+        forget(&from);
+        forget(&to);
+        host::path_op(PathOp::Rename, &from, &to, u64::from(flags)).map(|_| ())
+    }
+
+    fn setattr(&self, a: &crate::vfs::SetAttr) -> Result<(), Errno> {
+        self.check_writable()?;
+        if let Some(size) = a.size {
+            host::path_op(PathOp::Truncate, &self.path, "", size)?;
+        }
+        if let Some(mode) = a.mode {
+            if self.kind != Kind::Symlink {
+                host::path_op(PathOp::Chmod, &self.path, "", u64::from(mode & 0o7777))?;
+            }
+        }
+        if a.uid.is_some() || a.gid.is_some() {
+            let arg = u64::from(a.uid.unwrap_or(u32::MAX)) | (u64::from(a.gid.unwrap_or(u32::MAX)) << 32);
+            host::path_op(PathOp::Chown, &self.path, "", arg)?;
+        }
+        if a.atime.is_some() || a.mtime.is_some() {
+            const UTIME_OMIT: i64 = (1 << 30) - 2;
+            let (asec, ansec) = a.atime.unwrap_or((0, UTIME_OMIT));
+            let (msec, mnsec) = a.mtime.unwrap_or((0, UTIME_OMIT));
+            let ts = [asec, ansec, msec, mnsec];
+            // The VMM reads the array through its guest-physical address.
+            host::path_op(PathOp::Utimens, &self.path, "", crate::mm::phys::va_to_pa(ts.as_ptr() as u64))?;
+            core::hint::black_box(&ts);
+        }
+        Ok(())
+    }
+
     fn as_any(&self) -> &dyn core::any::Any {
         self
+    }
+}
+
+impl HostInode {
+    /// New host files belong to the sandbox user who made them (the VMM
+    /// creates them as itself). Best effort: a failure leaves the VMM's
+    /// owner, as on a filesystem without ownership.
+    fn chown_new(&self, path: &str, who: crate::vfs::Creator) {
+        if who.uid != 0 || who.gid != 0 {
+            let _ = host::path_op(PathOp::Chown, path, "", u64::from(who.uid) | (u64::from(who.gid) << 32));
+        }
     }
 }
 

@@ -111,9 +111,47 @@ pub fn halt(timeout_ns: u64) {
     call(Nr::Halt, [timeout_ns, 0, 0, 0, 0, 0]);
 }
 
-/// Opens a host file read-only (skeleton; the gofer replaces this).
+/// Opens a host file (skeleton; the gofer replaces this). Writes are
+/// refused by the VMM unless the sandbox's host tree is writable.
 pub fn open(path: &str, flags: u32) -> Result<u64, Errno> {
-    result(call(Nr::HostOpen, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(flags), 0, 0, 0]))
+    open_mode(path, flags, 0)
+}
+
+/// Opens a host file, creating it with `mode` under O_CREAT.
+pub fn open_mode(path: &str, flags: u32, mode: u32) -> Result<u64, Errno> {
+    result(call(Nr::HostOpen, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(flags), u64::from(mode), 0, 0]))
+}
+
+/// Changes the host tree at `path` (see `abi::hypercall::PathOp`).
+pub fn path_op(op: abi::hypercall::PathOp, path: &str, path2: &str, arg: u64) -> Result<u64, Errno> {
+    let r = call(
+        Nr::HostPathOp,
+        [op as u64, gpa_of(path.as_ptr()), path.len() as u64, gpa_of(path2.as_ptr()), path2.len() as u64, arg],
+    );
+    result(r)
+}
+
+/// Changes an open handle (see `abi::hypercall::HandleOp`).
+pub fn handle_op(op: abi::hypercall::HandleOp, h: u64, arg: u64, arg2: u64) -> Result<u64, Errno> {
+    result(call(Nr::HostHandleOp, [op as u64, h, arg, arg2, 0, 0]))
+}
+
+/// Tells the host the init program is loaded (or why it is not).
+pub fn ready(r: Result<(), &str>) {
+    match r {
+        Ok(()) => call(Nr::Ready, [0, 0, 0, 0, 0, 0]),
+        Err(msg) => call(Nr::Ready, [1, gpa_of(msg.as_ptr()), msg.len() as u64, 0, 0, 0]),
+    };
+}
+
+/// The control request `seq` has its answer in the control block.
+pub fn control_done(seq: u64) {
+    call(Nr::ControlDone, [seq, 0, 0, 0, 0, 0]);
+}
+
+/// A process started by a control `Exec` ended with wait status `status`.
+pub fn process_exited(pid: u32, status: u32) {
+    call(Nr::ProcessExited, [u64::from(pid), u64::from(status), 0, 0, 0, 0]);
 }
 
 /// Closes a host handle.

@@ -73,6 +73,11 @@ fn process_exit(p: &Arc<Process>) {
         // init is gone: so is the sandbox.
         crate::finish(status);
     }
+    if ppid == 0 {
+        // Started from outside (OCI exec): the host waits for it, nobody
+        // inside reaps it.
+        crate::host::process_exited(p.pid, wait_status(status));
+    }
     if !children.is_empty() {
         if let Some(init) = process::find_process(1) {
             for c in &children {

@@ -3,6 +3,7 @@
 //! back (a syscall or an exception), repeat.
 
 pub mod clock;
+pub mod control;
 pub mod exec;
 pub mod exit;
 pub mod fork;
@@ -11,6 +12,7 @@ pub mod process;
 pub mod random;
 pub mod sched;
 pub mod sigframe;
+pub mod spawn;
 pub mod signal;
 pub mod task;
 pub mod preempt;
@@ -109,6 +111,7 @@ fn handle_exception(t: &mut Task) {
             // The VMM interrupted the application for us: resume it where
             // it was, after letting the other tasks run.
             t.regs.rip = rip;
+            control::poll();
             sched::yield_now();
             return;
         }

@@ -15,6 +15,11 @@ pub fn init(va: u64) {
     PREEMPT_VA.store(va, Ordering::Relaxed);
 }
 
+/// This vCPU's handshake block.
+pub fn block_ptr() -> Option<*mut Preempt> {
+    block()
+}
+
 fn block() -> Option<*mut Preempt> {
     let p = PREEMPT_VA.load(Ordering::Relaxed);
     (p != 0).then_some(p as *mut Preempt)

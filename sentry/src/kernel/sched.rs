@@ -353,6 +353,7 @@ fn unreachable_halt() -> ! {
 /// The idle loop, on the boot stack: runs tasks, fires timers, halts.
 pub fn idle() -> ! {
     loop {
+        super::control::poll();
         run_timers();
         let now = super::clock::monotonic_ns();
         let next_deadline = {

@@ -1,0 +1,478 @@
+//! `rvisor boot` (internal): the VMM process of an OCI container. Started
+//! by `create`, it builds the VM, puts the container's root and bind
+//! mounts into a mount namespace of its own (so host tools that enter it,
+//! like `podman cp`, see the container's files, and the sentry's host
+//! file requests can reach nothing else), reports to `create` once the
+//! init program is loaded, serves the control socket, and exits with the
+//! container's status.
+
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::Spec;
+use platform_kvm::{Controller, MountSpec, Sandbox, SandboxConfig};
+
+use super::wire::{self, ProcInfo, Reply, Request};
+
+/// Guest memory of a container sandbox (touched lazily).
+const MEMORY: u64 = 8 << 30;
+
+#[derive(clap::Args)]
+pub struct BootArgs {
+    #[arg(long)]
+    bundle: PathBuf,
+    #[arg(long)]
+    state_dir: PathBuf,
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Where to report "ok" or the error to `create`.
+    #[arg(long)]
+    sync_fd: i32,
+    id: String,
+}
+
+/// Runs the VMM; returns the container's exit status.
+pub fn run(args: &BootArgs, flags: u64) -> i32 {
+    // SAFETY: `create` passed us the write end of its pipe under this
+    // number and nothing else in this process uses it.
+    #[allow(unsafe_code)]
+    let sync = unsafe { std::fs::File::from_raw_fd(args.sync_fd) };
+    let mut sync = Some(sync);
+    let report = |sync: &mut Option<std::fs::File>, msg: &str| {
+        if let Some(mut f) = sync.take() {
+            let _ = f.write_all(msg.as_bytes());
+        }
+    };
+    let (sandbox, listener) = match prepare(args, flags) {
+        Ok(x) => x,
+        Err(e) => {
+            report(&mut sync, &format!("error: {}", super::chain(&e)));
+            return 1;
+        }
+    };
+    let ctl = sandbox.controller();
+    let vcpus = std::thread::spawn(move || sandbox.run());
+    if let Err(msg) = ctl.wait_ready() {
+        report(&mut sync, &format!("error: {msg}"));
+        return vcpus.join().ok().and_then(Result::ok).unwrap_or(1);
+    }
+    report(&mut sync, "ok");
+    {
+        let ctl = ctl.clone();
+        std::thread::spawn(move || serve(listener, ctl));
+    }
+    match vcpus.join() {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            eprintln!("rvisor: sandbox failed: {}", super::chain(&e));
+            125
+        }
+        Err(_) => 125,
+    }
+}
+
+fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::UnixListener)> {
+    let spec = super::load_spec(&args.bundle)?;
+    let rootfs = super::rootfs_of(&spec, &args.bundle)?;
+    let process = spec.process().as_ref().context("config.json has no process")?;
+    let stdio = match &args.console_socket {
+        Some(sock) => super::console::make_console(sock, process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)))?,
+        None => dup_stdio()?,
+    };
+    enter_network_namespace(&spec)?;
+    let args_v = process.args().clone().unwrap_or_default();
+    if args_v.is_empty() {
+        bail!("process.args must not be empty");
+    }
+    let user = process.user();
+    let cfg = SandboxConfig {
+        image: crate::SENTRY_IMAGE,
+        mem_size: MEMORY,
+        exe: args_v[0].clone(),
+        cwd: process.cwd().to_string_lossy().into_owned(),
+        argv: args_v,
+        envp: process.env().clone().unwrap_or_default(),
+        stdio,
+        flags: flags | abi::boot::flags::WAIT_START,
+        uid: user.uid(),
+        gid: user.gid(),
+        groups: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask().unwrap_or(0o022),
+        hostname: spec.hostname().clone(),
+        domainname: spec.domainname().clone().unwrap_or_default(),
+        mounts: sentry_mounts(&spec),
+        allow_writes: true,
+    };
+    let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
+    let listener = wire::bind(&args.state_dir.join("control.sock"))?;
+    setup_rootfs(&spec, &rootfs)?;
+    Ok((sandbox, listener))
+}
+
+fn dup_stdio() -> Result<[OwnedFd; 3]> {
+    Ok([
+        std::io::stdin().as_fd().try_clone_to_owned()?,
+        std::io::stdout().as_fd().try_clone_to_owned()?,
+        std::io::stderr().as_fd().try_clone_to_owned()?,
+    ])
+}
+
+/// Joins the spec's network namespace, or makes a new one when it asks
+/// for one without a path (Docker then configures it from its hook), so
+/// the VMM never lends the host's network to the container by accident.
+fn enter_network_namespace(spec: &Spec) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let Some(ns) = spec.linux().as_ref().and_then(|l| l.namespaces().clone()) else { return Ok(()) };
+    let Some(net) = ns.iter().find(|n| n.typ() == LinuxNamespaceType::Network) else { return Ok(()) };
+    match net.path() {
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("network namespace {}", p.display()))?;
+            nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| format!("joining {}", p.display()))?;
+        }
+        None => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("new network namespace")?,
+    }
+    Ok(())
+}
+
+/// Bytes of a tmpfs `size=` option (k, m, g suffixes, or a plain number).
+fn parse_size(v: &str) -> Option<u64> {
+    let (num, mult) = match v.chars().last()? {
+        'k' | 'K' => (&v[..v.len() - 1], 1u64 << 10),
+        'm' | 'M' => (&v[..v.len() - 1], 1 << 20),
+        'g' | 'G' => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options().as_ref().is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+}
+
+/// The sentry's mount table for a spec: the root and bind mounts are the
+/// host files at the same paths in the VMM's namespace (written through;
+/// `ro` refused); the rest are the sentry's own filesystems.
+pub fn sentry_mounts(spec: &Spec) -> Vec<MountSpec> {
+    let readonly_root = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    let mut out = vec![MountSpec {
+        kind: "host".into(),
+        dest: "/".into(),
+        source: "/".into(),
+        options: if readonly_root { "ro".into() } else { String::new() },
+    }];
+    let mut has_dev = false;
+    for m in spec.mounts().clone().unwrap_or_default() {
+        let dest = m.destination().to_string_lossy().into_owned();
+        let opts = m.options().clone().unwrap_or_default();
+        let ro = opts.iter().any(|o| o == "ro");
+        let typ = m.typ().clone().unwrap_or_default();
+        let (kind, options) = if is_bind(&m) {
+            ("host", if ro { "ro".to_string() } else { String::new() })
+        } else {
+            match typ.as_str() {
+                "tmpfs" if dest == "/dev" => ("dev", String::new()),
+                "tmpfs" => {
+                    let mut o = Vec::new();
+                    for x in &opts {
+                        if let Some(v) = x.strip_prefix("size=") {
+                            if let Some(b) = parse_size(v) {
+                                o.push(format!("size={b}"));
+                            }
+                        } else if x.starts_with("mode=") || x.starts_with("uid=") || x.starts_with("gid=") {
+                            o.push(x.clone());
+                        }
+                    }
+                    if ro {
+                        o.push("ro".into());
+                    }
+                    ("tmpfs", o.join(","))
+                }
+                "proc" => ("proc", String::new()),
+                "sysfs" => ("sysfs", String::new()),
+                "devpts" => ("devpts", String::new()),
+                "mqueue" => ("mqueue", String::new()),
+                "cgroup" | "cgroup2" => ("cgroup", String::new()),
+                _ => continue,
+            }
+        };
+        has_dev |= dest == "/dev";
+        out.push(MountSpec { kind: kind.into(), dest, source: m.destination().to_string_lossy().into_owned(), options });
+    }
+    if !has_dev {
+        out.insert(1, MountSpec { kind: "dev".into(), dest: "/dev".into(), source: String::new(), options: String::new() });
+    }
+    out
+}
+
+/// Resolves `path` inside `root` the way the container would see it:
+/// symlinks are followed relative to `root` and `..` stops at it, so a
+/// hostile image cannot point a mount outside its root.
+pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
+    let mut parts: Vec<std::ffi::OsString> = Vec::new();
+    let mut todo: Vec<std::ffi::OsString> =
+        path.components().rev().filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        }).collect();
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            parts.pop();
+            continue;
+        }
+        let mut candidate = root.to_path_buf();
+        candidate.extend(&parts);
+        candidate.push(&c);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(md) if md.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    bail!("too many symlinks in {}", path.display());
+                }
+                let target = std::fs::read_link(&candidate)?;
+                if target.is_absolute() {
+                    parts.clear();
+                }
+                for tc in target.components().rev() {
+                    match tc {
+                        std::path::Component::Normal(n) => todo.push(n.to_os_string()),
+                        std::path::Component::ParentDir => todo.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => parts.push(c),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&parts);
+    Ok(out)
+}
+
+/// Gives the VMM a mount namespace holding the container's root and bind
+/// mounts at their container paths (like runc's), then pivots into it.
+fn setup_rootfs(spec: &Spec, rootfs: &Path) -> Result<()> {
+    use nix::sched::{unshare, CloneFlags};
+    unshare(CloneFlags::CLONE_NEWNS).context("new mount namespace")?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).context("making mounts private")?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .with_context(|| format!("binding the root {}", rootfs.display()))?;
+    for m in spec.mounts().clone().unwrap_or_default() {
+        let dest = secure_join(rootfs, m.destination())?;
+        let opts = m.options().clone().unwrap_or_default();
+        if is_bind(&m) {
+            let src = m.source().clone().context("bind mount without a source")?;
+            let src_md = std::fs::metadata(&src).with_context(|| format!("bind mount source {}", src.display()))?;
+            make_mountpoint(&dest, src_md.is_dir())?;
+            let mut fl = MsFlags::MS_BIND;
+            if opts.iter().any(|o| o == "rbind") {
+                fl |= MsFlags::MS_REC;
+            }
+            mount(Some(&src), &dest, None::<&str>, fl, None::<&str>)
+                .with_context(|| format!("bind mounting {} on {}", src.display(), m.destination().display()))?;
+            let mut re = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+            for (o, f) in [("ro", MsFlags::MS_RDONLY), ("nosuid", MsFlags::MS_NOSUID), ("nodev", MsFlags::MS_NODEV), ("noexec", MsFlags::MS_NOEXEC)] {
+                if opts.iter().any(|x| x == o) {
+                    re |= f;
+                }
+            }
+            if re != MsFlags::MS_BIND | MsFlags::MS_REMOUNT {
+                mount(None::<&str>, &dest, None::<&str>, re, None::<&str>)
+                    .with_context(|| format!("remounting {}", m.destination().display()))?;
+            }
+        } else if m.typ().as_deref() == Some("tmpfs") {
+            // A host tmpfs holds the mount points of nested mounts (e.g.
+            // /dev/shm under /dev) without writing into the image.
+            if make_mountpoint(&dest, true).is_ok() {
+                let data: Vec<&str> = opts.iter().filter(|o| o.starts_with("size=") || o.starts_with("mode=")).map(String::as_str).collect();
+                let _ = mount(Some("tmpfs"), &dest, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.join(",").as_str()));
+            }
+        } else {
+            let _ = make_mountpoint(&dest, true);
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        mount(None::<&str>, rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
+            .context("making the root read-only")?;
+    }
+    std::env::set_current_dir(rootfs)?;
+    nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
+    std::env::set_current_dir("/")?;
+    Ok(())
+}
+
+fn make_mountpoint(p: &Path, dir: bool) -> Result<()> {
+    if p.exists() {
+        return Ok(());
+    }
+    if dir {
+        std::fs::create_dir_all(p).with_context(|| format!("creating mount point {}", p.display()))?;
+    } else {
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(p)
+            .with_context(|| format!("creating mount point {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Serves the control socket until the process exits.
+fn serve(listener: std::os::unix::net::UnixListener, ctl: Controller) {
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        // Only root (the CLI) may drive the sandbox.
+        let cred = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials);
+        if !cred.is_ok_and(|c| c.uid() == 0 || c.uid() == nix::unistd::geteuid().as_raw()) {
+            continue;
+        }
+        let ctl = ctl.clone();
+        std::thread::spawn(move || {
+            let _ = handle(conn, &ctl);
+        });
+    }
+}
+
+fn err(msg: impl std::fmt::Display) -> Reply {
+    Reply::Error { msg: msg.to_string() }
+}
+
+fn handle(mut conn: std::os::unix::net::UnixStream, ctl: &Controller) -> Result<()> {
+    use abi::control::Kind;
+    let Some((req, fds)) = wire::recv::<Request>(&mut conn)? else { return Ok(()) };
+    let reply = match req {
+        Request::Start => match ctl.request(Kind::Start, [0; 8], &[]) {
+            Ok((0, _)) => Reply::Ok,
+            Ok((_, msg)) => err(String::from_utf8_lossy(&msg)),
+            Err(e) => err(e),
+        },
+        Request::Signal { signal, all, pid } => {
+            match ctl.request(Kind::Signal, [signal as u64, u64::from(pid), u64::from(all), 0, 0, 0, 0, 0], &[]) {
+                Ok((0, _)) => Reply::Ok,
+                Ok((r, _)) => err(format!("signal {signal}: {}", std::io::Error::from_raw_os_error(-r as i32))),
+                Err(e) => err(e),
+            }
+        }
+        Request::Pause => {
+            ctl.set_paused(true);
+            Reply::Ok
+        }
+        Request::Resume => {
+            ctl.set_paused(false);
+            Reply::Ok
+        }
+        Request::Ps => match ctl.request(Kind::Ps, [0; 8], &[]) {
+            Ok((_, data)) => Reply::Ps { procs: parse_ps(&String::from_utf8_lossy(&data)) },
+            Err(e) => err(e),
+        },
+        Request::Exec { args, env, cwd, uid, gid, groups } => {
+            return exec(conn, ctl, fds, args, env, cwd, uid, gid, groups);
+        }
+    };
+    wire::send(&conn, &reply, &[])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn exec(
+    conn: std::os::unix::net::UnixStream,
+    ctl: &Controller,
+    fds: Vec<OwnedFd>,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+) -> Result<()> {
+    use abi::control::Kind;
+    if fds.len() != 3 || args.is_empty() {
+        return wire::send(&conn, &err("exec needs a command and three stdio descriptors"), &[]);
+    }
+    let mut handles = [0u64; 3];
+    for (h, fd) in handles.iter_mut().zip(fds) {
+        *h = ctl.add_handle(fd).map_err(|e| anyhow!("{e}"))?;
+    }
+    let mut data = Vec::new();
+    for s in std::iter::once(&cwd).chain(&args).chain(&env) {
+        if s.contains('\0') {
+            return wire::send(&conn, &err("NUL byte in exec arguments"), &[]);
+        }
+        data.extend_from_slice(s.as_bytes());
+        data.push(0);
+    }
+    for g in &groups {
+        data.extend_from_slice(&g.to_le_bytes());
+    }
+    let a = [args.len() as u64, env.len() as u64, u64::from(uid), u64::from(gid), handles[0], handles[1], handles[2], groups.len() as u64];
+    let pid = match ctl.request(Kind::Exec, a, &data) {
+        Ok((pid, _)) if pid > 0 => pid as u32,
+        Ok((_, msg)) => return wire::send(&conn, &err(String::from_utf8_lossy(&msg)), &[]),
+        Err(e) => return wire::send(&conn, &err(e), &[]),
+    };
+    wire::send(&conn, &Reply::Started { pid }, &[])?;
+    let status = match ctl.wait_exit(pid) {
+        Ok(s) => s,
+        // The sandbox ended first: the process died with it.
+        Err(_) => 9,
+    };
+    wire::send(&conn, &Reply::Exited { status }, &[])
+}
+
+fn parse_ps(text: &str) -> Vec<ProcInfo> {
+    text.lines()
+        .filter_map(|l| {
+            let (head, args) = l.split_once('\t')?;
+            let f: Vec<&str> = head.splitn(5, ' ').collect();
+            Some(ProcInfo {
+                pid: f.first()?.parse().ok()?,
+                ppid: f.get(1)?.parse().ok()?,
+                uid: f.get(2)?.parse().ok()?,
+                state: f.get(3)?.to_string(),
+                comm: f.get(4).unwrap_or(&"").to_string(),
+                args: args.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536k"), Some(64 << 20));
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn ps_lines() {
+        let p = parse_ps("1 0 0 S sh\tsh -c sleep 5\n7 1 1000 Z sleep\t\ngarbage\n");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].pid, 7);
+        assert_eq!(p[1].uid, 1000);
+        assert_eq!(p[0].args, "sh -c sleep 5");
+    }
+
+    #[test]
+    fn secure_join_stays_inside() {
+        let d = std::env::temp_dir().join(format!("rvisor-sj-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/../../../../etc", d.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../..", d.join("etc/rel")).unwrap();
+        assert_eq!(secure_join(&d, Path::new("/up/passwd")).unwrap(), d.join("etc/passwd"));
+        assert_eq!(secure_join(&d, Path::new("/etc/rel/x")).unwrap(), d.join("x"));
+        assert_eq!(secure_join(&d, Path::new("/../../a")).unwrap(), d.join("a"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,32 @@
+//! `--console-socket`: a new pseudo-terminal whose master goes to the
+//! client over the unix socket (SCM_RIGHTS, the slave's name as payload,
+//! as runc does) and whose slave becomes the process's stdio.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+/// Makes the pty, hands the master to `socket` and returns the slave
+/// three times (stdin, stdout, stderr). `size` is (rows, columns).
+pub fn make_console(socket: &Path, size: Option<(u16, u16)>) -> Result<[OwnedFd; 3]> {
+    let md = std::fs::metadata(socket).with_context(|| format!("console socket {}", socket.display()))?;
+    if !std::os::unix::fs::FileTypeExt::is_socket(&md.file_type()) {
+        bail!("console socket {} is not a socket", socket.display());
+    }
+    let ws = size.map(|(rows, cols)| nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 });
+    let pty = nix::pty::openpty(ws.as_ref(), None).context("opening a pseudo-terminal")?;
+    let name = nix::unistd::ttyname(&pty.slave).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "/dev/ptmx".into());
+    let conn = UnixStream::connect(socket).with_context(|| format!("connecting to console socket {}", socket.display()))?;
+    let iov = [IoSlice::new(name.as_bytes())];
+    let fds = [pty.master.as_raw_fd()];
+    sendmsg::<()>(conn.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .context("sending the terminal to the console socket")?;
+    drop(pty.master);
+    let a = pty.slave.try_clone()?;
+    let b = pty.slave.try_clone()?;
+    Ok([pty.slave, a, b])
+}
