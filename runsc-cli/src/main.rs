@@ -4,6 +4,8 @@
 #![deny(unsafe_code)]
 
 mod do_cmd;
+mod features;
+mod spec_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +40,10 @@ enum Cmd {
     /// Run a command in a new sandbox, with the host's root filesystem
     /// visible read-only and the caller's stdin/stdout/stderr.
     Do(do_cmd::DoArgs),
+    /// Write a starter OCI config.json into a bundle, like `runc spec`.
+    Spec(spec_cmd::SpecArgs),
+    /// Print the OCI runtime features JSON (runtime-spec features.md).
+    Features,
     /// Help on a topic: `rvisor help syscalls` lists syscall support.
     Help {
         /// Topic (`syscalls`).
@@ -107,6 +113,8 @@ fn main() {
     }
     let code = match cli.cmd {
         Some(Cmd::Do(args)) => do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic),
+        Some(Cmd::Spec(args)) => spec_cmd::run(&args),
+        Some(Cmd::Features) => features::run(),
         Some(Cmd::Help { topic: Some(t) }) if t == "syscalls" => {
             print!("{}", help_syscalls());
             0
