@@ -4,7 +4,9 @@
 #![deny(unsafe_code)]
 
 mod do_cmd;
+mod features;
 mod oci;
+mod spec_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -42,7 +44,8 @@ struct Cli {
     /// Accepted for runc compatibility (cgroups are managed with cgroupfs).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility (true, false or auto).
+    /// Rootless mode (true, false or auto); `spec --rootless` makes a
+    /// rootless configuration.
     #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported).
@@ -72,6 +75,10 @@ enum Cmd {
     /// Run a command in a new sandbox, with the host's root filesystem
     /// visible read-only and the caller's stdin/stdout/stderr.
     Do(do_cmd::DoArgs),
+    /// Write a starter OCI config.json into a bundle, like `runc spec`.
+    Spec(spec_cmd::SpecArgs),
+    /// Print the OCI runtime features JSON (runtime-spec features.md).
+    Features,
     /// Help on a topic: `rvisor help syscalls` lists syscall support.
     Help {
         /// Topic (`syscalls`).
@@ -261,6 +268,8 @@ fn main() {
             let Some(Cmd::Do(args)) = cli.cmd else { unreachable!() };
             do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic)
         }
+        Some(Cmd::Spec(args)) => spec_cmd::run(args, cli.rootless.as_deref().is_some_and(|v| v == "true")),
+        Some(Cmd::Features) => features::run(),
         Some(Cmd::Help { topic: Some(t) }) if t == "syscalls" => {
             print!("{}", help_syscalls());
             0

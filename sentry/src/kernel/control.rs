@@ -163,7 +163,12 @@ fn exec(args: &[u64; 8], data: &[u8]) -> (i64, Vec<u8>) {
             super::spawn_task(t);
             (i64::from(pid), Vec::new())
         }
-        Err(e) => (-i64::from(e.status), e.msg.into_bytes()),
+        Err(e) => {
+            for h in spec.stdio {
+                crate::host::close(h);
+            }
+            (-i64::from(e.status), e.msg.into_bytes())
+        }
     }
 }
 

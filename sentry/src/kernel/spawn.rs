@@ -85,11 +85,7 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         _ => return Err(fail(125, format!("working directory {}: not found in the sandbox", spec.cwd))),
     };
     let exe = find_program(&root, &cwd_loc, &spec.exe, &spec.envp)?;
-    let mut fds = FdTable::new();
-    for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
-        let f = OpenFile::new(Box::new(HostFile::stdio(spec.stdio[i], name)), 2);
-        let _ = fds.install_at(i, f, false);
-    }
+    let fds = FdTable::new();
     let template = crate::mm::pagetable::PageTable::adopt(abi::layout::BOOT_PML4_GPA);
     let pt = crate::mm::pagetable::PageTable::new_from(&template).map_err(|_| fail(125, "out of memory".into()))?;
     let k = super::get();
@@ -143,6 +139,15 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
             ExecError::Interp(ref p, _) => (126, format!("interpreter {p}: cannot be opened")),
         };
         return Err(fail(status, format!("{exe}: {why}")));
+    }
+    // Stdio goes in last: on failure the handles stay with the caller,
+    // who still reports errors through them.
+    {
+        let mut fds = task.fds.lock();
+        for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+            let f = OpenFile::new(Box::new(HostFile::stdio(spec.stdio[i], name)), 2);
+            let _ = fds.install_at(i, f, false);
+        }
     }
     let proc = task.proc.clone();
     proc.update_view(&task, None, None);
