@@ -69,6 +69,7 @@ impl SandboxConfig {
         vec![
             m("overlay", "/", "/", ""),
             m("dev", "/dev", "", ""),
+            m("devpts", "/dev/pts", "", ""),
             m("tmpfs", "/dev/shm", "", "size=67108864,mode=1777"),
             m("proc", "/proc", "", ""),
         ]

@@ -88,13 +88,16 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
         bail!("process.args must not be empty");
     }
     let user = process.user();
+    let mut envp = process.env().clone().unwrap_or_default();
+    let passwd = secure_join(&rootfs, Path::new("/etc/passwd")).ok().and_then(|p| std::fs::read_to_string(p).ok());
+    super::ensure_home(&mut envp, user.uid(), passwd.as_deref());
     let cfg = SandboxConfig {
         image: crate::SENTRY_IMAGE,
         mem_size: MEMORY,
         exe: args_v[0].clone(),
         cwd: process.cwd().to_string_lossy().into_owned(),
         argv: args_v,
-        envp: process.env().clone().unwrap_or_default(),
+        envp,
         stdio,
         flags: flags | abi::boot::flags::WAIT_START,
         uid: user.uid(),
@@ -165,6 +168,7 @@ pub fn sentry_mounts(spec: &Spec) -> Vec<MountSpec> {
         options: if readonly_root { "ro".into() } else { String::new() },
     }];
     let mut has_dev = false;
+    let mut has_pts = false;
     for m in spec.mounts().clone().unwrap_or_default() {
         let dest = m.destination().to_string_lossy().into_owned();
         let opts = m.options().clone().unwrap_or_default();
@@ -200,10 +204,17 @@ pub fn sentry_mounts(spec: &Spec) -> Vec<MountSpec> {
             }
         };
         has_dev |= dest == "/dev";
+        has_pts |= dest == "/dev/pts";
         out.push(MountSpec { kind: kind.into(), dest, source: m.destination().to_string_lossy().into_owned(), options });
     }
+    let sentry_fs = |kind: &str, dest: &str| MountSpec { kind: kind.into(), dest: dest.into(), source: String::new(), options: String::new() };
     if !has_dev {
-        out.insert(1, MountSpec { kind: "dev".into(), dest: "/dev".into(), source: String::new(), options: String::new() });
+        out.insert(1, sentry_fs("dev", "/dev"));
+    }
+    // Terminals of the sandbox are listed there (ttyname needs it).
+    if !has_pts {
+        let at = out.iter().position(|m| m.dest == "/dev").map_or(1, |i| i + 1);
+        out.insert(at, sentry_fs("devpts", "/dev/pts"));
     }
     out
 }

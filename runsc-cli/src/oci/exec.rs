@@ -110,6 +110,8 @@ fn build_job(g: &Globals, a: &ExecArgs, dir: &Dir) -> Result<Job> {
             gid = gs.parse().map_err(|_| anyhow!("--user {u}: numeric uid[:gid] expected"))?;
         }
     }
+    let passwd = std::fs::read_to_string(format!("/proc/{}/root/etc/passwd", st.pid)).ok();
+    super::ensure_home(&mut env, uid, passwd.as_deref());
     let mut groups = p.user().additional_gids().clone().unwrap_or_default();
     groups.extend(&a.additional_gids);
     let terminal = a.tty || p.terminal().unwrap_or(false);
@@ -143,11 +145,17 @@ pub fn exec(g: &Globals, a: &ExecArgs) -> Result<i32> {
     // lifetime; we return once it has started.
     let job_file = dir.path.join(format!("exec-{}-{}.json", std::process::id(), nanos()));
     std::fs::write(&job_file, serde_json::to_vec(&job)?)?;
+    let terminal = job.terminal;
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     nix::fcntl::fcntl(wr.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
     let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.args(&g.passthrough).arg("exec-proxy").arg("--state-dir").arg(&dir.path).arg("--job").arg(&job_file);
     cmd.arg("--sync-fd").arg(wr.as_raw_fd().to_string());
+    if terminal {
+        // As in `create`: the terminal is the process's stdio, and the
+        // caller may wait for our own stdio to close.
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    }
     let child = cmd.spawn().context("starting the exec proxy")?;
     drop(wr);
     let mut msg = String::new();

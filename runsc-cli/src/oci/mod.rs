@@ -57,6 +57,24 @@ pub fn rootfs_of(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// runc's rule: a process without HOME gets its user's home directory
+/// from the container's /etc/passwd ("/" if there is none).
+pub fn ensure_home(env: &mut Vec<String>, uid: u32, passwd: Option<&str>) {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return;
+    }
+    let home = passwd
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+}
+
 fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
@@ -133,6 +151,10 @@ fn create_in(g: &Globals, a: &CreateArgs, dir: &Dir, bundle: &Path, rootfs: &Pat
     cmd.arg("--sync-fd").arg(wr.as_raw_fd().to_string());
     if let Some(c) = &a.console_socket {
         cmd.arg("--console-socket").arg(absolute(c)?);
+        // The terminal is the container's stdio; our own stdio may be a
+        // pipe the caller drains until every writer is gone (the shim
+        // does), so the VMM must not keep it.
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     }
     cmd.arg(&a.id);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -402,6 +424,20 @@ pub fn run(g: &Globals, a: &CreateArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_from_passwd() {
+        let pw = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\nbad line\n";
+        let mut env = vec!["A=b".to_string()];
+        ensure_home(&mut env, 1000, Some(pw));
+        assert_eq!(env.last().unwrap(), "HOME=/home/user");
+        let mut env = vec![];
+        ensure_home(&mut env, 42, Some(pw));
+        assert_eq!(env, ["HOME=/"]);
+        let mut env = vec!["HOME=/x".to_string()];
+        ensure_home(&mut env, 0, None);
+        assert_eq!(env, ["HOME=/x"]);
+    }
 
     #[test]
     fn signals() {

@@ -22,19 +22,37 @@ pub struct HostFile {
     dir: bool,
     /// The caller's stdio: readiness comes from the host.
     stdio: bool,
-    /// Stdio handles are owned by the VMM for the life of the sandbox.
+    /// Closed with the file (else the handle belongs to someone else).
     owned: bool,
+    /// The /dev/pts number this handle is registered under.
+    pty: Option<u32>,
 }
 
 impl HostFile {
     /// Wraps an opened handle.
     pub fn new(handle: u64, path: String, dir: bool) -> HostFile {
-        HostFile { handle, path, dir, owned: true, stdio: false }
+        HostFile { handle, path, dir, owned: true, stdio: false, pty: None }
     }
 
-    /// One of the caller's stdio streams.
+    /// One of the caller's stdio streams. A host pseudo-terminal is
+    /// named and listed as /dev/pts/N, as the application expects.
     pub fn stdio(handle: u64, name: &str) -> HostFile {
-        HostFile { handle, path: name.into(), dir: false, owned: true, stdio: true }
+        let mut path = String::from(name);
+        let mut pty = None;
+        if let Ok(st) = host::fstat(handle) {
+            if let Some(n) = super::devpts::pty_number(&st) {
+                super::devpts::register(n, handle, st);
+                path = alloc::format!("/dev/pts/{n}");
+                pty = Some(n);
+            }
+        }
+        HostFile { handle, path, dir: false, owned: true, stdio: true, pty }
+    }
+
+    /// A terminal the sandbox holds open elsewhere (opened again through
+    /// /dev/pts): shares the handle, never closes it.
+    pub fn borrowed(handle: u64, path: String) -> HostFile {
+        HostFile { handle, path, dir: false, owned: false, stdio: true, pty: None }
     }
 }
 
@@ -155,6 +173,9 @@ impl FileOps for HostFile {
 
 impl Drop for HostFile {
     fn drop(&mut self) {
+        if let Some(n) = self.pty {
+            super::devpts::unregister(n, self.handle);
+        }
         if self.owned {
             host::close(self.handle);
         }
