@@ -31,6 +31,7 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use spin::Mutex;
 
 use fs::host::HostFile;
@@ -119,7 +120,8 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         user_error(stderr, "no root filesystem");
         host::exit(125);
     };
-    let cwd_loc = match vfs::walk::resolve(&root, &cwd, true) {
+    let creds = Arc::new(Creds::new(info.uid, info.gid, Vec::new()));
+    let cwd_loc = match vfs::walk::resolve(&root, &cwd, true, &creds) {
         Ok(l) if l.inode.kind() == vfs::Kind::Dir => l,
         _ => {
             user_error(stderr, &format!("working directory {cwd}: not found in the sandbox"));
@@ -152,7 +154,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         handler_running: false,
         keep_regs: false,
         saved_mask: None,
-        creds: Creds { uid: info.uid, gid: info.gid },
+        creds,
         clear_child_tid: 0,
         robust_list: (0, 0),
         exit: None,
