@@ -94,9 +94,8 @@ fn may_open(loc: &Location, flags: u32, creds: &Creds) -> Result<(), Errno> {
         Kind::Dir if want & perm::MAY_WRITE != 0 => return Err(Errno::EISDIR),
         _ => {}
     }
-    let st = loc.inode.stat()?;
-    perm::check(&st, creds, want)?;
-    if flags & O_NOATIME != 0 && !perm::owner_or_capable(&st, creds) {
+    perm::check_inode(&*loc.inode, creds, want)?;
+    if flags & O_NOATIME != 0 && !perm::owner_or_capable(&loc.inode.stat()?, creds) {
         return Err(Errno::EPERM);
     }
     Ok(())
