@@ -215,7 +215,7 @@ impl Creds {
     /// current three.
     pub fn set_resuid(&self, r: u32, e: u32, s: u32) -> Result<Creds, Errno> {
         let known = |x: u32| x == NO_ID || x == self.uid || x == self.euid || x == self.suid;
-        if !(known(r) && known(e) && known(s)) && !self.capable(CAP_SETUID) {
+        if [r, e, s].iter().any(|&x| !known(x)) && !self.capable(CAP_SETUID) {
             return Err(Errno::EPERM);
         }
         let mut n = self.clone();
@@ -236,7 +236,7 @@ impl Creds {
     /// setresgid(2).
     pub fn set_resgid(&self, r: u32, e: u32, s: u32) -> Result<Creds, Errno> {
         let known = |x: u32| x == NO_ID || x == self.gid || x == self.egid || x == self.sgid;
-        if !(known(r) && known(e) && known(s)) && !self.capable(CAP_SETGID) {
+        if [r, e, s].iter().any(|&x| !known(x)) && !self.capable(CAP_SETGID) {
             return Err(Errno::EPERM);
         }
         let mut n = self.clone();

@@ -739,10 +739,14 @@ pub fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
     truncate_loc(t, &loc, a.u64(1) as i64, false)
 }
 
+/// Access and modification times to set (seconds, nanoseconds), and
+/// whether the caller chose them.
+type Times = (Option<(i64, i64)>, Option<(i64, i64)>, bool);
+
 /// Times from a user `struct timespec[2]` (NULL: now), honouring
 /// UTIME_NOW and UTIME_OMIT; the flag says whether the caller chose a
 /// time (anything but "now" for both), which only the owner may.
-fn read_times(t: &mut Task, va: u64) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>, bool), Errno> {
+fn read_times(t: &mut Task, va: u64) -> Result<Times, Errno> {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
     let now_ns = crate::kernel::clock::realtime_ns();
