@@ -87,7 +87,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     let argv: alloc::vec::Vec<String> = (0..info.argc).map(|_| next()).collect();
     let envp: alloc::vec::Vec<String> = (0..info.envc).map(|_| next()).collect();
     let uts = [next(), next(), next()];
-    let _domainname = next();
+    let domainname = next();
     let mounts: alloc::vec::Vec<[String; 4]> = (0..info.mountc.min(1024)).map(|_| [next(), next(), next(), next()]).collect();
     let groups: alloc::vec::Vec<u32> = (0..info.ngroups.min(65536)).filter_map(|_| next().parse().ok()).collect();
     let xsave_size = info.xsave_size as usize;
@@ -103,6 +103,9 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         debug: info.flags & (abi::boot::flags::DEBUG | abi::boot::flags::STRACE) != 0,
     });
 
+    if !domainname.is_empty() {
+        kernel::UTS.write().domainname = domainname.into_bytes().into_iter().take(64).collect();
+    }
     if info.flags & abi::boot::flags::TEST_PANIC != 0 {
         panic!("panic requested by --debug-sentry-panic");
     }

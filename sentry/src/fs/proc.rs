@@ -45,7 +45,8 @@ const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/fs/file-max", || "9223372036854775807\n".into()),
     ("sys/fs/nr_open", || "1048576\n".into()),
     ("sys/kernel/cap_last_cap", || "40\n".into()),
-    ("sys/kernel/hostname", || format!("{}\n", crate::kernel::get().uts[0])),
+    ("sys/kernel/domainname", || uts_line(|u| &u.domainname)),
+    ("sys/kernel/hostname", || uts_line(|u| &u.nodename)),
     ("sys/kernel/ngroups_max", || "65536\n".into()),
     ("sys/kernel/osrelease", || format!("{}\n", crate::kernel::get().uts[1])),
     ("sys/kernel/ostype", || "Linux\n".into()),
@@ -57,6 +58,12 @@ const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/vm/max_map_count", || "65530\n".into()),
     ("sys/vm/overcommit_memory", || "0\n".into()),
 ];
+
+fn uts_line(f: fn(&crate::kernel::Uts) -> &Vec<u8>) -> String {
+    let mut s = String::from_utf8_lossy(f(&crate::kernel::UTS.read())).into_owned();
+    s.push('\n');
+    s
+}
 
 fn uuid() -> String {
     let mut b = [0u8; 16];
@@ -141,7 +148,7 @@ impl Inode for ProcInode {
             Node::Pid(p) | Node::PidFile(p, _) | Node::PidLink(p, _) | Node::FdDir(p) | Node::Fd(p, _) => {
                 let v = live(*p)?;
                 let v = v.view.lock();
-                (v.uid, v.gid)
+                (v.creds.euid, v.creds.egid)
             }
             _ => (0, 0),
         };
@@ -367,17 +374,32 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
             let _ = writeln!(s, "{comm}");
         }
         "status" => {
-            let caps = if v.uid == 0 { "000001ffffffffff" } else { "0000000000000000" };
+            let c = &v.creds;
+            // Linux leaves a space after the last group (and alone when none).
+            let mut groups = String::new();
+            for g in &c.groups {
+                let _ = write!(groups, "{g} ");
+            }
+            if groups.is_empty() {
+                groups.push(' ');
+            }
+            let (prm, eff) = (c.cap_permitted, c.cap_effective);
             let _ = write!(
                 s,
                 "Name:\t{comm}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
-                 Uid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nFDSize:\t64\nGroups:\t\nNStgid:\t{pid}\nNSpid:\t{pid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n\
+                 Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{groups}\nNStgid:\t{pid}\nNSpid:\t{pid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n\
                  VmPeak:\t{vm_kb:8} kB\nVmSize:\t{vm_kb:8} kB\nVmHWM:\t{rss_kb:8} kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\n\
                  SigQ:\t0/63704\nSigPnd:\t0000000000000000\nShdPnd:\t{pend:016x}\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
-                 CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n\
+                 CapInh:\t0000000000000000\nCapPrm:\t{prm:016x}\nCapEff:\t{eff:016x}\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n\
                  NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
-                u = v.uid,
-                g = v.gid,
+                c.uid,
+                c.euid,
+                c.suid,
+                c.fsuid,
+                c.gid,
+                c.egid,
+                c.sgid,
+                c.fsgid,
                 pend = p.pending(),
             );
         }

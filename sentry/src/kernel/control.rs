@@ -186,7 +186,7 @@ fn ps() -> Vec<u8> {
         let comm = String::from_utf8_lossy(&v.comm[..comm_len]).into_owned();
         let args: Vec<String> =
             v.cmdline.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
-        out.push_str(&format!("{} {} {} {} {}\t{}\n", p.pid, ppid, v.uid, if zombie { 'Z' } else { 'S' }, comm, args.join(" ")));
+        out.push_str(&format!("{} {} {} {} {}\t{}\n", p.pid, ppid, v.creds.uid, if zombie { 'Z' } else { 'S' }, comm, args.join(" ")));
     }
     out.into_bytes()
 }

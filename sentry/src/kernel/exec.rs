@@ -6,10 +6,11 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::creds::Creds;
 use super::task::Task;
 use crate::errno::Errno;
 use crate::fs::FileOps;
-use crate::vfs::{walk, Location};
+use crate::vfs::{perm, walk, Location};
 use alloc::boxed::Box;
 use crate::loader::elf::{self, ElfError};
 use crate::loader::stack::{self, *};
@@ -92,10 +93,11 @@ pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u
     let mut path = String::from(path);
     let mut argv = argv.to_vec();
     let cwd = t.fs.lock().cwd.clone();
+    let creds = t.creds.clone();
     // `#!` scripts name an interpreter, which may itself be a script (Linux
     // allows a few levels).
     for _ in 0..5 {
-        let (loc, h) = open_exec(&path, &cwd)?;
+        let (loc, h) = open_exec(&path, &cwd, &creds)?;
         match script_interpreter(h.as_ref())? {
             Some((interp, arg)) => {
                 let mut new = alloc::vec![interp.clone()];
@@ -114,10 +116,6 @@ pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u
 /// If the file starts with `#!`, its interpreter and optional argument
 /// (Linux: binfmt_script, the first line up to 255 bytes).
 fn script_interpreter(h: &dyn FileOps) -> Result<Option<(String, Option<String>)>, ExecError> {
-    let st = h.stat()?;
-    if st.st_mode & S_IFMT != S_IFREG || st.st_mode & 0o111 == 0 {
-        return Err(ExecError::Io(Errno::EACCES));
-    }
     let head = read_exact(h, 0, 256)?;
     if !head.starts_with(b"#!") {
         return Ok(None);
@@ -138,9 +136,6 @@ fn script_interpreter(h: &dyn FileOps) -> Result<Option<(String, Option<String>)
 /// Reads the start of an ELF file (header and program headers) and plans it.
 fn read_plan(h: &dyn FileOps) -> Result<(elf::Plan, Vec<u8>), ExecError> {
     let st = h.stat()?;
-    if st.st_mode & S_IFMT != S_IFREG || st.st_mode & 0o111 == 0 {
-        return Err(ExecError::Io(Errno::EACCES));
-    }
     let size = u64::try_from(st.st_size).map_err(|_| ExecError::Elf(ElfError::Truncated))?;
     let head = read_exact(h, 0, size.min(4096) as usize)?;
     let need = elf::header_len(&head).map_err(ExecError::Elf)?;
@@ -176,24 +171,31 @@ struct Interp {
     plan: elf::Plan,
 }
 
-/// Opens an executable for reading (by path in the sandbox's namespace).
-fn open_exec(path: &str, cwd: &Location) -> Result<(Location, Box<dyn FileOps>), Errno> {
-    let loc = walk::resolve(cwd, path, true)?;
-    if loc.inode.kind() == crate::vfs::Kind::Dir {
+/// Opens an executable for reading (by path in the sandbox's namespace):
+/// a regular file the caller may execute (Linux: do_open_execat; reading
+/// it is not required, the kernel reads it on the caller's behalf).
+fn open_exec(path: &str, cwd: &Location, creds: &Creds) -> Result<(Location, Box<dyn FileOps>), Errno> {
+    let loc = walk::resolve(cwd, path, true, creds)?;
+    if loc.inode.kind() != crate::vfs::Kind::File {
         return Err(Errno::EACCES);
     }
+    let st = loc.inode.stat()?;
+    if st.st_mode & S_IFMT != S_IFREG {
+        return Err(Errno::EACCES);
+    }
+    perm::check(&st, creds, perm::MAY_EXEC)?;
     let f = loc.inode.open(0)?;
     Ok((loc, f))
 }
 
-fn open_interp(h: &dyn FileOps, plan: &elf::Plan, head: &[u8], cwd: &Location) -> Result<Option<Interp>, ExecError> {
+fn open_interp(h: &dyn FileOps, plan: &elf::Plan, head: &[u8], cwd: &Location, creds: &Creds) -> Result<Option<Interp>, ExecError> {
     let Some((off, len)) = plan.interp else { return Ok(None) };
     let bytes = match head.get(off as usize..(off + len) as usize) {
         Some(b) => b.to_vec(),
         None => read_exact(h, off, len as usize)?,
     };
     let path = elf::interp_path(&bytes).map_err(ExecError::Elf)?;
-    let (_, file) = open_exec(&path, cwd).map_err(|e| ExecError::Interp(path.clone(), e))?;
+    let (_, file) = open_exec(&path, cwd, creds).map_err(|e| ExecError::Interp(path.clone(), e))?;
     let (ip, _) = read_plan(file.as_ref())?;
     let mut it = Interp { file, path, plan: elf::Plan { entry: 0, bias: 0, segments: Vec::new(), phdr: 0, phnum: 0, end: 0, interp: None, lo: 0 } };
     if ip.interp.is_some() || ip.bias == 0 {
@@ -209,7 +211,11 @@ fn open_interp(h: &dyn FileOps, plan: &elf::Plan, head: &[u8], cwd: &Location) -
 fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
     let cwd = t.fs.lock().cwd.clone();
     let (plan, head) = read_plan(h)?;
-    let interp = open_interp(h, &plan, &head, &cwd)?;
+    let interp = open_interp(h, &plan, &head, &cwd, &t.creds)?;
+    // The program's set-id bits decide the new identity (a script's
+    // interpreter's bits, as Linux: the script's own are ignored).
+    let st = h.stat()?;
+    let creds = t.creds.for_exec(st.st_mode, (st.st_uid, st.st_gid), t.no_new_privs);
 
     // Build the new address space completely; the old one stays intact
     // until it is ready, so a failure returns an error to the caller.
@@ -241,11 +247,11 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
         (AT_BASE, base),
         (AT_FLAGS, 0),
         (AT_ENTRY, plan.entry),
-        (AT_UID, u64::from(t.creds.uid)),
-        (AT_EUID, u64::from(t.creds.uid)),
-        (AT_GID, u64::from(t.creds.gid)),
-        (AT_EGID, u64::from(t.creds.gid)),
-        (AT_SECURE, 0),
+        (AT_UID, u64::from(creds.uid)),
+        (AT_EUID, u64::from(creds.euid)),
+        (AT_GID, u64::from(creds.gid)),
+        (AT_EGID, u64::from(creds.egid)),
+        (AT_SECURE, u64::from(creds.secure_exec())),
         (AT_HWCAP2, 2), // HWCAP2_FSGSBASE: user-mode FSGSBASE is enabled
         (AT_MINSIGSTKSZ, minsigstksz),
     ];
@@ -276,6 +282,9 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
     t.fs_base = 0;
     t.exe = real.into();
     t.comm = comm_of(path);
+    if creds != *t.creds {
+        t.creds = Arc::new(creds);
+    }
     let proc = t.proc.clone();
     proc.update_view(t, Some(argv), Some(envp));
     Ok(())

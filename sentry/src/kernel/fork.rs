@@ -101,7 +101,7 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
         handler_running: false,
         keep_regs: false,
         saved_mask: None,
-        creds: t.creds,
+        creds: t.creds.clone(),
         clear_child_tid: if f & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
         robust_list: (0, 0),
         exit: None,

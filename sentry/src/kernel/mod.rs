@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod control;
+pub mod creds;
 pub mod exec;
 pub mod exit;
 pub mod fork;
@@ -27,7 +28,8 @@ use task::{ExitReason, Task};
 
 /// Facts fixed at boot.
 pub struct Kernel {
-    /// `uname` fields: nodename, release, version.
+    /// `uname` fields at boot: nodename, release, version (the names the
+    /// sandbox may change live in `UTS`).
     pub uts: [String; 3],
     pub num_cpus: u32,
     pub xsave_size: usize,
@@ -41,9 +43,27 @@ pub struct Kernel {
 
 static KERNEL: Once<Kernel> = Once::new();
 
+/// Longest host or domain name (Linux: __NEW_UTS_LEN).
+pub const UTS_NAME_MAX: usize = 64;
+
+/// The names sethostname/setdomainname change (Linux: the UTS namespace's
+/// nodename and domainname); raw bytes, as Linux stores them.
+pub struct Uts {
+    pub nodename: Vec<u8>,
+    pub domainname: Vec<u8>,
+}
+
+/// The sandbox's one UTS namespace.
+pub static UTS: spin::RwLock<Uts> = spin::RwLock::new(Uts { nodename: Vec::new(), domainname: Vec::new() });
+
 /// Sets the boot facts (once).
 pub fn init(k: Kernel) {
-    KERNEL.call_once(|| k);
+    KERNEL.call_once(|| {
+        let mut u = UTS.write();
+        u.nodename = k.uts[0].as_bytes().iter().copied().take(UTS_NAME_MAX).collect();
+        u.domainname = b"(none)".to_vec();
+        k
+    });
 }
 
 /// The boot facts.

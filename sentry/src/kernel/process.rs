@@ -45,8 +45,9 @@ pub struct ProcView {
     /// envp, NUL-separated (/proc/PID/environ).
     pub environ: Vec<u8>,
     pub comm: [u8; 16],
-    pub uid: u32,
-    pub gid: u32,
+    /// The credentials of the thread group leader (as Linux's
+    /// /proc/PID/status shows them).
+    pub creds: Arc<super::creds::Creds>,
     pub mm: Option<Arc<Mutex<crate::mm::MemoryManager>>>,
     pub fds: Option<Arc<Mutex<crate::fs::FdTable>>>,
     pub fs: Option<Arc<Mutex<super::task::FsState>>>,
@@ -60,8 +61,7 @@ impl Process {
         let mut v = self.view.lock();
         v.exe = t.exe.clone();
         v.comm = t.comm;
-        v.uid = t.creds.uid;
-        v.gid = t.creds.gid;
+        v.creds = t.creds.clone();
         v.mm = Some(t.mm.clone());
         v.fds = Some(t.fds.clone());
         v.fs = Some(t.fs.clone());

@@ -45,7 +45,7 @@ fn fail(status: i32, msg: String) -> SpawnError {
 
 /// Looks `name` up like execvp: a name with a slash is a path; otherwise
 /// each `PATH` directory is tried for an executable regular file.
-pub fn find_program(root: &Location, cwd: &Location, name: &str, envp: &[String]) -> Result<String, SpawnError> {
+pub fn find_program(root: &Location, cwd: &Location, name: &str, envp: &[String], creds: &Creds) -> Result<String, SpawnError> {
     if name.is_empty() {
         return Err(fail(127, "empty program name".into()));
     }
@@ -62,7 +62,7 @@ pub fn find_program(root: &Location, cwd: &Location, name: &str, envp: &[String]
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") };
         let start = if candidate.starts_with('/') { root } else { cwd };
-        if let Ok(loc) = vfs::walk::resolve(start, &candidate, true) {
+        if let Ok(loc) = vfs::walk::resolve(start, &candidate, true, creds) {
             if loc.inode.kind() == Kind::File {
                 if loc.inode.stat().map(|s| s.st_mode & 0o111 != 0).unwrap_or(false) {
                     return Ok(candidate);
@@ -80,11 +80,12 @@ pub fn find_program(root: &Location, cwd: &Location, name: &str, envp: &[String]
 /// Builds a process running `spec` (not yet scheduled).
 pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
     let root = vfs::walk::root().map_err(|_| fail(125, "no root filesystem".into()))?;
-    let cwd_loc = match vfs::walk::resolve(&root, &spec.cwd, true) {
+    let creds = Arc::new(Creds::new(spec.uid, spec.gid, spec.groups.clone()));
+    let cwd_loc = match vfs::walk::resolve(&root, &spec.cwd, true, &creds) {
         Ok(l) if l.inode.kind() == Kind::Dir => l,
         _ => return Err(fail(125, format!("working directory {}: not found in the sandbox", spec.cwd))),
     };
-    let exe = find_program(&root, &cwd_loc, &spec.exe, &spec.envp)?;
+    let exe = find_program(&root, &cwd_loc, &spec.exe, &spec.envp, &creds)?;
     let fds = FdTable::new();
     let template = crate::mm::pagetable::PageTable::adopt(abi::layout::BOOT_PML4_GPA);
     let pt = crate::mm::pagetable::PageTable::new_from(&template).map_err(|_| fail(125, "out of memory".into()))?;
@@ -110,7 +111,7 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         handler_running: false,
         keep_regs: false,
         saved_mask: None,
-        creds: Creds { uid: spec.uid, gid: spec.gid },
+        creds,
         clear_child_tid: 0,
         robust_list: (0, 0),
         exit: None,

@@ -125,12 +125,7 @@ impl Drop for FpuArea {
     }
 }
 
-/// Credentials (Linux: `struct cred`), without capabilities for now.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Creds {
-    pub uid: u32,
-    pub gid: u32,
-}
+pub use super::creds::Creds;
 
 /// Why a task stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +171,8 @@ pub struct Task {
     /// The mask to restore after the handler of a signal that ended
     /// rt_sigsuspend/pselect (Linux: saved_sigmask).
     pub saved_mask: Option<u64>,
-    pub creds: Creds,
+    /// This thread's credentials, replaced whole when they change.
+    pub creds: Arc<Creds>,
     pub clear_child_tid: u64,
     pub robust_list: (u64, u64),
     /// Set when this thread must stop running (its own exit or the group's).

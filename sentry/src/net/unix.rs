@@ -446,9 +446,9 @@ fn alloc_buf(n: usize) -> Result<Vec<u8>, Errno> {
     Ok(v)
 }
 
-/// The credentials of `t` as a socket reports them.
+/// The credentials of `t` as a socket reports them (the effective ids).
 pub fn cred_of(t: &Task) -> Ucred {
-    Ucred { pid: t.pid(), uid: t.creds.uid, gid: t.creds.gid }
+    Ucred { pid: t.pid(), uid: t.creds.euid, gid: t.creds.egid }
 }
 
 fn deadline_of(timeo: Option<u64>) -> Option<u64> {

@@ -10,7 +10,8 @@ use super::Args;
 use crate::errno::{Errno, SysResult};
 use crate::fs::{join, OpenFile};
 use crate::kernel::task::Task;
-use crate::vfs::{self, walk, Creator, Kind, Location, SetAttr};
+use crate::kernel::creds::{Creds, CAP_MKNOD};
+use crate::vfs::{self, perm, walk, Creator, Kind, Location, SetAttr};
 use alloc::sync::Arc;
 
 const AT_FDCWD: i32 = -100;
@@ -57,13 +58,13 @@ fn start_dir(t: &Task, dirfd: i32, path: &str) -> Result<Location, Errno> {
 /// Resolves `path` against `dirfd`.
 pub fn resolve(t: &Task, dirfd: i32, path: &str, follow: bool) -> Result<Location, Errno> {
     let start = start_dir(t, dirfd, path)?;
-    walk::resolve(&start, path, follow)
+    walk::resolve(&start, path, follow, &t.creds)
 }
 
 /// Resolves the parent directory of `path` against `dirfd`.
 fn resolve_parent(t: &Task, dirfd: i32, path: &str) -> Result<(Location, String, bool), Errno> {
     let start = start_dir(t, dirfd, path)?;
-    walk::resolve_parent(&start, path)
+    walk::resolve_parent(&start, path, &t.creds)
 }
 
 /// The location an *at() call with AT_EMPTY_PATH and "" names.
@@ -75,8 +76,29 @@ fn empty_path_loc(t: &Task, dirfd: i32) -> Result<Location, Errno> {
     f.loc.clone().ok_or(Errno::EBADF)
 }
 
+/// New files belong to the fs ids (a setgid directory overrides the group).
 fn creator(t: &Task) -> Creator {
-    Creator { uid: t.creds.uid, gid: t.creds.gid }
+    Creator { uid: t.creds.fsuid, gid: t.creds.fsgid }
+}
+
+/// Linux's may_open: the file type rules, then the mode bits for the
+/// access `flags` ask for, then O_NOATIME's ownership rule.
+fn may_open(loc: &Location, flags: u32, creds: &Creds) -> Result<(), Errno> {
+    const O_NOATIME: u32 = 0o1000000;
+    let want = perm::open_access(flags);
+    if want == 0 {
+        return Ok(());
+    }
+    match loc.inode.kind() {
+        Kind::Symlink => return Err(Errno::ELOOP),
+        Kind::Dir if want & perm::MAY_WRITE != 0 => return Err(Errno::EISDIR),
+        _ => {}
+    }
+    perm::check_inode(&*loc.inode, creds, want)?;
+    if flags & O_NOATIME != 0 && !perm::owner_or_capable(&loc.inode.stat()?, creds) {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
 }
 
 /// Opens a resolved location.
@@ -101,6 +123,9 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
         return Err(Errno::EOPNOTSUPP);
     }
     let follow = flags & O_NOFOLLOW == 0;
+    // A file this open creates is not checked against its own mode (open
+    // O_CREAT|O_WRONLY with mode 0444 works), nor truncated.
+    let mut created = false;
     let loc = if flags & O_CREAT != 0 {
         let (dir, name, trailing) = resolve_parent(t, dirfd, path)?;
         if trailing {
@@ -112,12 +137,14 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
                     return Err(Errno::EEXIST);
                 }
                 if existing.kind() == Kind::Symlink && follow {
-                    walk::resolve(&dir, &name, true)?
+                    walk::resolve(&dir, &name, true, &t.creds)?
                 } else {
                     Location { path: child(&dir.path, &name), inode: existing }
                 }
             }
             Err(Errno::ENOENT) if name != "." && name != ".." => {
+                perm::may_create(&*dir.inode, &t.creds)?;
+                created = true;
                 let umask = t.fs.lock().umask;
                 let inode = dir.inode.create(&name, Kind::File, mode & 0o7777 & !umask, 0, creator(t))?;
                 Location { path: child(&dir.path, &name), inode }
@@ -127,7 +154,10 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     } else {
         resolve(t, dirfd, path, follow)?
     };
-    if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
+    if !created {
+        may_open(&loc, flags, &t.creds)?;
+    }
+    if !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
         loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
     }
     open_loc(loc, flags)
@@ -182,7 +212,7 @@ pub fn sys_openat2(t: &mut Task, a: &Args) -> SysResult {
                 probe.push('/');
             }
             probe.push_str(c);
-            if let Ok(l) = walk::resolve(&start, &probe, false) {
+            if let Ok(l) = walk::resolve(&start, &probe, false, &t.creds) {
                 if l.inode.kind() == Kind::Symlink {
                     return Err(Errno::ELOOP);
                 }
@@ -308,38 +338,24 @@ pub fn sys_readlink(t: &mut Task, a: &Args) -> SysResult {
     sys_readlinkat(t, &Args([AT_FDCWD as u64, a.u64(0), a.u64(1), a.u64(2), 0, 0]))
 }
 
-/// Permission check for `mode` (R=4, W=2, X=1) against a stat, as the
-/// caller's credentials see it (root passes all but X without any x bit).
-pub fn may_access(st: &Stat, uid: u32, gid: u32, mode: u32) -> bool {
-    if uid == 0 {
-        return mode & 1 == 0 || st.st_mode & 0o111 != 0 || st.st_mode & S_IFMT == S_IFDIR;
-    }
-    let bits = if st.st_uid == uid {
-        (st.st_mode >> 6) & 7
-    } else if st.st_gid == gid {
-        (st.st_mode >> 3) & 7
-    } else {
-        st.st_mode & 7
-    };
-    bits & mode == mode
-}
-
 fn access_at(t: &mut Task, dirfd: i32, path_va: u64, mode: u32, flags: u32) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
     let path = path_arg(t, path_va)?;
+    // The whole lookup runs as the real ids unless AT_EACCESS asks for
+    // the effective ones (Linux: access_override_creds).
+    let creds = if flags & AT_EACCESS != 0 { (*t.creds).clone() } else { t.creds.for_access() };
     let loc = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
         empty_path_loc(t, dirfd)?
     } else {
-        resolve(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        let start = start_dir(t, dirfd, &path)?;
+        walk::resolve(&start, &path, flags & AT_SYMLINK_NOFOLLOW == 0, &creds)?
     };
-    let st = loc.inode.stat()?;
-    if may_access(&st, t.creds.uid, t.creds.gid, mode) {
-        Ok(0)
-    } else {
-        Err(Errno::EACCES)
+    if mode == 0 {
+        return Ok(0);
     }
+    perm::check(&loc.inode.stat()?, &creds, mode).map(|()| 0)
 }
 
 pub fn sys_faccessat(t: &mut Task, a: &Args) -> SysResult {
@@ -368,10 +384,7 @@ fn set_cwd(t: &mut Task, loc: Location) -> SysResult {
     if loc.inode.kind() != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
-    let st = loc.inode.stat()?;
-    if !may_access(&st, t.creds.uid, t.creds.gid, 1) {
-        return Err(Errno::EACCES);
-    }
+    perm::check_inode(&*loc.inode, &t.creds, perm::MAY_EXEC)?;
     t.fs.lock().cwd = loc;
     Ok(0)
 }
@@ -432,6 +445,10 @@ fn mknod_at(t: &mut Task, dirfd: i32, path: &str, kind: Kind, mode: u32, rdev: u
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
+    perm::may_create(&*dir.inode, &t.creds)?;
+    if matches!(kind, Kind::CharDev | Kind::BlockDev) && !t.creds.capable(CAP_MKNOD) {
+        return Err(Errno::EPERM);
+    }
     let umask = t.fs.lock().umask;
     dir.inode.create(&name, kind, mode & 0o7777 & !umask, rdev, creator(t)).map(|_| 0)
 }
@@ -452,12 +469,7 @@ pub fn sys_mknodat(t: &mut Task, a: &Args) -> SysResult {
         0 | vfs::S_IFREG => Kind::File,
         vfs::S_IFIFO => Kind::Fifo,
         vfs::S_IFSOCK => Kind::Socket,
-        vfs::S_IFCHR | vfs::S_IFBLK => {
-            if t.creds.uid != 0 {
-                return Err(Errno::EPERM);
-            }
-            Kind::from_mode(mode)
-        }
+        vfs::S_IFCHR | vfs::S_IFBLK => Kind::from_mode(mode),
         S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
@@ -481,11 +493,16 @@ fn unlink_at(t: &mut Task, dirfd: i32, path: &str, rmdir: bool) -> SysResult {
     }
     let victim = dir.inode.lookup(&name)?;
     let is_dir = victim.kind() == Kind::Dir;
+    if !rmdir && trailing {
+        return Err(if is_dir { Errno::EISDIR } else { Errno::ENOTDIR });
+    }
+    // Permission before the type checks, as Linux's may_delete.
+    perm::may_delete(&*dir.inode, &*victim, &t.creds)?;
     if rmdir && !is_dir {
         return Err(Errno::ENOTDIR);
     }
-    if !rmdir && (is_dir || trailing) {
-        return Err(if is_dir { Errno::EISDIR } else { Errno::ENOTDIR });
+    if !rmdir && is_dir {
+        return Err(Errno::EISDIR);
     }
     if rmdir && walk::mounts().iter().any(|m| *m == join(&dir.path, &name)) {
         return Err(Errno::EBUSY);
@@ -535,6 +552,29 @@ pub fn sys_renameat2(t: &mut Task, a: &Args) -> SysResult {
     if walk::mounts().iter().any(|m| *m == src_path || *m == dst_path) {
         return Err(Errno::EBUSY);
     }
+    let dst = match nd.inode.lookup(&nn) {
+        Ok(d) => Some(d),
+        Err(Errno::ENOENT) => None,
+        Err(e) => return Err(e),
+    };
+    // Renaming a name onto another link of the same inode does nothing
+    // and needs no permission (Linux: vfs_rename's source == target).
+    if dst.as_ref().is_none_or(|d| d.id() != src.id()) {
+        perm::may_delete(&*od.inode, &*src, &t.creds)?;
+        match &dst {
+            Some(d) => perm::may_delete(&*nd.inode, &**d, &t.creds)?,
+            None => perm::may_create(&*nd.inode, &t.creds)?,
+        }
+        // A directory moving elsewhere rewrites its "..".
+        if od.inode.id() != nd.inode.id() {
+            if src.kind() == Kind::Dir {
+                perm::check_inode(&*src, &t.creds, perm::MAY_WRITE)?;
+            }
+            if let Some(d) = dst.as_ref().filter(|d| flags & 2 != 0 && d.kind() == Kind::Dir) {
+                perm::check_inode(&**d, &t.creds, perm::MAY_WRITE)?;
+            }
+        }
+    }
     od.inode.rename(&on, &nd.inode, &nn, flags).map(|()| 0)
 }
 
@@ -561,6 +601,7 @@ pub fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
+    perm::may_create(&*dir.inode, &t.creds)?;
     dir.inode.symlink(&name, &target, creator(t)).map(|_| 0)
 }
 
@@ -590,6 +631,8 @@ pub fn sys_linkat(t: &mut Task, a: &Args) -> SysResult {
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
+    perm::may_link(&src.inode.stat()?, &t.creds)?;
+    perm::may_create(&*dir.inode, &t.creds)?;
     dir.inode.link(&name, &src.inode).map(|()| 0)
 }
 
@@ -597,18 +640,21 @@ pub fn sys_link(t: &mut Task, a: &Args) -> SysResult {
     sys_linkat(t, &Args([AT_FDCWD as u64, a.u64(0), AT_FDCWD as u64, a.u64(1), 0, 0]))
 }
 
-fn setattr_loc(t: &mut Task, loc: &Location, attr: &SetAttr) -> SysResult {
+/// chmod, chown and utimes with their ownership rules. `explicit_times`:
+/// the caller gave times other than "now" for both (only the owner may).
+fn setattr_loc(t: &mut Task, loc: &Location, attr: &SetAttr, explicit_times: bool) -> SysResult {
     let st = loc.inode.stat()?;
-    // Only the owner (or root) changes mode and times; only root changes owners.
-    if t.creds.uid != 0 {
-        if attr.uid.is_some_and(|u| u != st.st_uid) || attr.gid.is_some_and(|g| g != st.st_gid && g != t.creds.gid) {
-            return Err(Errno::EPERM);
-        }
-        if (attr.mode.is_some() || attr.atime.is_some() || attr.mtime.is_some()) && st.st_uid != t.creds.uid {
-            return Err(Errno::EPERM);
-        }
+    let mut attr = *attr;
+    if let Some(mode) = attr.mode {
+        attr.mode = Some(perm::chmod_mode(&st, &t.creds, mode)?);
     }
-    loc.inode.setattr(attr).map(|()| 0)
+    if attr.uid.is_some() || attr.gid.is_some() {
+        perm::may_chown(&st, &t.creds, attr.uid, attr.gid)?;
+    }
+    if attr.atime.is_some() || attr.mtime.is_some() {
+        perm::may_set_times(&st, &t.creds, explicit_times)?;
+    }
+    loc.inode.setattr(&attr).map(|()| 0)
 }
 
 fn fd_loc(t: &Task, fd: i32) -> Result<Location, Errno> {
@@ -618,7 +664,7 @@ fn fd_loc(t: &Task, fd: i32) -> Result<Location, Errno> {
 pub fn sys_fchmodat(t: &mut Task, a: &Args) -> SysResult {
     let path = path_arg(t, a.u64(1))?;
     let loc = resolve(t, a.fd(0), &path, true)?;
-    setattr_loc(t, &loc, &SetAttr { mode: Some(a.u32(2) & 0o7777), ..SetAttr::default() })
+    setattr_loc(t, &loc, &SetAttr { mode: Some(a.u32(2) & 0o7777), ..SetAttr::default() }, false)
 }
 
 pub fn sys_chmod(t: &mut Task, a: &Args) -> SysResult {
@@ -627,7 +673,7 @@ pub fn sys_chmod(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_fchmod(t: &mut Task, a: &Args) -> SysResult {
     let loc = fd_loc(t, a.fd(0)).map_err(|_| Errno::EBADF)?;
-    setattr_loc(t, &loc, &SetAttr { mode: Some(a.u32(1) & 0o7777), ..SetAttr::default() })
+    setattr_loc(t, &loc, &SetAttr { mode: Some(a.u32(1) & 0o7777), ..SetAttr::default() }, false)
 }
 
 fn owner_attr(uid: u32, gid: u32) -> SetAttr {
@@ -645,7 +691,7 @@ pub fn sys_fchownat(t: &mut Task, a: &Args) -> SysResult {
     } else {
         resolve(t, a.fd(0), &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
     };
-    setattr_loc(t, &loc, &owner_attr(a.u32(2), a.u32(3)))
+    setattr_loc(t, &loc, &owner_attr(a.u32(2), a.u32(3)), false)
 }
 
 pub fn sys_chown(t: &mut Task, a: &Args) -> SysResult {
@@ -658,10 +704,10 @@ pub fn sys_lchown(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_fchown(t: &mut Task, a: &Args) -> SysResult {
     let loc = fd_loc(t, a.fd(0)).map_err(|_| Errno::EBADF)?;
-    setattr_loc(t, &loc, &owner_attr(a.u32(1), a.u32(2)))
+    setattr_loc(t, &loc, &owner_attr(a.u32(1), a.u32(2)), false)
 }
 
-fn truncate_loc(t: &mut Task, loc: &Location, len: i64) -> SysResult {
+fn truncate_loc(t: &mut Task, loc: &Location, len: i64, by_path: bool) -> SysResult {
     if len < 0 {
         return Err(Errno::EINVAL);
     }
@@ -670,14 +716,18 @@ fn truncate_loc(t: &mut Task, loc: &Location, len: i64) -> SysResult {
         Kind::File => {}
         _ => return Err(Errno::EINVAL),
     }
-    let _ = t;
+    // By path the caller needs write permission; an fd open for writing
+    // (ftruncate) already proved it.
+    if by_path {
+        perm::check_inode(&*loc.inode, &t.creds, perm::MAY_WRITE)?;
+    }
     loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() }).map(|()| 0)
 }
 
 pub fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {
     let path = path_arg(t, a.u64(0))?;
     let loc = resolve(t, AT_FDCWD, &path, true)?;
-    truncate_loc(t, &loc, a.u64(1) as i64)
+    truncate_loc(t, &loc, a.u64(1) as i64, true)
 }
 
 pub fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
@@ -686,23 +736,30 @@ pub fn sys_ftruncate(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let loc = f.loc.clone().ok_or(Errno::EINVAL)?;
-    truncate_loc(t, &loc, a.u64(1) as i64)
+    truncate_loc(t, &loc, a.u64(1) as i64, false)
 }
 
+/// Access and modification times to set (seconds, nanoseconds), and
+/// whether the caller chose them.
+type Times = (Option<(i64, i64)>, Option<(i64, i64)>, bool);
+
 /// Times from a user `struct timespec[2]` (NULL: now), honouring
-/// UTIME_NOW and UTIME_OMIT.
-fn read_times(t: &mut Task, va: u64) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>), Errno> {
+/// UTIME_NOW and UTIME_OMIT; the flag says whether the caller chose a
+/// time (anything but "now" for both), which only the owner may.
+fn read_times(t: &mut Task, va: u64) -> Result<Times, Errno> {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
     let now_ns = crate::kernel::clock::realtime_ns();
     let now = ((now_ns / 1_000_000_000) as i64, (now_ns % 1_000_000_000) as i64);
     if va == 0 {
-        return Ok((Some(now), Some(now)));
+        return Ok((Some(now), Some(now), false));
     }
     let mut out = [None, None];
+    let mut all_now = true;
     for (i, o) in out.iter_mut().enumerate() {
         let sec: i64 = t.mm.lock().read_obj(va + i as u64 * 16)?;
         let nsec: i64 = t.mm.lock().read_obj(va + i as u64 * 16 + 8)?;
+        all_now &= nsec == UTIME_NOW;
         *o = match nsec {
             UTIME_NOW => Some(now),
             UTIME_OMIT => None,
@@ -710,7 +767,7 @@ fn read_times(t: &mut Task, va: u64) -> Result<(Option<(i64, i64)>, Option<(i64,
             _ => return Err(Errno::EINVAL),
         };
     }
-    Ok((out[0], out[1]))
+    Ok((out[0], out[1], !all_now))
 }
 
 pub fn sys_utimensat(t: &mut Task, a: &Args) -> SysResult {
@@ -718,7 +775,7 @@ pub fn sys_utimensat(t: &mut Task, a: &Args) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (atime, mtime) = read_times(t, a.u64(2))?;
+    let (atime, mtime, explicit) = read_times(t, a.u64(2))?;
     let loc = if a.u64(1) == 0 {
         // utimensat(fd, NULL, ...) is futimens.
         fd_loc(t, a.fd(0)).map_err(|_| Errno::EBADF)?
@@ -733,7 +790,7 @@ pub fn sys_utimensat(t: &mut Task, a: &Args) -> SysResult {
     if atime.is_none() && mtime.is_none() {
         return Ok(0);
     }
-    setattr_loc(t, &loc, &SetAttr { atime, mtime, ..SetAttr::default() })
+    setattr_loc(t, &loc, &SetAttr { atime, mtime, ..SetAttr::default() }, explicit)
 }
 
 pub fn sys_utimes(t: &mut Task, a: &Args) -> SysResult {
@@ -753,11 +810,11 @@ pub fn sys_utimes(t: &mut Task, a: &Args) -> SysResult {
     };
     let path = path_arg(t, a.u64(0))?;
     let loc = resolve(t, AT_FDCWD, &path, true)?;
-    let (atime, mtime) = match times {
-        Some(v) => (Some(v[0]), Some(v[1])),
+    let (atime, mtime, explicit) = match times {
+        Some(v) => (Some(v[0]), Some(v[1]), true),
         None => read_times(t, 0)?,
     };
-    setattr_loc(t, &loc, &SetAttr { atime, mtime, ..SetAttr::default() })
+    setattr_loc(t, &loc, &SetAttr { atime, mtime, ..SetAttr::default() }, explicit)
 }
 
 pub fn sys_fsync(t: &mut Task, a: &Args) -> SysResult {

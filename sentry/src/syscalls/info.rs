@@ -1,21 +1,48 @@
 //! System information: uname, sysinfo, getrandom.
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
+use crate::kernel::creds::CAP_SYS_ADMIN;
 use crate::kernel::task::Task;
 
 pub fn sys_uname(t: &mut Task, a: &Args) -> SysResult {
     let k = crate::kernel::get();
     let mut buf = [0u8; 65 * 6];
-    let fields: [&str; 6] = ["Linux", &k.uts[0], &k.uts[1], &k.uts[2], "x86_64", "(none)"];
+    let uts = crate::kernel::UTS.read();
+    let fields: [&[u8]; 6] = [b"Linux", &uts.nodename, k.uts[1].as_bytes(), k.uts[2].as_bytes(), b"x86_64", &uts.domainname];
     for (i, f) in fields.iter().enumerate() {
-        let b = f.as_bytes();
-        let n = b.len().min(64);
-        buf[i * 65..i * 65 + n].copy_from_slice(&b[..n]);
+        let n = f.len().min(64);
+        buf[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
     }
+    drop(uts);
     t.mm.lock().copy_out(a.u64(0), &buf).map(|()| 0)
+}
+
+/// sethostname/setdomainname: privileged, at most 64 bytes, stored as
+/// given (no NUL needed, any bytes allowed).
+fn set_uts_name(t: &mut Task, a: &Args, field: fn(&mut crate::kernel::Uts) -> &mut Vec<u8>) -> SysResult {
+    if !t.creds.capable(CAP_SYS_ADMIN) {
+        return Err(Errno::EPERM);
+    }
+    let len = usize::try_from(a.i32(1)).map_err(|_| Errno::EINVAL)?;
+    if len > crate::kernel::UTS_NAME_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut name = vec![0u8; len];
+    t.mm.lock().copy_in(a.u64(0), &mut name)?;
+    *field(&mut crate::kernel::UTS.write()) = name;
+    Ok(0)
+}
+
+pub fn sys_sethostname(t: &mut Task, a: &Args) -> SysResult {
+    set_uts_name(t, a, |u| &mut u.nodename)
+}
+
+pub fn sys_setdomainname(t: &mut Task, a: &Args) -> SysResult {
+    set_uts_name(t, a, |u| &mut u.domainname)
 }
 
 pub fn sys_sysinfo(t: &mut Task, a: &Args) -> SysResult {

@@ -80,11 +80,11 @@ fn path_of(addr: &SockAddr) -> Option<&str> {
 fn check_bind_path(t: &Task, addr: &SockAddr) -> Result<(), Errno> {
     let Some(p) = path_of(addr) else { return Ok(()) };
     let cwd = t.fs.lock().cwd.clone();
-    walk::resolve_parent(&cwd, p)?;
-    if walk::resolve(&cwd, p, false).is_ok() {
+    let (dir, _, _) = walk::resolve_parent(&cwd, p, &t.creds)?;
+    if walk::resolve(&cwd, p, false, &t.creds).is_ok() {
         return Err(EADDRINUSE);
     }
-    Ok(())
+    crate::vfs::perm::may_create(&*dir.inode, &t.creds)
 }
 
 /// A pathname that names no bound socket: ECONNREFUSED if something else
@@ -92,7 +92,7 @@ fn check_bind_path(t: &Task, addr: &SockAddr) -> Result<(), Errno> {
 fn refine_unbound(t: &Task, addr: &SockAddr, e: Errno) -> Errno {
     let Some(p) = path_of(addr).filter(|_| e == Errno::ENOENT) else { return e };
     let cwd = t.fs.lock().cwd.clone();
-    match walk::resolve(&cwd, p, true) {
+    match walk::resolve(&cwd, p, true, &t.creds) {
         Ok(_) => ECONNREFUSED,
         Err(e) => e,
     }
@@ -141,7 +141,7 @@ fn socket_file(sock: Arc<Sock>, nonblock: bool) -> Arc<OpenFile> {
 pub fn sys_socket(t: &mut Task, a: &Args) -> SysResult {
     let ty = a.u32(1);
     let kind = check_create(a.i32(0), ty, a.i32(2))?;
-    let f = socket_file(Sock::new(kind, (t.creds.uid, t.creds.gid)), ty & SOCK_NONBLOCK != 0);
+    let f = socket_file(Sock::new(kind, (t.creds.fsuid, t.creds.fsgid)), ty & SOCK_NONBLOCK != 0);
     t.fds.lock().install(f, ty & SOCK_CLOEXEC != 0, 0).map(|fd| fd as u64)
 }
 
@@ -252,7 +252,7 @@ pub fn sys_setsockopt(t: &mut Task, a: &Args) -> SysResult {
     let n = (optlen as usize).min(optval_len(name));
     let mut val = vec![0u8; n];
     t.mm.lock().copy_in(a.u64(3), &mut val)?;
-    s.setsockopt(name, &val, optlen as usize, t.creds.uid == 0).map(|()| 0)
+    s.setsockopt(name, &val, optlen as usize, t.creds.capable(crate::kernel::creds::CAP_NET_ADMIN)).map(|()| 0)
 }
 
 pub fn sys_getsockopt(t: &mut Task, a: &Args) -> SysResult {
@@ -506,8 +506,14 @@ fn sendmsg_one(t: &Task, f: &OpenFile, s: &Arc<Sock>, va: u64, flags: u32) -> Sy
         }
     }
     if let Some(cr) = c.creds {
-        let root = t.creds.uid == 0;
-        if !root && (cr.pid != t.pid() || cr.uid != t.creds.uid || cr.gid != t.creds.gid) {
+        // Linux's scm_check_creds: each claimed id must be one of the
+        // sender's own unless it holds the matching capability.
+        use crate::kernel::creds::{CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN};
+        let me = &t.creds;
+        let pid_ok = cr.pid == t.pid() || me.capable(CAP_SYS_ADMIN);
+        let uid_ok = [me.uid, me.euid, me.suid].contains(&cr.uid) || me.capable(CAP_SETUID);
+        let gid_ok = [me.gid, me.egid, me.sgid].contains(&cr.gid) || me.capable(CAP_SETGID);
+        if !(pid_ok && uid_ok && gid_ok) {
             return Err(Errno::EPERM);
         }
     }

@@ -3,6 +3,7 @@
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
+use crate::kernel::creds::{Creds, CAP_KILL, CAP_SETGID, CAP_SYS_RESOURCE, NGROUPS_MAX};
 use crate::kernel::task::{ExitReason, Task};
 
 pub const RLIM_INFINITY: u64 = u64::MAX;
@@ -62,15 +63,126 @@ pub fn sys_getuid(t: &mut Task, _a: &Args) -> SysResult {
     Ok(u64::from(t.creds.uid))
 }
 
+pub fn sys_geteuid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(u64::from(t.creds.euid))
+}
+
 pub fn sys_getgid(t: &mut Task, _a: &Args) -> SysResult {
     Ok(u64::from(t.creds.gid))
 }
 
-pub fn sys_getgroups(_t: &mut Task, a: &Args) -> SysResult {
-    if a.i32(0) < 0 {
-        return Err(Errno::EINVAL);
+pub fn sys_getegid(t: &mut Task, _a: &Args) -> SysResult {
+    Ok(u64::from(t.creds.egid))
+}
+
+/// Installs new credentials for the calling thread. /proc/PID shows the
+/// thread group leader's, so its view follows the leader.
+fn commit_creds(t: &mut Task, new: Creds) {
+    t.creds = Arc::new(new);
+    if t.tid == t.pid() {
+        t.proc.view.lock().creds = t.creds.clone();
+    }
+}
+
+fn change_creds(t: &mut Task, new: Result<Creds, Errno>) -> SysResult {
+    commit_creds(t, new?);
+    Ok(0)
+}
+
+pub fn sys_setuid(t: &mut Task, a: &Args) -> SysResult {
+    let new = t.creds.set_uid(a.u32(0));
+    change_creds(t, new)
+}
+
+pub fn sys_setgid(t: &mut Task, a: &Args) -> SysResult {
+    let new = t.creds.set_gid(a.u32(0));
+    change_creds(t, new)
+}
+
+pub fn sys_setreuid(t: &mut Task, a: &Args) -> SysResult {
+    let new = t.creds.set_reuid(a.u32(0), a.u32(1));
+    change_creds(t, new)
+}
+
+pub fn sys_setregid(t: &mut Task, a: &Args) -> SysResult {
+    let new = t.creds.set_regid(a.u32(0), a.u32(1));
+    change_creds(t, new)
+}
+
+pub fn sys_setresuid(t: &mut Task, a: &Args) -> SysResult {
+    let new = t.creds.set_resuid(a.u32(0), a.u32(1), a.u32(2));
+    change_creds(t, new)
+}
+
+pub fn sys_setresgid(t: &mut Task, a: &Args) -> SysResult {
+    let new = t.creds.set_resgid(a.u32(0), a.u32(1), a.u32(2));
+    change_creds(t, new)
+}
+
+/// Writes three ids to user memory (getresuid/getresgid).
+fn put_ids(t: &mut Task, a: &Args, ids: [u32; 3]) -> SysResult {
+    let mut mm = t.mm.lock();
+    for (i, id) in ids.iter().enumerate() {
+        mm.write_obj(a.u64(i), id)?;
     }
     Ok(0)
+}
+
+pub fn sys_getresuid(t: &mut Task, a: &Args) -> SysResult {
+    let c = t.creds.clone();
+    put_ids(t, a, [c.uid, c.euid, c.suid])
+}
+
+pub fn sys_getresgid(t: &mut Task, a: &Args) -> SysResult {
+    let c = t.creds.clone();
+    put_ids(t, a, [c.gid, c.egid, c.sgid])
+}
+
+/// setfsuid/setfsgid return the previous id whether or not they changed it.
+pub fn sys_setfsuid(t: &mut Task, a: &Args) -> SysResult {
+    let old = t.creds.fsuid;
+    if let Some(new) = t.creds.set_fsuid(a.u32(0)) {
+        commit_creds(t, new);
+    }
+    Ok(u64::from(old))
+}
+
+pub fn sys_setfsgid(t: &mut Task, a: &Args) -> SysResult {
+    let old = t.creds.fsgid;
+    if let Some(new) = t.creds.set_fsgid(a.u32(0)) {
+        commit_creds(t, new);
+    }
+    Ok(u64::from(old))
+}
+
+pub fn sys_getgroups(t: &mut Task, a: &Args) -> SysResult {
+    let size = usize::try_from(a.i32(0)).map_err(|_| Errno::EINVAL)?;
+    let groups = t.creds.groups.clone();
+    if size == 0 {
+        return Ok(groups.len() as u64);
+    }
+    if size < groups.len() {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    t.mm.lock().copy_out(a.u64(1), &bytes)?;
+    Ok(groups.len() as u64)
+}
+
+pub fn sys_setgroups(t: &mut Task, a: &Args) -> SysResult {
+    // Linux checks the privilege before the size.
+    if !t.creds.capable(CAP_SETGID) {
+        return Err(Errno::EPERM);
+    }
+    let size = usize::try_from(a.i32(0)).map_err(|_| Errno::EINVAL)?;
+    if size > NGROUPS_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = alloc::vec![0u8; size * 4];
+    t.mm.lock().copy_in(a.u64(1), &mut bytes)?;
+    let groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let new = t.creds.set_groups(groups);
+    change_creds(t, new)
 }
 
 pub fn sys_getpgrp(t: &mut Task, _a: &Args) -> SysResult {
@@ -188,7 +300,7 @@ fn rlimit_common(t: &mut Task, resource: u32, new: Option<(u64, u64)>, old_va: u
         }
         // Raising the hard limit needs CAP_SYS_RESOURCE; the sandbox's
         // root has it, other users do not.
-        if max > old.1 && t.creds.uid != 0 {
+        if max > old.1 && !t.creds.capable(CAP_SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
         if r == RLIMIT_NOFILE {
@@ -545,11 +657,31 @@ pub fn sys_kill(t: &mut Task, a: &Args) -> SysResult {
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
+    let targets: Vec<Arc<Process>> = targets.into_iter().filter(|p| may_signal(t, p, sig)).collect();
+    if targets.is_empty() {
+        return Err(Errno::EPERM);
+    }
     let info = signal::SigInfo::from_sender(signal::SI_USER, t.pid(), t.creds.uid);
     for p in &targets {
         signal::send_to_process(p, sig, info);
     }
     Ok(0)
+}
+
+/// Linux's check_kill_permission: the sender's real or effective uid
+/// must match the target's real or saved one, unless it has CAP_KILL or
+/// continues a process of its own session.
+fn may_signal(t: &Task, target: &Arc<Process>, sig: u32) -> bool {
+    if Arc::ptr_eq(&t.proc, target) || t.creds.capable(CAP_KILL) {
+        return true;
+    }
+    let tc = target.view.lock().creds.clone();
+    let c = &t.creds;
+    if [c.uid, c.euid].iter().any(|u| *u == tc.uid || *u == tc.suid) {
+        return true;
+    }
+    let target_sid = target.inner.lock().sid;
+    sig == signal::SIGCONT && target_sid == t.proc.inner.lock().sid
 }
 
 fn send_thread(t: &Task, tgid: Option<u32>, tid: i32, sig: u32) -> SysResult {
@@ -563,6 +695,9 @@ fn send_thread(t: &Task, tgid: Option<u32>, tid: i32, sig: u32) -> SysResult {
         .ok_or(Errno::ESRCH)?;
     if tgid.is_some_and(|g| g != proc.pid) {
         return Err(Errno::ESRCH);
+    }
+    if !may_signal(t, &proc, sig) {
+        return Err(Errno::EPERM);
     }
     let info = signal::SigInfo::from_sender(signal::SI_TKILL, t.pid(), t.creds.uid);
     signal::send_to_thread(&proc, &task, sig, info);

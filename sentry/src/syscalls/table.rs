@@ -117,14 +117,25 @@ rows! {
     (99, sysinfo, info::sys_sysinfo, Full),
     (102, getuid, process::sys_getuid, Full),
     (104, getgid, process::sys_getgid, Full),
-    (107, geteuid, process::sys_getuid, Full),
-    (108, getegid, process::sys_getgid, Full),
+    (105, setuid, process::sys_setuid, Full),
+    (106, setgid, process::sys_setgid, Full),
+    (107, geteuid, process::sys_geteuid, Full),
+    (108, getegid, process::sys_getegid, Full),
     (109, setpgid, process::sys_setpgid, Full),
     (110, getppid, process::sys_getppid, Full),
     (111, getpgrp, process::sys_getpgrp, Full),
     (112, setsid, process::sys_setsid, Full),
+    (113, setreuid, process::sys_setreuid, Full),
+    (114, setregid, process::sys_setregid, Full),
     (115, getgroups, process::sys_getgroups, Full),
+    (116, setgroups, process::sys_setgroups, Full),
+    (117, setresuid, process::sys_setresuid, Full),
+    (118, getresuid, process::sys_getresuid, Full),
+    (119, setresgid, process::sys_setresgid, Full),
+    (120, getresgid, process::sys_getresgid, Full),
     (121, getpgid, process::sys_getpgid, Full),
+    (122, setfsuid, process::sys_setfsuid, Full),
+    (123, setfsgid, process::sys_setfsgid, Full),
     (124, getsid, process::sys_getsid, Full),
     (127, rt_sigpending, signal::sys_rt_sigpending, Full),
     (128, rt_sigtimedwait, signal::sys_rt_sigtimedwait, Full),
@@ -137,6 +148,8 @@ rows! {
     (157, prctl, process::sys_prctl, Partial("names, dumpable, pdeathsig, no_new_privs, subreaper, capbset read")),
     (158, arch_prctl, process::sys_arch_prctl, Partial("ARCH_SET_GS unsupported")),
     (160, setrlimit, process::sys_setrlimit, Full),
+    (170, sethostname, info::sys_sethostname, Full),
+    (171, setdomainname, info::sys_setdomainname, Full),
     (186, gettid, process::sys_gettid, Full),
     (188, setxattr, fs::sys_setxattr, Partial("no filesystem stores extended attributes yet")),
     (189, lsetxattr, fs::sys_lsetxattr, Partial("no filesystem stores extended attributes yet")),
@@ -251,6 +264,9 @@ mod tests {
         assert_eq!(NAMES[libc::SYS_statx as usize], "statx");
         assert_eq!(NAMES[libc::SYS_faccessat2 as usize], "faccessat2");
         assert_eq!(NAMES[libc::SYS_clone3 as usize], "clone3");
+        assert_eq!(NAMES[libc::SYS_setresuid as usize], "setresuid");
+        assert_eq!(NAMES[libc::SYS_setfsgid as usize], "setfsgid");
+        assert_eq!(NAMES[libc::SYS_sethostname as usize], "sethostname");
     }
 
     #[test]

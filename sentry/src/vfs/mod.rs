@@ -11,6 +11,7 @@
 //! Lock order: mount table, then a directory's own lock, then its
 //! children's. No inode lock is held across a blocking wait.
 
+pub mod perm;
 pub mod walk;
 
 use abi::linux::Stat;

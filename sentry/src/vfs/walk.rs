@@ -2,15 +2,18 @@
 //! root or a starting directory, following symlinks (at most 40, else
 //! ELOOP), handling `..` through the canonical path (so it never climbs
 //! above the root), and crossing mount points. Symlinks are resolved here,
-//! in the sandbox's namespace, never by the host.
+//! in the sandbox's namespace, never by the host. Every directory a
+//! component is looked up in must be searchable by the caller, as in
+//! Linux's link_path_walk (including the parent of the last component).
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use spin::RwLock;
 
-use super::{Inode, Kind, Location};
+use super::{perm, Inode, Kind, Location};
 use crate::errno::Errno;
+use crate::kernel::creds::Creds;
 
 /// Most symlinks followed in one resolution (Linux: MAXSYMLINKS).
 const MAX_SYMLINKS: u32 = 40;
@@ -85,17 +88,18 @@ pub fn check_path(path: &str) -> Result<(), Errno> {
 }
 
 /// Resolves `path` from `start` (used when `path` is relative).
-/// `follow_last`: follow a symlink in the last component.
-pub fn resolve(start: &Location, path: &str, follow_last: bool) -> Result<Location, Errno> {
+/// `follow_last`: follow a symlink in the last component. `creds`: whose
+/// search permission the walk needs.
+pub fn resolve(start: &Location, path: &str, follow_last: bool, creds: &Creds) -> Result<Location, Errno> {
     check_path(path)?;
     let mut links = 0;
-    walk(start.clone(), path, follow_last, &mut links)
+    walk(start.clone(), path, follow_last, &mut links, creds)
 }
 
 /// Resolves all but the last component of `path`; returns the directory
 /// and the last name (for create, unlink, rename). A trailing slash is
 /// kept as a "must be a directory" hint in the returned bool.
-pub fn resolve_parent(start: &Location, path: &str) -> Result<(Location, String, bool), Errno> {
+pub fn resolve_parent(start: &Location, path: &str, creds: &Creds) -> Result<(Location, String, bool), Errno> {
     check_path(path)?;
     let trailing = path.ends_with('/');
     let trimmed = path.trim_end_matches('/');
@@ -111,14 +115,15 @@ pub fn resolve_parent(start: &Location, path: &str) -> Result<(Location, String,
         return Err(Errno::ENAMETOOLONG);
     }
     let mut links = 0;
-    let d = if dir.is_empty() { start.clone() } else { walk(start.clone(), dir, true, &mut links)? };
+    let d = if dir.is_empty() { start.clone() } else { walk(start.clone(), dir, true, &mut links, creds)? };
     if d.inode.kind() != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
+    perm::may_search(&*d.inode, creds)?;
     Ok((d, name.into(), trailing))
 }
 
-fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32) -> Result<Location, Errno> {
+fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: &Creds) -> Result<Location, Errno> {
     let mut cur = if path.starts_with('/') { root()? } else { start };
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     let must_be_dir = path.ends_with('/');
@@ -127,6 +132,7 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32) -> Resu
         if cur.inode.kind() != Kind::Dir {
             return Err(Errno::ENOTDIR);
         }
+        perm::may_search(&*cur.inode, creds)?;
         match *c {
             "." => continue,
             ".." => {
@@ -159,7 +165,7 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32) -> Resu
                     if must_be_dir {
                         rest.push('/');
                     }
-                    return walk(cur, &rest, follow_last, links);
+                    return walk(cur, &rest, follow_last, links, creds);
                 }
                 cur = Location { inode, path: p };
             }
