@@ -1,0 +1,226 @@
+//! The OCI lifecycle as runc's clients drive it: create, start, state,
+//! kill, exec, ps, pause/resume, delete, run — on a busybox bundle, with
+//! real sandboxes. And bad input: each gets a runc-style error and leaves
+//! nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Env {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("rvisor-lc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("bundle/rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "dev", "root"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for a in ["sh", "echo", "cat", "sleep", "id", "hostname", "ls", "trap", "true", "false"] {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        Env { root: dir.join("state"), dir }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    fn config(&self, args: &[&str], extra: &str) {
+        let args = serde_json::to_string(args).unwrap();
+        let cfg = format!(
+            r#"{{"ociVersion":"1.0.2","process":{{"terminal":false,"user":{{"uid":0,"gid":0}},"args":{args},"env":["PATH=/bin"],"cwd":"/"}},"root":{{"path":"rootfs"}},"hostname":"lc","mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},{{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["mode=755"]}}]{extra}}}"#
+        );
+        std::fs::write(self.bundle().join("config.json"), cfg).unwrap();
+    }
+
+    /// Runs rvisor with stdio on files (a VMM inherits them; pipes would
+    /// keep a reader waiting for the sandbox's end). Returns (status, stdout, stderr).
+    fn rv(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.dir.join(format!("out-{}", args.join("_").replace('/', "")));
+        let err = out.with_extension("err");
+        let st = Command::new(env!("CARGO_BIN_EXE_rvisor"))
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        (st.code().unwrap_or(-1), std::fs::read_to_string(&out).unwrap_or_default(), std::fs::read_to_string(&err).unwrap_or_default())
+    }
+
+    fn status(&self, id: &str) -> String {
+        let (_, out, _) = self.rv(&["state", id]);
+        serde_json::from_str::<serde_json::Value>(&out).ok().and_then(|v| v["status"].as_str().map(String::from)).unwrap_or_default()
+    }
+
+    fn wait_status(&self, id: &str, want: &str) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if self.status(id) == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(&self.root) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.rv(&["delete", "--force", &id]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bundle_arg(e: &Env) -> String {
+    e.bundle().to_string_lossy().into_owned()
+}
+
+#[test]
+fn create_start_state_delete() {
+    let e = Env::new("basic");
+    e.config(&["sh", "-c", "echo hello from $(hostname) > /tmp/out; id -u >> /tmp/out"], "");
+    let pidfile = e.dir.join("pid");
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), "--pid-file", pidfile.to_str().unwrap(), "c1"]);
+    assert_eq!(code, 0, "{err}");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(e.status("c1"), "created");
+    // A second container with the same id is refused.
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), "c1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("exists"), "{err}");
+    let (code, _, err) = e.rv(&["start", "c1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(e.wait_status("c1", "stopped"));
+    // Writes went through to the bundle's root filesystem.
+    let out = std::fs::read_to_string(e.bundle().join("rootfs/tmp/out")).unwrap();
+    assert_eq!(out, "hello from lc\n0\n");
+    let (code, _, err) = e.rv(&["start", "c1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("stopped"), "{err}");
+    let (code, _, err) = e.rv(&["kill", "c1", "TERM"]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = e.rv(&["delete", "c1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!e.root.join("c1").exists());
+    let (code, _, _) = e.rv(&["state", "c1"]);
+    assert_eq!(code, 1);
+    // --force on a missing container is not an error (runc's behaviour).
+    assert_eq!(e.rv(&["delete", "--force", "c1"]).0, 0);
+}
+
+#[test]
+fn run_returns_the_exit_status() {
+    let e = Env::new("run");
+    e.config(&["sh", "-c", "exit 7"], "");
+    let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "r1"]);
+    assert_eq!(code, 7, "{err}");
+    e.config(&["sh", "-c", "kill -9 $$"], "");
+    let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "r2"]);
+    assert_eq!(code, 137, "{err}");
+    e.config(&["/no/such/program"], "");
+    let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "r3"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no/such/program"), "{err}");
+    assert!(!e.root.join("r3").exists());
+}
+
+#[test]
+fn kill_exec_ps_pause() {
+    let e = Env::new("kill");
+    e.config(&["sh", "-c", "trap 'echo got-usr1 >> /tmp/log' USR1; while :; do sleep 0.05; done"], "");
+    assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "k1"]).0, 0);
+    assert_eq!(e.rv(&["start", "k1"]).0, 0);
+    assert_eq!(e.status("k1"), "running");
+    let (code, _, err) = e.rv(&["kill", "k1", "USR1"]);
+    assert_eq!(code, 0, "{err}");
+    let log = e.bundle().join("rootfs/tmp/log");
+    let t = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("got-usr1") && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(std::fs::read_to_string(&log).unwrap_or_default().contains("got-usr1"));
+    // exec: output, exit status, the container's processes visible.
+    let (code, out, err) = e.rv(&["exec", "k1", "sh", "-c", "echo in-exec; cat /proc/1/cmdline; exit 5"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(out.starts_with("in-exec\nsh\0-c"), "{out:?}");
+    let (code, out, err) = e.rv(&["ps", "--format", "json", "k1"]);
+    assert_eq!(code, 0, "{err}");
+    let pids: Vec<u32> = serde_json::from_str(&out).unwrap();
+    assert!(pids.contains(&1), "{out}");
+    // pause / resume.
+    assert_eq!(e.rv(&["pause", "k1"]).0, 0);
+    assert_eq!(e.status("k1"), "paused");
+    assert_eq!(e.rv(&["pause", "k1"]).0, 1);
+    assert_eq!(e.rv(&["resume", "k1"]).0, 0);
+    assert_eq!(e.status("k1"), "running");
+    let (code, out, _) = e.rv(&["list", "-q"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "k1");
+    // A running container needs --force to go.
+    assert_eq!(e.rv(&["delete", "k1"]).0, 1);
+    assert_eq!(e.rv(&["kill", "k1", "KILL"]).0, 0);
+    assert!(e.wait_status("k1", "stopped"));
+    assert_eq!(e.rv(&["delete", "k1"]).0, 0);
+}
+
+#[test]
+fn bad_input_gets_runc_style_errors() {
+    let e = Env::new("bad");
+    let log = e.dir.join("log.json");
+    std::fs::create_dir_all(e.bundle()).unwrap();
+    std::fs::write(e.bundle().join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": ").unwrap();
+    let (code, _, err) =
+        e.rv(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", &bundle_arg(&e), "b1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("malformed"), "{err}");
+    let line = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(!e.root.join("b1").exists());
+    e.config(&["true"], "");
+    let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap();
+    std::fs::write(e.bundle().join("config.json"), cfg.replace("1.0.2", "2.0.0")).unwrap();
+    assert!(e.rv(&["create", "--bundle", &bundle_arg(&e), "b2"]).2.contains("ociVersion"));
+    e.config(&["true"], "");
+    for id in ["a/b", "..", "x y"] {
+        let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), id]);
+        assert_eq!(code, 1, "{id}");
+        assert!(err.contains("invalid container id"), "{err}");
+    }
+    std::fs::rename(e.bundle().join("rootfs"), e.bundle().join("gone")).unwrap();
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), "b3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("rootfs"), "{err}");
+    std::fs::rename(e.bundle().join("gone"), e.bundle().join("rootfs")).unwrap();
+    let sock = e.dir.join("not-a-socket");
+    std::fs::write(&sock, "").unwrap();
+    e.config(&["true"], "");
+    let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap();
+    std::fs::write(e.bundle().join("config.json"), cfg.replace("\"terminal\":false", "\"terminal\":true")).unwrap();
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), "--console-socket", sock.to_str().unwrap(), "b4"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a socket"), "{err}");
+    assert!(!e.root.join("b4").exists());
+    assert_eq!(e.rv(&["kill", "nope", "9"]).0, 1);
+    assert_eq!(e.rv(&["start", "nope"]).0, 1);
+    assert_eq!(e.rv(&["kill", "b1", "NOTASIGNAL"]).0, 1);
+    let (code, _, err) = e.rv(&["create", "--no-such-flag", "b5"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--no-such-flag"), "{err}");
+}
