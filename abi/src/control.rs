@@ -50,6 +50,8 @@ pub enum Kind {
     /// List processes. Answer data: one line per process,
     /// "pid ppid uid state comm\targs".
     Ps = 4,
+    /// The /proc files host tools read (see `sentry::fs::proc::snapshot`).
+    ProcSnapshot = 5,
 }
 
 impl Kind {
@@ -60,6 +62,7 @@ impl Kind {
             2 => Kind::Signal,
             3 => Kind::Exec,
             4 => Kind::Ps,
+            5 => Kind::ProcSnapshot,
             _ => return None,
         })
     }

@@ -64,6 +64,10 @@ pub fn run(args: &BootArgs, flags: u64) -> i32 {
         let ctl = ctl.clone();
         std::thread::spawn(move || serve(listener, ctl));
     }
+    {
+        let ctl = ctl.clone();
+        std::thread::spawn(move || mirror_proc(&ctl));
+    }
     match vcpus.join() {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
@@ -307,6 +311,15 @@ fn setup_rootfs(spec: &Spec, rootfs: &Path) -> Result<()> {
             let _ = make_mountpoint(&dest, true);
         }
     }
+    // /proc here shows the sandbox's processes (mirrored by `mirror_proc`),
+    // for host tools that read it in this namespace (podman top).
+    let cpuinfo = std::fs::read("/proc/cpuinfo").unwrap_or_default();
+    let proc_dir = rootfs.join("proc");
+    if proc_dir.is_dir()
+        && mount(Some("proc-mirror"), &proc_dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=555,size=16m")).is_ok()
+    {
+        let _ = std::fs::write(proc_dir.join("cpuinfo"), cpuinfo);
+    }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         mount(None::<&str>, rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
             .context("making the root read-only")?;
@@ -332,6 +345,66 @@ fn make_mountpoint(p: &Path, dir: bool) -> Result<()> {
             .with_context(|| format!("creating mount point {}", p.display()))?;
     }
     Ok(())
+}
+
+/// Keeps /proc of the VMM's namespace in step with the sandbox: the
+/// process files `podman top` (psgo) reads, refreshed every second while
+/// the sandbox runs.
+fn mirror_proc(ctl: &Controller) {
+    let root = Path::new("/proc");
+    if !root.join("cpuinfo").exists() {
+        return;
+    }
+    let mut known: std::collections::BTreeSet<String> = Default::default();
+    while ctl.ended().is_none() {
+        if !ctl.is_paused() {
+            if let Ok((_, data)) = ctl.request(abi::control::Kind::ProcSnapshot, [0; 8], &[]) {
+                known = write_snapshot(root, &data, &known);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// Writes a `ProcSnapshot` answer under `root`; removes pid directories
+/// that are gone. Returns the pid directories written.
+fn write_snapshot(root: &Path, mut data: &[u8], old: &std::collections::BTreeSet<String>) -> std::collections::BTreeSet<String> {
+    let mut pids = std::collections::BTreeSet::new();
+    while let Some(nul) = data.iter().position(|&b| b == 0) {
+        let path = String::from_utf8_lossy(&data[..nul]).into_owned();
+        let rest = &data[nul + 1..];
+        if rest.len() < 4 {
+            break;
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let Some(body) = rest.get(4..4 + len) else { break };
+        data = &rest[4 + len..];
+        // Only "name" or "<pid>/name" with plain names: the answer is untrusted.
+        let parts: Vec<&str> = path.split('/').collect();
+        let ok = match parts.as_slice() {
+            [f] => f.chars().all(|c| c.is_ascii_alphanumeric()),
+            [pid, f] => pid.chars().all(|c| c.is_ascii_digit()) && f.chars().all(|c| c.is_ascii_alphanumeric()),
+            _ => false,
+        };
+        if !ok {
+            continue;
+        }
+        if parts.len() == 2 && pids.insert(parts[0].to_string()) {
+            let dir = root.join(parts[0]);
+            let _ = std::fs::create_dir_all(dir.join("ns"));
+            let _ = std::fs::create_dir_all(dir.join("attr"));
+            let _ = std::os::unix::fs::symlink("pid:[4026531836]", dir.join("ns/pid"));
+            let _ = std::fs::write(dir.join("attr/current"), "unconfined");
+        }
+        let tmp = root.join(format!(".{}.tmp", path.replace('/', "_")));
+        if std::fs::write(&tmp, body).is_ok() {
+            let _ = std::fs::rename(&tmp, root.join(&path));
+        }
+    }
+    for gone in old.difference(&pids) {
+        let _ = std::fs::remove_dir_all(root.join(gone));
+    }
+    pids
 }
 
 /// Serves the control socket until the process exits.

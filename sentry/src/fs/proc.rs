@@ -467,6 +467,35 @@ fn mounts_text() -> String {
     s
 }
 
+/// The files host tools read to list processes (`podman top` reads
+/// /proc inside the VMM's mount namespace, where the VMM mirrors this):
+/// records of a NUL-terminated relative path, a u32 length and the bytes.
+pub fn snapshot() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut put = |path: &str, data: &[u8]| {
+        out.extend_from_slice(path.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+    };
+    for name in ["stat", "uptime", "loadavg", "meminfo"] {
+        if let Ok(d) = top_file(name) {
+            put(name, &d);
+        }
+    }
+    for p in crate::kernel::process::all_processes() {
+        if p.inner.lock().zombie {
+            continue;
+        }
+        for name in ["stat", "status", "cmdline", "comm"] {
+            if let Ok(d) = pid_file(p.pid, name) {
+                put(&format!("{}/{name}", p.pid), &d);
+            }
+        }
+    }
+    out
+}
+
 fn top_file(name: &str) -> Result<Vec<u8>, Errno> {
     let k = crate::kernel::get();
     let mut s = String::new();

@@ -69,6 +69,7 @@ pub fn poll() {
         Some(Kind::Signal) => signal(&hdr.args),
         Some(Kind::Exec) => exec(&hdr.args, &data),
         Some(Kind::Ps) => (0, ps()),
+        Some(Kind::ProcSnapshot) => (0, crate::fs::proc::snapshot()),
         None => (-i64::from(crate::errno::Errno::EINVAL.0), Vec::new()),
     };
     let n = answer.len().min(CONTROL_DATA_MAX as usize);
