@@ -224,3 +224,28 @@ fn bad_input_gets_runc_style_errors() {
     assert_ne!(code, 0);
     assert!(err.contains("--no-such-flag"), "{err}");
 }
+
+#[test]
+fn a_reader_of_stdin_does_not_stall_the_sandbox() {
+    // init waits for a line that never comes; exec and kill must still work.
+    let e = Env::new("stdin");
+    e.config(&["sh", "-c", "read x; echo got $x"], "");
+    let mut create = Command::new(env!("CARGO_BIN_EXE_rvisor"))
+        .arg("--root")
+        .arg(&e.root)
+        .args(["create", "--bundle", &bundle_arg(&e), "s1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = create.stdin.take();
+    assert!(create.wait().unwrap().success());
+    assert_eq!(e.rv(&["start", "s1"]).0, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, out, err) = e.rv(&["exec", "s1", "echo", "exec-ran"]);
+    assert_eq!((code, out.as_str()), (0, "exec-ran\n"), "{err}");
+    assert_eq!(e.rv(&["kill", "s1", "TERM"]).0, 0);
+    assert!(e.wait_status("s1", "stopped"));
+    drop(held);
+}

@@ -76,10 +76,39 @@ fn gather(mm: &mut MemoryManager, segs: &[UserSeg], host_writes: bool) -> Result
     Ok(v)
 }
 
+/// Waits in the sentry until a host stream (a terminal, a pipe from the
+/// client) has input, instead of blocking the whole vCPU in the host's
+/// read: other tasks and control requests (kill, exec) keep running. The
+/// host is polled with a growing interval (1 ms to 20 ms) while waiting.
+fn wait_readable(t: &Task, handle: u64, nonblock: bool) -> Result<(), Errno> {
+    use core::sync::atomic::Ordering;
+    use crate::kernel::sched;
+    let mut nap = 1_000_000u64;
+    loop {
+        let r = host::poll(handle, super::POLLIN).unwrap_or(super::POLLERR);
+        if r & (super::POLLIN | super::POLLHUP | super::POLLERR | super::POLLNVAL) != 0 {
+            return Ok(());
+        }
+        if nonblock {
+            return Err(Errno::EAGAIN);
+        }
+        if t.deliverable() != 0 || t.shared.killed.load(Ordering::Relaxed) {
+            return Err(crate::kernel::wait::ERESTARTSYS);
+        }
+        sched::add_timer(crate::kernel::clock::monotonic_ns() + nap, &t.shared);
+        sched::block(&t.shared);
+        sched::cancel_timers(&t.shared);
+        nap = (nap * 2).min(20_000_000);
+    }
+}
+
 impl FileOps for HostFile {
-    fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, _nonblock: bool) -> SysResult {
+    fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
         if self.dir {
             return Err(Errno::EISDIR);
+        }
+        if self.stdio && off.is_none() {
+            wait_readable(t, self.handle, nonblock)?;
         }
         // The address space stays locked across the host call so the
         // frames cannot be unmapped and reused while the host fills them.
