@@ -24,6 +24,6 @@ bash "$suite/install-deps.sh" >/tmp/rvisor-install-deps.log 2>&1 || {
     tail -20 /tmp/rvisor-install-deps.log >&2
     exit 1
 }
-default_skip='net-|port-publish|limits-visible|memory-limit-enforced|pids-limit-enforced|podman\.caps|userns-uidmap|podman\.ulimit|sysctl-shm-size'
+default_skip='net-|port-publish|limits-visible|memory-limit-enforced|pids-limit-enforced|userns-uidmap|sysctl-shm-size'
 cd "$suite"
 SKIP=${SKIP-$default_skip} ./run-clients.sh "$repo/target/release/rvisor" all

@@ -33,7 +33,7 @@ pub mod flags {
 /// order: executable path, working directory, `argc` arguments, `envc`
 /// environment entries, uname nodename, release, version, domainname,
 /// `mountc` mounts of four strings each (kind, destination, source,
-/// options), `ngroups` supplementary group ids in decimal.
+/// options), `ngroups` supplementary group ids in decimal, `nextra` settings.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BootInfo {
@@ -68,7 +68,9 @@ pub struct BootInfo {
     pub mountc: u32,
     pub ngroups: u32,
     pub umask: u32,
-    pub _pad: u32,
+    /// Settings after the groups in the blob: `key=value` strings
+    /// (`cap_eff=HEX`, `cap_prm=HEX`, `rlimit=RES,SOFT,HARD`).
+    pub nextra: u32,
 }
 
 // SAFETY: repr(C), only integers, fields ordered so there is no padding

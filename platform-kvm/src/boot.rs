@@ -125,6 +125,7 @@ pub struct BootArgs<'a> {
     pub umask: u32,
     pub domainname: &'a str,
     pub mounts: &'a [crate::MountSpec],
+    pub extra: &'a [String],
 }
 
 /// Writes the argument blob and the boot information page.
@@ -146,6 +147,13 @@ pub fn write_boot_info(mem: &GuestMemory, a: &BootArgs<'_>) -> Result<(), BootEr
     }
     for g in a.groups {
         blob.extend_from_slice(g.to_string().as_bytes());
+        blob.push(0);
+    }
+    for x in a.extra {
+        if x.as_bytes().contains(&0) {
+            return Err(BootError::Nul);
+        }
+        blob.extend_from_slice(x.as_bytes());
         blob.push(0);
     }
     if blob.len() as u64 > layout::ARGS_MAX {
@@ -175,7 +183,7 @@ pub fn write_boot_info(mem: &GuestMemory, a: &BootArgs<'_>) -> Result<(), BootEr
         mountc: u32::try_from(a.mounts.len()).map_err(|_| BootError::ArgsTooLarge(blob.len() as u64))?,
         ngroups: u32::try_from(a.groups.len()).map_err(|_| BootError::ArgsTooLarge(blob.len() as u64))?,
         umask: a.umask & 0o777,
-        _pad: 0,
+        nextra: u32::try_from(a.extra.len()).map_err(|_| BootError::ArgsTooLarge(blob.len() as u64))?,
     };
     mem.write_obj(layout::BOOT_INFO_GPA, &info)?;
     Ok(())

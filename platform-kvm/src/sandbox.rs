@@ -42,6 +42,8 @@ pub struct SandboxConfig {
     pub mounts: Vec<MountSpec>,
     /// Let the sentry change host files (OCI mode; see `Service`).
     pub allow_writes: bool,
+    /// Settings of the init process (`abi::boot::BootInfo::nextra`).
+    pub extra: Vec<String>,
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -244,6 +246,7 @@ impl Sandbox {
                 umask: cfg.umask,
                 domainname: &cfg.domainname,
                 mounts: &cfg.mounts,
+                extra: &cfg.extra,
             },
         )?;
         let mut service = Service::new(mem.clone(), handles, Symbols::from_image(cfg.image), loaded.base);

@@ -66,6 +66,7 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         domainname: String::new(),
         mounts: SandboxConfig::do_mounts(),
         allow_writes: false,
+        extra: vec![],
     };
     Sandbox::new(cfg)?.run()
 }

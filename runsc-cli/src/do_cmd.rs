@@ -110,6 +110,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool) -> i32 {
         domainname: String::new(),
         mounts: SandboxConfig::do_mounts(),
         allow_writes: false,
+        extra: vec![],
     };
     match Sandbox::new(cfg).and_then(Sandbox::run) {
         Ok(status) => status,

@@ -90,6 +90,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     let domainname = next();
     let mounts: alloc::vec::Vec<[String; 4]> = (0..info.mountc.min(1024)).map(|_| [next(), next(), next(), next()]).collect();
     let groups: alloc::vec::Vec<u32> = (0..info.ngroups.min(65536)).filter_map(|_| next().parse().ok()).collect();
+    let extra: alloc::vec::Vec<String> = (0..info.nextra.min(1024)).map(|_| next()).collect();
     let xsave_size = info.xsave_size as usize;
     let hwcap = u64::from(core::arch::x86_64::__cpuid(1).edx);
     kernel::init(kernel::Kernel {
@@ -131,12 +132,14 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         groups,
         umask: info.umask,
         stdio: [u64::from(info.stdio[0]), u64::from(info.stdio[1]), u64::from(info.stdio[2])],
+        settings: kernel::spawn::Settings::parse(&extra),
     };
     let task = match kernel::spawn::create(&spec) {
         Ok(t) => t,
         Err(e) => fail(&e.msg, e.status),
     };
     if wait_start {
+        kernel::signal::INIT_PROTECTED.store(true, core::sync::atomic::Ordering::Relaxed);
         kernel::control::hold_init(task);
         host::ready(Ok(()));
     } else {

@@ -112,11 +112,41 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
         domainname: spec.domainname().clone().unwrap_or_default(),
         mounts: sentry_mounts(&spec),
         allow_writes: true,
+        extra: process_settings(process),
     };
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
     setup_rootfs(&spec, &rootfs)?;
     Ok((sandbox, listener))
+}
+
+/// The spec's capabilities and rlimits as the sentry's boot settings.
+pub fn process_settings(p: &oci_spec::runtime::Process) -> Vec<String> {
+    let mut out = Vec::new();
+    let mask = |set: &Option<oci_spec::runtime::Capabilities>| -> u64 {
+        set.iter()
+            .flatten()
+            .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+            .filter_map(|name| crate::features::CAPABILITIES.iter().position(|n| *n == name))
+            .fold(0u64, |m, i| m | 1 << i)
+    };
+    if let Some(c) = p.capabilities() {
+        out.push(format!("cap_eff={:x}", mask(c.effective())));
+        out.push(format!("cap_prm={:x}", mask(c.permitted())));
+        out.push(format!("cap_bnd={:x}", mask(c.bounding())));
+    }
+    const RLIMITS: [&str; 16] = [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
+        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ];
+    for r in p.rlimits().iter().flatten() {
+        let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        if let Some(i) = RLIMITS.iter().position(|n| *n == name) {
+            out.push(format!("rlimit={i},{},{}", r.soft(), r.hard()));
+        }
+    }
+    out
 }
 
 fn dup_stdio() -> Result<[OwnedFd; 3]> {

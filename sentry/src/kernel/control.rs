@@ -157,6 +157,7 @@ fn exec(args: &[u64; 8], data: &[u8]) -> (i64, Vec<u8>) {
         groups,
         umask: 0o022,
         stdio: [args[4], args[5], args[6]],
+        settings: Default::default(),
     };
     match spawn::create(&spec) {
         Ok(t) => {

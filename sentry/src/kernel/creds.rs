@@ -70,6 +70,8 @@ pub struct Creds {
     pub groups: Vec<u32>,
     pub cap_permitted: u64,
     pub cap_effective: u64,
+    /// What exec may give back (the container spec's bounding set).
+    pub cap_bounding: u64,
 }
 
 impl Default for Creds {
@@ -92,7 +94,7 @@ impl Creds {
     pub fn new(uid: u32, gid: u32, mut groups: Vec<u32>) -> Creds {
         groups.sort_unstable();
         let caps = if uid == 0 { CAP_FULL } else { 0 };
-        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups, cap_permitted: caps, cap_effective: caps }
+        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups, cap_permitted: caps, cap_effective: caps, cap_bounding: CAP_FULL }
     }
 
     /// Whether capability `cap` is in the effective set.
@@ -321,7 +323,7 @@ impl Creds {
         }
         (n.suid, n.fsuid) = (n.euid, n.euid);
         (n.sgid, n.fsgid) = (n.egid, n.egid);
-        n.cap_permitted = if n.uid == 0 || n.euid == 0 { CAP_FULL } else { 0 };
+        n.cap_permitted = if n.uid == 0 || n.euid == 0 { CAP_FULL & n.cap_bounding } else { 0 };
         n.cap_effective = if n.euid == 0 { n.cap_permitted } else { 0 };
         n
     }

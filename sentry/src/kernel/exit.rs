@@ -88,6 +88,9 @@ fn process_exit(p: &Arc<Process>) {
         }
     }
     p.inner.lock().zombie = true;
+    if ppid == 0 {
+        process::unregister_process(p.pid);
+    }
     if let Some(parent) = process::find_process(ppid) {
         if exit_signal != 0 {
             let (code, st) = match status {

@@ -179,12 +179,21 @@ pub fn bit(sig: u32) -> u64 {
     1u64 << (sig - 1)
 }
 
+/// Set for containers: pid 1 is the init of a pid namespace, which
+/// Linux shields from signals it has no handler for (SIGKILL and SIGSTOP
+/// come from outside: the runtime kills the whole sandbox instead). So
+/// `docker stop` of a `sleep` waits for its timeout, as with runc.
+pub static INIT_PROTECTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// True if `sig` would be discarded on arrival (ignored, explicitly or by default).
 fn ignored(p: &Process, sig: u32) -> bool {
     if sig == SIGKILL || sig == SIGSTOP {
         return false;
     }
     let act = p.sighand.lock()[sig as usize - 1];
+    if act.handler == SIG_DFL && p.pid == 1 && INIT_PROTECTED.load(Ordering::Relaxed) {
+        return true;
+    }
     act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(sig) == Default::Ignore)
 }
 

@@ -30,6 +30,48 @@ pub struct ProcSpec {
     pub umask: u32,
     /// Host handles for fds 0, 1, 2.
     pub stdio: [u64; 3],
+    pub settings: Settings,
+}
+
+/// Process settings from the container spec.
+#[derive(Default, Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// (effective, permitted, bounding) capability sets; None: Linux's
+    /// default for the uid (all for root).
+    pub caps: Option<(u64, u64, u64)>,
+    /// (resource, soft, hard).
+    pub rlimits: Vec<(usize, u64, u64)>,
+}
+
+impl Settings {
+    /// From `key=value` strings; unknown or malformed ones are ignored
+    /// (the VMM built them; a bad one must not stop the boot).
+    pub fn parse(items: &[String]) -> Settings {
+        let mut s = Settings::default();
+        let (mut eff, mut prm, mut bnd) = (None, None, None);
+        for it in items {
+            let Some((k, v)) = it.split_once('=') else { continue };
+            match k {
+                "cap_eff" => eff = u64::from_str_radix(v, 16).ok(),
+                "cap_prm" => prm = u64::from_str_radix(v, 16).ok(),
+                "cap_bnd" => bnd = u64::from_str_radix(v, 16).ok(),
+                "rlimit" => {
+                    let f: Vec<u64> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+                    if let [r, soft, hard] = f[..] {
+                        if r < 16 && soft <= hard {
+                            s.rlimits.push((r as usize, soft, hard));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (Some(e), Some(p)) = (eff, prm) {
+            let b = bnd.unwrap_or(p);
+            s.caps = Some((e & p & b, p & b, b));
+        }
+        s
+    }
 }
 
 /// Why a process could not be made: the exit status a shell would report
@@ -80,7 +122,13 @@ pub fn find_program(root: &Location, cwd: &Location, name: &str, envp: &[String]
 /// Builds a process running `spec` (not yet scheduled).
 pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
     let root = vfs::walk::root().map_err(|_| fail(125, "no root filesystem".into()))?;
-    let creds = Arc::new(Creds::new(spec.uid, spec.gid, spec.groups.clone()));
+    let mut c = Creds::new(spec.uid, spec.gid, spec.groups.clone());
+    if let Some((eff, prm, bnd)) = spec.settings.caps {
+        c.cap_effective = eff;
+        c.cap_permitted = prm;
+        c.cap_bounding = bnd;
+    }
+    let creds = Arc::new(c);
     let cwd_loc = match vfs::walk::resolve(&root, &spec.cwd, true, &creds) {
         Ok(l) if l.inode.kind() == Kind::Dir => l,
         _ => return Err(fail(125, format!("working directory {}: not found in the sandbox", spec.cwd))),
@@ -124,6 +172,12 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         exe: exe.clone(),
         vfork_parent: None,
     });
+    for &(r, soft, hard) in &spec.settings.rlimits {
+        task.rlimits[r] = (soft, hard);
+        if r == 7 {
+            task.fds.lock().set_limit(soft.min(crate::fs::NOFILE_MAX as u64) as usize);
+        }
+    }
     super::sched::set_cr3(&task.shared, task.mm.lock().page_table().root());
     if let Err(e) = super::exec::exec(&mut task, &exe, &spec.argv, &spec.envp, k.hwcap, k.minsigstksz) {
         // The half-built process must not linger in the pid table.
