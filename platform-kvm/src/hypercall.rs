@@ -633,9 +633,11 @@ mod tests {
         // Relative path.
         s.mem.write(0x2000, b"etc/passwd").unwrap();
         assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 10, 0, 0, 0, 0]), -i64::from(libc::EINVAL));
-        // Write access refused.
+        // Write access refused: `do` sandboxes never change host files.
         s.mem.write(0x2000, b"/etc/passwd").unwrap();
-        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 11, libc::O_RDWR as u64, 0, 0, 0]), -i64::from(libc::EACCES));
+        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, 11, libc::O_RDWR as u64, 0, 0, 0]), -i64::from(libc::EROFS));
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 11, 0, 0, 0]), -i64::from(libc::EROFS));
+        assert_eq!(call(&s, Nr::HostHandleOp as u64, [1, 0, 0, 0, 0, 0]), -i64::from(libc::EROFS));
         let h = call(&s, Nr::HostOpen as u64, [0x2000, 11, 0, 0, 0, 0]);
         assert!(h >= 0);
         // An iovec pointing past guest memory.
@@ -648,6 +650,30 @@ mod tests {
         assert_eq!(call(&s, Nr::HostRead as u64, [h as u64, 0x3000, 1, 0, 0, 0]), 4);
         assert_eq!(call(&s, Nr::HostClose as u64, [h as u64, 0, 0, 0, 0, 0]), 0);
         assert_eq!(call(&s, Nr::HostClose as u64, [h as u64, 0, 0, 0, 0, 0]), -i64::from(libc::EBADF));
+    }
+
+    #[test]
+    fn writes_only_where_allowed() {
+        let dir = std::env::temp_dir().join(format!("rvisor-hc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = service().allow_writes();
+        let path = format!("{}/d", dir.display());
+        s.mem.write(0x2000, path.as_bytes()).unwrap();
+        let len = path.len() as u64;
+        // mkdir, then unknown sub-operations and flags are refused.
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, len, 0, 0, u64::from(libc::S_IFDIR | 0o755)]), 0);
+        assert!(dir.join("d").is_dir());
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [99, 0x2000, len, 0, 0, 0]), -i64::from(libc::EINVAL));
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, len, 0, 0, 0x8000]), -i64::from(libc::EINVAL));
+        // Device nodes are never made.
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, len, 0, 0, u64::from(libc::S_IFCHR)]), -i64::from(libc::EPERM));
+        // rmdir.
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, len, 0, 0, libc::AT_REMOVEDIR as u64]), 0);
+        assert!(!dir.join("d").exists());
+        // Relative paths are refused here too.
+        s.mem.write(0x2000, b"relative").unwrap();
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 8, 0, 0, 0]), -i64::from(libc::EINVAL));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub fn run(args: &BootArgs, flags: u64) -> i32 {
         let ctl = ctl.clone();
         std::thread::spawn(move || mirror_proc(&ctl));
     }
+    if args.console_socket.is_some() {
+        let ctl = ctl.clone();
+        std::thread::spawn(move || super::console::forward_signals(&ctl));
+    }
     match vcpus.join() {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
@@ -82,8 +86,15 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
     let spec = super::load_spec(&args.bundle)?;
     let rootfs = super::rootfs_of(&spec, &args.bundle)?;
     let process = spec.process().as_ref().context("config.json has no process")?;
+    // A session of our own: the client's terminal and signals stay out,
+    // and the console can become our controlling terminal.
+    let _ = nix::unistd::setsid();
     let stdio = match &args.console_socket {
-        Some(sock) => super::console::make_console(sock, process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)))?,
+        Some(sock) => {
+            let s = super::console::make_console(sock, process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)))?;
+            super::console::take_terminal(&s[0])?;
+            s
+        }
         None => dup_stdio()?,
     };
     enter_network_namespace(&spec)?;

@@ -10,6 +10,48 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
+/// Signals the terminal sends its session (^C, ^\\, ^Z, a new window
+/// size, hangup of the master): they reach the VMM, which owns the host
+/// side of the pty, and are passed to the sandbox's foreground group.
+const FORWARDED: [nix::sys::signal::Signal; 5] = {
+    use nix::sys::signal::Signal::*;
+    [SIGINT, SIGQUIT, SIGTSTP, SIGWINCH, SIGHUP]
+};
+
+/// Makes `slave` the controlling terminal of our (new) session, with us
+/// in the foreground, and blocks the terminal's signals in this thread
+/// and the threads it starts (`forward_signals` takes them).
+#[allow(unsafe_code)]
+pub fn take_terminal(slave: &OwnedFd) -> Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal); the
+    // fd is a pty slave we own.
+    let r = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("making the console the controlling terminal");
+    }
+    let _ = nix::unistd::tcsetpgrp(slave, nix::unistd::getpgrp());
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(nix::sys::signal::Signal::SIGTTOU);
+    set.add(nix::sys::signal::Signal::SIGTTIN);
+    set.thread_block().context("blocking terminal signals")?;
+    Ok(())
+}
+
+/// Passes terminal signals to the sandbox until it ends.
+pub fn forward_signals(ctl: &platform_kvm::Controller) {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    while ctl.ended().is_none() {
+        let Ok(sig) = set.wait() else { break };
+        let _ = ctl.request(abi::control::Kind::Signal, [sig as u64, 0, 2, 0, 0, 0, 0, 0], &[]);
+    }
+}
+
 /// Makes the pty, hands the master to `socket` and returns the slave
 /// three times (stdin, stdout, stderr). `size` is (rows, columns).
 pub fn make_console(socket: &Path, size: Option<(u16, u16)>) -> Result<[OwnedFd; 3]> {

@@ -157,7 +157,6 @@ fn create_in(g: &Globals, a: &CreateArgs, dir: &Dir, bundle: &Path, rootfs: &Pat
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     }
     cmd.arg(&a.id);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("starting the sandbox")?;
     drop(wr);
     let mut msg = String::new();

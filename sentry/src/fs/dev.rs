@@ -110,6 +110,17 @@ impl FileOps for DevFile {
     }
 }
 
+/// /dev/tty: the terminal among the opener's stdio (the sandbox's
+/// processes inherit their session's terminal there), else ENXIO.
+fn controlling_tty() -> Result<alloc::boxed::Box<dyn FileOps>, Errno> {
+    let me = crate::kernel::sched::current().ok_or(Errno::ENXIO)?.tid;
+    let procs = crate::kernel::process::all_processes();
+    let p = procs.iter().find(|p| p.inner.lock().threads.iter().any(|t| t.tid == me)).ok_or(Errno::ENXIO)?;
+    let fds = p.view.lock().fds.clone().ok_or(Errno::ENXIO)?;
+    let n = (0..3).find_map(|fd| fds.lock().get(fd).ok().and_then(|f| super::devpts::number_of(&f.path()))).ok_or(Errno::ENXIO)?;
+    super::devpts::open_pty(n)
+}
+
 /// The device filesystem mounted at /dev (Linux: devtmpfs as a container
 /// sees it): the memory devices served by the sentry, the standard
 /// symlinks into /proc/self/fd, and mount points for shm and pts.
@@ -199,6 +210,7 @@ impl crate::vfs::Inode for DevNode {
     fn open(&self, _flags: u32) -> Result<alloc::boxed::Box<dyn FileOps>, Errno> {
         match self.index.map(|i| &DEV_ENTRIES[i].1) {
             Some(DevEntry::Dev(d)) => Ok(alloc::boxed::Box::new(DevFile::new(*d))),
+            Some(DevEntry::NoDevice(rdev)) if *rdev == (5 << 8) => controlling_tty(),
             Some(DevEntry::NoDevice(_)) => Err(Errno::ENXIO),
             Some(DevEntry::Link(_)) => Err(Errno::ELOOP),
             None | Some(DevEntry::Dir) => {

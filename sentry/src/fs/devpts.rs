@@ -21,6 +21,35 @@ use crate::vfs::{DirEntry, Inode, Kind};
 /// Host ptys by number: the open handles on each, and its stat.
 static CONSOLES: Mutex<BTreeMap<u32, (Vec<u64>, Stat)>> = Mutex::new(BTreeMap::new());
 
+/// Job control state per pty: the foreground process group (set by
+/// TIOCSPGRP; before that, the first asker's group is taken).
+static FOREGROUND: Mutex<BTreeMap<u32, u32>> = Mutex::new(BTreeMap::new());
+
+/// The foreground process group of pty `n`, defaulting to `pgid`.
+pub fn foreground(n: u32, pgid: u32) -> u32 {
+    *FOREGROUND.lock().entry(n).or_insert(pgid)
+}
+
+/// The foreground process group of pty `n`, if anyone set or asked it.
+pub fn foreground_of(n: u32) -> Option<u32> {
+    FOREGROUND.lock().get(&n).copied()
+}
+
+/// TIOCSPGRP.
+pub fn set_foreground(n: u32, pgid: u32) {
+    FOREGROUND.lock().insert(n, pgid);
+}
+
+/// The pty number of a /dev/pts path.
+pub fn number_of(path: &str) -> Option<u32> {
+    path.strip_prefix("/dev/pts/")?.parse().ok()
+}
+
+/// Opens pty `n` again (for /dev/tty).
+pub fn open_pty(n: u32) -> Result<Box<dyn FileOps>, Errno> {
+    PtsNode { n: Some(n) }.open(2)
+}
+
 /// The st_dev of /dev/pts.
 const DEVPTS_DEV: u64 = 0x22;
 
@@ -51,6 +80,7 @@ pub fn unregister(n: u32, handle: u64) {
         e.0.retain(|&h| h != handle);
         if e.0.is_empty() {
             c.remove(&n);
+            FOREGROUND.lock().remove(&n);
         }
     }
 }

@@ -145,6 +145,40 @@ impl FileOps for HostFile {
     }
 
     fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
+        // Job control on a terminal is the sandbox's business: the host
+        // side of the pty belongs to the VMM's session.
+        if let Some(n) = super::devpts::number_of(&self.path) {
+            const TIOCSCTTY: u64 = 0x540e;
+            const TIOCGPGRP: u64 = 0x540f;
+            const TIOCSPGRP: u64 = 0x5410;
+            const TIOCNOTTY: u64 = 0x5422;
+            const TIOCGSID: u64 = 0x5429;
+            let (pgid, sid) = {
+                let i = t.proc.inner.lock();
+                (i.pgid, i.sid)
+            };
+            match req {
+                TIOCSCTTY | TIOCNOTTY => return Ok(0),
+                TIOCGPGRP => {
+                    let fg = super::devpts::foreground(n, pgid);
+                    t.mm.lock().write_obj(arg, &fg)?;
+                    return Ok(0);
+                }
+                TIOCSPGRP => {
+                    let want: i32 = t.mm.lock().read_obj(arg)?;
+                    if want <= 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    super::devpts::set_foreground(n, want as u32);
+                    return Ok(0);
+                }
+                TIOCGSID => {
+                    t.mm.lock().write_obj(arg, &sid)?;
+                    return Ok(0);
+                }
+                _ => {}
+            }
+        }
         let size = match req {
             0x5401..=0x5404 => 36,
             0x5413 | 0x5414 => 8,

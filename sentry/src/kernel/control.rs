@@ -104,6 +104,23 @@ fn signal(args: &[u64; 8]) -> (i64, Vec<u8>) {
     let pid = if args[1] == 0 { 1 } else { args[1] as u32 };
     // SI_USER from "the kernel": pid 0, uid 0, like a signal from outside.
     let info = SigInfo::from_sender(0, 0, 0);
+    if args[2] == 2 {
+        // From the console (^C, ^Z, window size, hangup): to its
+        // foreground process group.
+        let console = super::process::find_process(1)
+            .and_then(|p| p.view.lock().fds.clone())
+            .and_then(|fds| fds.lock().get(0).ok().and_then(|f| crate::fs::devpts::number_of(&f.path())));
+        let fg = console.and_then(crate::fs::devpts::foreground_of).unwrap_or(1);
+        for p in super::process::all_processes() {
+            let i = p.inner.lock();
+            let hit = i.pgid == fg && !i.zombie;
+            drop(i);
+            if hit {
+                send_to_process(&p, sig, info);
+            }
+        }
+        return (0, Vec::new());
+    }
     if args[2] == 1 {
         for p in super::process::all_processes() {
             if !p.inner.lock().zombie {
