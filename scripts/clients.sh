@@ -4,8 +4,7 @@
 # "N passed, M failed" line. Installs the clients first (idempotent).
 #
 # Scenarios of issues still open are skipped (SKIP= overrides): networking
-# (issue 7) and resource limits / capabilities / user namespaces /
-# sysctls (issue 8).
+# (issue 7), user namespaces and sysctls (issue 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -24,6 +23,6 @@ bash "$suite/install-deps.sh" >/tmp/rvisor-install-deps.log 2>&1 || {
     tail -20 /tmp/rvisor-install-deps.log >&2
     exit 1
 }
-default_skip='net-|port-publish|limits-visible|memory-limit-enforced|pids-limit-enforced|userns-uidmap|sysctl-shm-size'
+default_skip='net-|port-publish|userns-uidmap|sysctl-shm-size'
 cd "$suite"
 SKIP=${SKIP-$default_skip} ./run-clients.sh "$repo/target/release/rvisor" all

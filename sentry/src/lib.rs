@@ -134,6 +134,9 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         stdio: [u64::from(info.stdio[0]), u64::from(info.stdio[1]), u64::from(info.stdio[2])],
         settings: kernel::spawn::Settings::parse(&extra),
     };
+    if let Some(n) = spec.settings.pids_max {
+        kernel::process::PIDS_MAX.store(n, core::sync::atomic::Ordering::Relaxed);
+    }
     let task = match kernel::spawn::create(&spec) {
         Ok(t) => t,
         Err(e) => fail(&e.msg, e.status),
@@ -191,13 +194,38 @@ fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
             // Not implemented yet: an empty read-only directory keeps the
             // mount point visible without pretending to have content.
             "sysfs" | "cgroup" | "mqueue" => {
-                fs::tmpfs::Tmpfs::with_limit(dev(), 0o755, root_owner, 0).root()
+                fs::tmpfs::Tmpfs::with_limit(dev(), 0o755, root_owner, 1 << 20).root()
             }
             other => return Err(format!("mount {dest}: unknown filesystem type {other}")),
         };
         vfs::walk::mount(&dest, root);
     }
+    for [_, dest, _, _] in mounts {
+        make_mount_point_dirs(&canonical_mount_point(dest));
+    }
     Ok(())
+}
+
+/// A mount below another sentry filesystem (/sys/fs/cgroup under an
+/// empty /sys) needs the directories on the way to be walkable: they are
+/// made there. Host filesystems are left alone (the VMM made its own).
+fn make_mount_point_dirs(dest: &str) {
+    let creds = kernel::task::Creds::default();
+    let Ok(mut cur) = vfs::walk::root() else { return };
+    let parts: alloc::vec::Vec<&str> = dest.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, name) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+        let path = format!("/{}", parts[..=i].join("/"));
+        cur = match vfs::walk::resolve(&cur, name, true, &creds) {
+            Ok(l) => l,
+            Err(errno::Errno::ENOENT) if cur.inode.as_any().downcast_ref::<fs::hostfs::HostInode>().is_none() => {
+                match cur.inode.create(name, vfs::Kind::Dir, 0o755, 0, vfs::Creator { uid: 0, gid: 0 }) {
+                    Ok(inode) => vfs::Location { inode, path },
+                    Err(_) => return,
+                }
+            }
+            Err(_) => return,
+        };
+    }
 }
 
 /// "/a//b/" -> "/a/b".

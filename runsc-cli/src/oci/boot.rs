@@ -102,6 +102,14 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
     if args_v.is_empty() {
         bail!("process.args must not be empty");
     }
+    let cgroups: super::cgroup::Cgroups = std::fs::read(args.state_dir.join("cgroups.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default();
+    let mut extra = process_settings(process);
+    if let Some(n) = super::cgroup::Cgroups::pids_limit(&spec) {
+        extra.push(format!("pids_max={n}"));
+    }
     let user = process.user();
     let mut envp = process.env().clone().unwrap_or_default();
     let passwd = secure_join(&rootfs, Path::new("/etc/passwd")).ok().and_then(|p| std::fs::read_to_string(p).ok());
@@ -121,13 +129,13 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
         umask: user.umask().unwrap_or(0o022),
         hostname: spec.hostname().clone(),
         domainname: spec.domainname().clone().unwrap_or_default(),
-        mounts: sentry_mounts(&spec),
+        mounts: sentry_mounts(&spec, !cgroups.dirs.is_empty()),
         allow_writes: true,
-        extra: process_settings(process),
+        extra,
     };
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
-    setup_rootfs(&spec, &rootfs)?;
+    setup_rootfs(&spec, &rootfs, &cgroups)?;
     Ok((sandbox, listener))
 }
 
@@ -204,7 +212,7 @@ fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
 /// The sentry's mount table for a spec: the root and bind mounts are the
 /// host files at the same paths in the VMM's namespace (written through;
 /// `ro` refused); the rest are the sentry's own filesystems.
-pub fn sentry_mounts(spec: &Spec) -> Vec<MountSpec> {
+pub fn sentry_mounts(spec: &Spec, cgroups: bool) -> Vec<MountSpec> {
     let readonly_root = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
     let mut out = vec![MountSpec {
         kind: "host".into(),
@@ -244,6 +252,9 @@ pub fn sentry_mounts(spec: &Spec) -> Vec<MountSpec> {
                 "sysfs" => ("sysfs", String::new()),
                 "devpts" => ("devpts", String::new()),
                 "mqueue" => ("mqueue", String::new()),
+                // The container's own cgroups, bound read-only into the
+                // VMM's namespace by `setup_rootfs`.
+                "cgroup" | "cgroup2" if cgroups => ("host", "ro".to_string()),
                 "cgroup" | "cgroup2" => ("cgroup", String::new()),
                 _ => continue,
             }
@@ -312,7 +323,7 @@ pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
 
 /// Gives the VMM a mount namespace holding the container's root and bind
 /// mounts at their container paths (like runc's), then pivots into it.
-fn setup_rootfs(spec: &Spec, rootfs: &Path) -> Result<()> {
+fn setup_rootfs(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) -> Result<()> {
     use nix::sched::{unshare, CloneFlags};
     unshare(CloneFlags::CLONE_NEWNS).context("new mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).context("making mounts private")?;
@@ -348,6 +359,14 @@ fn setup_rootfs(spec: &Spec, rootfs: &Path) -> Result<()> {
                 let data: Vec<&str> = opts.iter().filter(|o| o.starts_with("size=") || o.starts_with("mode=")).map(String::as_str).collect();
                 let _ = mount(Some("tmpfs"), &dest, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.join(",").as_str()));
             }
+        } else if m.typ().as_deref() == Some("sysfs") {
+            // Only a holder for the cgroup mount points below it: the
+            // sandbox's /sys is the sentry's.
+            if make_mountpoint(&dest, true).is_ok() {
+                let _ = mount(Some("sysfs-holder"), &dest, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755,size=1m"));
+            }
+        } else if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            bind_cgroups(&dest, cgroups)?;
         } else {
             let _ = make_mountpoint(&dest, true);
         }
@@ -369,6 +388,31 @@ fn setup_rootfs(spec: &Spec, rootfs: &Path) -> Result<()> {
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
     umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
     std::env::set_current_dir("/")?;
+    Ok(())
+}
+
+/// The container's cgroup directories, read-only, at `dest` (runc's
+/// layout: one directory per v1 hierarchy, or the v2 cgroup itself).
+fn bind_cgroups(dest: &Path, cgroups: &super::cgroup::Cgroups) -> Result<()> {
+    if cgroups.dirs.is_empty() {
+        return Ok(());
+    }
+    make_mountpoint(dest, true)?;
+    mount(Some("cgroup-holder"), dest, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755,size=1m"))
+        .context("mounting the cgroup holder")?;
+    let only_v2 = cgroups.dirs.len() == 1 && cgroups.dirs[0].0 == "unified";
+    for (controllers, dir) in &cgroups.dirs {
+        let at = if only_v2 {
+            dest.to_path_buf()
+        } else {
+            let name = controllers.strip_prefix("name=").unwrap_or(controllers);
+            dest.join(name)
+        };
+        std::fs::create_dir_all(&at)?;
+        mount(Some(dir.as_path()), &at, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .with_context(|| format!("binding cgroup {}", dir.display()))?;
+        let _ = mount(None::<&str>, &at, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>);
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! ("OCI lifecycle") for the processes involved.
 
 pub mod boot;
+pub mod cgroup;
 pub mod console;
 pub mod exec;
 pub mod hooks;
@@ -143,6 +144,16 @@ pub fn create(g: &Globals, a: &CreateArgs) -> Result<()> {
 
 fn create_in(g: &Globals, a: &CreateArgs, dir: &Dir, bundle: &Path, rootfs: &Path, spec: &Spec) -> Result<()> {
     let _lock = dir.lock()?;
+    let cgroups = cgroup::create(spec, &a.id)?;
+    std::fs::write(dir.path.join("cgroups.json"), serde_json::to_vec(&cgroups)?)?;
+    let r = spawn_vmm(g, a, dir, bundle, rootfs, spec, &cgroups);
+    if r.is_err() {
+        cgroups.remove();
+    }
+    r
+}
+
+fn spawn_vmm(g: &Globals, a: &CreateArgs, dir: &Dir, bundle: &Path, rootfs: &Path, spec: &Spec, cgroups: &cgroup::Cgroups) -> Result<()> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     // The write end must survive exec into `rvisor boot`.
     nix::fcntl::fcntl(wr.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
@@ -168,6 +179,13 @@ fn create_in(g: &Globals, a: &CreateArgs, dir: &Dir, bundle: &Path, rootfs: &Pat
         bail!("{why}");
     }
     let pid = child.id() as i32;
+    // The VMM joins the container's cgroup before the sandbox runs (it
+    // waits for `start`); its memory so far is charged where it was.
+    cgroups.join(pid).map_err(|e| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        e
+    })?;
     let st = State {
         id: a.id.clone(),
         pid,
@@ -288,6 +306,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     let st = match dir.load() {
         Ok(s) => s,
         Err(_) if force => {
+            remove_cgroups(&dir);
             std::fs::remove_dir_all(&dir.path)?;
             return Ok(());
         }
@@ -313,8 +332,15 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
             eprintln!("rvisor: poststop hook: {e:#}");
         }
     }
+    remove_cgroups(&dir);
     std::fs::remove_dir_all(&dir.path).with_context(|| format!("removing {}", dir.path.display()))?;
     Ok(())
+}
+
+fn remove_cgroups(dir: &Dir) {
+    if let Some(c) = std::fs::read(dir.path.join("cgroups.json")).ok().and_then(|d| serde_json::from_slice::<cgroup::Cgroups>(&d).ok()) {
+        c.remove();
+    }
 }
 
 /// `pause` / `resume`.
@@ -416,6 +442,7 @@ pub fn run(g: &Globals, a: &CreateArgs) -> Result<i32> {
         Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
         _ => 0,
     };
+    remove_cgroups(&dir);
     let _ = std::fs::remove_dir_all(&dir.path);
     Ok(status)
 }

@@ -57,6 +57,11 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
     if a.exit_signal > super::signal::NSIG {
         return Err(Errno::EINVAL);
     }
+    let max = process::PIDS_MAX.load(core::sync::atomic::Ordering::Relaxed);
+    if max != 0 && process::task_count() >= max as usize {
+        // What the pids controller answers when the limit is reached.
+        return Err(Errno::EAGAIN);
+    }
     let tid = process::alloc_id();
     let mm = if f & CLONE_VM != 0 { t.mm.clone() } else { Arc::new(Mutex::new(t.mm.lock().fork()?)) };
     let fds = if f & CLONE_FILES != 0 { t.fds.clone() } else { Arc::new(Mutex::new(t.fds.lock().clone())) };

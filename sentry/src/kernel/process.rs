@@ -104,6 +104,16 @@ static PROCS: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
 static TASKS: Mutex<BTreeMap<u32, Weak<TaskShared>>> = Mutex::new(BTreeMap::new());
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
+/// The container's pids limit (its cgroup's pids.max): threads and
+/// processes of the sandbox are not host tasks, so the sentry counts
+/// them. 0: no limit.
+pub static PIDS_MAX: AtomicU32 = AtomicU32::new(0);
+
+/// Live threads in the sandbox.
+pub fn task_count() -> usize {
+    TASKS.lock().values().filter(|w| w.strong_count() > 0).count()
+}
+
 /// Allocates a free thread/process id.
 pub fn alloc_id() -> u32 {
     let tasks = TASKS.lock();

@@ -41,6 +41,8 @@ pub struct Settings {
     pub caps: Option<(u64, u64, u64)>,
     /// (resource, soft, hard).
     pub rlimits: Vec<(usize, u64, u64)>,
+    /// The container's pids limit (boot only).
+    pub pids_max: Option<u32>,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
                 "cap_eff" => eff = u64::from_str_radix(v, 16).ok(),
                 "cap_prm" => prm = u64::from_str_radix(v, 16).ok(),
                 "cap_bnd" => bnd = u64::from_str_radix(v, 16).ok(),
+                "pids_max" => s.pids_max = v.parse().ok(),
                 "rlimit" => {
                     let f: Vec<u64> = v.split(',').filter_map(|x| x.parse().ok()).collect();
                     if let [r, soft, hard] = f[..] {

@@ -1,0 +1,257 @@
+//! The container's cgroup on the host, as runc makes it: the VMM process
+//! (the whole sandbox) goes into `linux.cgroupsPath` in every hierarchy,
+//! with the spec's memory, pids and cpu limits. The guest's memory is the
+//! VMM's, so the host kernel enforces the memory limit (an OOM kill ends
+//! the container with 137, as with runc); `podman stats` and `ctr task
+//! metrics` read the usage there. The sandbox sees its own cgroup
+//! read-only at /sys/fs/cgroup (bound into the VMM's mount namespace).
+//!
+//! cgroup v1 (one hierarchy per controller, this machine's hybrid layout)
+//! and v2 (the unified hierarchy) are both handled.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+
+/// Where the cgroup filesystems live.
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// A hierarchy: its mount point and its controllers (v2: `unified`).
+#[derive(Debug, Clone)]
+struct Hierarchy {
+    mount: PathBuf,
+    controllers: Vec<String>,
+    v2: bool,
+}
+
+/// The cgroup hierarchies mounted under /sys/fs/cgroup (from mountinfo).
+fn hierarchies() -> Vec<Hierarchy> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let mount = pre.split(' ').nth(4).unwrap_or("");
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let _source = post.next();
+        let opts = post.next().unwrap_or("");
+        if !mount.starts_with(ROOT) {
+            continue;
+        }
+        match fstype {
+            "cgroup" => out.push(Hierarchy {
+                mount: mount.into(),
+                controllers: opts.split(',').filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "nosuid" | "nodev" | "noexec")).map(String::from).collect(),
+                v2: false,
+            }),
+            "cgroup2" => out.push(Hierarchy { mount: mount.into(), controllers: vec!["unified".into()], v2: true }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The container's cgroup path (absolute, no `..`).
+fn cgroup_path(spec: &Spec, id: &str) -> Result<PathBuf> {
+    let p = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()).unwrap_or_else(|| PathBuf::from(format!("/rvisor/{id}")));
+    let s = p.to_string_lossy();
+    if s.contains(':') {
+        // systemd's "slice:prefix:name": no systemd here; use the name.
+        let name = s.rsplit(':').next().unwrap_or(id);
+        return Ok(PathBuf::from(format!("/rvisor/{name}")));
+    }
+    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        bail!("cgroupsPath {s:?} must not contain ..");
+    }
+    Ok(Path::new("/").join(p.strip_prefix("/").unwrap_or(&p)))
+}
+
+/// The directories made for a container, to remove on delete.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Cgroups {
+    /// Per hierarchy: (controllers joined by ',', directory).
+    pub dirs: Vec<(String, PathBuf)>,
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    std::fs::write(dir.join(file), value).with_context(|| format!("setting {} to {value}", dir.join(file).display()))
+}
+
+/// cpuset needs cpus and mems before a process may join: copy them down
+/// from the nearest ancestor that has them.
+fn init_cpuset(mount: &Path, dir: &Path) {
+    let mut chain = Vec::new();
+    let mut d = dir.to_path_buf();
+    while d.starts_with(mount) && d != mount {
+        chain.push(d.clone());
+        d = d.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    for d in chain.into_iter().rev() {
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+            if cur.trim().is_empty() {
+                if let Some(parent) = d.parent() {
+                    let v = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+                    let _ = std::fs::write(d.join(f), v.trim());
+                }
+            }
+        }
+    }
+}
+
+/// Makes the container's cgroups and applies the spec's limits.
+pub fn create(spec: &Spec, id: &str) -> Result<Cgroups> {
+    let path = cgroup_path(spec, id)?;
+    let rel = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
+    let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
+    let mut made = Cgroups::default();
+    let all = hierarchies();
+    // Hybrid hosts (v1 controllers plus an empty cgroup2, this machine):
+    // the limits go to v1; cgroup2 only tracks membership.
+    let hybrid = all.iter().any(|h| !h.v2);
+    for h in all {
+        let dir = h.mount.join(&rel);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            // A hierarchy we may not use (read-only, or v2 without
+            // delegation) is skipped; the limits that matter are checked below.
+            log::debug!("cgroup {}: {e}", dir.display());
+            continue;
+        }
+        made.dirs.push((h.controllers.join(","), dir.clone()));
+        if h.controllers.iter().any(|c| c == "cpuset") {
+            init_cpuset(&h.mount, &dir);
+        }
+        let Some(res) = &res else { continue };
+        let has = |c: &str| h.controllers.iter().any(|x| x == c);
+        if h.v2 {
+            if !hybrid {
+                apply_v2(&h.mount, &dir, res)?;
+            }
+            continue;
+        }
+        if has("memory") {
+            if let Some(m) = res.memory() {
+                if let Some(l) = m.limit().filter(|l| *l > 0) {
+                    write(&dir, "memory.limit_in_bytes", &l.to_string())?;
+                    if let Some(s) = m.swap().filter(|s| *s >= l) {
+                        // Without swap accounting the file is missing: fine.
+                        let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), s.to_string());
+                    }
+                }
+            }
+        }
+        if has("pids") {
+            if let Some(p) = res.pids() {
+                let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+                write(&dir, "pids.max", &v)?;
+            }
+        }
+        if has("cpu") {
+            if let Some(c) = res.cpu() {
+                if let Some(p) = c.period().filter(|p| *p > 0) {
+                    write(&dir, "cpu.cfs_period_us", &p.to_string())?;
+                }
+                if let Some(q) = c.quota().filter(|q| *q != 0) {
+                    write(&dir, "cpu.cfs_quota_us", &q.to_string())?;
+                }
+                if let Some(s) = c.shares().filter(|s| *s > 0) {
+                    let _ = std::fs::write(dir.join("cpu.shares"), s.to_string());
+                }
+            }
+        }
+    }
+    Ok(made)
+}
+
+fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    // Controllers must be enabled in every ancestor's subtree_control.
+    let mut d = dir.parent().map(Path::to_path_buf);
+    let mut chain = Vec::new();
+    while let Some(p) = d {
+        if !p.starts_with(mount) {
+            break;
+        }
+        chain.push(p.clone());
+        d = p.parent().map(Path::to_path_buf);
+    }
+    for p in chain.into_iter().rev() {
+        let _ = std::fs::write(p.join("cgroup.subtree_control"), "+memory +pids +cpu");
+    }
+    if let Some(l) = res.memory().as_ref().and_then(|m| m.limit()).filter(|l| *l > 0) {
+        write(dir, "memory.max", &l.to_string())?;
+        if let Some(s) = res.memory().as_ref().and_then(|m| m.swap()).filter(|s| *s >= l) {
+            let _ = std::fs::write(dir.join("memory.swap.max"), (s - l).to_string());
+        }
+    }
+    if let Some(p) = res.pids() {
+        write(dir, "pids.max", &if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(q) = c.quota().filter(|q| *q > 0) {
+            write(dir, "cpu.max", &format!("{q} {}", c.period().unwrap_or(100_000)))?;
+        }
+    }
+    Ok(())
+}
+
+impl Cgroups {
+    /// Moves process `pid` (all its threads) into every cgroup.
+    pub fn join(&self, pid: i32) -> Result<()> {
+        for (_, d) in &self.dirs {
+            write(d, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The pids limit the sandbox must enforce inside (its processes are
+    /// not host processes).
+    pub fn pids_limit(spec: &Spec) -> Option<i64> {
+        spec.linux().as_ref()?.resources().as_ref()?.pids().as_ref().map(|p| p.limit()).filter(|l| *l > 0)
+    }
+
+    /// Removes the directories (the processes are gone).
+    pub fn remove(&self) {
+        for (_, d) in &self.dirs {
+            for _ in 0..50 {
+                match std::fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let mut spec = Spec::default();
+        assert_eq!(cgroup_path(&spec, "x").unwrap(), PathBuf::from("/rvisor/x"));
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_cgroups_path(Some("/libpod_parent/libpod-abc".into()));
+        spec.set_linux(Some(linux.clone()));
+        assert_eq!(cgroup_path(&spec, "x").unwrap(), PathBuf::from("/libpod_parent/libpod-abc"));
+        linux.set_cgroups_path(Some("default/c1".into()));
+        spec.set_linux(Some(linux.clone()));
+        assert_eq!(cgroup_path(&spec, "x").unwrap(), PathBuf::from("/default/c1"));
+        linux.set_cgroups_path(Some("/a/../../etc".into()));
+        spec.set_linux(Some(linux.clone()));
+        assert!(cgroup_path(&spec, "x").is_err());
+        linux.set_cgroups_path(Some("system.slice:docker:abc".into()));
+        spec.set_linux(Some(linux));
+        assert_eq!(cgroup_path(&spec, "x").unwrap(), PathBuf::from("/rvisor/abc"));
+    }
+
+    #[test]
+    fn this_host_has_hierarchies() {
+        // Every Linux host with /sys/fs/cgroup mounted lists at least one.
+        if Path::new(ROOT).exists() {
+            assert!(!hierarchies().is_empty());
+        }
+    }
+}
