@@ -52,6 +52,8 @@ pub enum Kind {
     Ps = 4,
     /// The /proc files host tools read (see `sentry::fs::proc::snapshot`).
     ProcSnapshot = 5,
+    /// New limits (OCI `update`): args[0] = pids limit (0: none).
+    SetLimits = 6,
 }
 
 impl Kind {
@@ -63,6 +65,7 @@ impl Kind {
             3 => Kind::Exec,
             4 => Kind::Ps,
             5 => Kind::ProcSnapshot,
+            6 => Kind::SetLimits,
             _ => return None,
         })
     }

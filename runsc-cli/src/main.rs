@@ -131,6 +131,18 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Change a running container's resource limits.
+    Update(oci::UpdateArgs),
+    /// Print a container's resource usage (runc's events JSON).
+    Events {
+        /// One stats event, then exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Internal: the VMM process of a container.
     #[command(hide = true)]
     Boot(oci::boot::BootArgs),
@@ -262,6 +274,8 @@ fn main() {
         Some(Cmd::Pause { id }) => oci_command(&cli, |g| oci::pause(g, id, true).map(|()| 0)),
         Some(Cmd::Resume { id }) => oci_command(&cli, |g| oci::pause(g, id, false).map(|()| 0)),
         Some(Cmd::List { format, quiet }) => oci_command(&cli, |g| oci::list(g, format, *quiet).map(|()| 0)),
+        Some(Cmd::Update(a)) => oci_command(&cli, |g| oci::update(g, a).map(|()| 0)),
+        Some(Cmd::Events { stats, interval, id }) => oci_command(&cli, |g| oci::events(g, id, *stats, interval).map(|()| 0)),
         Some(Cmd::Boot(a)) => oci::boot::run(a, globals(&cli).flags),
         Some(Cmd::ExecProxy(a)) => oci::exec::proxy_main(a),
         Some(Cmd::Do(_)) => {

@@ -169,6 +169,18 @@ fn kill_exec_ps_pause() {
     assert_eq!(e.rv(&["pause", "k1"]).0, 1);
     assert_eq!(e.rv(&["resume", "k1"]).0, 0);
     assert_eq!(e.status("k1"), "running");
+    // events --stats and update, against the container's cgroup.
+    let (code, out, err) = e.rv(&["events", "--stats", "k1"]);
+    assert_eq!(code, 0, "{err}");
+    let ev: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0 || !Path::new("/sys/fs/cgroup/memory").exists(), "{out}");
+    let (code, _, err) = e.rv(&["update", "--memory", "100003840", "--pids-limit", "50", "k1"]);
+    assert_eq!(code, 0, "{err}");
+    let limit = Path::new("/sys/fs/cgroup/memory/rvisor/k1/memory.limit_in_bytes");
+    if limit.exists() {
+        assert_eq!(std::fs::read_to_string(limit).unwrap().trim(), "100003840");
+    }
     let (code, out, _) = e.rv(&["list", "-q"]);
     assert_eq!(code, 0);
     assert_eq!(out.trim(), "k1");
@@ -229,7 +241,7 @@ fn bad_input_gets_runc_style_errors() {
 fn a_reader_of_stdin_does_not_stall_the_sandbox() {
     // init waits for a line that never comes; exec and kill must still work.
     let e = Env::new("stdin");
-    e.config(&["sh", "-c", "read x; echo got $x"], "");
+    e.config(&["sh", "-c", "trap 'exit 3' TERM; read x; echo got $x"], "");
     let mut create = Command::new(env!("CARGO_BIN_EXE_rvisor"))
         .arg("--root")
         .arg(&e.root)
@@ -248,4 +260,19 @@ fn a_reader_of_stdin_does_not_stall_the_sandbox() {
     assert_eq!(e.rv(&["kill", "s1", "TERM"]).0, 0);
     assert!(e.wait_status("s1", "stopped"));
     drop(held);
+}
+
+#[test]
+fn init_ignores_signals_it_does_not_handle() {
+    // Like the init of a pid namespace: SIGTERM without a handler does
+    // nothing (docker stop then waits and kills), SIGKILL ends it.
+    let e = Env::new("init");
+    e.config(&["sleep", "100"], "");
+    assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "i1"]).0, 0);
+    assert_eq!(e.rv(&["start", "i1"]).0, 0);
+    assert_eq!(e.rv(&["kill", "i1", "TERM"]).0, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(e.status("i1"), "running");
+    assert_eq!(e.rv(&["kill", "i1", "KILL"]).0, 0);
+    assert!(e.wait_status("i1", "stopped"));
 }

@@ -528,6 +528,10 @@ fn handle(mut conn: std::os::unix::net::UnixStream, ctl: &Controller) -> Result<
                 Err(e) => err(e),
             }
         }
+        Request::SetPidsLimit { limit } => match ctl.request(Kind::SetLimits, [limit, 0, 0, 0, 0, 0, 0, 0], &[]) {
+            Ok(_) => Reply::Ok,
+            Err(e) => err(e),
+        },
         Request::Pause => {
             ctl.set_paused(true);
             Reply::Ok

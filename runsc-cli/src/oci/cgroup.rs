@@ -106,11 +106,7 @@ pub fn create(spec: &Spec, id: &str) -> Result<Cgroups> {
     let rel = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
     let res = spec.linux().as_ref().and_then(|l| l.resources().clone());
     let mut made = Cgroups::default();
-    let all = hierarchies();
-    // Hybrid hosts (v1 controllers plus an empty cgroup2, this machine):
-    // the limits go to v1; cgroup2 only tracks membership.
-    let hybrid = all.iter().any(|h| !h.v2);
-    for h in all {
+    for h in hierarchies() {
         let dir = h.mount.join(&rel);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             // A hierarchy we may not use (read-only, or v2 without
@@ -122,44 +118,9 @@ pub fn create(spec: &Spec, id: &str) -> Result<Cgroups> {
         if h.controllers.iter().any(|c| c == "cpuset") {
             init_cpuset(&h.mount, &dir);
         }
-        let Some(res) = &res else { continue };
-        let has = |c: &str| h.controllers.iter().any(|x| x == c);
-        if h.v2 {
-            if !hybrid {
-                apply_v2(&h.mount, &dir, res)?;
-            }
-            continue;
-        }
-        if has("memory") {
-            if let Some(m) = res.memory() {
-                if let Some(l) = m.limit().filter(|l| *l > 0) {
-                    write(&dir, "memory.limit_in_bytes", &l.to_string())?;
-                    if let Some(s) = m.swap().filter(|s| *s >= l) {
-                        // Without swap accounting the file is missing: fine.
-                        let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), s.to_string());
-                    }
-                }
-            }
-        }
-        if has("pids") {
-            if let Some(p) = res.pids() {
-                let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
-                write(&dir, "pids.max", &v)?;
-            }
-        }
-        if has("cpu") {
-            if let Some(c) = res.cpu() {
-                if let Some(p) = c.period().filter(|p| *p > 0) {
-                    write(&dir, "cpu.cfs_period_us", &p.to_string())?;
-                }
-                if let Some(q) = c.quota().filter(|q| *q != 0) {
-                    write(&dir, "cpu.cfs_quota_us", &q.to_string())?;
-                }
-                if let Some(s) = c.shares().filter(|s| *s > 0) {
-                    let _ = std::fs::write(dir.join("cpu.shares"), s.to_string());
-                }
-            }
-        }
+    }
+    if let Some(res) = &res {
+        made.apply(res)?;
     }
     Ok(made)
 }
@@ -196,6 +157,75 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
 }
 
 impl Cgroups {
+    /// Writes resource limits into the container's cgroups (at create and
+    /// for `update`).
+    pub fn apply(&self, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        // Hybrid hosts (v1 controllers plus an empty cgroup2, this
+        // machine): the limits go to v1; cgroup2 only tracks membership.
+        let hybrid = self.dirs.iter().any(|(c, _)| c != "unified");
+        for (controllers, dir) in &self.dirs {
+            let has = |c: &str| controllers.split(',').any(|x| x == c);
+            if has("unified") {
+                if !hybrid {
+                    let mount = hierarchies().into_iter().find(|h| h.v2).map(|h| h.mount).unwrap_or_else(|| ROOT.into());
+                    apply_v2(&mount, dir, res)?;
+                }
+                continue;
+            }
+            if has("memory") {
+                if let Some(m) = res.memory() {
+                    if let Some(l) = m.limit().filter(|l| *l > 0) {
+                        write(dir, "memory.limit_in_bytes", &l.to_string())?;
+                        if let Some(s) = m.swap().filter(|s| *s >= l) {
+                            // Without swap accounting the file is missing: fine.
+                            let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), s.to_string());
+                        }
+                    }
+                }
+            }
+            if has("pids") {
+                if let Some(p) = res.pids() {
+                    let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+                    write(dir, "pids.max", &v)?;
+                }
+            }
+            if has("cpu") {
+                if let Some(c) = res.cpu() {
+                    if let Some(p) = c.period().filter(|p| *p > 0) {
+                        write(dir, "cpu.cfs_period_us", &p.to_string())?;
+                    }
+                    if let Some(q) = c.quota().filter(|q| *q != 0) {
+                        write(dir, "cpu.cfs_quota_us", &q.to_string())?;
+                    }
+                    if let Some(s) = c.shares().filter(|s| *s > 0) {
+                        let _ = std::fs::write(dir.join("cpu.shares"), s.to_string());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// runc's `events --stats` data from the cgroup files.
+    pub fn stats(&self) -> serde_json::Value {
+        let read = |c: &str, f: &str| -> u64 {
+            self.dirs
+                .iter()
+                .find(|(x, _)| x.split(',').any(|y| y == c))
+                .and_then(|(_, d)| std::fs::read_to_string(d.join(f)).ok())
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        serde_json::json!({
+            "cpu": {"usage": {"total": read("cpuacct", "cpuacct.usage")}},
+            "memory": {
+                "usage": {"usage": read("memory", "memory.usage_in_bytes"), "max": read("memory", "memory.max_usage_in_bytes"),
+                          "limit": read("memory", "memory.limit_in_bytes"), "failcnt": read("memory", "memory.failcnt")},
+            },
+            "pids": {"current": read("pids", "pids.current"), "limit": read("pids", "pids.max")},
+        })
+    }
+
     /// Moves process `pid` (all its threads) into every cgroup.
     pub fn join(&self, pid: i32) -> Result<()> {
         for (_, d) in &self.dirs {

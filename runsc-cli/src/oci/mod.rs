@@ -425,6 +425,107 @@ pub fn list(g: &Globals, format: &str, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn load_cgroups(dir: &Dir) -> Result<cgroup::Cgroups> {
+    let d = std::fs::read(dir.path.join("cgroups.json")).context("the container has no cgroup record")?;
+    serde_json::from_slice(&d).context("corrupt cgroups.json")
+}
+
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    /// JSON file with linux.resources (`-` for stdin).
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes.
+    #[arg(long)]
+    memory: Option<i64>,
+    /// Memory plus swap limit in bytes.
+    #[arg(long)]
+    memory_swap: Option<i64>,
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long)]
+    cpu_share: Option<u64>,
+    /// Container id.
+    id: String,
+}
+
+/// `update`: new resource limits for a running container.
+pub fn update(g: &Globals, a: &UpdateArgs) -> Result<()> {
+    let (dir, st) = load_alive(g, &a.id)?;
+    if !st.alive() {
+        bail!("container not running");
+    }
+    let res: oci_spec::runtime::LinuxResources = match &a.resources {
+        Some(p) => {
+            let data = if p.as_os_str() == "-" {
+                let mut v = Vec::new();
+                std::io::stdin().read_to_end(&mut v)?;
+                v
+            } else {
+                std::fs::read(p).with_context(|| format!("reading {}", p.display()))?
+            };
+            serde_json::from_slice(&data).context("invalid resources JSON")?
+        }
+        None => {
+            let mut v = serde_json::json!({});
+            if a.memory.is_some() || a.memory_swap.is_some() {
+                v["memory"] = serde_json::json!({"limit": a.memory, "swap": a.memory_swap});
+            }
+            if let Some(p) = a.pids_limit {
+                v["pids"] = serde_json::json!({"limit": p});
+            }
+            if a.cpu_quota.is_some() || a.cpu_period.is_some() || a.cpu_share.is_some() {
+                v["cpu"] = serde_json::json!({"quota": a.cpu_quota, "period": a.cpu_period, "shares": a.cpu_share});
+            }
+            serde_json::from_value(v)?
+        }
+    };
+    load_cgroups(&dir)?.apply(&res)?;
+    if let Some(p) = res.pids() {
+        expect_ok(wire::call(&dir.socket(), &Request::SetPidsLimit { limit: p.limit().max(0) as u64 })?)?;
+    }
+    Ok(())
+}
+
+/// "5s", "500ms", "1m" or plain seconds.
+fn parse_interval(s: &str) -> Result<std::time::Duration> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| anyhow!("invalid interval {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => bail!("invalid interval {s:?}"),
+    };
+    if !(secs > 0.0 && secs < 1e6) {
+        bail!("invalid interval {s:?}");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `events`: stats of a container as runc's JSON lines; once with
+/// --stats, else every interval until it stops.
+pub fn events(g: &Globals, id: &str, stats: bool, interval: &str) -> Result<()> {
+    let every = parse_interval(interval)?;
+    let (dir, st) = load_alive(g, id)?;
+    if !st.alive() {
+        bail!("container not running");
+    }
+    let cg = load_cgroups(&dir)?;
+    loop {
+        let ev = serde_json::json!({"type": "stats", "id": id, "data": cg.stats()});
+        println!("{ev}");
+        if stats || !st.alive() {
+            return Ok(());
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// `run`: create + start; in the foreground, wait and return the status.
 pub fn run(g: &Globals, a: &CreateArgs) -> Result<i32> {
     create(g, a)?;
@@ -463,6 +564,16 @@ mod tests {
         let mut env = vec!["HOME=/x".to_string()];
         ensure_home(&mut env, 0, None);
         assert_eq!(env, ["HOME=/x"]);
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5s").unwrap(), std::time::Duration::from_secs(5));
+        assert_eq!(parse_interval("250ms").unwrap(), std::time::Duration::from_millis(250));
+        assert_eq!(parse_interval("2").unwrap(), std::time::Duration::from_secs(2));
+        for bad in ["", "0s", "x", "5h", "-1s"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

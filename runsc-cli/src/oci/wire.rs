@@ -26,6 +26,8 @@ pub enum Request {
     Ps,
     Pause,
     Resume,
+    /// New pids limit for the sandbox's own count (0: none).
+    SetPidsLimit { limit: u64 },
 }
 
 /// One process of `ps`.

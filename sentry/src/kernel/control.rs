@@ -70,6 +70,11 @@ pub fn poll() {
         Some(Kind::Exec) => exec(&hdr.args, &data),
         Some(Kind::Ps) => (0, ps()),
         Some(Kind::ProcSnapshot) => (0, crate::fs::proc::snapshot()),
+        Some(Kind::SetLimits) => {
+            let n = u32::try_from(hdr.args[0]).unwrap_or(u32::MAX);
+            super::process::PIDS_MAX.store(n, Ordering::Relaxed);
+            (0, Vec::new())
+        }
         None => (-i64::from(crate::errno::Errno::EINVAL.0), Vec::new()),
     };
     let n = answer.len().min(CONTROL_DATA_MAX as usize);
