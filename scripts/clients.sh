@@ -4,7 +4,7 @@
 # "N passed, M failed" line. Installs the clients first (idempotent).
 #
 # Scenarios of issues still open are skipped (SKIP= overrides): networking
-# (issue 7), user namespaces and sysctls (issue 8).
+# (issue 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -23,6 +23,6 @@ bash "$suite/install-deps.sh" >/tmp/rvisor-install-deps.log 2>&1 || {
     tail -20 /tmp/rvisor-install-deps.log >&2
     exit 1
 }
-default_skip='net-|port-publish|userns-uidmap|sysctl-shm-size'
+default_skip='net-|port-publish'
 cd "$suite"
 SKIP=${SKIP-$default_skip} ./run-clients.sh "$repo/target/release/rvisor" all

@@ -149,6 +149,9 @@ numbers! {
     HostPathOp = 33,
     /// Change an open handle: (op as [`HandleOp`], handle, arg, arg2).
     HostHandleOp = 34,
+    /// statfs of an absolute host path: (path_gpa, path_len, out_gpa of
+    /// 120 bytes, Linux's `struct statfs` on x86-64).
+    HostStatfs = 35,
     /// The init program is loaded; the sandbox waits for `start`: (0 or
     /// -errno, msg_gpa, msg_len). Non-blocking.
     Ready = 40,

@@ -195,6 +195,7 @@ impl Service {
             Nr::Discard => self.mem.discard(a[0], a[1]).map(|()| 0).map_err(|_| libc::EINVAL),
             Nr::HostPathOp => self.path_op(a),
             Nr::HostHandleOp => self.handle_op(a[0], a[1], a[2], a[3]),
+            Nr::HostStatfs => self.statfs(a[0], a[1], a[2]),
             Nr::Ready => self.ready(a[0], a[1], a[2]),
             Nr::ControlDone => {
                 self.control.set_done(a[0]);
@@ -452,6 +453,35 @@ impl Service {
         }
         // SAFETY: NUL-terminated path, integer mode.
         check(i64::from(unsafe { libc::access(path.as_ptr(), mode as i32) }))
+    }
+
+    fn statfs(&self, path_gpa: u64, len: u64, out: u64) -> HcResult {
+        let path = self.read_path(path_gpa, len)?;
+        // SAFETY: all-zero is a valid `statfs`.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: NUL-terminated path and a local output struct.
+        check(i64::from(unsafe { libc::statfs(path.as_ptr(), &mut st) }))?;
+        let fsid: [i32; 2] = [0, 0];
+        let vals: [i64; 7] = [
+            st.f_type as i64,
+            st.f_bsize as i64,
+            st.f_blocks as i64,
+            st.f_bfree as i64,
+            st.f_bavail as i64,
+            st.f_files as i64,
+            st.f_ffree as i64,
+        ];
+        let mut b = [0u8; 120];
+        for (i, v) in vals.iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        // The host's fsid would identify host devices: the sandbox gets 0.
+        b[56..60].copy_from_slice(&fsid[0].to_le_bytes());
+        b[60..64].copy_from_slice(&fsid[1].to_le_bytes());
+        b[64..72].copy_from_slice(&(st.f_namelen as i64).to_le_bytes());
+        b[72..80].copy_from_slice(&(st.f_frsize as i64).to_le_bytes());
+        self.mem.write(out, &b).map_err(|_| libc::EFAULT)?;
+        Ok(0)
     }
 
     fn ready(&self, ret: u64, msg_gpa: u64, msg_len: u64) -> HcResult {

@@ -134,6 +134,13 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         stdio: [u64::from(info.stdio[0]), u64::from(info.stdio[1]), u64::from(info.stdio[2])],
         settings: kernel::spawn::Settings::parse(&extra),
     };
+    for (n, v) in &spec.settings.sysctls {
+        fs::proc::set_sysctl(n, v);
+    }
+    if let Some((u, g)) = &spec.settings.id_maps {
+        fs::proc::set_id_maps(u, g);
+        fs::hostfs::set_id_maps(u, g);
+    }
     if let Some(n) = spec.settings.pids_max {
         kernel::process::PIDS_MAX.store(n, core::sync::atomic::Ordering::Relaxed);
     }

@@ -110,6 +110,19 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
     if let Some(n) = super::cgroup::Cgroups::pids_limit(&spec) {
         extra.push(format!("pids_max={n}"));
     }
+    if let Some(linux) = spec.linux() {
+        for (k, v) in linux.sysctl().iter().flatten() {
+            if !k.contains('=') && !v.contains('\0') {
+                extra.push(format!("sysctl={k}={v}"));
+            }
+        }
+        let maps = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+            m.iter().flatten().map(|x| format!("{} {} {}", x.container_id(), x.host_id(), x.size())).collect::<Vec<_>>().join(",")
+        };
+        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+            extra.push(format!("id_maps={};{}", maps(linux.uid_mappings()), maps(linux.gid_mappings())));
+        }
+    }
     let user = process.user();
     let mut envp = process.env().clone().unwrap_or_default();
     let passwd = secure_join(&rootfs, Path::new("/etc/passwd")).ok().and_then(|p| std::fs::read_to_string(p).ok());

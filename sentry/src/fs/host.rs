@@ -130,7 +130,7 @@ impl FileOps for HostFile {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
-        host::fstat(self.handle)
+        host::fstat(self.handle).map(super::hostfs::to_container)
     }
 
     fn seek(&self, off: i64, whence: u32) -> SysResult {

@@ -45,6 +45,54 @@ pub struct HostInode {
     writable: bool,
 }
 
+/// The container's user namespace maps ((container, host, count) ranges
+/// for uids, then gids): host files carry host ids, the sandbox sees and
+/// sets container ids. Empty: the identity.
+static ID_MAPS: Mutex<(Vec<(u32, u32, u32)>, Vec<(u32, u32, u32)>)> = Mutex::new((Vec::new(), Vec::new()));
+
+/// The host id behind unmapped ids (Linux's overflowuid).
+const OVERFLOW_ID: u32 = 65534;
+
+/// Sets the maps from "c h n" triples separated by commas.
+pub fn set_id_maps(uid: &str, gid: &str) {
+    let parse = |m: &str| -> Vec<(u32, u32, u32)> {
+        m.split(',')
+            .filter_map(|t| {
+                let f: Vec<u32> = t.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                if let [c, h, n] = f[..] { Some((c, h, n)) } else { None }
+            })
+            .collect()
+    };
+    *ID_MAPS.lock() = (parse(uid), parse(gid));
+}
+
+fn map_id(maps: &[(u32, u32, u32)], id: u32, to_host: bool) -> u32 {
+    if maps.is_empty() {
+        return id;
+    }
+    for &(c, h, n) in maps {
+        let (from, to) = if to_host { (c, h) } else { (h, c) };
+        if id >= from && id - from < n {
+            return to + (id - from);
+        }
+    }
+    OVERFLOW_ID
+}
+
+/// (uid, gid) of a new host file made by the sandbox user `who`.
+fn host_ids(uid: u32, gid: u32) -> (u32, u32) {
+    let m = ID_MAPS.lock();
+    (map_id(&m.0, uid, true), map_id(&m.1, gid, true))
+}
+
+/// A host stat as the container sees it.
+pub fn to_container(mut st: Stat) -> Stat {
+    let m = ID_MAPS.lock();
+    st.st_uid = map_id(&m.0, st.st_uid, false);
+    st.st_gid = map_id(&m.1, st.st_gid, false);
+    st
+}
+
 /// Forgets cached kinds at and below `path` (it was removed or renamed).
 fn forget(path: &str) {
     let mut c = KIND_CACHE.lock();
@@ -99,7 +147,7 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
-        host::stat_path(&self.path, true)
+        host::stat_path(&self.path, true).map(to_container)
     }
 
     fn kind(&self) -> Kind {
@@ -212,6 +260,10 @@ impl Inode for HostInode {
         host::path_op(PathOp::Rename, &from, &to, u64::from(flags)).map(|_| ())
     }
 
+    fn statfs(&self) -> Option<[u8; 120]> {
+        host::statfs(&self.path).ok()
+    }
+
     fn setattr(&self, a: &crate::vfs::SetAttr) -> Result<(), Errno> {
         self.check_writable()?;
         if let Some(size) = a.size {
@@ -223,7 +275,10 @@ impl Inode for HostInode {
             }
         }
         if a.uid.is_some() || a.gid.is_some() {
-            let arg = u64::from(a.uid.unwrap_or(u32::MAX)) | (u64::from(a.gid.unwrap_or(u32::MAX)) << 32);
+            let (hu, hg) = host_ids(a.uid.unwrap_or(0), a.gid.unwrap_or(0));
+            let uid = if a.uid.is_some() { hu } else { u32::MAX };
+            let gid = if a.gid.is_some() { hg } else { u32::MAX };
+            let arg = u64::from(uid) | (u64::from(gid) << 32);
             host::path_op(PathOp::Chown, &self.path, "", arg)?;
         }
         if a.atime.is_some() || a.mtime.is_some() {
@@ -248,8 +303,9 @@ impl HostInode {
     /// creates them as itself). Best effort: a failure leaves the VMM's
     /// owner, as on a filesystem without ownership.
     fn chown_new(&self, path: &str, who: crate::vfs::Creator) {
-        if who.uid != 0 || who.gid != 0 {
-            let _ = host::path_op(PathOp::Chown, path, "", u64::from(who.uid) | (u64::from(who.gid) << 32));
+        let (uid, gid) = host_ids(who.uid, who.gid);
+        if uid != 0 || gid != 0 {
+            let _ = host::path_op(PathOp::Chown, path, "", u64::from(uid) | (u64::from(gid) << 32));
         }
     }
 }
@@ -310,6 +366,19 @@ pub fn encode_dirents(entries: &[DirEntry], from: usize, buf: &mut [u8]) -> (usi
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn id_maps_translate_both_ways() {
+        let m = [(0, 100000, 65536)];
+        assert_eq!(map_id(&m, 0, true), 100000);
+        assert_eq!(map_id(&m, 1000, true), 101000);
+        assert_eq!(map_id(&m, 100, false), OVERFLOW_ID);
+        assert_eq!(map_id(&m, 101000, false), 1000);
+        assert_eq!(map_id(&m, 70000, true), OVERFLOW_ID);
+        assert_eq!(map_id(&[], 7, true), 7);
+        assert_eq!(map_id(&m, u32::MAX, true), OVERFLOW_ID);
+    }
+
     use super::*;
 
     #[test]

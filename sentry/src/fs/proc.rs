@@ -38,7 +38,45 @@ enum Node {
 
 /// Top-level files.
 const TOP_FILES: &[&str] = &["cpuinfo", "meminfo", "uptime", "loadavg", "version", "filesystems", "stat", "mounts", "cmdline"];
-const PID_FILES: &[&str] = &["cmdline", "comm", "status", "stat", "statm", "maps", "environ", "mounts", "cgroup", "limits", "oom_score_adj", "mountinfo"];
+const PID_FILES: &[&str] =
+    &["cmdline", "comm", "status", "stat", "statm", "maps", "environ", "mounts", "cgroup", "limits", "oom_score_adj", "mountinfo", "uid_map", "gid_map"];
+
+/// Sysctls the container's spec set (`linux.sysctl`), by dotted name.
+static SYSCTLS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// The user namespace's id maps (/proc/PID/uid_map, gid_map), as Linux
+/// prints them; the identity map by default.
+static ID_MAPS: Mutex<Option<(String, String)>> = Mutex::new(None);
+
+/// Records a sysctl from the container spec.
+pub fn set_sysctl(name: &str, value: &str) {
+    let mut s = SYSCTLS.lock();
+    s.retain(|(n, _)| n != name);
+    s.push((name.into(), value.into()));
+}
+
+/// Records the id maps of the container's user namespace: "c h n"
+/// triples separated by commas.
+pub fn set_id_maps(uid: &str, gid: &str) {
+    let fmt = |m: &str| {
+        let mut out = String::new();
+        for t in m.split(',') {
+            let f: Vec<u64> = t.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            if let [c, h, n] = f[..] {
+                let _ = writeln!(out, "{c:>10} {h:>10} {n:>10}");
+            }
+        }
+        out
+    };
+    *ID_MAPS.lock() = Some((fmt(uid), fmt(gid)));
+}
+
+/// A sysctl's value: the spec's, else `default`.
+fn sysctl(name: &str, default: &str) -> String {
+    match SYSCTLS.lock().iter().find(|(n, _)| n == name) {
+        Some((_, v)) => format!("{v}\n"),
+        None => default.into(),
+    }
+}
 const PID_LINKS: &[&str] = &["exe", "cwd", "root"];
 /// Directories and files below /proc/sys (sorted; a directory is a prefix).
 const SYS_FILES: &[(&str, fn() -> String)] = &[
@@ -53,6 +91,11 @@ const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/kernel/pid_max", || "4194304\n".into()),
     ("sys/kernel/random/boot_id", || uuid()),
     ("sys/kernel/random/uuid", || uuid()),
+    ("sys/kernel/sem", || sysctl("kernel.sem", "32000\t1024000000\t500\t32000\n")),
+    ("sys/kernel/shm_rmid_forced", || sysctl("kernel.shm_rmid_forced", "0\n")),
+    ("sys/kernel/shmall", || sysctl("kernel.shmall", "18446744073692774399\n")),
+    ("sys/kernel/shmmax", || sysctl("kernel.shmmax", "18446744073692774399\n")),
+    ("sys/kernel/shmmni", || sysctl("kernel.shmmni", "4096\n")),
     ("sys/kernel/version", || format!("{}\n", crate::kernel::get().uts[2])),
     ("sys/net/core/somaxconn", || "4096\n".into()),
     ("sys/vm/max_map_count", || "65530\n".into()),
@@ -369,6 +412,15 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
     let mut s = String::new();
     match name {
         "cmdline" => return Ok(v.cmdline.clone()),
+        "uid_map" | "gid_map" => {
+            let maps = ID_MAPS.lock();
+            let identity = "         0          0 4294967295\n";
+            return Ok(match &*maps {
+                Some((u, g)) => if name == "uid_map" { u.clone() } else { g.clone() },
+                None => identity.into(),
+            }
+            .into_bytes());
+        }
         "environ" => return Ok(v.environ.clone()),
         "comm" => {
             let _ = writeln!(s, "{comm}");

@@ -136,6 +136,17 @@ pub fn handle_op(op: abi::hypercall::HandleOp, h: u64, arg: u64, arg2: u64) -> R
     result(call(Nr::HostHandleOp, [op as u64, h, arg, arg2, 0, 0]))
 }
 
+/// statfs of an absolute host path: Linux's 120-byte `struct statfs`.
+pub fn statfs(path: &str) -> Result<[u8; 120], Errno> {
+    let mut b = [0u8; 120];
+    let r = call(Nr::HostStatfs, [gpa_of(path.as_ptr()), path.len() as u64, gpa_of(b.as_mut_ptr()), 0, 0, 0]);
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    // SAFETY: `b` is a live local the VMM wrote through its address; the
+    // volatile read makes the compiler reload it.
+    let b = unsafe { core::ptr::read_volatile(&b) };
+    result(r).map(|_| b)
+}
+
 /// Tells the host the init program is loaded (or why it is not).
 pub fn ready(r: Result<(), &str>) {
     match r {

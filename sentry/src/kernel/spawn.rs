@@ -43,6 +43,11 @@ pub struct Settings {
     pub rlimits: Vec<(usize, u64, u64)>,
     /// The container's pids limit (boot only).
     pub pids_max: Option<u32>,
+    /// `linux.sysctl` entries (boot only).
+    pub sysctls: Vec<(String, String)>,
+    /// The user namespace's (uid, gid) maps, "c h n" triples joined by
+    /// commas (boot only).
+    pub id_maps: Option<(String, String)>,
 }
 
 impl Settings {
@@ -58,6 +63,16 @@ impl Settings {
                 "cap_prm" => prm = u64::from_str_radix(v, 16).ok(),
                 "cap_bnd" => bnd = u64::from_str_radix(v, 16).ok(),
                 "pids_max" => s.pids_max = v.parse().ok(),
+                "sysctl" => {
+                    if let Some((n, val)) = v.split_once('=') {
+                        s.sysctls.push((n.into(), val.into()));
+                    }
+                }
+                "id_maps" => {
+                    if let Some((u, g)) = v.split_once(';') {
+                        s.id_maps = Some((u.into(), g.into()));
+                    }
+                }
                 "rlimit" => {
                     let f: Vec<u64> = v.split(',').filter_map(|x| x.parse().ok()).collect();
                     if let [r, soft, hard] = f[..] {

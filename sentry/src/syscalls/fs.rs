@@ -838,13 +838,15 @@ const TMPFS_MAGIC: u64 = 0x0102_1994;
 
 pub fn sys_statfs(t: &mut Task, a: &Args) -> SysResult {
     let path = path_arg(t, a.u64(0))?;
-    resolve(t, AT_FDCWD, &path, true)?;
-    t.mm.lock().copy_out(a.u64(1), &statfs_buf(TMPFS_MAGIC)).map(|()| 0)
+    let loc = resolve(t, AT_FDCWD, &path, true)?;
+    let b = loc.inode.statfs().unwrap_or_else(|| statfs_buf(TMPFS_MAGIC));
+    t.mm.lock().copy_out(a.u64(1), &b).map(|()| 0)
 }
 
 pub fn sys_fstatfs(t: &mut Task, a: &Args) -> SysResult {
-    t.fds.lock().get(a.fd(0))?;
-    t.mm.lock().copy_out(a.u64(1), &statfs_buf(TMPFS_MAGIC)).map(|()| 0)
+    let f = t.fds.lock().get(a.fd(0))?;
+    let b = f.loc.as_ref().and_then(|l| l.inode.statfs()).unwrap_or_else(|| statfs_buf(TMPFS_MAGIC));
+    t.mm.lock().copy_out(a.u64(1), &b).map(|()| 0)
 }
 
 pub fn sys_ioctl(t: &mut Task, a: &Args) -> SysResult {

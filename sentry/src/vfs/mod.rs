@@ -162,6 +162,11 @@ pub trait Inode: Send + Sync {
     fn setattr(&self, _a: &SetAttr) -> Result<(), Errno> {
         Err(Errno::EROFS)
     }
+    /// statfs of the filesystem: Linux's 120-byte `struct statfs`; None
+    /// where the filesystem has no numbers of its own (a generic answer).
+    fn statfs(&self) -> Option<[u8; 120]> {
+        None
+    }
     /// Identity for mount points and rename checks: (device, inode).
     fn id(&self) -> (u64, u64) {
         self.stat().map(|s| (s.st_dev, s.st_ino)).unwrap_or((0, 0))
