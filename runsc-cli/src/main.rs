@@ -60,8 +60,10 @@ struct Cli {
     /// runsc: debug log file (accepted; --log is used).
     #[arg(long, global = true, value_name = "PATH")]
     debug_log: Option<String>,
-    /// runsc: root overlay medium (none or root:memory).
-    #[arg(long, global = true, value_name = "MEDIUM")]
+    /// runsc: root overlay medium: `none` (default: writes go to the
+    /// client's root filesystem) or `root:memory` (a memory layer over it;
+    /// writes stay in the sandbox).
+    #[arg(long, global = true, value_name = "MEDIUM", value_parser = ["none", "root:memory", "root:self", "all:memory"])]
     overlay2: Option<String>,
     /// runsc: file access mode (accepted).
     #[arg(long, global = true, value_name = "MODE")]
@@ -184,11 +186,16 @@ fn globals(cli: &Cli) -> oci::Globals {
         passthrough.push("--log-format".into());
         passthrough.push(cli.log_format.clone());
     }
+    let overlay_root = cli.overlay2.as_deref().is_some_and(|m| m != "none");
+    if let Some(m) = &cli.overlay2 {
+        passthrough.push("--overlay2".into());
+        passthrough.push(m.clone());
+    }
     let root = cli.root.clone().unwrap_or_else(|| oci::state::DEFAULT_ROOT.into());
     let root = if root.is_absolute() { root } else { std::env::current_dir().map(|d| d.join(&root)).unwrap_or(root) };
     passthrough.push("--root".into());
     passthrough.push(root.to_string_lossy().into_owned());
-    oci::Globals { root, flags, passthrough }
+    oci::Globals { root, flags, passthrough, overlay_root }
 }
 
 /// Runs an OCI command; errors become exit status 1 (runc's).
@@ -276,7 +283,7 @@ fn main() {
         Some(Cmd::List { format, quiet }) => oci_command(&cli, |g| oci::list(g, format, *quiet).map(|()| 0)),
         Some(Cmd::Update(a)) => oci_command(&cli, |g| oci::update(g, a).map(|()| 0)),
         Some(Cmd::Events { stats, interval, id }) => oci_command(&cli, |g| oci::events(g, id, *stats, interval).map(|()| 0)),
-        Some(Cmd::Boot(a)) => oci::boot::run(a, globals(&cli).flags),
+        Some(Cmd::Boot(a)) => oci::boot::run(a, &globals(&cli)),
         Some(Cmd::ExecProxy(a)) => oci::exec::proxy_main(a),
         Some(Cmd::Do(_)) => {
             let Some(Cmd::Do(args)) = cli.cmd else { unreachable!() };

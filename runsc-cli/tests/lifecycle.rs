@@ -276,3 +276,15 @@ fn init_ignores_signals_it_does_not_handle() {
     assert_eq!(e.rv(&["kill", "i1", "KILL"]).0, 0);
     assert!(e.wait_status("i1", "stopped"));
 }
+
+#[test]
+fn overlay2_keeps_writes_in_the_sandbox() {
+    let e = Env::new("ovl");
+    e.config(&["sh", "-c", "echo in > /tmp/ovl; cat /tmp/ovl"], "");
+    let (code, out, err) = e.rv(&["--overlay2", "root:memory", "run", "--bundle", &bundle_arg(&e), "v1"]);
+    assert_eq!((code, out.as_str()), (0, "in\n"), "{err}");
+    assert!(!e.bundle().join("rootfs/tmp/ovl").exists());
+    let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "v2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(e.bundle().join("rootfs/tmp/ovl").exists());
+}

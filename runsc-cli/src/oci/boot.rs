@@ -35,7 +35,7 @@ pub struct BootArgs {
 }
 
 /// Runs the VMM; returns the container's exit status.
-pub fn run(args: &BootArgs, flags: u64) -> i32 {
+pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     // SAFETY: `create` passed us the write end of its pipe under this
     // number and nothing else in this process uses it.
     #[allow(unsafe_code)]
@@ -46,7 +46,7 @@ pub fn run(args: &BootArgs, flags: u64) -> i32 {
             let _ = f.write_all(msg.as_bytes());
         }
     };
-    let (sandbox, listener) = match prepare(args, flags) {
+    let (sandbox, listener) = match prepare(args, g) {
         Ok(x) => x,
         Err(e) => {
             report(&mut sync, &format!("error: {}", super::chain(&e)));
@@ -82,7 +82,8 @@ pub fn run(args: &BootArgs, flags: u64) -> i32 {
     }
 }
 
-fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::UnixListener)> {
+fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::unix::net::UnixListener)> {
+    let flags = g.flags;
     let spec = super::load_spec(&args.bundle)?;
     let rootfs = super::rootfs_of(&spec, &args.bundle)?;
     let process = spec.process().as_ref().context("config.json has no process")?;
@@ -109,6 +110,9 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
     let mut extra = process_settings(process);
     if let Some(n) = super::cgroup::Cgroups::pids_limit(&spec) {
         extra.push(format!("pids_max={n}"));
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        extra.push("no_new_privs=1".into());
     }
     if let Some(linux) = spec.linux() {
         for (k, v) in linux.sysctl().iter().flatten() {
@@ -142,7 +146,13 @@ fn prepare(args: &BootArgs, flags: u64) -> Result<(Sandbox, std::os::unix::net::
         umask: user.umask().unwrap_or(0o022),
         hostname: spec.hostname().clone(),
         domainname: spec.domainname().clone().unwrap_or_default(),
-        mounts: sentry_mounts(&spec, !cgroups.dirs.is_empty()),
+        mounts: {
+            let mut m = sentry_mounts(&spec, !cgroups.dirs.is_empty());
+            if g.overlay_root {
+                m[0].kind = "overlay".into();
+            }
+            m
+        },
         allow_writes: true,
         extra,
     };

@@ -28,6 +28,9 @@ pub struct Globals {
     pub flags: u64,
     /// Arguments to pass on to `rvisor boot` and `exec` helpers.
     pub passthrough: Vec<String>,
+    /// `--overlay2 root:memory`: the container's root under a memory
+    /// layer (writes stay in the sandbox) instead of written through.
+    pub overlay_root: bool,
 }
 
 /// "a: b: c" from an error and its causes.

@@ -43,6 +43,8 @@ pub struct Settings {
     pub rlimits: Vec<(usize, u64, u64)>,
     /// The container's pids limit (boot only).
     pub pids_max: Option<u32>,
+    /// process.noNewPrivileges.
+    pub no_new_privs: bool,
     /// `linux.sysctl` entries (boot only).
     pub sysctls: Vec<(String, String)>,
     /// The user namespace's (uid, gid) maps, "c h n" triples joined by
@@ -63,6 +65,7 @@ impl Settings {
                 "cap_prm" => prm = u64::from_str_radix(v, 16).ok(),
                 "cap_bnd" => bnd = u64::from_str_radix(v, 16).ok(),
                 "pids_max" => s.pids_max = v.parse().ok(),
+                "no_new_privs" => s.no_new_privs = v == "1",
                 "sysctl" => {
                     if let Some((n, val)) = v.split_once('=') {
                         s.sysctls.push((n.into(), val.into()));
@@ -184,7 +187,7 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         comm: super::exec::comm_of(&exe),
         pdeathsig: 0,
         dumpable: true,
-        no_new_privs: false,
+        no_new_privs: spec.settings.no_new_privs,
         subreaper: false,
         rlimits: crate::syscalls::process::default_rlimits(),
         exe: exe.clone(),
