@@ -288,3 +288,25 @@ fn overlay2_keeps_writes_in_the_sandbox() {
     assert_eq!(code, 0, "{err}");
     assert!(e.bundle().join("rootfs/tmp/ovl").exists());
 }
+
+#[test]
+fn signals_to_a_detached_exec_reach_its_process() {
+    // The shim stops an exec by signalling the pid in --pid-file (our proxy).
+    let e = Env::new("execsig");
+    e.config(&["sh", "-c", "while :; do sleep 0.05; done"], "");
+    assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "x1"]).0, 0);
+    assert_eq!(e.rv(&["start", "x1"]).0, 0);
+    let pidfile = e.dir.join("exec.pid");
+    let script = "trap 'echo got-term > /tmp/t; exit 0' TERM; while :; do sleep 0.05; done";
+    let (code, _, err) = e.rv(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(), "x1", "sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let proxy: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(proxy), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let t = e.bundle().join("rootfs/tmp/t");
+    let start = Instant::now();
+    while !t.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&t).unwrap_or_default(), "got-term\n");
+}

@@ -551,6 +551,12 @@ fn handle(mut conn: std::os::unix::net::UnixStream, ctl: &Controller) -> Result<
                 Err(e) => err(e),
             }
         }
+        Request::ConsoleSignal { signal, pid } => {
+            match ctl.request(Kind::Signal, [signal as u64, u64::from(pid), 2, 0, 0, 0, 0, 0], &[]) {
+                Ok(_) => Reply::Ok,
+                Err(e) => err(e),
+            }
+        }
         Request::SetPidsLimit { limit } => match ctl.request(Kind::SetLimits, [limit, 0, 0, 0, 0, 0, 0, 0], &[]) {
             Ok(_) => Reply::Ok,
             Err(e) => err(e),

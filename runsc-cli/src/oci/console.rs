@@ -40,6 +40,39 @@ pub fn take_terminal(slave: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
+/// Signals an exec proxy passes on: the terminal's when it has one, and
+/// the ones a client uses to stop a process.
+const PROXY_FORWARDED: [nix::sys::signal::Signal; 6] = {
+    use nix::sys::signal::Signal::*;
+    [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2]
+};
+
+/// Blocks the signals an exec proxy forwards (before any thread starts);
+/// returns the set for `forward_to`.
+pub fn block_forwarded(terminal: bool) -> Result<Option<nix::sys::signal::SigSet>> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in PROXY_FORWARDED {
+        set.add(s);
+    }
+    if terminal {
+        for s in FORWARDED {
+            set.add(s);
+        }
+    }
+    set.thread_block().context("blocking forwarded signals")?;
+    Ok(Some(set))
+}
+
+/// Passes signals in `set` to sandbox process `pid` (to its terminal's
+/// foreground group when `terminal`), until the proxy exits.
+pub fn forward_to(sock: &Path, set: nix::sys::signal::SigSet, pid: u32, terminal: bool) {
+    while let Ok(sig) = set.wait() {
+        let req = super::wire::Request::Signal { signal: sig as i32, all: false, pid };
+        let req = if terminal { super::wire::Request::ConsoleSignal { signal: sig as i32, pid } } else { req };
+        let _ = super::wire::call(sock, &req);
+    }
+}
+
 /// Passes terminal signals to the sandbox until it ends.
 pub fn forward_signals(ctl: &platform_kvm::Controller) {
     let mut set = nix::sys::signal::SigSet::empty();

@@ -216,7 +216,13 @@ fn proxy(dir: &Dir, job: Job, mut sync: Option<std::fs::File>) -> Result<i32> {
     let stdio: [OwnedFd; 3] = if job.terminal {
         let sock = job.console_socket.as_ref().context("--tty needs --console-socket")?;
         match super::console::make_console(sock, job.console_size) {
-            Ok(s) => s,
+            Ok(s) => {
+                // Like the container's console: our own session, the pty
+                // as its terminal, its signals passed on (^C in `exec -it`).
+                let _ = nix::unistd::setsid();
+                super::console::take_terminal(&s[0])?;
+                s
+            }
             Err(e) => {
                 report(&format!("error: {e:#}"));
                 return Err(e);
@@ -239,8 +245,17 @@ fn proxy(dir: &Dir, job: Job, mut sync: Option<std::fs::File>) -> Result<i32> {
     let raw: Vec<i32> = stdio.iter().map(|f| f.as_raw_fd()).collect();
     wire::send(&conn, &job.request, &raw)?;
     drop(stdio);
+    let mut forward = super::console::block_forwarded(job.terminal)?;
     match wire::recv::<Reply>(&mut conn)? {
-        Some((Reply::Started { .. }, _)) => report("ok"),
+        Some((Reply::Started { pid }, _)) => {
+            report("ok");
+            // Signals the client sends us (the shim kills the exec by our
+            // pid) or the terminal sends go to the process.
+            let (sock, terminal) = (dir.socket(), job.terminal);
+            if let Some(set) = forward.take() {
+                std::thread::spawn(move || super::console::forward_to(&sock, set, pid, terminal));
+            }
+        }
         Some((Reply::Error { msg }, _)) => {
             report(&format!("error: {msg}"));
             bail!("{msg}");

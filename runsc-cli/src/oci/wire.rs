@@ -26,6 +26,9 @@ pub enum Request {
     Ps,
     Pause,
     Resume,
+    /// A terminal's signal for the foreground group of the terminal that
+    /// is process `pid`'s stdin.
+    ConsoleSignal { signal: i32, pid: u32 },
     /// New pids limit for the sandbox's own count (0: none).
     SetPidsLimit { limit: u64 },
 }

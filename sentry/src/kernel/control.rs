@@ -112,10 +112,14 @@ fn signal(args: &[u64; 8]) -> (i64, Vec<u8>) {
     if args[2] == 2 {
         // From the console (^C, ^Z, window size, hangup): to its
         // foreground process group.
-        let console = super::process::find_process(1)
+        // The terminal that is `pid`'s stdin (init's when 0).
+        let owner = super::process::find_process(pid);
+        let console = owner
+            .as_ref()
             .and_then(|p| p.view.lock().fds.clone())
             .and_then(|fds| fds.lock().get(0).ok().and_then(|f| crate::fs::devpts::number_of(&f.path())));
-        let fg = console.and_then(crate::fs::devpts::foreground_of).unwrap_or(1);
+        let own_group = owner.as_ref().map_or(pid, |p| p.inner.lock().pgid);
+        let fg = console.and_then(crate::fs::devpts::foreground_of).unwrap_or(own_group);
         for p in super::process::all_processes() {
             let i = p.inner.lock();
             let hit = i.pgid == fg && !i.zombie;
