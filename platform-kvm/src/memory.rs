@@ -137,6 +137,18 @@ impl GuestMemory {
 
     /// Gives the backing pages of a page-aligned range back to the host;
     /// they read as zero afterwards.
+    /// Asks for small host pages in `[gpa, gpa+len)`: memory touched
+    /// sparsely (the sentry's image, boot structures and heap) would
+    /// otherwise cost a 2 MiB huge page per touch. Best effort.
+    pub fn prefer_small_pages(&self, gpa: u64, len: u64) {
+        let len = len.min(self.size.saturating_sub(gpa));
+        if let Ok(p) = self.host_ptr(gpa, len) {
+            // SAFETY: an advice call on a range inside our own mapping; it
+            // changes how the host backs the pages, not their contents.
+            unsafe { libc::madvise(p.cast(), len as usize, libc::MADV_NOHUGEPAGE) };
+        }
+    }
+
     pub fn discard(&self, gpa: u64, len: u64) -> Result<(), MemoryError> {
         self.host_ptr(gpa, len)?;
         if gpa % abi::layout::PAGE_SIZE != 0 || len % abi::layout::PAGE_SIZE != 0 {

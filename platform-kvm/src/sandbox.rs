@@ -78,6 +78,10 @@ impl SandboxConfig {
     }
 }
 
+/// Size of the sentry's heap (`sentry::HEAP_SIZE`; the VMM does not link
+/// the sentry, so the value is repeated here and in `abi`'s layout notes).
+const SENTRY_HEAP_SIZE: u64 = 1 << 30;
+
 /// A built, not yet running sandbox.
 pub struct Sandbox {
     flavour: Flavour,
@@ -198,6 +202,11 @@ impl Sandbox {
         unsafe { vm.set_user_memory_region(region) }.map_err(|e| Error::Kvm("KVM_SET_USER_MEMORY_REGION", e))?;
 
         let loaded = image::load(&mem, cfg.image)?;
+        // Everything up to the end of the sentry's heap (which follows its
+        // image, 2 MiB aligned) is touched sparsely; application frames
+        // above keep huge pages.
+        let heap_end = loaded.end_gpa.div_ceil(2 << 20) * (2 << 20) + SENTRY_HEAP_SIZE;
+        mem.prefer_small_pages(0, heap_end);
         boot::build_page_tables(&mem, flavour)?;
         let num_vcpus = 1;
         for i in 0..num_vcpus {

@@ -14,11 +14,18 @@ struct Frames {
     end: u64,
     free: Vec<u64>,
     used: u64,
-    /// Reference counts by page frame number (frames shared after fork).
-    refs: Vec<u16>,
+    /// Reference counts by page frame number (frames shared after fork),
+    /// in chunks made when a frame of theirs is first handed out: a flat
+    /// table for 8 GiB of guest memory would be 4 MiB touched at boot.
+    refs: Vec<Option<alloc::boxed::Box<[u16; REF_CHUNK]>>>,
+    /// Frames covered by `refs`.
+    nframes: usize,
 }
 
-static FRAMES: Mutex<Frames> = Mutex::new(Frames { next: 0, end: 0, free: Vec::new(), used: 0, refs: Vec::new() });
+/// Frames per reference-count chunk (one 4 KiB chunk).
+const REF_CHUNK: usize = 2048;
+
+static FRAMES: Mutex<Frames> = Mutex::new(Frames { next: 0, end: 0, free: Vec::new(), used: 0, refs: Vec::new(), nframes: 0 });
 
 /// Hands `[start, end)` (page aligned) to the allocator.
 pub fn init(start: u64, end: u64) {
@@ -26,12 +33,27 @@ pub fn init(start: u64, end: u64) {
     f.next = start.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     f.end = end & !(PAGE_SIZE - 1);
     let n = (f.end / PAGE_SIZE) as usize;
-    f.refs = alloc::vec![0u16; n];
+    f.nframes = n;
+    f.refs = (0..n.div_ceil(REF_CHUNK)).map(|_| None).collect();
 }
 
 impl Frames {
+    /// The count of frame `pa`, made (zero) if `create`; None outside
+    /// the managed range.
+    fn slot(&mut self, pa: u64, create: bool) -> Option<&mut u16> {
+        let i = (pa / PAGE_SIZE) as usize;
+        if i >= self.nframes {
+            return None;
+        }
+        let chunk = self.refs.get_mut(i / REF_CHUNK)?;
+        if chunk.is_none() && create {
+            *chunk = Some(alloc::boxed::Box::new([0u16; REF_CHUNK]));
+        }
+        chunk.as_mut().map(|c| &mut c[i % REF_CHUNK])
+    }
+
     fn set_ref(&mut self, pa: u64, v: u16) {
-        if let Some(r) = self.refs.get_mut((pa / PAGE_SIZE) as usize) {
+        if let Some(r) = self.slot(pa, true) {
             *r = v;
         }
     }
@@ -40,14 +62,14 @@ impl Frames {
 /// Takes another reference to a frame (it is now shared).
 pub fn get(pa: u64) {
     let mut f = FRAMES.lock();
-    if let Some(r) = f.refs.get_mut((pa / PAGE_SIZE) as usize) {
+    if let Some(r) = f.slot(pa, true) {
         *r = r.saturating_add(1);
     }
 }
 
 /// References to a frame.
 pub fn refs(pa: u64) -> u16 {
-    FRAMES.lock().refs.get((pa / PAGE_SIZE) as usize).copied().unwrap_or(0)
+    FRAMES.lock().slot(pa, false).map_or(0, |r| *r)
 }
 
 /// Allocates one zeroed frame.
@@ -99,8 +121,7 @@ pub fn alloc_contiguous(n: u64, align: u64) -> Option<u64> {
 /// Drops a reference to a frame; the last one returns it.
 pub fn free(pa: u64) {
     let mut f = FRAMES.lock();
-    let i = (pa / PAGE_SIZE) as usize;
-    match f.refs.get_mut(i) {
+    match f.slot(pa, false) {
         Some(r) if *r > 1 => {
             *r -= 1;
             return;
