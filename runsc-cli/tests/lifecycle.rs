@@ -310,3 +310,25 @@ fn signals_to_a_detached_exec_reach_its_process() {
     }
     assert_eq!(std::fs::read_to_string(&t).unwrap_or_default(), "got-term\n");
 }
+
+#[test]
+fn the_seccomp_profile_is_enforced() {
+    let e = Env::new("seccomp");
+    // mkdir (83) fails with EACCES, chdir with arg checks is allowed, the
+    // default allows the rest; then a profile whose default denies.
+    let profile = r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13},{"names":["no_such_syscall"],"action":"SCMP_ACT_ERRNO"}]}}"#;
+    e.config(&["sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?; echo ok > /tmp/f && cat /tmp/f"], profile);
+    let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "s1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "mkdir: can't create directory '/tmp/d': Permission denied\nrc=1\nok\n");
+    let kill = r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getppid"],"action":"SCMP_ACT_KILL_PROCESS"}]}}"#;
+    e.config(&["sh", "-c", "echo $PPID"], kill);
+    let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "s2"]);
+    assert_eq!(code, 128 + 31, "{err}");
+    let bad = r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_BOGUS"}}"#;
+    e.config(&["true"], bad);
+    let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "s3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("config.json"), "{err}");
+    assert!(!e.root.join("s3").exists());
+}

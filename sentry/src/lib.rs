@@ -141,6 +141,12 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
         fs::proc::set_id_maps(u, g);
         fs::hostfs::set_id_maps(u, g);
     }
+    if let Some(profile) = &spec.settings.seccomp {
+        match kernel::seccomp::parse(profile) {
+            Some(f) => kernel::seccomp::install(f),
+            None => fail("malformed seccomp profile", 125),
+        }
+    }
     if let Some(n) = spec.settings.pids_max {
         kernel::process::PIDS_MAX.store(n, core::sync::atomic::Ordering::Relaxed);
     }

@@ -12,6 +12,7 @@ pub mod itimer;
 pub mod process;
 pub mod random;
 pub mod sched;
+pub mod seccomp;
 pub mod sigframe;
 pub mod spawn;
 pub mod signal;

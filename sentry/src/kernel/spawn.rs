@@ -43,6 +43,8 @@ pub struct Settings {
     pub rlimits: Vec<(usize, u64, u64)>,
     /// The container's pids limit (boot only).
     pub pids_max: Option<u32>,
+    /// The container's seccomp profile, as `seccomp::parse` reads it.
+    pub seccomp: Option<String>,
     /// process.noNewPrivileges.
     pub no_new_privs: bool,
     /// `linux.sysctl` entries (boot only).
@@ -66,6 +68,7 @@ impl Settings {
                 "cap_bnd" => bnd = u64::from_str_radix(v, 16).ok(),
                 "pids_max" => s.pids_max = v.parse().ok(),
                 "no_new_privs" => s.no_new_privs = v == "1",
+                "seccomp" => s.seccomp = Some(v.into()),
                 "sysctl" => {
                     if let Some((n, val)) = v.split_once('=') {
                         s.sysctls.push((n.into(), val.into()));

@@ -65,14 +65,36 @@ fn warn_once(nr: u64) {
     }
 }
 
+/// What the container's seccomp profile does instead of the syscall.
+fn seccomp_denied(t: &mut Task, act: crate::kernel::seccomp::Action) -> SysResult {
+    use crate::kernel::seccomp::Action;
+    const SIGSYS: u32 = 31;
+    /// SYS_SECCOMP: si_code of a seccomp SIGSYS.
+    const SYS_SECCOMP: i32 = 1;
+    match act {
+        Action::Errno(e) => Err(Errno(i32::from(e))),
+        Action::Trap => {
+            crate::kernel::signal::force_fault_signal(t, SIGSYS, t.regs.rip, SYS_SECCOMP);
+            Err(Errno::ENOSYS)
+        }
+        Action::KillThread | Action::KillProcess => {
+            let p = t.proc.clone();
+            crate::kernel::signal::kill_group(&p, crate::kernel::task::ExitReason::Signaled(SIGSYS));
+            Err(Errno::ENOSYS)
+        }
+        Action::Allow | Action::Log => Err(Errno::ENOSYS),
+    }
+}
+
 /// Serves the syscall in `t.regs` and stores the result in `rax`.
 pub fn dispatch(t: &mut Task) {
     let nr = t.regs.orig_rax;
     let args = Args([t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9]);
     t.keep_regs = false;
-    let ret = match table::handler(nr) {
-        Some(h) => h(t, &args),
-        None => {
+    let ret = match (crate::kernel::seccomp::check(nr, &args.0), table::handler(nr)) {
+        (Some(act), _) => seccomp_denied(t, act),
+        (None, Some(h)) => h(t, &args),
+        (None, None) => {
             warn_once(nr);
             Err(Errno::ENOSYS)
         }
