@@ -90,6 +90,9 @@ fn process_exit(p: &Arc<Process>) {
         }
     }
     p.inner.lock().zombie = true;
+    // pidfds of the process poll readable now (SIGCHLD may be ignored,
+    // so sending it need not have woken anyone).
+    crate::fs::POLL_WQ.wake_all();
     if ppid == 0 {
         process::unregister_process(p.pid);
     }
