@@ -83,9 +83,17 @@ pub fn encode(sig: u32, info: &SigInfo) -> [u8; SIGINFO_SIZE] {
     let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
     put(0, &sig.to_le_bytes()); // ssi_signo
     put(8, &info.code.to_le_bytes()); // ssi_code
+    const SIGCHLD: u32 = 17;
+    if info.code == signal::SI_TIMER {
+        // The timer layout, as Linux's signalfd_copyinfo (no pid or uid).
+        put(24, &info.pid.to_le_bytes()); // ssi_tid: the timer id
+        put(32, &info.uid.to_le_bytes()); // ssi_overrun
+        put(44, &(info.addr as u32).to_le_bytes()); // ssi_int
+        put(48, &info.addr.to_le_bytes()); // ssi_ptr
+        return b;
+    }
     put(12, &info.pid.to_le_bytes()); // ssi_pid
     put(16, &info.uid.to_le_bytes()); // ssi_uid
-    const SIGCHLD: u32 = 17;
     match sig {
         SIGCHLD => put(40, &info.status.to_le_bytes()), // ssi_status
         4 | 5 | 7 | 8 | 11 if info.code > 0 => put(72, &info.addr.to_le_bytes()), // ssi_addr
@@ -155,16 +163,23 @@ mod tests {
 
     #[test]
     fn siginfo_layout() {
-        let b = encode(10, &SigInfo { code: -1, pid: 7, uid: 1000, addr: 0x1_0000_002a, status: 0 });
+        let b = encode(10, &SigInfo { code: -1, pid: 7, uid: 1000, addr: 0x1_0000_002a, ..SigInfo::default() });
         assert_eq!(u32::from_le_bytes(b[0..4].try_into().unwrap()), 10);
         assert_eq!(i32::from_le_bytes(b[8..12].try_into().unwrap()), -1);
         assert_eq!(u32::from_le_bytes(b[12..16].try_into().unwrap()), 7);
         assert_eq!(u32::from_le_bytes(b[16..20].try_into().unwrap()), 1000);
         assert_eq!(i32::from_le_bytes(b[44..48].try_into().unwrap()), 42);
         assert_eq!(u64::from_le_bytes(b[48..56].try_into().unwrap()), 0x1_0000_002a);
-        let c = encode(17, &SigInfo { code: 1, pid: 9, uid: 0, addr: 0, status: 3 });
+        let c = encode(17, &SigInfo { code: 1, pid: 9, status: 3, ..SigInfo::default() });
         assert_eq!(i32::from_le_bytes(c[40..44].try_into().unwrap()), 3);
-        let s = encode(11, &SigInfo { code: 1, pid: 0, uid: 0, addr: 0xdead, status: 0 });
+        let s = encode(11, &SigInfo { code: 1, addr: 0xdead, ..SigInfo::default() });
         assert_eq!(u64::from_le_bytes(s[72..80].try_into().unwrap()), 0xdead);
+        // A POSIX timer's signal: ssi_tid and ssi_overrun, no pid or uid.
+        let t = encode(14, &SigInfo::timer(3, 5, 99, 1));
+        assert_eq!(i32::from_le_bytes(t[8..12].try_into().unwrap()), signal::SI_TIMER);
+        assert_eq!(u32::from_le_bytes(t[12..16].try_into().unwrap()), 0);
+        assert_eq!(u32::from_le_bytes(t[24..28].try_into().unwrap()), 3);
+        assert_eq!(u32::from_le_bytes(t[32..36].try_into().unwrap()), 5);
+        assert_eq!(u64::from_le_bytes(t[48..56].try_into().unwrap()), 99);
     }
 }

@@ -276,6 +276,8 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
         }
     }
     t.altstack = super::signal::ALTSTACK_DISABLED;
+    // POSIX timers do not survive exec (Linux: exit_itimers in begin_new_exec).
+    t.proc.posix_timers.lock().clear();
     super::exit::release_vfork(t);
     t.regs = super::task::UserRegs::new_user(entry, img.sp);
     t.fpu.reset();

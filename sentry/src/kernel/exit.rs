@@ -69,6 +69,8 @@ fn process_exit(p: &Arc<Process>) {
         let children: Vec<Arc<Process>> = core::mem::take(&mut inner.children);
         (status, children, inner.ppid, inner.exit_signal)
     };
+    // Its timers die with it (Linux: exit_itimers): no signal may reach a zombie.
+    p.posix_timers.lock().clear();
     if p.pid == 1 {
         // init is gone: so is the sandbox.
         crate::finish(status);
@@ -88,6 +90,9 @@ fn process_exit(p: &Arc<Process>) {
         }
     }
     p.inner.lock().zombie = true;
+    // pidfds of the process poll readable now (SIGCHLD may be ignored,
+    // so sending it need not have woken anyone).
+    crate::fs::POLL_WQ.wake_all();
     if ppid == 0 {
         process::unregister_process(p.pid);
     }
@@ -97,7 +102,7 @@ fn process_exit(p: &Arc<Process>) {
                 ExitReason::Exited(c) => (signal::CLD_EXITED, c),
                 ExitReason::Signaled(s) => (signal::CLD_KILLED, s as i32),
             };
-            let info = signal::SigInfo { code, pid: p.pid, uid: 0, addr: 0, status: st };
+            let info = signal::SigInfo { code, pid: p.pid, status: st, ..signal::SigInfo::default() };
             signal::send_to_process(&parent, exit_signal, info);
         }
         parent.child_events.wake_all();

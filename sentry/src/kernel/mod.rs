@@ -9,6 +9,7 @@ pub mod exec;
 pub mod exit;
 pub mod fork;
 pub mod itimer;
+pub mod posix_timer;
 pub mod process;
 pub mod random;
 pub mod sched;

@@ -32,6 +32,8 @@ pub struct Process {
     pub info: Mutex<super::signal::InfoSlots>,
     /// ITIMER_REAL (alarm, setitimer).
     pub itimer_real: Mutex<super::itimer::ITimer>,
+    /// POSIX timers (timer_create); deleted by exec and exit.
+    pub posix_timers: Mutex<super::posix_timer::PosixTimers>,
     /// What /proc shows of the process (kept current by clone and exec).
     pub view: Mutex<ProcView>,
 }
@@ -140,6 +142,7 @@ impl Process {
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),
             itimer_real: Mutex::new(super::itimer::ITimer::default()),
+            posix_timers: Mutex::new(super::posix_timer::PosixTimers::default()),
             info: Mutex::new(super::signal::InfoSlots::new()),
             view: Mutex::new(ProcView::default()),
         });

@@ -40,8 +40,6 @@ fn get_u64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
 }
 
-use super::signal::SI_KERNEL;
-
 /// Builds a frame for `sig` and points the registers at the handler.
 /// Returns false (after killing the process) if the stack is unusable.
 pub fn deliver(t: &mut Task, sig: u32, act: &SigAction, info: &super::signal::SigInfo) -> bool {
@@ -85,7 +83,7 @@ pub fn deliver(t: &mut Task, sig: u32, act: &SigAction, info: &super::signal::Si
     put(&mut f, MCTX_OFF + 144, &(r.cs as u16).to_le_bytes());
     put(&mut f, MCTX_OFF + 150, &(r.ss as u16).to_le_bytes());
     let (vector, err, cr2) = crate::arch::percpu::last_exception();
-    let fault = matches!(sig, 4 | 5 | 7 | 8 | 11) && info.code > 0 && info.code < SI_KERNEL;
+    let fault = info.is_fault(sig);
     if fault {
         put(&mut f, MCTX_OFF + 152, &err.to_le_bytes());
         put(&mut f, MCTX_OFF + 160, &vector.to_le_bytes());
@@ -94,22 +92,7 @@ pub fn deliver(t: &mut Task, sig: u32, act: &SigAction, info: &super::signal::Si
     put(&mut f, MCTX_OFF + 168, &oldmask.to_le_bytes());
     put(&mut f, MCTX_OFF + 184, &fp.to_le_bytes());
     put(&mut f, SIGMASK_OFF, &oldmask.to_le_bytes());
-    // siginfo: signo, errno, code, then the union (kill: pid, uid;
-    // faults: addr; SIGCHLD: pid, uid, status).
-    put(&mut f, INFO_OFF, &sig.to_le_bytes());
-    put(&mut f, INFO_OFF + 8, &info.code.to_le_bytes());
-    if fault {
-        put(&mut f, INFO_OFF + 16, &info.addr.to_le_bytes());
-    } else {
-        put(&mut f, INFO_OFF + 16, &info.pid.to_le_bytes());
-        put(&mut f, INFO_OFF + 20, &info.uid.to_le_bytes());
-        if sig == super::signal::SIGCHLD {
-            put(&mut f, INFO_OFF + 24, &info.status.to_le_bytes());
-        } else {
-            // si_value of sigqueue'd signals (0 otherwise).
-            put(&mut f, INFO_OFF + 24, &info.addr.to_le_bytes());
-        }
-    }
+    put(&mut f, INFO_OFF, &super::signal::user_siginfo(sig, info));
 
     let mut fpu = t.fpu.bytes()[..xsave].to_vec();
     if xstate {

@@ -91,14 +91,24 @@ pub fn default_action(sig: u32) -> Default {
 }
 
 /// What a handler's siginfo says about a signal (the parts rvisor sets).
+///
+/// The fields follow the offsets of Linux's siginfo union: for SI_TIMER
+/// signals `pid` is si_timerid and `uid` si_overrun (both ints at the
+/// same places as si_pid and si_uid), and `addr` si_value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigInfo {
     pub code: i32,
     pub pid: u32,
     pub uid: u32,
-    /// si_addr for faults, si_status for SIGCHLD.
+    /// si_addr for faults, si_value for queued and timer signals.
     pub addr: u64,
+    /// si_status for SIGCHLD.
     pub status: i32,
+    /// Nonzero for a signal queued by a POSIX timer: the arming it came
+    /// from. Never set from user input (a forged SI_TIMER siginfo from
+    /// rt_sigqueueinfo keeps 0), so only real timer signals reach
+    /// `posix_timer::dequeued`.
+    pub timer_gen: u64,
 }
 
 /// si_code: sent by kill.
@@ -107,6 +117,8 @@ pub const SI_USER: i32 = 0;
 pub const SI_KERNEL: i32 = 0x80;
 /// si_code: sent by tkill/tgkill.
 pub const SI_TKILL: i32 = -6;
+/// si_code: a POSIX timer expired.
+pub const SI_TIMER: i32 = -2;
 /// si_code for SIGSEGV: no mapping / bad permissions.
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
@@ -123,6 +135,39 @@ impl SigInfo {
     pub fn kernel() -> SigInfo {
         SigInfo { code: SI_KERNEL, ..SigInfo::default() }
     }
+    /// From POSIX timer `id` armed as `generation` (nonzero).
+    pub fn timer(id: i32, overrun: u32, value: u64, generation: u64) -> SigInfo {
+        SigInfo { code: SI_TIMER, pid: id as u32, uid: overrun, addr: value, status: 0, timer_gen: generation.max(1) }
+    }
+    /// True for a synchronous fault's siginfo (si_addr instead of si_pid).
+    pub fn is_fault(&self, sig: u32) -> bool {
+        matches!(sig, SIGILL | SIGTRAP | SIGBUS | SIGFPE | SIGSEGV) && self.code > 0 && self.code < SI_KERNEL
+    }
+}
+
+/// Size of the user `siginfo_t`.
+pub const SIGINFO_SIZE: usize = 128;
+
+/// The user `siginfo_t` of `sig`: signo, errno, code, then the union
+/// (faults: addr; kill: pid, uid; SIGCHLD: pid, uid, status; queued and
+/// timer signals: pid/uid or timerid/overrun, then the value).
+pub fn user_siginfo(sig: u32, info: &SigInfo) -> [u8; SIGINFO_SIZE] {
+    let mut si = [0u8; SIGINFO_SIZE];
+    let mut put = |off: usize, v: &[u8]| si[off..off + v.len()].copy_from_slice(v);
+    put(0, &sig.to_le_bytes());
+    put(8, &info.code.to_le_bytes());
+    if info.is_fault(sig) {
+        put(16, &info.addr.to_le_bytes());
+    } else {
+        put(16, &info.pid.to_le_bytes());
+        put(20, &info.uid.to_le_bytes());
+        if sig == SIGCHLD {
+            put(24, &info.status.to_le_bytes());
+        } else {
+            put(24, &info.addr.to_le_bytes());
+        }
+    }
+    si
 }
 
 /// Queued siginfo: standard signals keep one pending instance (one
@@ -197,14 +242,15 @@ fn ignored(p: &Process, sig: u32) -> bool {
     act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(sig) == Default::Ignore)
 }
 
-/// Sends `sig` to a whole process (kill).
-pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
+/// Sends `sig` to a whole process (kill). Returns whether it was queued
+/// (false: discarded as ignored, or a full real-time queue).
+pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) -> bool {
     if sig == 0 || sig > NSIG {
-        return;
+        return false;
     }
     if sig == SIGKILL {
         kill_group(p, ExitReason::Signaled(SIGKILL));
-        return;
+        return true;
     }
     let b = bit(sig);
     // An ignored signal is discarded unless blocked: a blocked one stays
@@ -212,10 +258,10 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
     let threads_now = p.inner.lock().threads.clone();
     let blocked_everywhere = !threads_now.is_empty() && threads_now.iter().all(|t| t.sigmask.load(Ordering::Relaxed) & b != 0);
     if ignored(p, sig) && !blocked_everywhere {
-        return;
+        return false;
     }
     if !p.info.lock().push(sig, info, p.pending.load(Ordering::Acquire) & b != 0) {
-        return;
+        return false;
     }
     p.pending.fetch_or(b, Ordering::AcqRel);
     // signalfd readers and pollers (the signal may be blocked).
@@ -225,26 +271,29 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) {
     if let Some(t) = threads.iter().find(|t| t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0) {
         sched::wake(t);
     }
+    true
 }
 
-/// Sends `sig` to one thread (tkill, tgkill, faults).
-pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: SigInfo) {
+/// Sends `sig` to one thread (tkill, tgkill, faults). Returns whether it
+/// was queued, as `send_to_process`.
+pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: SigInfo) -> bool {
     if sig == 0 || sig > NSIG {
-        return;
+        return false;
     }
     if sig == SIGKILL {
         kill_group(p, ExitReason::Signaled(SIGKILL));
-        return;
+        return true;
     }
     if ignored(p, sig) && t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0 {
-        return;
+        return false;
     }
     if !t.info.lock().push(sig, info, t.pending.load(Ordering::Acquire) & bit(sig) != 0) {
-        return;
+        return false;
     }
     t.pending.fetch_or(bit(sig), Ordering::AcqRel);
     sched::wake(t);
     crate::fs::POLL_WQ.wake_all();
+    true
 }
 
 /// Makes every thread of `p` exit with `why` (exit_group, fatal signals).
@@ -289,17 +338,19 @@ pub fn dequeue_from(t: &Task, set: u64) -> Option<(u32, SigInfo)> {
     }
     let sig = set.trailing_zeros() + 1;
     let b = bit(sig);
-    if t.shared.pending.load(Ordering::Acquire) & b != 0 {
+    let (mut info, more, pending) = if t.shared.pending.load(Ordering::Acquire) & b != 0 {
         let (info, more) = t.shared.info.lock().pop(sig);
-        if !more {
-            t.shared.pending.fetch_and(!b, Ordering::AcqRel);
-        }
-        return Some((sig, info));
-    }
-    let (info, more) = t.proc.info.lock().pop(sig);
+        (info, more, &t.shared.pending)
+    } else {
+        let (info, more) = t.proc.info.lock().pop(sig);
+        (info, more, &t.proc.pending)
+    };
     if !more {
-        t.proc.pending.fetch_and(!b, Ordering::AcqRel);
+        pending.fetch_and(!b, Ordering::AcqRel);
     }
+    // A POSIX timer's signal takes its overrun count now, as Linux's
+    // dequeue_signal does, and frees the timer to queue the next one.
+    super::posix_timer::dequeued(&t.proc, &mut info);
     Some((sig, info))
 }
 

@@ -143,11 +143,9 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
         let pending = t.shared.pending.load(Ordering::Relaxed) | t.proc.pending();
         if let Some((sig, info)) = crate::kernel::signal::dequeue_from(t, pending & set) {
             if a.u64(1) != 0 {
-                let mut si = [0u8; 128];
-                si[0..4].copy_from_slice(&sig.to_le_bytes());
-                si[8..12].copy_from_slice(&info.code.to_le_bytes());
-                si[16..20].copy_from_slice(&info.pid.to_le_bytes());
-                si[20..24].copy_from_slice(&info.uid.to_le_bytes());
+                // The whole siginfo: glibc's SIGEV_THREAD helper finds its
+                // timer through si_value.
+                let si = crate::kernel::signal::user_siginfo(sig, &info);
                 t.mm.lock().copy_out(a.u64(1), &si)?;
             }
             return Ok(u64::from(sig));
@@ -182,7 +180,7 @@ fn queue_info(t: &mut Task, va: u64, sig: u32) -> Result<crate::kernel::signal::
         pid: u32::from_le_bytes([si[16], si[17], si[18], si[19]]),
         uid: u32::from_le_bytes([si[20], si[21], si[22], si[23]]),
         addr: u64::from_le_bytes(si[24..32].try_into().unwrap_or([0; 8])),
-        status: 0,
+        ..crate::kernel::signal::SigInfo::default()
     })
 }
 

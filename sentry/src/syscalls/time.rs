@@ -186,3 +186,128 @@ pub fn sys_getitimer(t: &mut Task, a: &Args) -> SysResult {
     write_timeval(t, a.u64(1) + 16, cur.0)?;
     Ok(0)
 }
+
+// POSIX timers (kernel/posix_timer.rs holds the timers themselves).
+
+use crate::kernel::posix_timer::{self, Notify};
+
+/// `struct sigevent` is 64 bytes; rvisor reads its first 20.
+const SIGEVENT_SIZE: usize = 64;
+/// CAP_WAKE_ALARM: needed for the *_ALARM clocks.
+const CAP_WAKE_ALARM: u32 = 35;
+
+/// Checks a clock for timer_create. CPU-time clocks are approximated by
+/// CLOCK_MONOTONIC (the sentry keeps no per-task CPU accounting yet).
+fn timer_clock(t: &Task, clk: i32) -> Result<(), Errno> {
+    match clk {
+        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_TAI => Ok(()),
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(()),
+        CLOCK_REALTIME_ALARM | CLOCK_BOOTTIME_ALARM if t.creds.capable(CAP_WAKE_ALARM) => Ok(()),
+        CLOCK_REALTIME_ALARM | CLOCK_BOOTTIME_ALARM => Err(Errno::EPERM),
+        // Readable clocks that cannot drive a timer, as Linux answers.
+        CLOCK_MONOTONIC_RAW | CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => Err(Errno::EOPNOTSUPP),
+        // Negative ids name other processes' CPU clocks: not supported.
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Decodes a `struct sigevent` (Linux: good_sigevent). `id` is the new
+/// timer's id, the default value.
+fn read_sigevent(t: &Task, va: u64) -> Result<Option<(u64, i32, i32, i32)>, Errno> {
+    if va == 0 {
+        return Ok(None);
+    }
+    let mut ev = [0u8; SIGEVENT_SIZE];
+    t.mm.lock().copy_in(va, &mut ev)?;
+    let word = |off: usize| i32::from_le_bytes([ev[off], ev[off + 1], ev[off + 2], ev[off + 3]]);
+    let value = u64::from_le_bytes([ev[0], ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7]]);
+    Ok(Some((value, word(8), word(12), word(16))))
+}
+
+pub fn sys_timer_create(t: &mut Task, a: &Args) -> SysResult {
+    let (clk, sevp, idp) = (a.i32(0), a.u64(1), a.u64(2));
+    timer_clock(t, clk)?;
+    let ev = read_sigevent(t, sevp)?;
+    let check_sig = |s: i32| if (1..=64).contains(&s) { Ok(s as u32) } else { Err(Errno::EINVAL) };
+    // The notification, with None for the value meaning "the timer id".
+    let (notify, value): (Notify, Option<u64>) = match ev {
+        None => (Notify::Process { sig: crate::kernel::signal::SIGALRM, value: 0 }, None),
+        Some((_, _, posix_timer::SIGEV_NONE, _)) => (Notify::None, Some(0)),
+        Some((v, s, posix_timer::SIGEV_SIGNAL | posix_timer::SIGEV_THREAD, _)) => (Notify::Process { sig: check_sig(s)?, value: v }, Some(v)),
+        Some((v, s, posix_timer::SIGEV_THREAD_ID, tid)) => {
+            // Only a thread of the caller's own process.
+            let task = u32::try_from(tid).ok().and_then(crate::kernel::process::find_task).ok_or(Errno::EINVAL)?;
+            if !t.proc.inner.lock().threads.iter().any(|x| alloc::sync::Arc::ptr_eq(x, &task)) {
+                return Err(Errno::EINVAL);
+            }
+            (Notify::Thread { sig: check_sig(s)?, value: v, task: alloc::sync::Arc::downgrade(&task) }, Some(v))
+        }
+        Some(_) => return Err(Errno::EINVAL),
+    };
+    let proc = t.proc.clone();
+    let id = proc.posix_timers.lock().create(&proc, clk, |id| {
+        let v = value.unwrap_or(id as u64);
+        match notify {
+            Notify::None => Notify::None,
+            Notify::Process { sig, .. } => Notify::Process { sig, value: v },
+            Notify::Thread { sig, task, .. } => Notify::Thread { sig, value: v, task },
+        }
+    })?;
+    if let Err(e) = t.mm.lock().write_obj(idp, &id) {
+        // Linux deletes the timer again when the id cannot be stored.
+        let _ = proc.posix_timers.lock().delete(id);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// The timer `id` of the caller's process.
+fn timer_of(t: &Task, id: i32) -> Result<alloc::sync::Arc<posix_timer::PosixTimer>, Errno> {
+    t.proc.posix_timers.lock().get(id)
+}
+
+/// Writes a `struct itimerspec` (interval first).
+fn write_itimerspec(t: &mut Task, va: u64, (value, interval): (u64, u64)) -> Result<(), Errno> {
+    write_timespec(t, va, interval)?;
+    write_timespec(t, va + 16, value)
+}
+
+pub fn sys_timer_settime(t: &mut Task, a: &Args) -> SysResult {
+    let (id, flags, newp, oldp) = (a.i32(0), a.u32(1), a.u64(2), a.u64(3));
+    if newp == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let interval = read_timespec(t, newp)?;
+    let value = read_timespec(t, newp + 16)?;
+    let timer = timer_of(t, id)?;
+    let deadline = if value == 0 {
+        None
+    } else if flags & posix_timer::TIMER_ABSTIME == 0 {
+        Some(clock::monotonic_ns().saturating_add(value))
+    } else {
+        // On CLOCK_MONOTONIC's scale; a time already past fires at once.
+        let clk = timer.clock();
+        let now_clk = now(clk)?;
+        Some(clock::monotonic_ns().saturating_add(value.saturating_sub(now_clk)))
+    };
+    let old = timer.set(deadline, interval);
+    if oldp != 0 {
+        write_itimerspec(t, oldp, old)?;
+    }
+    Ok(0)
+}
+
+pub fn sys_timer_gettime(t: &mut Task, a: &Args) -> SysResult {
+    let cur = timer_of(t, a.i32(0))?.get();
+    write_itimerspec(t, a.u64(1), cur)?;
+    Ok(0)
+}
+
+pub fn sys_timer_getoverrun(t: &mut Task, a: &Args) -> SysResult {
+    Ok(timer_of(t, a.i32(0))?.overrun())
+}
+
+pub fn sys_timer_delete(t: &mut Task, a: &Args) -> SysResult {
+    t.proc.posix_timers.lock().delete(a.i32(0))?;
+    Ok(0)
+}
