@@ -399,9 +399,36 @@ static void forked(void)
 	CHECK(k_delete(id) == 0, "parent's timer survives fork");
 }
 
-int main(void)
+/* exec deletes the process's timers: the new image sees none. */
+static void execed(void)
+{
+	int id = -1, st = 0;
+	char arg[16];
+	struct sigevent ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.sigev_notify = SIGEV_NONE;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		k_create(CLOCK_MONOTONIC, &ev, &id);
+		snprintf(arg, sizeof(arg), "%d", id);
+		execl("/proc/self/exe", "posix_timer", "exec-check", arg, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	printf("exec'd child exit: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && strcmp(argv[1], "exec-check") == 0) {
+		struct itimerspec v;
+		errno = 0;
+		int r = k_gettime(atoi(argv[2]), &v);
+		printf("timer after exec: %s\n", r == 0 ? "still there" : errname(errno));
+		return 0;
+	}
 	default_sigevent();
 	periodic_signal();
 	sigev_none();
@@ -412,6 +439,7 @@ int main(void)
 	handler();
 	sigev_thread();
 	forked();
+	execed();
 	printf("failures: %d\n", failures);
 	return failures != 0;
 }

@@ -161,7 +161,7 @@ impl PosixTimer {
     }
 
     /// timer_getoverrun.
-    pub fn overrun(&self) -> u64 {
+    pub fn last_overrun(&self) -> u64 {
         self.st.lock().overrun_last
     }
 

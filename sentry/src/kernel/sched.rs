@@ -41,6 +41,9 @@ pub struct TaskShared {
     pub pending: AtomicU64,
     /// Blocked signals.
     pub sigmask: AtomicU64,
+    /// Signals the task waits for in rt_sigtimedwait (blocked, yet to be
+    /// woken for, as Linux's sigtimedwait unblocks them while it waits).
+    pub sigwait: AtomicU64,
     /// siginfo of the pending thread-directed signals.
     pub info: Mutex<super::signal::InfoSlots>,
     /// Set when the whole thread group must exit (exit_group, fatal signal).
@@ -62,6 +65,7 @@ impl TaskShared {
             cr3: AtomicU64::new(cr3),
             pending: AtomicU64::new(0),
             sigmask: AtomicU64::new(sigmask),
+            sigwait: AtomicU64::new(0),
             info: Mutex::new(super::signal::InfoSlots::new()),
             killed: AtomicBool::new(false),
             vfork_released: AtomicBool::new(false),

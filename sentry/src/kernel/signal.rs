@@ -267,8 +267,9 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) -> bool {
     // signalfd readers and pollers (the signal may be blocked).
     crate::fs::POLL_WQ.wake_all();
     let threads = p.inner.lock().threads.clone();
-    // Wake a thread that does not block it (Linux: complete_signal).
-    if let Some(t) = threads.iter().find(|t| t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0) {
+    // Wake a thread that does not block it or waits for it in
+    // sigwaitinfo (Linux: complete_signal).
+    if let Some(t) = threads.iter().find(|t| t.sigmask.load(Ordering::Relaxed) & b == 0 || t.sigwait.load(Ordering::Relaxed) & b != 0) {
         sched::wake(t);
     }
     true

@@ -139,14 +139,25 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, a: &Args) -> SysResult {
     } else {
         None
     };
+    // Lets process-directed signals of `set` wake this thread although it
+    // blocks them.
+    t.shared.sigwait.store(set, Ordering::Relaxed);
+    let r = wait_for_signals(t, a.u64(1), set, deadline);
+    t.shared.sigwait.store(0, Ordering::Relaxed);
+    r
+}
+
+/// rt_sigtimedwait's wait: takes a signal of `set` (its siginfo to
+/// `info_va` if not 0), or fails with EINTR or, past `deadline`, EAGAIN.
+fn wait_for_signals(t: &mut Task, info_va: u64, set: u64, deadline: Option<u64>) -> SysResult {
     loop {
         let pending = t.shared.pending.load(Ordering::Relaxed) | t.proc.pending();
         if let Some((sig, info)) = crate::kernel::signal::dequeue_from(t, pending & set) {
-            if a.u64(1) != 0 {
+            if info_va != 0 {
                 // The whole siginfo: glibc's SIGEV_THREAD helper finds its
                 // timer through si_value.
                 let si = crate::kernel::signal::user_siginfo(sig, &info);
-                t.mm.lock().copy_out(a.u64(1), &si)?;
+                t.mm.lock().copy_out(info_va, &si)?;
             }
             return Ok(u64::from(sig));
         }

@@ -304,7 +304,7 @@ pub fn sys_timer_gettime(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_timer_getoverrun(t: &mut Task, a: &Args) -> SysResult {
-    Ok(timer_of(t, a.i32(0))?.overrun())
+    Ok(timer_of(t, a.i32(0))?.last_overrun())
 }
 
 pub fn sys_timer_delete(t: &mut Task, a: &Args) -> SysResult {
