@@ -60,8 +60,11 @@ pub struct Preempt {
     /// Set by the VMM when a control request waits in the control block
     /// (see [`crate::control`]); cleared by the sentry when it takes it.
     pub control: u64,
+    /// Set by the VMM when the network readiness table changed
+    /// ([`crate::net`]); cleared by the sentry before it looks.
+    pub net: u64,
 }
-// SAFETY: repr(C), four u64, no padding.
+// SAFETY: repr(C), five u64, no padding.
 unsafe impl crate::Pod for Preempt {}
 
 /// How often the VMM checks whether a vCPU should be preempted.
@@ -152,6 +155,8 @@ numbers! {
     /// statfs of an absolute host path: (path_gpa, path_len, out_gpa of
     /// 120 bytes, Linux's `struct statfs` on x86-64).
     HostStatfs = 35,
+    /// A socket operation: (op as [`crate::net::NetOp`], handle, a, b, c, d).
+    Net = 36,
     /// The init program is loaded; the sandbox waits for `start`: (0 or
     /// -errno, msg_gpa, msg_len). Non-blocking.
     Ready = 40,

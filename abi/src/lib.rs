@@ -13,6 +13,7 @@ pub mod control;
 pub mod hypercall;
 pub mod layout;
 pub mod linux;
+pub mod net;
 
 /// Marker for types that are plain old data: any bit pattern is a valid
 /// value and the layout has no padding that could leak host memory.

@@ -88,7 +88,9 @@ pub struct Service {
     /// Console lines per second before dropping (None: unlimited, when
     /// the user asked for --strace).
     console_rate: Option<u32>,
-    wake: (Mutex<bool>, Condvar),
+    wake: Arc<(Mutex<bool>, Condvar)>,
+    /// Host sockets (`Nr::Net`).
+    net: crate::net::Net,
     /// Lifecycle events from the sentry (ready, control answers, exits).
     control: Arc<crate::control::ControlShared>,
     /// Whether the sentry may change host files (OCI mode: the VMM's
@@ -101,14 +103,16 @@ type HcResult = Result<u64, i32>;
 impl Service {
     /// A service over `mem`, with `handles` already holding the stdio fds.
     pub fn new(mem: Arc<GuestMemory>, handles: HandleTable, symbols: Symbols, image_base: u64) -> Self {
+        let wake = Arc::new((Mutex::new(false), Condvar::new()));
         Service {
-            mem,
+            mem: mem.clone(),
             handles: Mutex::new(handles),
             symbols,
             image_base,
             console: Mutex::new(ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 }),
             console_rate: Some(CONSOLE_LINES_PER_SEC),
-            wake: (Mutex::new(false), Condvar::new()),
+            wake: wake.clone(),
+            net: crate::net::Net::new(mem.clone(), wake, false).expect("epoll_create1"),
             control: crate::control::ControlShared::new(),
             allow_writes: false,
         }
@@ -129,6 +133,13 @@ impl Service {
         &self.control
     }
 
+    /// Lets the sandbox make raw inet sockets (the container holds
+    /// CAP_NET_RAW).
+    pub fn allow_raw_sockets(mut self) -> Self {
+        self.net.allow_raw();
+        self
+    }
+
     /// Lets every console line through (the user asked for the trace).
     pub fn unlimited_console(mut self) -> Self {
         self.console_rate = None;
@@ -142,7 +153,7 @@ impl Service {
 
     /// Wakes a vCPU sleeping in `Halt`.
     pub fn kick(&self) {
-        let (m, cv) = &self.wake;
+        let (m, cv) = &*self.wake;
         *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
     }
@@ -181,7 +192,10 @@ impl Service {
             Nr::Clock => self.clock(a[0]),
             Nr::Halt => self.halt(a[0]),
             Nr::HostOpen => self.open(a[0], a[1], a[2], a[3]),
-            Nr::HostClose => self.lock_handles().remove(a[0]).map(|()| 0),
+            Nr::HostClose => {
+                self.net.forget(a[0]);
+                self.lock_handles().remove(a[0]).map(|()| 0)
+            }
             Nr::HostRead => self.rw(a[0], a[1], a[2], a[3], false),
             Nr::HostWrite => self.rw(a[0], a[1], a[2], a[3], true),
             Nr::HostFstat => self.fstat(a[0], a[1]),
@@ -196,6 +210,15 @@ impl Service {
             Nr::HostPathOp => self.path_op(a),
             Nr::HostHandleOp => self.handle_op(a[0], a[1], a[2], a[3]),
             Nr::HostStatfs => self.statfs(a[0], a[1], a[2]),
+            Nr::Net => {
+                let iovecs = |gpa, n| self.iovecs(gpa, n);
+                let insert = |fd| {
+                    let mut t = self.lock_handles();
+                    let h = t.insert(fd)?;
+                    Ok((h, t.get(h)?))
+                };
+                self.net.op(a, &iovecs, &insert)
+            }
             Nr::Ready => self.ready(a[0], a[1], a[2]),
             Nr::ControlDone => {
                 self.control.set_done(a[0]);
@@ -282,7 +305,7 @@ impl Service {
     }
 
     fn halt(&self, timeout_ns: u64) -> HcResult {
-        let (m, cv) = &self.wake;
+        let (m, cv) = &*self.wake;
         let mut woken = m.lock().unwrap_or_else(|e| e.into_inner());
         // An unbounded halt is capped so a confused guest still gets to run
         // again; the sentry re-halts if it has nothing to do.

@@ -9,6 +9,7 @@ pub mod flavour;
 pub mod hypercall;
 pub mod image;
 pub mod memory;
+mod net;
 pub mod sandbox;
 pub mod stats;
 pub mod vcpu;

@@ -44,6 +44,8 @@ pub struct SandboxConfig {
     pub allow_writes: bool,
     /// Settings of the init process (`abi::boot::BootInfo::nextra`).
     pub extra: Vec<String>,
+    /// Let the sandbox make raw inet sockets (CAP_NET_RAW in the spec).
+    pub net_raw: bool,
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -173,7 +175,7 @@ fn ticker(threads: &[libc::pthread_t], done: &std::sync::atomic::AtomicBool, ser
             let at = abi::layout::vcpu_block(i as u32) + abi::layout::vcpu::PREEMPT;
             let wanted = watchdog
                 || service.control().paused()
-                || service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0 || p.control != 0).unwrap_or(false);
+                || service.mem().read_obj::<abi::hypercall::Preempt>(at).map(|p| p.wanted != 0 || p.control != 0 || p.net != 0).unwrap_or(false);
             if wanted && !done.load(std::sync::atomic::Ordering::Relaxed) {
                 // SAFETY: `th` is a vCPU thread of this sandbox, joined only
                 // after `done` is set and this loop has stopped.
@@ -261,6 +263,9 @@ impl Sandbox {
         let mut service = Service::new(mem.clone(), handles, Symbols::from_image(cfg.image), loaded.base);
         if cfg.allow_writes {
             service = service.allow_writes();
+        }
+        if cfg.net_raw {
+            service = service.allow_raw_sockets();
         }
         if cfg.flags & abi::boot::flags::STRACE != 0 {
             service = service.unlimited_console();

@@ -207,7 +207,7 @@ fn preempt(fd: &VcpuFd, index: u32, service: &Service) {
     }
     let at = layout::vcpu_block(index) + blk::PREEMPT;
     let Ok(mut p) = service.mem().read_obj::<abi::hypercall::Preempt>(at) else { return };
-    if (p.wanted == 0 && p.control == 0) || p.saved_rip != 0 || service.control().paused() {
+    if (p.wanted == 0 && p.control == 0 && p.net == 0) || p.saved_rip != 0 || service.control().paused() {
         return;
     }
     let Ok(sregs) = fd.get_sregs() else { return };

@@ -67,6 +67,7 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         mounts: SandboxConfig::do_mounts(),
         allow_writes: false,
         extra: vec![],
+        net_raw: false,
     };
     Sandbox::new(cfg)?.run()
 }

@@ -111,6 +111,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool) -> i32 {
         mounts: SandboxConfig::do_mounts(),
         allow_writes: false,
         extra: vec![],
+        net_raw: false,
     };
     match Sandbox::new(cfg).and_then(Sandbox::run) {
         Ok(status) => status,

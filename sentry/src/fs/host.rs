@@ -56,7 +56,7 @@ impl HostFile {
     }
 }
 
-fn gather(mm: &mut MemoryManager, segs: &[UserSeg], host_writes: bool) -> Result<Vec<abi::hypercall::IoVec>, Errno> {
+pub(crate) fn gather(mm: &mut MemoryManager, segs: &[UserSeg], host_writes: bool) -> Result<Vec<abi::hypercall::IoVec>, Errno> {
     let mut v = Vec::new();
     let mut total = 0usize;
     for &(addr, len) in segs {

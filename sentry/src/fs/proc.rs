@@ -70,6 +70,11 @@ pub fn set_id_maps(uid: &str, gid: &str) {
     *ID_MAPS.lock() = Some((fmt(uid), fmt(gid)));
 }
 
+/// A numeric sysctl the spec set, else `default`.
+pub fn sysctl_u32(name: &str, default: u32) -> u32 {
+    SYSCTLS.lock().iter().find(|(n, _)| n == name).and_then(|(_, v)| v.trim().parse().ok()).unwrap_or(default)
+}
+
 /// A sysctl's value: the spec's, else `default`.
 fn sysctl(name: &str, default: &str) -> String {
     match SYSCTLS.lock().iter().find(|(n, _)| n == name) {

@@ -259,3 +259,25 @@ macro_rules! klog {
         $crate::host::console(&s);
     }};
 }
+
+/// A socket operation on a host socket (`abi::net`): (op, handle, args).
+pub fn net(op: abi::net::NetOp, h: u64, a: [u64; 4]) -> Result<u64, Errno> {
+    result(call(Nr::Net, [op as u64, h, a[0], a[1], a[2], a[3]]))
+}
+
+/// The guest-physical address of a sentry object, for hypercall arguments.
+pub fn gpa<T: ?Sized>(p: &T) -> u64 {
+    gpa_of(p as *const T)
+}
+
+/// The current poll bits of host socket `h`, from the VMM's readiness
+/// table (`abi::net::READY_GPA`): no exit.
+pub fn net_ready(h: u64) -> u16 {
+    if h >= abi::net::READY_ENTRIES {
+        return 0;
+    }
+    let p = phys::pa_to_va(abi::net::READY_GPA + 2 * h) as *const u16;
+    // SAFETY: the readiness table is reserved guest memory (abi::net),
+    // mapped by the direct map and only written by the VMM; `h` is in range.
+    unsafe { p.read_volatile() }
+}

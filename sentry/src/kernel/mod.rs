@@ -134,6 +134,7 @@ fn handle_exception(t: &mut Task) {
             // it was, after letting the other tasks run.
             t.regs.rip = rip;
             control::poll();
+            crate::net::host::poll_events();
             sched::yield_now();
             return;
         }

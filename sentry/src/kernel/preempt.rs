@@ -46,3 +46,18 @@ pub fn take_saved_rip() -> Option<u64> {
     unsafe { core::ptr::addr_of_mut!((*p).saved_rip).write_volatile(0) };
     Some(rip)
 }
+
+/// Takes the VMM's "network readiness changed" flag (`Preempt::net`).
+pub fn take_net_flag() -> bool {
+    let Some(p) = block() else { return false };
+    // SAFETY: as in `set_wanted`; the VMM sets the flag from its poller.
+    let f = unsafe { core::ptr::addr_of_mut!((*p).net).read_volatile() };
+    if f == 0 {
+        return false;
+    }
+    // SAFETY: as above. Cleared before the waiters look, so a change made
+    // after this point raises the flag again.
+    unsafe { core::ptr::addr_of_mut!((*p).net).write_volatile(0) };
+    core::sync::atomic::fence(Ordering::SeqCst);
+    true
+}

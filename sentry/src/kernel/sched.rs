@@ -358,6 +358,7 @@ fn unreachable_halt() -> ! {
 pub fn idle() -> ! {
     loop {
         super::control::poll();
+        crate::net::host::poll_events();
         run_timers();
         let now = super::clock::monotonic_ns();
         let next_deadline = {

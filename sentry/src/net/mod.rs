@@ -1,10 +1,12 @@
-//! Sockets (Linux: net/). Only the unix domain lives in the sentry for
-//! now (`unix`); other families answer `EAFNOSUPPORT` from socket(2)
-//! until networking lands. The syscalls are in `syscalls/net.rs`.
+//! Sockets (Linux: net/). The unix domain lives in the sentry (`unix`);
+//! inet, inet6 and NETLINK_ROUTE sockets are host sockets in the
+//! container's network namespace driven through the VMM (`host`); other
+//! families answer `EAFNOSUPPORT`. The syscalls are in `syscalls/net.rs`.
 //!
 //! This module holds the ABI constants shared by the socket code.
 #![forbid(unsafe_code)]
 
+pub mod host;
 pub mod unix;
 
 use crate::errno::Errno;

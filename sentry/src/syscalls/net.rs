@@ -18,6 +18,7 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::{OpenFile, UserSeg};
 use crate::kernel::task::Task;
 use crate::vfs::walk;
+use crate::net::host::{host_sock_of, is_host_family, HostSock, HostSockFile};
 use crate::net::unix::{cred_of, encode_name, parse_sockaddr, sock_of_file, Kind, Name, SockAddr, SocketFile, Sock, UserIo};
 use crate::net::*;
 
@@ -45,6 +46,13 @@ fn sock_of(t: &Task, fd: i32) -> Result<(Arc<OpenFile>, Arc<Sock>), Errno> {
     let f = t.fds.lock().get(fd)?;
     let s = sock_of_file(&f).cloned().ok_or(ENOTSOCK)?;
     Ok((f, s))
+}
+
+/// The host socket (inet, inet6, netlink) at `fd`, if it is one.
+fn host_of(t: &Task, fd: i32) -> Result<Option<(Arc<OpenFile>, Arc<HostSock>)>, Errno> {
+    let f = t.fds.lock().get(fd)?;
+    let s = host_sock_of(&f).cloned();
+    Ok(s.map(|s| (f, s)))
 }
 
 /// Copies in a sockaddr of `len` bytes (EINVAL beyond sockaddr_storage).
@@ -125,7 +133,6 @@ fn check_create(domain: i32, ty: u32, proto: i32) -> Result<Kind, Errno> {
         return Err(Errno::EINVAL);
     }
     if domain != i32::from(AF_UNIX) {
-        // Networking (AF_INET, AF_INET6, AF_NETLINK...) is a later issue.
         return Err(EAFNOSUPPORT);
     }
     if proto != 0 && proto != i32::from(AF_UNIX) {
@@ -140,6 +147,14 @@ fn socket_file(sock: Arc<Sock>, nonblock: bool) -> Arc<OpenFile> {
 
 pub fn sys_socket(t: &mut Task, a: &Args) -> SysResult {
     let ty = a.u32(1);
+    if is_host_family(a.i32(0)) {
+        if ty & !(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 || ty & SOCK_TYPE_MASK >= SOCK_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let hs = HostSock::create(t, a.i32(0), ty & SOCK_TYPE_MASK, a.i32(2))?;
+        let f = OpenFile::new(Box::new(HostSockFile::new(hs)), O_RDWR | if ty & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 });
+        return t.fds.lock().install(f, ty & SOCK_CLOEXEC != 0, 0).map(|fd| fd as u64);
+    }
     let kind = check_create(a.i32(0), ty, a.i32(2))?;
     let f = socket_file(Sock::new(kind, (t.creds.fsuid, t.creds.fsgid)), ty & SOCK_NONBLOCK != 0);
     t.fds.lock().install(f, ty & SOCK_CLOEXEC != 0, 0).map(|fd| fd as u64)
@@ -147,6 +162,9 @@ pub fn sys_socket(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_socketpair(t: &mut Task, a: &Args) -> SysResult {
     let ty = a.u32(1);
+    if is_host_family(a.i32(0)) {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let kind = check_create(a.i32(0), ty, a.i32(2))?;
     let (x, y) = Sock::pair(kind, cred_of(t));
     let nonblock = ty & SOCK_NONBLOCK != 0;
@@ -173,6 +191,10 @@ pub fn sys_socketpair(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_bind(t: &mut Task, a: &Args) -> SysResult {
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        let raw = read_addr(t, a.u64(1), i64::from(a.i32(2)))?;
+        return h.bind(t, &raw).map(|()| 0);
+    }
     let (_f, s) = sock_of(t, a.fd(0))?;
     let raw = read_addr(t, a.u64(1), i64::from(a.i32(2)))?;
     let addr = parse(t, &raw)?;
@@ -181,11 +203,18 @@ pub fn sys_bind(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_listen(t: &mut Task, a: &Args) -> SysResult {
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        return h.listen(a.i32(1)).map(|()| 0);
+    }
     let (_f, s) = sock_of(t, a.fd(0))?;
     s.listen(a.i32(1), cred_of(t)).map(|()| 0)
 }
 
 pub fn sys_connect(t: &mut Task, a: &Args) -> SysResult {
+    if let Some((f, h)) = host_of(t, a.fd(0))? {
+        let raw = read_addr(t, a.u64(1), i64::from(a.i32(2)))?;
+        return h.connect(t, &raw, f.nonblock()).map(|()| 0);
+    }
     let (f, s) = sock_of(t, a.fd(0))?;
     let raw = read_addr(t, a.u64(1), i64::from(a.i32(2)))?;
     let addr = parse(t, &raw)?;
@@ -197,13 +226,23 @@ pub fn sys_accept4(t: &mut Task, a: &Args) -> SysResult {
     if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
+    if let Some((f, h)) = host_of(t, a.fd(0))? {
+        let (conn, name) = h.accept(t, f.nonblock())?;
+        let nf = OpenFile::new(Box::new(HostSockFile::new(conn)), O_RDWR | if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 });
+        return install_accepted(t, nf, flags, a.u64(1), a.u64(2), &name);
+    }
     let (f, s) = sock_of(t, a.fd(0))?;
     let conn = s.accept(t, f.nonblock())?;
     let name = conn.peer_name().unwrap_or_else(|_| encode_name(None));
     let nf = socket_file(conn, flags & SOCK_NONBLOCK != 0);
+    install_accepted(t, nf, flags, a.u64(1), a.u64(2), &name)
+}
+
+/// Installs an accepted connection and reports the peer's address.
+fn install_accepted(t: &Task, nf: Arc<OpenFile>, flags: u32, addr: u64, lenp: u64, name: &[u8]) -> SysResult {
     let fd = t.fds.lock().install(nf, flags & SOCK_CLOEXEC != 0, 0)?;
-    if a.u64(1) != 0 {
-        if let Err(e) = write_addr(t, a.u64(1), a.u64(2), &name) {
+    if addr != 0 {
+        if let Err(e) = write_addr(t, addr, lenp, name) {
             let _ = t.fds.lock().close(fd);
             return Err(e);
         }
@@ -216,16 +255,27 @@ pub fn sys_accept(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_shutdown(t: &mut Task, a: &Args) -> SysResult {
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        return h.shutdown(a.i32(1)).map(|()| 0);
+    }
     let (_f, s) = sock_of(t, a.fd(0))?;
     s.shutdown(a.i32(1)).map(|()| 0)
 }
 
 pub fn sys_getsockname(t: &mut Task, a: &Args) -> SysResult {
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        let b = h.name(false)?;
+        return write_addr(t, a.u64(1), a.u64(2), &b).map(|()| 0);
+    }
     let (_f, s) = sock_of(t, a.fd(0))?;
     write_addr(t, a.u64(1), a.u64(2), &s.sock_name()).map(|()| 0)
 }
 
 pub fn sys_getpeername(t: &mut Task, a: &Args) -> SysResult {
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        let b = h.name(true)?;
+        return write_addr(t, a.u64(1), a.u64(2), &b).map(|()| 0);
+    }
     let (_f, s) = sock_of(t, a.fd(0))?;
     let b = s.peer_name()?;
     write_addr(t, a.u64(1), a.u64(2), &b).map(|()| 0)
@@ -241,8 +291,16 @@ fn optval_len(name: i32) -> usize {
 }
 
 pub fn sys_setsockopt(t: &mut Task, a: &Args) -> SysResult {
-    let (_f, s) = sock_of(t, a.fd(0))?;
     let (level, name, optlen) = (a.i32(1), a.i32(2), a.i32(4));
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        if optlen < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut val = vec![0u8; (optlen as usize).min(256)];
+        t.mm.lock().copy_in(a.u64(3), &mut val)?;
+        return h.setsockopt(level, name, &val).map(|()| 0);
+    }
+    let (_f, s) = sock_of(t, a.fd(0))?;
     if optlen < 0 {
         return Err(Errno::EINVAL);
     }
@@ -256,8 +314,19 @@ pub fn sys_setsockopt(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_getsockopt(t: &mut Task, a: &Args) -> SysResult {
-    let (_f, s) = sock_of(t, a.fd(0))?;
     let (level, name, optval, lenp) = (a.i32(1), a.i32(2), a.u64(3), a.u64(4));
+    if let Some((_f, h)) = host_of(t, a.fd(0))? {
+        let len: i32 = t.mm.lock().read_obj(lenp)?;
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let v = h.getsockopt(level, name, len as usize)?;
+        let n = (len as usize).min(v.len());
+        let mut mm = t.mm.lock();
+        mm.copy_out(optval, &v[..n])?;
+        return mm.write_obj(lenp, &(n as i32)).map(|()| 0);
+    }
+    let (_f, s) = sock_of(t, a.fd(0))?;
     if level != SOL_SOCKET {
         return Err(Errno::EOPNOTSUPP);
     }
@@ -461,17 +530,28 @@ fn send_to(t: &Task, f: &OpenFile, s: &Arc<Sock>, segs: &[UserSeg], flags: u32, 
 }
 
 pub fn sys_sendto(t: &mut Task, a: &Args) -> SysResult {
-    let (f, s) = sock_of(t, a.fd(0))?;
     let segs = [(a.u64(1), a.usize(2).min(MAX_RW))];
     let (addr, alen) = (a.u64(4), a.i32(5));
+    if let Some((f, h)) = host_of(t, a.fd(0))? {
+        let raw = if addr != 0 && alen != 0 { Some(read_addr(t, addr, i64::from(alen))?) } else { None };
+        return h.send(t, &segs, a.u32(3), raw.as_deref(), f.nonblock());
+    }
+    let (f, s) = sock_of(t, a.fd(0))?;
     let raw = if addr != 0 && alen != 0 { Some(read_addr(t, addr, i64::from(alen))?) } else { None };
     let to = destination(t, s.kind, raw)?;
     send_to(t, &f, &s, &segs, a.u32(3), to, Vec::new(), None)
 }
 
 pub fn sys_recvfrom(t: &mut Task, a: &Args) -> SysResult {
-    let (f, s) = sock_of(t, a.fd(0))?;
     let segs = [(a.u64(1), a.usize(2).min(MAX_RW))];
+    if let Some((f, h)) = host_of(t, a.fd(0))? {
+        let r = h.recv(t, &segs, a.u32(3), f.nonblock())?;
+        if a.u64(4) != 0 {
+            write_addr(t, a.u64(4), a.u64(5), &r.from)?;
+        }
+        return Ok(r.ret as u64);
+    }
+    let (f, s) = sock_of(t, a.fd(0))?;
     let mut io = UserIo::new(t, &segs);
     let r = s.recv(t, &mut io, a.u32(3), f.nonblock())?;
     if a.u64(4) != 0 {
@@ -576,23 +656,71 @@ fn recvmsg_one(t: &Task, f: &OpenFile, s: &Arc<Sock>, va: u64, flags: u32) -> Sy
     Ok(r.ret as u64)
 }
 
+/// sendmsg on a host socket: control messages are not carried (the
+/// supported ones are unix-only).
+fn host_sendmsg_one(t: &Task, f: &OpenFile, h: &HostSock, va: u64, flags: u32) -> SysResult {
+    let m = read_msghdr(t, va)?;
+    let raw = if m.name != 0 && m.namelen != 0 {
+        Some(read_addr(t, m.name, i64::from(m.namelen).min(SOCKADDR_STORAGE as i64))?)
+    } else {
+        None
+    };
+    let segs = read_iov(t, m.iov, m.iovlen)?;
+    if m.controllen > i32::MAX as u64 || m.controllen > OPTMEM_MAX {
+        return Err(ENOBUFS);
+    }
+    h.send(t, &segs, flags, raw.as_deref(), f.nonblock())
+}
+
+fn host_recvmsg_one(t: &Task, f: &OpenFile, h: &HostSock, va: u64, flags: u32) -> SysResult {
+    let m = read_msghdr(t, va)?;
+    let segs = read_iov(t, m.iov, m.iovlen)?;
+    let r = h.recv(t, &segs, flags, f.nonblock())?;
+    let mut mm = t.mm.lock();
+    if m.name != 0 {
+        let n = (m.namelen as usize).min(r.from.len());
+        if n > 0 {
+            mm.copy_out(m.name, &r.from[..n])?;
+        }
+        mm.write_obj(va + 8, &(r.from.len() as u32))?;
+    }
+    mm.write_obj(va + 40, &0u64)?;
+    mm.write_obj(va + 48, &(r.flags & (MSG_TRUNC | MSG_EOR | MSG_OOB | MSG_CTRUNC)))?;
+    Ok(r.ret as u64)
+}
+
+/// One sendmsg or recvmsg at `va` on the socket at `fd`, either kind.
+fn msg_op(t: &Task, fd: i32, send: bool) -> Result<impl Fn(&Task, u64, u32) -> SysResult, Errno> {
+    let f = t.fds.lock().get(fd)?;
+    let host = host_sock_of(&f).cloned();
+    let unix = sock_of_file(&f).cloned();
+    if host.is_none() && unix.is_none() {
+        return Err(ENOTSOCK);
+    }
+    Ok(move |t: &Task, va: u64, flags: u32| match (&host, &unix, send) {
+        (Some(h), _, true) => host_sendmsg_one(t, &f, h, va, flags),
+        (Some(h), _, false) => host_recvmsg_one(t, &f, h, va, flags),
+        (None, Some(s), true) => sendmsg_one(t, &f, s, va, flags),
+        (None, Some(s), false) => recvmsg_one(t, &f, s, va, flags),
+        (None, None, _) => Err(ENOTSOCK),
+    })
+}
+
 pub fn sys_sendmsg(t: &mut Task, a: &Args) -> SysResult {
-    let (f, s) = sock_of(t, a.fd(0))?;
-    sendmsg_one(t, &f, &s, a.u64(1), a.u32(2))
+    msg_op(t, a.fd(0), true)?(t, a.u64(1), a.u32(2))
 }
 
 pub fn sys_recvmsg(t: &mut Task, a: &Args) -> SysResult {
-    let (f, s) = sock_of(t, a.fd(0))?;
-    recvmsg_one(t, &f, &s, a.u64(1), a.u32(2))
+    msg_op(t, a.fd(0), false)?(t, a.u64(1), a.u32(2))
 }
 
 pub fn sys_sendmmsg(t: &mut Task, a: &Args) -> SysResult {
-    let (f, s) = sock_of(t, a.fd(0))?;
+    let one = msg_op(t, a.fd(0), true)?;
     let (vec_va, vlen, flags) = (a.u64(1), u64::from(a.u32(2)).min(UIO_MAXIOV), a.u32(3));
     let mut sent = 0u64;
     while sent < vlen {
         let va = vec_va.wrapping_add(sent * MMSGHDR_LEN);
-        match sendmsg_one(t, &f, &s, va, flags) {
+        match one(t, va, flags) {
             Ok(n) => {
                 t.mm.lock().write_obj(va + MSGHDR_LEN, &(n as u32))?;
                 sent += 1;
@@ -605,7 +733,7 @@ pub fn sys_sendmmsg(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_recvmmsg(t: &mut Task, a: &Args) -> SysResult {
-    let (f, s) = sock_of(t, a.fd(0))?;
+    let one = msg_op(t, a.fd(0), false)?;
     let (vec_va, vlen, flags, tmo) = (a.u64(1), u64::from(a.u32(2)).min(UIO_MAXIOV), a.u32(3), a.u64(4));
     let deadline = if tmo != 0 {
         let ts: [i64; 2] = t.mm.lock().read_obj(tmo)?;
@@ -620,7 +748,7 @@ pub fn sys_recvmmsg(t: &mut Task, a: &Args) -> SysResult {
     let mut got = 0u64;
     while got < vlen {
         let va = vec_va.wrapping_add(got * MMSGHDR_LEN);
-        match recvmsg_one(t, &f, &s, va, flags_now) {
+        match one(t, va, flags_now) {
             Ok(n) => {
                 t.mm.lock().write_obj(va + MSGHDR_LEN, &(n as u32))?;
                 got += 1;

@@ -1,0 +1,585 @@
+//! Host sockets for the sandbox (`Nr::Net`, see `abi::net`): the VMM opens
+//! inet, inet6 and NETLINK_ROUTE sockets in its network namespace (the
+//! container's) and performs the sentry's socket calls on them.
+//!
+//! Everything from the sentry is hostile input: families, types and
+//! protocols are allowlisted (no module-autoloading protocols), socket
+//! options too (no BPF filters, no TCP ULPs), socket addresses are bounded
+//! and must match the socket's family, netlink requests may only read the
+//! namespace's state, and no control messages cross (so no host fd can
+//! reach the guest). Host sockets are non-blocking; the readiness table in
+//! guest memory tells the sentry when waiting would end.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use abi::net::{Msg, NetOp, SockAddr, PROC_NET, READY_ENTRIES, READY_GPA, SOCKADDR_MAX};
+
+use crate::memory::GuestMemory;
+
+type HcResult = Result<u64, i32>;
+/// Puts a new fd into the sandbox's handle table: its handle and the
+/// table's reference.
+pub(crate) type Insert<'a> = &'a dyn Fn(OwnedFd) -> Result<(u64, Arc<OwnedFd>), i32>;
+/// Checks a guest iovec array and returns host iovecs.
+pub(crate) type Iovecs<'a> = &'a dyn Fn(u64, u64) -> Result<Vec<libc::iovec>, i32>;
+
+/// A socket the sandbox holds.
+struct Sock {
+    fd: Arc<OwnedFd>,
+    domain: i32,
+}
+
+/// What the poller thread shares with the hypercall service.
+struct Shared {
+    epoll: OwnedFd,
+    socks: Mutex<HashMap<u64, Sock>>,
+    /// Serializes poll-and-store of readiness entries: whoever stores last
+    /// polled last, and any later change raises a new epoll edge.
+    ready: Mutex<()>,
+    mem: Arc<GuestMemory>,
+    wake: Arc<(Mutex<bool>, Condvar)>,
+}
+
+/// The sandbox's networking state.
+pub(crate) struct Net {
+    shared: Arc<Shared>,
+    poller: OnceLock<()>,
+    /// /proc/self/net of the VMM's namespace, opened before the VMM
+    /// pivots away from the host's /proc.
+    proc_net: Option<OwnedFd>,
+    /// Whether raw inet sockets may be made (the container holds
+    /// CAP_NET_RAW).
+    raw: bool,
+}
+
+const AF_INET: i32 = libc::AF_INET;
+const AF_INET6: i32 = libc::AF_INET6;
+const AF_NETLINK: i32 = libc::AF_NETLINK;
+
+impl Net {
+    pub(crate) fn new(mem: Arc<GuestMemory>, wake: Arc<(Mutex<bool>, Condvar)>, raw: bool) -> Result<Net, i32> {
+        // SAFETY: epoll_create1 returns a new fd or -1.
+        let epoll = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        let p = c"/proc/self/net";
+        // SAFETY: a valid C string; open returns a new fd or -1.
+        let proc_net = owned(unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) }).ok();
+        Ok(Net {
+            shared: Arc::new(Shared { epoll, socks: Mutex::new(HashMap::new()), ready: Mutex::new(()), mem, wake }),
+            poller: OnceLock::new(),
+            proc_net,
+            raw,
+        })
+    }
+
+    /// Lets the sandbox make raw inet sockets.
+    pub(crate) fn allow_raw(&mut self) {
+        self.raw = true;
+    }
+
+    /// Forgets a closed handle.
+    pub(crate) fn forget(&self, h: u64) {
+        if let Some(s) = self.shared.lock().remove(&h) {
+            // SAFETY: removing a watched fd from our epoll; failure is harmless.
+            unsafe { libc::epoll_ctl(self.shared.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, s.fd.as_raw_fd(), std::ptr::null_mut()) };
+            self.shared.store(h, 0);
+        }
+    }
+
+    fn sock(&self, h: u64) -> Result<(Arc<OwnedFd>, i32), i32> {
+        let m = self.shared.lock();
+        let s = m.get(&h).ok_or(libc::ENOTSOCK)?;
+        Ok((s.fd.clone(), s.domain))
+    }
+
+    fn mem(&self) -> &GuestMemory {
+        &self.shared.mem
+    }
+
+    /// Takes a new host socket into the handle table, the socket map and
+    /// the poller.
+    fn adopt(&self, fd: OwnedFd, domain: i32, insert: Insert) -> HcResult {
+        let (h, fd) = insert(fd)?;
+        self.start_poller();
+        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32, u64: h };
+        // SAFETY: the fd is open (held by the handle table); `ev` is ours.
+        // A failure only means no wake-ups: every operation still refreshes
+        // the socket's readiness.
+        unsafe { libc::epoll_ctl(self.shared.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) };
+        self.shared.lock().insert(h, Sock { fd: fd.clone(), domain });
+        self.shared.refresh(h, &fd);
+        Ok(h)
+    }
+
+    fn start_poller(&self) {
+        self.poller.get_or_init(|| {
+            let shared = self.shared.clone();
+            let _ = std::thread::Builder::new().name("rvisor-net".into()).spawn(move || poller(shared));
+        });
+    }
+
+    /// Serves one `Nr::Net` request. `handles` inserts a new fd into the
+    /// sandbox's handle table and returns its handle.
+    pub(crate) fn op(&self, a: &[u64; 6], iovecs: Iovecs, insert: Insert) -> HcResult {
+        let op = NetOp::from_u64(a[0]).ok_or(libc::EINVAL)?;
+        let h = a[1];
+        match op {
+            NetOp::Socket => self.socket(a[2], a[3], a[4], insert),
+            NetOp::ProcRead => self.proc_read(a[2], a[3], a[4], a[5]),
+            _ => {
+                let (fd, domain) = self.sock(h)?;
+                let r = self.sock_op(op, &fd, domain, a, iovecs, insert);
+                self.shared.refresh(h, &fd);
+                r
+            }
+        }
+    }
+
+    fn socket(&self, domain: u64, ty: u64, proto: u64, insert: Insert) -> HcResult {
+        let domain = i32::try_from(domain).map_err(|_| libc::EAFNOSUPPORT)?;
+        let ty = i32::try_from(ty).map_err(|_| libc::EINVAL)?;
+        let proto = i32::try_from(proto).map_err(|_| libc::EPROTONOSUPPORT)?;
+        check_socket(domain, ty, proto, self.raw)?;
+        // SAFETY: socket returns a new fd or -1.
+        let fd = owned(unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) })?;
+        self.adopt(fd, domain, insert)
+    }
+
+    fn sock_op(&self, op: NetOp, fd: &Arc<OwnedFd>, domain: i32, a: &[u64; 6], iovecs: Iovecs, insert: Insert) -> HcResult {
+        let raw = fd.as_raw_fd();
+        match op {
+            NetOp::Bind | NetOp::Connect => {
+                let sa = self.read_addr(a[2])?;
+                check_addr(domain, &sa, op == NetOp::Connect)?;
+                let p = sa.data.as_ptr().cast::<libc::sockaddr>();
+                let len = sa.len as libc::socklen_t;
+                // SAFETY: `p` points to `len` <= 128 readable bytes of `sa`.
+                let r = unsafe { if op == NetOp::Bind { libc::bind(raw, p, len) } else { libc::connect(raw, p, len) } };
+                check(r as i64)
+            }
+            NetOp::Listen => {
+                let backlog = (a[2] as i64).clamp(0, 4096) as i32;
+                // SAFETY: plain syscall on our fd.
+                check(i64::from(unsafe { libc::listen(raw, backlog) }))
+            }
+            NetOp::Accept => {
+                let mut sa = SockAddr::default();
+                let mut len = SOCKADDR_MAX as libc::socklen_t;
+                // SAFETY: `sa.data` has room for `len` bytes; accept4 writes at most that.
+                let nfd = unsafe { libc::accept4(raw, sa.data.as_mut_ptr().cast(), &mut len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
+                let nfd = owned(nfd)?;
+                sa.len = len.min(SOCKADDR_MAX as u32);
+                self.mem().write_obj(a[2], &sa).map_err(|_| libc::EFAULT)?;
+                self.adopt(nfd, domain, insert)
+            }
+            NetOp::Shutdown => {
+                let how = i32::try_from(a[2]).map_err(|_| libc::EINVAL)?;
+                // SAFETY: plain syscall on our fd; the kernel checks `how`.
+                check(i64::from(unsafe { libc::shutdown(raw, how) }))
+            }
+            NetOp::Name => {
+                let mut sa = SockAddr::default();
+                let mut len = SOCKADDR_MAX as libc::socklen_t;
+                let p = sa.data.as_mut_ptr().cast();
+                // SAFETY: `p` has room for `len` bytes.
+                let r = unsafe { if a[2] == 0 { libc::getsockname(raw, p, &mut len) } else { libc::getpeername(raw, p, &mut len) } };
+                check(r as i64)?;
+                sa.len = len.min(SOCKADDR_MAX as u32);
+                self.mem().write_obj(a[3], &sa).map_err(|_| libc::EFAULT)?;
+                Ok(0)
+            }
+            NetOp::SetOpt => {
+                let (level, name) = (a[2] as i32, a[3] as i32);
+                if !opt_allowed(domain, level, name, true) {
+                    return Err(libc::ENOPROTOOPT);
+                }
+                let len = a[5].min(256) as usize;
+                let mut v = vec![0u8; len];
+                self.mem().read(a[4], &mut v).map_err(|_| libc::EFAULT)?;
+                // SAFETY: `v` holds `len` readable bytes.
+                check(i64::from(unsafe { libc::setsockopt(raw, level, name, v.as_ptr().cast(), len as libc::socklen_t) }))
+            }
+            NetOp::GetOpt => {
+                let (level, name) = (a[2] as i32, a[3] as i32);
+                if !opt_allowed(domain, level, name, false) {
+                    return Err(libc::ENOPROTOOPT);
+                }
+                let mut v = vec![0u8; a[5].min(512) as usize];
+                let mut len = v.len() as libc::socklen_t;
+                // SAFETY: `v` has room for `len` bytes.
+                check(i64::from(unsafe { libc::getsockopt(raw, level, name, v.as_mut_ptr().cast(), &mut len) }))?;
+                let n = (len as usize).min(v.len());
+                self.mem().write(a[4], &v[..n]).map_err(|_| libc::EFAULT)?;
+                Ok(len as u64)
+            }
+            NetOp::Send => self.send(raw, domain, a[2], a[3], iovecs),
+            NetOp::Recv => self.recv(raw, a[2], a[3], iovecs),
+            NetOp::Ioctl => self.ioctl(raw, a[2], a[3], a[4]),
+            NetOp::Socket | NetOp::ProcRead => Err(libc::EINVAL),
+        }
+    }
+
+    fn read_addr(&self, gpa: u64) -> Result<SockAddr, i32> {
+        let sa: SockAddr = self.mem().read_obj(gpa).map_err(|_| libc::EFAULT)?;
+        if sa.len as usize > SOCKADDR_MAX {
+            return Err(libc::EINVAL);
+        }
+        Ok(sa)
+    }
+
+    fn send(&self, raw: i32, domain: i32, msg_gpa: u64, flags: u64, iovecs: Iovecs) -> HcResult {
+        let allowed = (libc::MSG_OOB | libc::MSG_DONTROUTE | libc::MSG_EOR | libc::MSG_MORE | libc::MSG_CONFIRM) as u64;
+        let m: Msg = self.mem().read_obj(msg_gpa).map_err(|_| libc::EFAULT)?;
+        if m.addr.len as usize > SOCKADDR_MAX {
+            return Err(libc::EINVAL);
+        }
+        if m.addr.len != 0 {
+            check_addr(domain, &m.addr, true)?;
+        }
+        let iov = iovecs(m.iov_gpa, m.iov_count)?;
+        if domain == AF_NETLINK {
+            check_netlink_request(&iov)?;
+        }
+        let mut addr = m.addr;
+        // SAFETY: all-zero is a valid msghdr.
+        let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+        if addr.len != 0 {
+            h.msg_name = addr.data.as_mut_ptr().cast();
+            h.msg_namelen = addr.len;
+        }
+        h.msg_iov = iov.as_ptr().cast_mut();
+        h.msg_iovlen = iov.len();
+        let f = (flags & allowed) as i32 | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: the msghdr points at our address copy and at iovecs inside
+        // guest memory (checked by `iovecs`); no control data.
+        check(unsafe { libc::sendmsg(raw, &h, f) } as i64)
+    }
+
+    fn recv(&self, raw: i32, msg_gpa: u64, flags: u64, iovecs: Iovecs) -> HcResult {
+        let allowed = (libc::MSG_OOB | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_ERRQUEUE) as u64;
+        let mut m: Msg = self.mem().read_obj(msg_gpa).map_err(|_| libc::EFAULT)?;
+        let iov = iovecs(m.iov_gpa, m.iov_count)?;
+        let mut addr = SockAddr::default();
+        // SAFETY: all-zero is a valid msghdr.
+        let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+        h.msg_name = addr.data.as_mut_ptr().cast();
+        h.msg_namelen = SOCKADDR_MAX as u32;
+        h.msg_iov = iov.as_ptr().cast_mut();
+        h.msg_iovlen = iov.len();
+        let f = (flags & allowed) as i32 | libc::MSG_DONTWAIT;
+        // SAFETY: the msghdr points at our address buffer and at iovecs
+        // inside guest memory (checked by `iovecs`); no control buffer.
+        let n = check(unsafe { libc::recvmsg(raw, &mut h, f) } as i64)?;
+        addr.len = h.msg_namelen.min(SOCKADDR_MAX as u32);
+        m.addr = addr;
+        m.flags = (h.msg_flags as u32 & !(libc::MSG_CTRUNC as u32)) as u64;
+        self.mem().write_obj(msg_gpa, &m).map_err(|_| libc::EFAULT)?;
+        Ok(n)
+    }
+
+    fn ioctl(&self, raw: i32, req: u64, arg: u64, len: u64) -> HcResult {
+        const SIOCGIFCONF: u64 = 0x8912;
+        match req {
+            // FIONREAD, SIOCOUTQ, SIOCATMARK, SIOCOUTQNSD: an int out.
+            0x541b | 0x5411 | 0x8905 | 0x894b => {
+                let mut v: libc::c_int = 0;
+                // SAFETY: these requests write one int to our local.
+                check(i64::from(unsafe { libc::ioctl(raw, req as _, &mut v) }))?;
+                self.mem().write_obj(arg, &v).map_err(|_| libc::EFAULT)?;
+                Ok(0)
+            }
+            SIOCGIFCONF => {
+                let len = len.min(64 << 10) as usize;
+                let mut buf = vec![0u8; len];
+                #[repr(C)]
+                struct IfConf {
+                    len: libc::c_int,
+                    buf: *mut u8,
+                }
+                let mut c = IfConf { len: len as libc::c_int, buf: if arg == 0 { std::ptr::null_mut() } else { buf.as_mut_ptr() } };
+                // SAFETY: `c` describes `buf` (or NULL for a size query); the
+                // kernel writes at most `len` bytes of ifreqs there.
+                check(i64::from(unsafe { libc::ioctl(raw, req as _, &mut c) }))?;
+                let used = (c.len.max(0) as usize).min(if arg == 0 { usize::MAX } else { len });
+                if arg != 0 {
+                    self.mem().write(arg, &buf[..used]).map_err(|_| libc::EFAULT)?;
+                }
+                Ok(used as u64)
+            }
+            // SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,
+            // HWADDR,INDEX,TXQLEN}: a struct ifreq in and out.
+            0x8910 | 0x8913 | 0x8915 | 0x8917 | 0x8919 | 0x891b | 0x891d | 0x8921 | 0x8927 | 0x8933 | 0x8942 => {
+                let mut ifr = [0u8; 40];
+                self.mem().read(arg, &mut ifr).map_err(|_| libc::EFAULT)?;
+                // SAFETY: these requests read and write one 40-byte ifreq.
+                check(i64::from(unsafe { libc::ioctl(raw, req as _, ifr.as_mut_ptr()) }))?;
+                self.mem().write(arg, &ifr).map_err(|_| libc::EFAULT)?;
+                Ok(0)
+            }
+            _ => Err(libc::ENOTTY),
+        }
+    }
+
+    fn proc_read(&self, which: u64, buf: u64, len: u64, off: u64) -> HcResult {
+        let name = usize::try_from(which).ok().and_then(|i| PROC_NET.get(i)).ok_or(libc::EINVAL)?;
+        let dir = self.proc_net.as_ref().ok_or(libc::ENOENT)?;
+        let c = std::ffi::CString::new(*name).map_err(|_| libc::EINVAL)?;
+        // SAFETY: a valid C string relative to our directory fd.
+        let fd = owned(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+        let mut data = Vec::new();
+        let mut f = std::fs::File::from(fd);
+        use std::io::Read;
+        (&mut f).take(4 << 20).read_to_end(&mut data).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let start = usize::try_from(off).unwrap_or(usize::MAX).min(data.len());
+        let n = (data.len() - start).min(usize::try_from(len).unwrap_or(usize::MAX)).min(1 << 20);
+        self.mem().write(buf, &data[start..start + n]).map_err(|_| libc::EFAULT)?;
+        Ok(n as u64)
+    }
+
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Sock>> {
+        self.socks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self, h: u64, v: u16) {
+        if h < READY_ENTRIES {
+            let _ = self.mem.write_obj(READY_GPA + 2 * h, &v);
+        }
+    }
+
+    /// Polls `fd` now and stores the result as `h`'s readiness.
+    fn refresh(&self, h: u64, fd: &OwnedFd) {
+        let _g = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN | libc::POLLOUT | libc::POLLPRI | libc::POLLRDHUP, revents: 0 };
+        // SAFETY: one pollfd on our stack, zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        self.store(h, if r < 0 { libc::POLLERR as u16 } else { p.revents as u16 });
+    }
+
+    fn kick(&self) {
+        let flag = abi::layout::vcpu_block(0) + abi::layout::vcpu::PREEMPT + std::mem::offset_of!(abi::hypercall::Preempt, net) as u64;
+        let _ = self.mem.write_obj(flag, &1u64);
+        let (m, cv) = &*self.wake;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
+/// The poller thread: turns host epoll edges into readiness entries and
+/// wakes the sentry. Ends when the sandbox is gone.
+fn poller(shared: Arc<Shared>) {
+    let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
+    loop {
+        // SAFETY: `evs` has room for 64 events.
+        let n = unsafe { libc::epoll_wait(shared.epoll.as_raw_fd(), evs.as_mut_ptr(), 64, 1000) };
+        if Arc::strong_count(&shared) == 1 {
+            return;
+        }
+        if n <= 0 {
+            continue;
+        }
+        for ev in &evs[..n as usize] {
+            let h = ev.u64;
+            let fd = shared.lock().get(&h).map(|s| s.fd.clone());
+            if let Some(fd) = fd {
+                shared.refresh(h, &fd);
+            }
+        }
+        shared.kick();
+    }
+}
+
+/// Families, types and protocols the sandbox may open. Protocols that
+/// would make the host load modules (SCTP, DCCP...) are refused.
+fn check_socket(domain: i32, ty: i32, proto: i32, raw: bool) -> Result<(), i32> {
+    match domain {
+        AF_INET | AF_INET6 => match ty {
+            libc::SOCK_STREAM if matches!(proto, 0 | libc::IPPROTO_TCP) => Ok(()),
+            libc::SOCK_DGRAM if matches!(proto, 0 | libc::IPPROTO_UDP) => Ok(()),
+            libc::SOCK_DGRAM if domain == AF_INET && proto == libc::IPPROTO_ICMP => Ok(()),
+            libc::SOCK_DGRAM if domain == AF_INET6 && proto == libc::IPPROTO_ICMPV6 => Ok(()),
+            libc::SOCK_RAW if !raw => Err(libc::EPERM),
+            libc::SOCK_RAW if matches!(proto, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6 | libc::IPPROTO_UDP | libc::IPPROTO_TCP | libc::IPPROTO_RAW) => Ok(()),
+            libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_RAW => Err(libc::EPROTONOSUPPORT),
+            _ => Err(libc::ESOCKTNOSUPPORT),
+        },
+        AF_NETLINK => match ty {
+            libc::SOCK_RAW | libc::SOCK_DGRAM if proto == libc::NETLINK_ROUTE => Ok(()),
+            libc::SOCK_RAW | libc::SOCK_DGRAM => Err(libc::EPROTONOSUPPORT),
+            _ => Err(libc::ESOCKTNOSUPPORT),
+        },
+        _ => Err(libc::EAFNOSUPPORT),
+    }
+}
+
+/// An address for bind/connect/sendto must be of the socket's family
+/// (connect may name AF_UNSPEC to dissolve an association); netlink
+/// sockets may only talk to the kernel.
+fn check_addr(domain: i32, sa: &SockAddr, connect: bool) -> Result<(), i32> {
+    if sa.len < 2 {
+        return Err(libc::EINVAL);
+    }
+    let fam = i32::from(u16::from_ne_bytes([sa.data[0], sa.data[1]]));
+    if connect && fam == libc::AF_UNSPEC {
+        return Ok(());
+    }
+    if domain == AF_INET6 && fam == AF_INET && !connect {
+        return Err(libc::EAFNOSUPPORT);
+    }
+    if fam != domain && !(domain == AF_INET6 && fam == AF_INET) {
+        return Err(libc::EAFNOSUPPORT);
+    }
+    if domain == AF_NETLINK && connect && sa.len >= 8 && sa.data[4..8] != [0; 4] {
+        return Err(libc::EPERM);
+    }
+    Ok(())
+}
+
+/// Socket options the sandbox may touch (`set`: setsockopt). Options
+/// that load programs or modules into the host kernel are not here.
+fn opt_allowed(domain: i32, level: i32, name: i32, set: bool) -> bool {
+    use libc::*;
+    let get_only = !set;
+    match level {
+        SOL_SOCKET => matches!(name, SO_REUSEADDR | SO_KEEPALIVE | SO_BROADCAST | SO_SNDBUF | SO_RCVBUF | SO_OOBINLINE | SO_LINGER | SO_REUSEPORT | SO_PRIORITY | SO_RCVLOWAT | SO_DONTROUTE | SO_PASSCRED)
+            || (get_only && matches!(name, SO_TYPE | SO_ERROR | SO_ACCEPTCONN | SO_PROTOCOL | SO_DOMAIN | SO_SNDLOWAT | SO_COOKIE)),
+        IPPROTO_IP if domain != AF_NETLINK => matches!(name, IP_TOS | IP_TTL | IP_MTU_DISCOVER | IP_MULTICAST_IF | IP_MULTICAST_TTL | IP_MULTICAST_LOOP | IP_ADD_MEMBERSHIP | IP_DROP_MEMBERSHIP | IP_FREEBIND | IP_BIND_ADDRESS_NO_PORT | IP_RECVERR)
+            || (get_only && name == IP_MTU),
+        IPPROTO_IPV6 if domain == AF_INET6 => matches!(name, IPV6_V6ONLY | IPV6_UNICAST_HOPS | IPV6_MULTICAST_IF | IPV6_MULTICAST_HOPS | IPV6_MULTICAST_LOOP | IPV6_ADD_MEMBERSHIP | IPV6_DROP_MEMBERSHIP | IPV6_TCLASS | IPV6_MTU_DISCOVER | IPV6_RECVERR),
+        IPPROTO_TCP if domain != AF_NETLINK => matches!(name, TCP_NODELAY | TCP_MAXSEG | TCP_CORK | TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT | TCP_SYNCNT | TCP_LINGER2 | TCP_DEFER_ACCEPT | TCP_WINDOW_CLAMP | TCP_QUICKACK | TCP_USER_TIMEOUT | TCP_NOTSENT_LOWAT | TCP_FASTOPEN)
+            || (get_only && matches!(name, TCP_INFO | TCP_CONGESTION)),
+        SOL_NETLINK if domain == AF_NETLINK => matches!(name, NETLINK_EXT_ACK | NETLINK_GET_STRICT_CHK | NETLINK_CAP_ACK | NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP),
+        _ => false,
+    }
+}
+
+/// Netlink requests may only read: every message the kernel would act on
+/// must be a GET (or a no-op); anything that changes the namespace is
+/// refused as Linux refuses it to a task without CAP_NET_ADMIN.
+fn check_netlink_request(iov: &[libc::iovec]) -> Result<(), i32> {
+    let mut data = Vec::new();
+    for v in iov {
+        // SAFETY: each iovec points into guest memory (checked by `iovecs`).
+        data.extend_from_slice(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) });
+        if data.len() > 1 << 20 {
+            return Err(libc::EMSGSIZE);
+        }
+    }
+    check_netlink_bytes(&data)
+}
+
+fn check_netlink_bytes(data: &[u8]) -> Result<(), i32> {
+    let mut off = 0usize;
+    while data.len() - off >= 16 {
+        let len = u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
+        let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+        if len < 16 || len > data.len() - off {
+            // The kernel stops at a malformed header too.
+            break;
+        }
+        // Control messages (< RTM_BASE) do nothing; rtnetlink GETs are
+        // type % 4 == 2 (RTM_GETLINK = 18, RTM_GETADDR = 22...).
+        let read_only = ty < 16 || (ty % 4 == 2 && ty < 128);
+        if !read_only {
+            return Err(libc::EPERM);
+        }
+        off += (len + 3) & !3;
+        if off > data.len() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn check(r: i64) -> HcResult {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+fn owned(fd: i32) -> Result<OwnedFd, i32> {
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: `fd` was just returned by the kernel and belongs to nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(fam: i32, len: u32) -> SockAddr {
+        let mut sa = SockAddr::default();
+        sa.data[..2].copy_from_slice(&(fam as u16).to_ne_bytes());
+        sa.len = len;
+        sa
+    }
+
+    #[test]
+    fn sockets_allowlisted() {
+        assert_eq!(check_socket(AF_INET, libc::SOCK_STREAM, 0, false), Ok(()));
+        assert_eq!(check_socket(AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP, false), Ok(()));
+        assert_eq!(check_socket(AF_INET, libc::SOCK_STREAM, libc::IPPROTO_UDP, false), Err(libc::EPROTONOSUPPORT));
+        assert_eq!(check_socket(AF_INET, libc::SOCK_STREAM, 132, false), Err(libc::EPROTONOSUPPORT)); // SCTP
+        assert_eq!(check_socket(AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP, false), Err(libc::EPERM));
+        assert_eq!(check_socket(AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP, true), Ok(()));
+        assert_eq!(check_socket(AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE, false), Ok(()));
+        assert_eq!(check_socket(AF_NETLINK, libc::SOCK_RAW, 9, false), Err(libc::EPROTONOSUPPORT));
+        assert_eq!(check_socket(17, libc::SOCK_RAW, 0, true), Err(libc::EAFNOSUPPORT));
+        assert_eq!(check_socket(AF_INET, 10, 0, true), Err(libc::ESOCKTNOSUPPORT));
+    }
+
+    #[test]
+    fn addresses_match_the_family() {
+        assert_eq!(check_addr(AF_INET, &addr(AF_INET, 16), false), Ok(()));
+        assert_eq!(check_addr(AF_INET, &addr(AF_INET6, 28), true), Err(libc::EAFNOSUPPORT));
+        assert_eq!(check_addr(AF_INET, &addr(libc::AF_UNSPEC, 16), true), Ok(()));
+        assert_eq!(check_addr(AF_INET, &addr(AF_INET, 1), false), Err(libc::EINVAL));
+        let mut nl = addr(AF_NETLINK, 12);
+        nl.data[4] = 7;
+        assert_eq!(check_addr(AF_NETLINK, &nl, true), Err(libc::EPERM));
+    }
+
+    #[test]
+    fn netlink_requests_read_only() {
+        let msg = |ty: u16, len: u32| {
+            let mut b = vec![0u8; len.max(16) as usize];
+            b[..4].copy_from_slice(&len.to_ne_bytes());
+            b[4..6].copy_from_slice(&ty.to_ne_bytes());
+            b
+        };
+        assert_eq!(check_netlink_bytes(&msg(18, 32)), Ok(()));
+        assert_eq!(check_netlink_bytes(&msg(22, 20)), Ok(()));
+        assert_eq!(check_netlink_bytes(&msg(16, 32)), Err(libc::EPERM)); // RTM_NEWLINK
+        assert_eq!(check_netlink_bytes(&msg(20, 32)), Err(libc::EPERM)); // RTM_NEWADDR
+        let mut two = msg(18, 16);
+        two.extend(msg(24, 16)); // RTM_NEWROUTE after a GET
+        assert_eq!(check_netlink_bytes(&two), Err(libc::EPERM));
+        // Bad lengths stop the walk as the kernel's does.
+        assert_eq!(check_netlink_bytes(&msg(16, 8)), Ok(()));
+        assert_eq!(check_netlink_bytes(&msg(16, 1000)[..16]), Ok(()));
+        assert_eq!(check_netlink_bytes(&[1, 2, 3]), Ok(()));
+    }
+
+    #[test]
+    fn options_allowlisted() {
+        assert!(opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_REUSEADDR, true));
+        assert!(!opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, true));
+        assert!(!opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_TYPE, true));
+        assert!(opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_TYPE, false));
+        assert!(!opt_allowed(AF_INET, libc::IPPROTO_TCP, libc::TCP_ULP, true));
+        assert!(!opt_allowed(AF_INET, libc::IPPROTO_TCP, libc::TCP_CONGESTION, true));
+        assert!(opt_allowed(AF_INET6, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true));
+        assert!(!opt_allowed(AF_INET, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true));
+    }
+}

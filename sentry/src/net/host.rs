@@ -1,0 +1,480 @@
+//! inet, inet6 and NETLINK_ROUTE sockets (design §3 "Networking", phase
+//! 1): each is a host socket the VMM opened in the container's network
+//! namespace, named by a handle (`abi::net`). The sentry owns the socket
+//! semantics the host cannot see — blocking (tasks wait in the guest on
+//! the VMM's readiness table, so the vCPU keeps running others), signals
+//! and restarts, SIGPIPE, SO_RCVTIMEO/SO_SNDTIMEO, MSG_WAITALL,
+//! capability checks — and forwards the rest.
+#![forbid(unsafe_code)]
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use abi::hypercall::IoVec;
+use abi::linux::Stat;
+use abi::net::{Msg, NetOp, SockAddr, SOCKADDR_MAX};
+
+use super::*;
+use crate::errno::{Errno, SysResult};
+use crate::fs::{FileOps, UserSeg, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLL_WQ};
+use crate::host;
+use crate::kernel::creds::{CAP_NET_BIND_SERVICE, CAP_NET_RAW};
+use crate::kernel::task::Task;
+use crate::kernel::wait::ERESTARTSYS;
+
+pub const AF_INET: i32 = 2;
+pub const AF_INET6: i32 = 10;
+pub const AF_NETLINK: i32 = 16;
+
+const SOL_SOCKET: i32 = super::SOL_SOCKET;
+const EINPROGRESS: Errno = Errno(115);
+const EALREADY: Errno = Errno(114);
+const EPIPE: Errno = Errno(32);
+const EACCES: Errno = Errno(13);
+
+/// Inode numbers of host sockets (shared space with `unix`'s is not
+/// needed: st_dev differs).
+static NEXT_INO: AtomicU64 = AtomicU64::new(1 << 32);
+
+/// A host socket.
+pub struct HostSock {
+    handle: u64,
+    pub domain: i32,
+    pub ty: u32,
+    pub proto: i32,
+    ino: u64,
+    /// SO_RCVTIMEO / SO_SNDTIMEO in ns (0: wait forever). The host socket
+    /// never blocks, so these live here.
+    rcvtimeo: AtomicU64,
+    sndtimeo: AtomicU64,
+}
+
+impl Drop for HostSock {
+    fn drop(&mut self) {
+        host::close(self.handle);
+    }
+}
+
+/// Whether a family is served by host sockets.
+pub fn is_host_family(domain: i32) -> bool {
+    matches!(domain, AF_INET | AF_INET6 | AF_NETLINK)
+}
+
+/// Copies a sockaddr into the ABI's fixed buffer.
+fn sockaddr(raw: &[u8]) -> Box<SockAddr> {
+    let mut sa = Box::new(SockAddr::default());
+    let n = raw.len().min(SOCKADDR_MAX);
+    sa.data[..n].copy_from_slice(&raw[..n]);
+    sa.len = n as u32;
+    sa
+}
+
+fn family_of(raw: &[u8]) -> Option<i32> {
+    (raw.len() >= 2).then(|| i32::from(u16::from_le_bytes([raw[0], raw[1]])))
+}
+
+/// The waiting a blocking operation does: until `events` (or an error or
+/// hang-up) shows on the socket, a signal, or the timeout.
+fn wait_for(t: &Task, s: &HostSock, events: u16, timeo_ns: u64) -> Result<(), Errno> {
+    let deadline = (timeo_ns != 0).then(|| crate::kernel::clock::monotonic_ns().saturating_add(timeo_ns));
+    let pending = || t.proc.pending();
+    let want = events | POLLERR | POLLHUP;
+    match POLL_WQ.wait(&t.shared, &pending, deadline, || (host::net_ready(s.handle) & want != 0).then_some(())) {
+        Ok(()) => Ok(()),
+        Err(Errno::ETIMEDOUT) => Err(Errno::EAGAIN),
+        // Linux's sock_intr_errno: a socket with a timeout is not restarted.
+        Err(e) if e == ERESTARTSYS && timeo_ns != 0 => Err(Errno::EINTR),
+        Err(e) => Err(e),
+    }
+}
+
+/// Wakes the tasks waiting on host sockets when the VMM says readiness
+/// changed. Called at the sentry's safe points (idle loop, syscall entry,
+/// preemption).
+pub fn poll_events() {
+    if crate::kernel::preempt::take_net_flag() {
+        POLL_WQ.wake_all();
+    }
+}
+
+/// Result of a receive.
+pub struct Recv {
+    pub ret: usize,
+    pub from: Vec<u8>,
+    pub flags: u32,
+}
+
+impl HostSock {
+    /// socket(2) for a host family; `ty` without flags.
+    pub fn create(t: &Task, domain: i32, ty: u32, proto: i32) -> Result<Arc<HostSock>, Errno> {
+        if ty == SOCK_RAW && domain != AF_NETLINK && !t.creds.capable(CAP_NET_RAW) {
+            return Err(Errno::EPERM);
+        }
+        let h = host::net(NetOp::Socket, 0, [domain as u64, u64::from(ty), proto as u32 as u64, 0])?;
+        Ok(Arc::new(HostSock::new(h, domain, ty, proto)))
+    }
+
+    fn new(handle: u64, domain: i32, ty: u32, proto: i32) -> HostSock {
+        HostSock {
+            handle,
+            domain,
+            ty,
+            proto,
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            rcvtimeo: AtomicU64::new(0),
+            sndtimeo: AtomicU64::new(0),
+        }
+    }
+
+    fn op(&self, op: NetOp, a: [u64; 4]) -> Result<u64, Errno> {
+        host::net(op, self.handle, a)
+    }
+
+    pub fn ready(&self) -> u16 {
+        host::net_ready(self.handle)
+    }
+
+    /// Linux's minimum address lengths and the privileged-port check.
+    fn check_addr(&self, t: &Task, raw: &[u8], bind: bool) -> Result<(), Errno> {
+        let fam = family_of(raw).ok_or(Errno::EINVAL)?;
+        let min = match (self.domain, fam) {
+            (_, 0) if !bind => 2,
+            (AF_INET, _) => 16,
+            (AF_INET6, _) if fam == AF_INET => 16,
+            (AF_INET6, _) => 24,
+            (AF_NETLINK, _) => 12,
+            _ => 2,
+        };
+        if raw.len() < min {
+            return Err(Errno::EINVAL);
+        }
+        if bind && matches!(fam, AF_INET | AF_INET6) && fam == self.domain {
+            let port = u16::from_be_bytes([raw[2], raw[3]]);
+            let start = crate::fs::proc::sysctl_u32("net.ipv4.ip_unprivileged_port_start", 1024);
+            if port != 0 && u32::from(port) < start && !t.creds.capable(CAP_NET_BIND_SERVICE) {
+                return Err(EACCES);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn bind(&self, t: &Task, raw: &[u8]) -> Result<(), Errno> {
+        self.check_addr(t, raw, true)?;
+        let sa = sockaddr(raw);
+        self.op(NetOp::Bind, [host::gpa(&*sa), 0, 0, 0]).map(|_| ())
+    }
+
+    pub fn listen(&self, backlog: i32) -> Result<(), Errno> {
+        if self.ty != SOCK_STREAM {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        self.op(NetOp::Listen, [backlog.max(0) as u64, 0, 0, 0]).map(|_| ())
+    }
+
+    pub fn connect(&self, t: &Task, raw: &[u8], nonblock: bool) -> Result<(), Errno> {
+        self.check_addr(t, raw, false)?;
+        let sa = sockaddr(raw);
+        match self.op(NetOp::Connect, [host::gpa(&*sa), 0, 0, 0]) {
+            Err(e) if (e == EINPROGRESS || e == EALREADY) && !nonblock && self.ty == SOCK_STREAM => {
+                match wait_for(t, self, POLLOUT, self.sndtimeo.load(Ordering::Relaxed)) {
+                    Ok(()) => {}
+                    Err(Errno::EAGAIN) => return Err(EINPROGRESS),
+                    Err(e) if e == ERESTARTSYS => return Err(Errno::EINTR),
+                    Err(e) => return Err(e),
+                }
+                let err = self.getsockopt(SOL_SOCKET, SO_ERROR, 4)?;
+                let code = i32::from_le_bytes([err[0], err[1], err[2], err[3]]);
+                if code != 0 {
+                    return Err(Errno(code));
+                }
+                Ok(())
+            }
+            r => r.map(|_| ()),
+        }
+    }
+
+    /// accept4(2): the new socket and the peer's address.
+    pub fn accept(&self, t: &Task, nonblock: bool) -> Result<(Arc<HostSock>, Vec<u8>), Errno> {
+        let sa = Box::new(SockAddr::default());
+        loop {
+            match self.op(NetOp::Accept, [host::gpa(&*sa), 0, 0, 0]) {
+                Ok(h) => {
+                    let n = (sa.len as usize).min(SOCKADDR_MAX);
+                    return Ok((Arc::new(HostSock::new(h, self.domain, self.ty, self.proto)), sa.data[..n].to_vec()));
+                }
+                Err(Errno::EAGAIN) if !nonblock => wait_for(t, self, POLLIN, self.rcvtimeo.load(Ordering::Relaxed))?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn shutdown(&self, how: i32) -> Result<(), Errno> {
+        if !(0..=2).contains(&how) {
+            return Err(Errno::EINVAL);
+        }
+        self.op(NetOp::Shutdown, [how as u64, 0, 0, 0]).map(|_| ())
+    }
+
+    /// getsockname (peer false) or getpeername.
+    pub fn name(&self, peer: bool) -> Result<Vec<u8>, Errno> {
+        let sa = Box::new(SockAddr::default());
+        self.op(NetOp::Name, [u64::from(peer), host::gpa(&*sa), 0, 0])?;
+        Ok(sa.data[..(sa.len as usize).min(SOCKADDR_MAX)].to_vec())
+    }
+
+    pub fn setsockopt(&self, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
+        if level == SOL_SOCKET && matches!(name, SO_RCVTIMEO_OLD | SO_RCVTIMEO_NEW | SO_SNDTIMEO_OLD | SO_SNDTIMEO_NEW) {
+            if val.len() < 16 {
+                return Err(Errno::EINVAL);
+            }
+            let sec = i64::from_le_bytes(val[0..8].try_into().map_err(|_| Errno::EINVAL)?);
+            let usec = i64::from_le_bytes(val[8..16].try_into().map_err(|_| Errno::EINVAL)?);
+            if !(0..1_000_000).contains(&usec) {
+                return Err(EDOM);
+            }
+            let ns = if sec < 0 { 0 } else { (sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000) };
+            let slot = if matches!(name, SO_RCVTIMEO_OLD | SO_RCVTIMEO_NEW) { &self.rcvtimeo } else { &self.sndtimeo };
+            slot.store(ns, Ordering::Relaxed);
+            return Ok(());
+        }
+        let buf = val.to_vec();
+        self.op(NetOp::SetOpt, [level as u32 as u64, name as u32 as u64, host::gpa(&buf[..]), buf.len() as u64]).map(|_| ())
+    }
+
+    /// getsockopt: the value (at most `cap` bytes).
+    pub fn getsockopt(&self, level: i32, name: i32, cap: usize) -> Result<Vec<u8>, Errno> {
+        if level == SOL_SOCKET && matches!(name, SO_RCVTIMEO_OLD | SO_RCVTIMEO_NEW | SO_SNDTIMEO_OLD | SO_SNDTIMEO_NEW) {
+            let slot = if matches!(name, SO_RCVTIMEO_OLD | SO_RCVTIMEO_NEW) { &self.rcvtimeo } else { &self.sndtimeo };
+            let ns = slot.load(Ordering::Relaxed);
+            let mut v = Vec::with_capacity(16);
+            v.extend_from_slice(&((ns / 1_000_000_000) as i64).to_le_bytes());
+            v.extend_from_slice(&(((ns % 1_000_000_000) / 1000) as i64).to_le_bytes());
+            return Ok(v);
+        }
+        let mut buf = vec![0u8; cap.clamp(1, 512)];
+        let n = self.op(NetOp::GetOpt, [level as u32 as u64, name as u32 as u64, host::gpa(&buf[..]), buf.len() as u64])? as usize;
+        buf.truncate(n.min(cap));
+        Ok(buf)
+    }
+
+    /// One send of `iov` (already gathered guest-physical buffers).
+    fn send_once(&self, iov: &[IoVec], flags: u32, to: Option<&SockAddr>) -> Result<u64, Errno> {
+        let mut m = Box::new(Msg { iov_gpa: host::gpa(iov), iov_count: iov.len() as u64, ..Msg::default() });
+        if let Some(a) = to {
+            m.addr = *a;
+        }
+        self.op(NetOp::Send, [host::gpa(&*m), u64::from(flags), 0, 0])
+    }
+
+    /// send/sendto/sendmsg: blocks until everything is sent on a blocking
+    /// stream, raises SIGPIPE on a broken stream unless MSG_NOSIGNAL.
+    pub fn send(&self, t: &Task, segs: &[UserSeg], flags: u32, to: Option<&[u8]>, nonblock: bool) -> SysResult {
+        let to = match to {
+            Some(raw) if self.ty != SOCK_STREAM => {
+                self.check_addr(t, raw, false)?;
+                Some(sockaddr(raw))
+            }
+            _ => None,
+        };
+        let nonblock = nonblock || flags & MSG_DONTWAIT != 0;
+        let total: usize = segs.iter().map(|s| s.1).sum();
+        let mut done = 0usize;
+        loop {
+            let rest = skip(segs, done);
+            let r = {
+                let mut mm = t.mm.lock();
+                let iov = crate::fs::host::gather(&mut mm, &rest, false)?;
+                if iov.is_empty() && total > 0 {
+                    return Ok(done as u64);
+                }
+                self.send_once(&iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref())
+            };
+            match r {
+                Ok(n) => {
+                    done += n as usize;
+                    if done >= total || self.ty != SOCK_STREAM || nonblock {
+                        return Ok(done as u64);
+                    }
+                }
+                Err(Errno::EAGAIN) if !nonblock => {
+                    if let Err(e) = wait_for(t, self, POLLOUT, self.sndtimeo.load(Ordering::Relaxed)) {
+                        return if done > 0 { Ok(done as u64) } else { Err(e) };
+                    }
+                }
+                Err(e) if e == EPIPE => {
+                    if flags & MSG_NOSIGNAL == 0 && self.ty == SOCK_STREAM {
+                        use crate::kernel::signal;
+                        let info = signal::SigInfo::from_sender(signal::SI_USER, t.pid(), t.creds.uid);
+                        signal::send_to_thread(&t.proc, &t.shared, signal::SIGPIPE, info);
+                    }
+                    return if done > 0 { Ok(done as u64) } else { Err(e) };
+                }
+                Err(e) => return if done > 0 { Ok(done as u64) } else { Err(e) },
+            }
+        }
+    }
+
+    /// recv/recvfrom/recvmsg. MSG_WAITALL on a stream keeps reading until
+    /// the buffer is full, the peer is done, or a signal comes.
+    pub fn recv(&self, t: &Task, segs: &[UserSeg], flags: u32, nonblock: bool) -> Result<Recv, Errno> {
+        let nonblock = nonblock || flags & MSG_DONTWAIT != 0;
+        let waitall = flags & MSG_WAITALL != 0 && self.ty == SOCK_STREAM && flags & MSG_PEEK == 0;
+        let total: usize = segs.iter().map(|s| s.1).sum();
+        let mut done = 0usize;
+        let mut from = Vec::new();
+        let mut out_flags = 0u32;
+        loop {
+            let rest = skip(segs, done);
+            let r = {
+                let mut mm = t.mm.lock();
+                let iov = crate::fs::host::gather(&mut mm, &rest, true)?;
+                let m = Box::new(Msg { iov_gpa: host::gpa(&iov[..]), iov_count: iov.len() as u64, ..Msg::default() });
+                let r = self.op(NetOp::Recv, [host::gpa(&*m), u64::from(flags & !(MSG_DONTWAIT | MSG_WAITALL)), 0, 0]);
+                if r.is_ok() {
+                    from = m.addr.data[..(m.addr.len as usize).min(SOCKADDR_MAX)].to_vec();
+                    out_flags = m.flags as u32;
+                }
+                r
+            };
+            match r {
+                Ok(n) => {
+                    done += n as usize;
+                    if !waitall || n == 0 || done >= total {
+                        return Ok(Recv { ret: if waitall || self.ty == SOCK_STREAM { done } else { n as usize }, from, flags: out_flags });
+                    }
+                }
+                Err(Errno::EAGAIN) if !nonblock => {
+                    if let Err(e) = wait_for(t, self, POLLIN | POLLRDHUP_BIT, self.rcvtimeo.load(Ordering::Relaxed)) {
+                        if done > 0 {
+                            return Ok(Recv { ret: done, from, flags: out_flags });
+                        }
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    if done > 0 {
+                        return Ok(Recv { ret: done, from, flags: out_flags });
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Socket ioctls: FIONREAD, SIOCOUTQ, SIOCATMARK and the interface
+    /// queries (SIOCGIF*).
+    pub fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
+        const SIOCGIFCONF: u64 = 0x8912;
+        match req {
+            0x541b | 0x5411 | 0x8905 | 0x894b => {
+                let v = Box::new(0i32);
+                self.op(NetOp::Ioctl, [req, host::gpa(&*v), 0, 0])?;
+                t.mm.lock().write_obj(arg, &*v).map(|()| 0)
+            }
+            SIOCGIFCONF => {
+                // struct ifconf { int ifc_len; (pad) char *ifc_buf; }
+                let (len, buf): (i32, u64) = {
+                    let mut mm = t.mm.lock();
+                    (mm.read_obj(arg)?, mm.read_obj(arg + 8)?)
+                };
+                let cap = (len.max(0) as usize).min(64 << 10);
+                let tmp = vec![0u8; cap.max(1)];
+                let used = self.op(NetOp::Ioctl, [req, if buf == 0 { 0 } else { host::gpa(&tmp[..]) }, cap as u64, 0])? as usize;
+                let mut mm = t.mm.lock();
+                if buf != 0 && used > 0 {
+                    mm.copy_out(buf, &tmp[..used.min(cap)])?;
+                }
+                mm.write_obj(arg, &(used as i32)).map(|()| 0)
+            }
+            0x8910 | 0x8913 | 0x8915 | 0x8917 | 0x8919 | 0x891b | 0x891d | 0x8921 | 0x8927 | 0x8933 | 0x8942 => {
+                let mut ifr = [0u8; 40];
+                t.mm.lock().copy_in(arg, &mut ifr)?;
+                let b = Box::new(ifr);
+                self.op(NetOp::Ioctl, [req, host::gpa(&*b), 0, 0])?;
+                t.mm.lock().copy_out(arg, &b[..]).map(|()| 0)
+            }
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+}
+
+/// POLLRDHUP as the host reports it.
+const POLLRDHUP_BIT: u16 = super::POLLRDHUP;
+
+/// The part of `segs` after the first `n` bytes.
+fn skip(segs: &[UserSeg], mut n: usize) -> Vec<UserSeg> {
+    let mut out = Vec::with_capacity(segs.len());
+    for &(a, l) in segs {
+        if n >= l {
+            n -= l;
+            continue;
+        }
+        out.push((a + n as u64, l - n));
+        n = 0;
+    }
+    out
+}
+
+/// The open-file face of a host socket.
+pub struct HostSockFile {
+    pub sock: Arc<HostSock>,
+    name: String,
+}
+
+impl HostSockFile {
+    pub fn new(sock: Arc<HostSock>) -> HostSockFile {
+        let name = format!("socket:[{}]", sock.ino);
+        HostSockFile { sock, name }
+    }
+}
+
+/// The host socket behind an open file, if it is one.
+pub fn host_sock_of(f: &crate::fs::OpenFile) -> Option<&Arc<HostSock>> {
+    f.ops.as_any()?.downcast_ref::<HostSockFile>().map(|s| &s.sock)
+}
+
+impl FileOps for HostSockFile {
+    fn read(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, nonblock: bool) -> SysResult {
+        self.sock.recv(t, segs, 0, nonblock).map(|r| r.ret as u64)
+    }
+
+    fn write(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, nonblock: bool) -> SysResult {
+        self.sock.send(t, segs, 0, None, nonblock)
+    }
+
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(Stat { st_mode: 0o140777, st_nlink: 1, st_blksize: 4096, st_ino: self.sock.ino, st_dev: 9, ..Stat::default() })
+    }
+
+    fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
+        self.sock.ioctl(t, req, arg)
+    }
+
+    fn path(&self) -> &str {
+        &self.name
+    }
+
+    fn poll(&self, events: u16) -> u16 {
+        let mut r = self.sock.ready();
+        if r & POLLIN != 0 {
+            r |= POLLRDNORM;
+        }
+        if r & POLLOUT != 0 {
+            r |= POLLWRNORM;
+        }
+        r & (events | POLLERR | POLLHUP)
+    }
+
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        Some(self)
+    }
+}
