@@ -34,6 +34,34 @@ enum Node {
     Fd(u32, i32),
     /// A directory or file below /proc/sys, or a top-level file, by path.
     Static(&'static str),
+    /// /proc/net (and /proc/PID/net): the network namespace's files.
+    NetDir,
+    NetFile(&'static str),
+}
+
+/// Files of /proc/net: the namespace's own from the VMM (`abi::net`), and
+/// `unix`, whose sockets live in the sentry.
+fn net_names() -> impl Iterator<Item = &'static str> {
+    abi::net::PROC_NET.iter().copied().chain(core::iter::once("unix"))
+}
+
+/// A /proc/net file's content.
+fn net_file(name: &str) -> Result<Vec<u8>, Errno> {
+    if name == "unix" {
+        return Ok(b"Num       RefCount Protocol Flags    Type St Inode Path\n".to_vec());
+    }
+    let idx = abi::net::PROC_NET.iter().position(|n| *n == name).ok_or(Errno::ENOENT)?;
+    let mut cap = 64usize << 10;
+    loop {
+        let buf = alloc::vec![0u8; cap];
+        let n = crate::host::net(abi::net::NetOp::ProcRead, 0, [idx as u64, crate::host::gpa(&buf[..]), cap as u64, 0])? as usize;
+        if n < cap || cap >= 1 << 20 {
+            let mut buf = buf;
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        cap *= 4;
+    }
 }
 
 /// Top-level files.
@@ -167,12 +195,15 @@ impl ProcInode {
             Node::FdDir(p) => (u64::from(*p) << 16) | 0x2000,
             Node::Fd(p, fd) => (u64::from(*p) << 32) | 0x4000 | (*fd as u64 & 0xfff),
             Node::Static(s) => 0x1_0000_0000 | (h(s) & 0xffff_ffff),
+            Node::NetDir => 4,
+            Node::NetFile(s) => 0x3_0000_0000 | (h(s) & 0xffff_ffff),
         }
     }
 
     fn content(&self) -> Result<Vec<u8>, Errno> {
         Ok(match &self.node {
             Node::PidFile(pid, name) => pid_file(*pid, name)?,
+            Node::NetFile(name) => net_file(name)?,
             Node::Static(p) => {
                 if let Some((_, f)) = SYS_FILES.iter().find(|(x, _)| x == p) {
                     f().into_bytes()
@@ -222,7 +253,8 @@ impl Inode for ProcInode {
 
     fn kind(&self) -> Kind {
         match &self.node {
-            Node::Root | Node::Pid(_) | Node::FdDir(_) => Kind::Dir,
+            Node::Root | Node::Pid(_) | Node::FdDir(_) | Node::NetDir => Kind::Dir,
+            Node::NetFile(_) => Kind::File,
             Node::SelfLink | Node::PidLink(..) | Node::Fd(..) => Kind::Symlink,
             Node::PidFile(..) => Kind::File,
             Node::Static(p) => {
@@ -247,6 +279,8 @@ impl Inode for ProcInode {
                     Node::Static(f)
                 } else if name == "sys" {
                     Node::Static("sys")
+                } else if name == "net" {
+                    Node::NetDir
                 } else {
                     return Err(Errno::ENOENT);
                 }
@@ -259,6 +293,8 @@ impl Inode for ProcInode {
                     Node::PidLink(*pid, l)
                 } else if name == "fd" {
                     Node::FdDir(*pid)
+                } else if name == "net" {
+                    Node::NetDir
                 } else if name == "task" {
                     // Threads are listed as their process for now.
                     return Ok(Arc::new(ProcInode { node: Node::Pid(*pid) }));
@@ -275,6 +311,7 @@ impl Inode for ProcInode {
                 let full = format!("{p}/{name}");
                 Node::Static(sys_static(&full).ok_or(Errno::ENOENT)?)
             }
+            Node::NetDir => Node::NetFile(net_names().find(|n| *n == name).ok_or(Errno::ENOENT)?),
             _ => return Err(Errno::ENOTDIR),
         };
         Ok(Arc::new(ProcInode { node }))
@@ -333,6 +370,7 @@ impl Inode for ProcInode {
                 v.push(e("self".into(), 2, Kind::Symlink));
                 v.push(e("thread-self".into(), 2, Kind::Symlink));
                 v.push(e("sys".into(), 3, Kind::Dir));
+                v.push(e("net".into(), 4, Kind::Dir));
                 for f in TOP_FILES {
                     v.push(e((*f).into(), ProcInode { node: Node::Static(f) }.ino(), Kind::File));
                 }
@@ -347,6 +385,7 @@ impl Inode for ProcInode {
                     v.push(e((*l).into(), ProcInode { node: Node::PidLink(*pid, l) }.ino(), Kind::Symlink));
                 }
                 v.push(e("fd".into(), ProcInode { node: Node::FdDir(*pid) }.ino(), Kind::Dir));
+                v.push(e("net".into(), 4, Kind::Dir));
                 v.push(e("task".into(), u64::from(*pid) << 16 | 0x3000, Kind::Dir));
                 v
             }
@@ -375,6 +414,7 @@ impl Inode for ProcInode {
                     })
                     .collect()
             }
+            Node::NetDir => net_names().map(|n| e(n.into(), ProcInode { node: Node::NetFile(n) }.ino(), Kind::File)).collect(),
             _ => return Err(Errno::ENOTDIR),
         })
     }
