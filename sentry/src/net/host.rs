@@ -369,14 +369,22 @@ impl HostSock {
     /// Socket ioctls: FIONREAD, SIOCOUTQ, SIOCATMARK and the interface
     /// queries (SIOCGIF*).
     pub fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
-        const SIOCGIFCONF: u64 = 0x8912;
         match req {
             0x541b | 0x5411 | 0x8905 | 0x894b => {
                 let v = Box::new(0i32);
                 self.op(NetOp::Ioctl, [req, host::gpa(&*v), 0, 0])?;
                 t.mm.lock().write_obj(arg, &*v).map(|()| 0)
             }
-            SIOCGIFCONF => {
+            _ => self.iface_ioctl(t, req, arg).unwrap_or(Err(Errno::ENOTTY)),
+        }
+    }
+
+    /// The interface queries (SIOCGIFCONF, SIOCGIF*), which Linux answers
+    /// on a socket of any family; None for other requests.
+    fn iface_ioctl(&self, t: &Task, req: u64, arg: u64) -> Option<SysResult> {
+        const SIOCGIFCONF: u64 = 0x8912;
+        Some(match req {
+            SIOCGIFCONF => (|| {
                 // struct ifconf { int ifc_len; (pad) char *ifc_buf; }
                 let (len, buf): (i32, u64) = {
                     let mut mm = t.mm.lock();
@@ -390,21 +398,44 @@ impl HostSock {
                     mm.copy_out(buf, &tmp[..used.min(cap)])?;
                 }
                 mm.write_obj(arg, &(used as i32)).map(|()| 0)
-            }
-            0x8910 | 0x8913 | 0x8915 | 0x8917 | 0x8919 | 0x891b | 0x891d | 0x8921 | 0x8927 | 0x8933 | 0x8942 => {
+            })(),
+            0x8910 | 0x8913 | 0x8915 | 0x8917 | 0x8919 | 0x891b | 0x891d | 0x8921 | 0x8927 | 0x8933 | 0x8942 => (|| {
                 let mut ifr = [0u8; 40];
                 t.mm.lock().copy_in(arg, &mut ifr)?;
                 let b = Box::new(ifr);
                 self.op(NetOp::Ioctl, [req, host::gpa(&*b), 0, 0])?;
                 t.mm.lock().copy_out(arg, &b[..]).map(|()| 0)
-            }
-            _ => Err(Errno::ENOTTY),
-        }
+            })(),
+            _ => return None,
+        })
     }
 
     pub fn ino(&self) -> u64 {
         self.ino
     }
+}
+
+/// A host socket for interface queries made on sockets that have none
+/// (glibc's if_nametoindex asks a unix socket).
+static IFACE_SOCK: spin::Mutex<Option<Arc<HostSock>>> = spin::Mutex::new(None);
+
+/// Answers an interface ioctl (SIOCGIF*) made on a sentry socket; None
+/// if `req` is not one.
+pub fn iface_ioctl(t: &Task, req: u64, arg: u64) -> Option<SysResult> {
+    if !matches!(req, 0x8910 | 0x8912 | 0x8913 | 0x8915 | 0x8917 | 0x8919 | 0x891b | 0x891d | 0x8921 | 0x8927 | 0x8933 | 0x8942) {
+        return None;
+    }
+    let s = {
+        let mut g = IFACE_SOCK.lock();
+        if g.is_none() {
+            match host::net(NetOp::Socket, 0, [AF_INET as u64, u64::from(SOCK_DGRAM), 0, 0]) {
+                Ok(h) => *g = Some(Arc::new(HostSock::new(h, AF_INET, SOCK_DGRAM, 0))),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        g.clone()?
+    };
+    s.iface_ioctl(t, req, arg)
 }
 
 /// POLLRDHUP as the host reports it.

@@ -1487,7 +1487,7 @@ impl FileOps for SocketFile {
         let v = match req {
             FIONREAD => self.sock.inq()?,
             SIOCOUTQ => self.sock.outq(),
-            _ => return Err(Errno::ENOTTY),
+            _ => return crate::net::host::iface_ioctl(t, req, arg).unwrap_or(Err(Errno::ENOTTY)),
         };
         let v = i32::try_from(v).unwrap_or(i32::MAX);
         t.mm.lock().write_obj(arg, &v).map(|()| 0)
