@@ -2,9 +2,7 @@
 # Runs the client suite (real podman, containerd and Docker driving
 # target/release/rvisor; ../shared/clients, the contract) and prints its
 # "N passed, M failed" line. Installs the clients first (idempotent).
-#
-# Scenarios of issues still open are skipped (SKIP= overrides): networking
-# (issue 7).
+# SKIP=REGEX skips scenarios by name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -23,6 +21,5 @@ bash "$suite/install-deps.sh" >/tmp/rvisor-install-deps.log 2>&1 || {
     tail -20 /tmp/rvisor-install-deps.log >&2
     exit 1
 }
-default_skip='net-|port-publish'
 cd "$suite"
-SKIP=${SKIP-$default_skip} ./run-clients.sh "$repo/target/release/rvisor" all
+SKIP=${SKIP-} ./run-clients.sh "$repo/target/release/rvisor" all
