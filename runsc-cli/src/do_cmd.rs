@@ -52,7 +52,7 @@ fn dup_stdio() -> std::io::Result<[OwnedFd; 3]> {
 }
 
 /// Runs `rvisor do`; returns the exit status.
-pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool) -> i32 {
+pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network: bool) -> i32 {
     let cwd = match args.cwd.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(c) if c.is_absolute() => c,
         Ok(c) => match std::env::current_dir() {
@@ -113,6 +113,11 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool) -> i32 {
         extra: vec![],
         net_raw: false,
     };
+    if no_network {
+        if let Err(e) = crate::netns::isolate() {
+            return fail(&format!("--network none: {e:#}"), EXIT_RUNTIME);
+        }
+    }
     match Sandbox::new(cfg).and_then(Sandbox::run) {
         Ok(status) => status,
         Err(e) => fail(&error_chain(&e), EXIT_RUNTIME),

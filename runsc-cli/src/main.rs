@@ -5,6 +5,7 @@
 
 mod do_cmd;
 mod features;
+mod netns;
 mod oci;
 mod spec_cmd;
 
@@ -195,7 +196,10 @@ fn globals(cli: &Cli) -> oci::Globals {
     let root = if root.is_absolute() { root } else { std::env::current_dir().map(|d| d.join(&root)).unwrap_or(root) };
     passthrough.push("--root".into());
     passthrough.push(root.to_string_lossy().into_owned());
-    oci::Globals { root, flags, passthrough, overlay_root }
+    let network = cli.network.clone().unwrap_or_else(|| "sandbox".into());
+    passthrough.push("--network".into());
+    passthrough.push(network.clone());
+    oci::Globals { root, flags, passthrough, overlay_root, network }
 }
 
 /// Runs an OCI command; errors become exit status 1 (runc's).
@@ -287,7 +291,7 @@ fn main() {
         Some(Cmd::ExecProxy(a)) => oci::exec::proxy_main(a),
         Some(Cmd::Do(_)) => {
             let Some(Cmd::Do(args)) = cli.cmd else { unreachable!() };
-            do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic)
+            do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic, cli.network.as_deref() == Some("none"))
         }
         Some(Cmd::Spec(args)) => spec_cmd::run(args, cli.rootless.as_deref().is_some_and(|v| v == "true")),
         Some(Cmd::Features) => features::run(),

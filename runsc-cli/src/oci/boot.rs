@@ -98,7 +98,11 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
         }
         None => dup_stdio()?,
     };
-    enter_network_namespace(&spec)?;
+    match g.network.as_str() {
+        "host" => {}
+        "none" => crate::netns::isolate()?,
+        _ => enter_network_namespace(&spec)?,
+    }
     let args_v = process.args().clone().unwrap_or_default();
     if args_v.is_empty() {
         bail!("process.args must not be empty");

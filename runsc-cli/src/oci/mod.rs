@@ -31,6 +31,8 @@ pub struct Globals {
     /// `--overlay2 root:memory`: the container's root under a memory
     /// layer (writes stay in the sandbox) instead of written through.
     pub overlay_root: bool,
+    /// `--network`: `sandbox` (the spec's namespace), `host` or `none`.
+    pub network: String,
 }
 
 /// "a: b: c" from an error and its causes.
