@@ -100,8 +100,8 @@ impl Default for SockAddr {
     }
 }
 
-/// A sendmsg/recvmsg request. Control messages are not carried: the
-/// sentry handles the ones it supports itself.
+/// A sendmsg/recvmsg request. Control messages cross only for the IP
+/// levels (packet info, TTL, TOS, timestamps): never file descriptors.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Msg {
@@ -112,9 +112,15 @@ pub struct Msg {
     pub iov_count: u64,
     /// recv: the MSG_* flags of the message (MSG_TRUNC...).
     pub flags: u64,
+    /// Control messages: gpa and length (recv: capacity in, bytes out).
+    pub control_gpa: u64,
+    pub control_len: u64,
 }
-// SAFETY: repr(C), Pod fields, no padding (136 + 3 x 8 bytes).
+// SAFETY: repr(C), Pod fields, no padding (136 + 5 x 8 bytes).
 unsafe impl crate::Pod for Msg {}
+
+/// Most control bytes one send or receive carries.
+pub const CONTROL_MAX: u64 = 4096;
 
 /// Files of /proc/net the sandbox may read (the namespace's own).
 pub const PROC_NET: &[&str] = &["dev", "route", "tcp", "tcp6", "udp", "udp6", "raw", "raw6", "if_inet6", "netstat", "snmp", "snmp6", "sockstat", "sockstat6", "arp", "igmp", "dev_mcast", "ipv6_route"];

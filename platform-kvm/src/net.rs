@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use abi::net::{Msg, NetOp, SockAddr, PROC_NET, READY_ENTRIES, READY_GPA, SOCKADDR_MAX};
+use abi::net::{Msg, NetOp, SockAddr, CONTROL_MAX, PROC_NET, READY_ENTRIES, READY_GPA, SOCKADDR_MAX};
 
 use crate::memory::GuestMemory;
 
@@ -52,6 +52,9 @@ pub(crate) struct Net {
     /// Whether raw inet sockets may be made (the container holds
     /// CAP_NET_RAW).
     raw: bool,
+    /// TCP congestion control algorithms the host has loaded: setting
+    /// another would make the host kernel load a module.
+    congestion: Vec<Vec<u8>>,
 }
 
 const AF_INET: i32 = libc::AF_INET;
@@ -65,11 +68,15 @@ impl Net {
         let p = c"/proc/self/net";
         // SAFETY: a valid C string; open returns a new fd or -1.
         let proc_net = owned(unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) }).ok();
+        let congestion = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+            .map(|s| s.split_whitespace().map(|w| w.as_bytes().to_vec()).collect())
+            .unwrap_or_default();
         Ok(Net {
             shared: Arc::new(Shared { epoll, socks: Mutex::new(HashMap::new()), ready: Mutex::new(()), mem, wake }),
             poller: OnceLock::new(),
             proc_net,
             raw,
+            congestion,
         })
     }
 
@@ -196,7 +203,15 @@ impl Net {
                 }
                 let len = a[5].min(256) as usize;
                 let mut v = vec![0u8; len];
-                self.mem().read(a[4], &mut v).map_err(|_| libc::EFAULT)?;
+                if len > 0 {
+                    self.mem().read(a[4], &mut v).map_err(|_| libc::EFAULT)?;
+                }
+                if level == libc::IPPROTO_TCP && name == libc::TCP_CONGESTION {
+                    let want: Vec<u8> = v.iter().copied().take_while(|&b| b != 0).collect();
+                    if !self.congestion.contains(&want) {
+                        return Err(libc::ENOENT);
+                    }
+                }
                 // SAFETY: `v` holds `len` readable bytes.
                 check(i64::from(unsafe { libc::setsockopt(raw, level, name, v.as_ptr().cast(), len as libc::socklen_t) }))
             }
@@ -241,6 +256,14 @@ impl Net {
         if domain == AF_NETLINK {
             check_netlink_request(&iov)?;
         }
+        if m.control_len > CONTROL_MAX {
+            return Err(libc::ENOBUFS);
+        }
+        let mut control = vec![0u8; m.control_len as usize];
+        if !control.is_empty() {
+            self.mem().read(m.control_gpa, &mut control).map_err(|_| libc::EFAULT)?;
+            check_send_control(&control)?;
+        }
         let mut addr = m.addr;
         // SAFETY: all-zero is a valid msghdr.
         let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -250,9 +273,13 @@ impl Net {
         }
         h.msg_iov = iov.as_ptr().cast_mut();
         h.msg_iovlen = iov.len();
+        if !control.is_empty() {
+            h.msg_control = control.as_mut_ptr().cast();
+            h.msg_controllen = control.len();
+        }
         let f = (flags & allowed) as i32 | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        // SAFETY: the msghdr points at our address copy and at iovecs inside
-        // guest memory (checked by `iovecs`); no control data.
+        // SAFETY: the msghdr points at our address and control copies and at
+        // iovecs inside guest memory (checked by `iovecs`).
         check(unsafe { libc::sendmsg(raw, &h, f) } as i64)
     }
 
@@ -267,13 +294,24 @@ impl Net {
         h.msg_namelen = SOCKADDR_MAX as u32;
         h.msg_iov = iov.as_ptr().cast_mut();
         h.msg_iovlen = iov.len();
-        let f = (flags & allowed) as i32 | libc::MSG_DONTWAIT;
-        // SAFETY: the msghdr points at our address buffer and at iovecs
-        // inside guest memory (checked by `iovecs`); no control buffer.
+        let mut control = vec![0u8; m.control_len.min(CONTROL_MAX) as usize];
+        if !control.is_empty() {
+            h.msg_control = control.as_mut_ptr().cast();
+            h.msg_controllen = control.len();
+        }
+        let f = (flags & allowed) as i32 | libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+        // SAFETY: the msghdr points at our address and control buffers and
+        // at iovecs inside guest memory (checked by `iovecs`).
         let n = check(unsafe { libc::recvmsg(raw, &mut h, f) } as i64)?;
         addr.len = h.msg_namelen.min(SOCKADDR_MAX as u32);
         m.addr = addr;
-        m.flags = (h.msg_flags as u32 & !(libc::MSG_CTRUNC as u32)) as u64;
+        m.flags = u64::from(h.msg_flags as u32);
+        let got = h.msg_controllen.min(control.len());
+        let used = recv_control(&mut control, got);
+        if used > 0 {
+            self.mem().write(m.control_gpa, &control[..used]).map_err(|_| libc::EFAULT)?;
+        }
+        m.control_len = used as u64;
         self.mem().write_obj(msg_gpa, &m).map_err(|_| libc::EFAULT)?;
         Ok(n)
     }
@@ -444,16 +482,71 @@ fn opt_allowed(domain: i32, level: i32, name: i32, set: bool) -> bool {
     use libc::*;
     let get_only = !set;
     match level {
-        SOL_SOCKET => matches!(name, SO_REUSEADDR | SO_KEEPALIVE | SO_BROADCAST | SO_SNDBUF | SO_RCVBUF | SO_OOBINLINE | SO_LINGER | SO_REUSEPORT | SO_PRIORITY | SO_RCVLOWAT | SO_DONTROUTE | SO_PASSCRED)
+        SOL_SOCKET => matches!(name, SO_REUSEADDR | SO_KEEPALIVE | SO_BROADCAST | SO_SNDBUF | SO_RCVBUF | SO_OOBINLINE | SO_LINGER | SO_REUSEPORT | SO_PRIORITY | SO_RCVLOWAT | SO_DONTROUTE | SO_PASSCRED | SO_TIMESTAMP | SO_TIMESTAMPNS | SO_NO_CHECK)
             || (get_only && matches!(name, SO_TYPE | SO_ERROR | SO_ACCEPTCONN | SO_PROTOCOL | SO_DOMAIN | SO_SNDLOWAT | SO_COOKIE)),
-        IPPROTO_IP if domain != AF_NETLINK => matches!(name, IP_TOS | IP_TTL | IP_MTU_DISCOVER | IP_MULTICAST_IF | IP_MULTICAST_TTL | IP_MULTICAST_LOOP | IP_ADD_MEMBERSHIP | IP_DROP_MEMBERSHIP | IP_FREEBIND | IP_BIND_ADDRESS_NO_PORT | IP_RECVERR)
+        IPPROTO_IP if domain != AF_NETLINK => matches!(name, IP_TOS | IP_TTL | IP_MTU_DISCOVER | IP_MULTICAST_IF | IP_MULTICAST_TTL | IP_MULTICAST_LOOP | IP_ADD_MEMBERSHIP | IP_DROP_MEMBERSHIP | IP_FREEBIND | IP_BIND_ADDRESS_NO_PORT | IP_RECVERR | IP_PKTINFO | IP_RECVTTL | IP_RECVTOS)
             || (get_only && name == IP_MTU),
-        IPPROTO_IPV6 if domain == AF_INET6 => matches!(name, IPV6_V6ONLY | IPV6_UNICAST_HOPS | IPV6_MULTICAST_IF | IPV6_MULTICAST_HOPS | IPV6_MULTICAST_LOOP | IPV6_ADD_MEMBERSHIP | IPV6_DROP_MEMBERSHIP | IPV6_TCLASS | IPV6_MTU_DISCOVER | IPV6_RECVERR),
-        IPPROTO_TCP if domain != AF_NETLINK => matches!(name, TCP_NODELAY | TCP_MAXSEG | TCP_CORK | TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT | TCP_SYNCNT | TCP_LINGER2 | TCP_DEFER_ACCEPT | TCP_WINDOW_CLAMP | TCP_QUICKACK | TCP_USER_TIMEOUT | TCP_NOTSENT_LOWAT | TCP_FASTOPEN)
-            || (get_only && matches!(name, TCP_INFO | TCP_CONGESTION)),
+        // On an inet socket the kernel refuses the level itself.
+        IPPROTO_IPV6 if domain == AF_INET => true,
+        IPPROTO_IPV6 if domain == AF_INET6 => matches!(name, IPV6_V6ONLY | IPV6_UNICAST_HOPS | IPV6_MULTICAST_IF | IPV6_MULTICAST_HOPS | IPV6_MULTICAST_LOOP | IPV6_ADD_MEMBERSHIP | IPV6_DROP_MEMBERSHIP | IPV6_TCLASS | IPV6_MTU_DISCOVER | IPV6_RECVERR | IPV6_RECVPKTINFO | IPV6_RECVHOPLIMIT | IPV6_RECVTCLASS)
+            || (get_only && name == IPV6_MTU),
+        IPPROTO_TCP if domain != AF_NETLINK => matches!(name, TCP_NODELAY | TCP_MAXSEG | TCP_CORK | TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT | TCP_SYNCNT | TCP_LINGER2 | TCP_DEFER_ACCEPT | TCP_WINDOW_CLAMP | TCP_QUICKACK | TCP_USER_TIMEOUT | TCP_NOTSENT_LOWAT | TCP_FASTOPEN | TCP_CONGESTION)
+            || (get_only && name == TCP_INFO),
+        IPPROTO_UDP if domain != AF_NETLINK => name == UDP_CORK,
         SOL_NETLINK if domain == AF_NETLINK => matches!(name, NETLINK_EXT_ACK | NETLINK_GET_STRICT_CHK | NETLINK_CAP_ACK | NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP),
         _ => false,
     }
+}
+
+/// Control messages a send may carry: IP-level packet info, TTL, TOS
+/// (v4 and v6). Anything else — file descriptors above all — is EINVAL.
+fn check_send_control(c: &[u8]) -> Result<(), i32> {
+    let mut off = 0usize;
+    while c.len() - off >= 16 {
+        let len = u64::from_ne_bytes(c[off..off + 8].try_into().map_err(|_| libc::EINVAL)?) as usize;
+        let level = i32::from_ne_bytes(c[off + 8..off + 12].try_into().map_err(|_| libc::EINVAL)?);
+        let ty = i32::from_ne_bytes(c[off + 12..off + 16].try_into().map_err(|_| libc::EINVAL)?);
+        if len < 16 || len > c.len() - off {
+            return Err(libc::EINVAL);
+        }
+        let ok = matches!((level, ty), (libc::IPPROTO_IP, libc::IP_PKTINFO | libc::IP_TOS | libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO | libc::IPV6_HOPLIMIT | libc::IPV6_TCLASS));
+        if !ok {
+            return Err(libc::EINVAL);
+        }
+        off += (len + 7) & !7;
+        if off >= c.len() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Filters received control messages in place: file descriptors (which
+/// inet and netlink sockets never carry, but a confused kernel must not
+/// hand the guest) are closed and dropped. Returns the bytes kept.
+fn recv_control(c: &mut [u8], used: usize) -> usize {
+    let mut out = Vec::with_capacity(used);
+    let mut off = 0usize;
+    while used.saturating_sub(off) >= 16 {
+        let len = u64::from_ne_bytes(c[off..off + 8].try_into().unwrap_or([0; 8])) as usize;
+        let level = i32::from_ne_bytes(c[off + 8..off + 12].try_into().unwrap_or([0; 4]));
+        let ty = i32::from_ne_bytes(c[off + 12..off + 16].try_into().unwrap_or([0; 4]));
+        if len < 16 || len > used - off {
+            break;
+        }
+        if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            for fd in c[off + 16..off + len].chunks_exact(4) {
+                // SAFETY: the kernel just installed these fds in our table.
+                drop(unsafe { OwnedFd::from_raw_fd(i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]])) });
+            }
+        } else {
+            let end = (off + ((len + 7) & !7)).min(used);
+            out.extend_from_slice(&c[off..end]);
+        }
+        off += (len + 7) & !7;
+    }
+    c[..out.len()].copy_from_slice(&out);
+    out.len()
 }
 
 /// Netlink requests may only read: every message the kernel would act on
@@ -482,7 +575,8 @@ fn check_netlink_bytes(data: &[u8]) -> Result<(), i32> {
         }
         // Control messages (< RTM_BASE) do nothing; rtnetlink GETs are
         // type % 4 == 2 (RTM_GETLINK = 18, RTM_GETADDR = 22...).
-        let read_only = ty < 16 || (ty % 4 == 2 && ty < 128);
+        // Types past rtnetlink's range are refused by the kernel itself.
+        let read_only = ty < 16 || ty % 4 == 2 || ty >= 256;
         if !read_only {
             return Err(libc::EPERM);
         }
@@ -562,6 +656,7 @@ mod tests {
         assert_eq!(check_netlink_bytes(&msg(22, 20)), Ok(()));
         assert_eq!(check_netlink_bytes(&msg(16, 32)), Err(libc::EPERM)); // RTM_NEWLINK
         assert_eq!(check_netlink_bytes(&msg(20, 32)), Err(libc::EPERM)); // RTM_NEWADDR
+        assert_eq!(check_netlink_bytes(&msg(0x7ff, 32)), Ok(())); // unknown: the kernel says EOPNOTSUPP
         let mut two = msg(18, 16);
         two.extend(msg(24, 16)); // RTM_NEWROUTE after a GET
         assert_eq!(check_netlink_bytes(&two), Err(libc::EPERM));
@@ -572,14 +667,36 @@ mod tests {
     }
 
     #[test]
+    fn control_messages_filtered() {
+        let cmsg = |level: i32, ty: i32, data: &[u8]| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&((16 + data.len()) as u64).to_ne_bytes());
+            b.extend_from_slice(&level.to_ne_bytes());
+            b.extend_from_slice(&ty.to_ne_bytes());
+            b.extend_from_slice(data);
+            b.resize((b.len() + 7) & !7, 0);
+            b
+        };
+        assert_eq!(check_send_control(&cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, &[0; 12])), Ok(()));
+        assert_eq!(check_send_control(&cmsg(libc::SOL_SOCKET, libc::SCM_RIGHTS, &[0; 4])), Err(libc::EINVAL));
+        let mut bad = cmsg(libc::IPPROTO_IP, libc::IP_TOS, &[0; 4]);
+        bad[0] = 200;
+        assert_eq!(check_send_control(&bad), Err(libc::EINVAL));
+        // Received: anything but fds is kept.
+        let mut c = cmsg(libc::IPPROTO_IP, libc::IP_TTL, &[64, 0, 0, 0]);
+        let n = c.len();
+        assert_eq!(recv_control(&mut c, n), n);
+    }
+
+    #[test]
     fn options_allowlisted() {
         assert!(opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_REUSEADDR, true));
         assert!(!opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, true));
         assert!(!opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_TYPE, true));
         assert!(opt_allowed(AF_INET, libc::SOL_SOCKET, libc::SO_TYPE, false));
         assert!(!opt_allowed(AF_INET, libc::IPPROTO_TCP, libc::TCP_ULP, true));
-        assert!(!opt_allowed(AF_INET, libc::IPPROTO_TCP, libc::TCP_CONGESTION, true));
+        assert!(!opt_allowed(AF_INET6, libc::IPPROTO_TCP, libc::TCP_ULP, false));
         assert!(opt_allowed(AF_INET6, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true));
-        assert!(!opt_allowed(AF_INET, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true));
+        assert!(!opt_allowed(AF_NETLINK, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true));
     }
 }

@@ -36,6 +36,7 @@ const EINPROGRESS: Errno = Errno(115);
 const EALREADY: Errno = Errno(114);
 const EPIPE: Errno = Errno(32);
 const EACCES: Errno = Errno(13);
+const EISCONN: Errno = super::EISCONN;
 
 /// Inode numbers of host sockets (shared space with `unix`'s is not
 /// needed: st_dev differs).
@@ -52,10 +53,26 @@ pub struct HostSock {
     /// never blocks, so these live here.
     rcvtimeo: AtomicU64,
     sndtimeo: AtomicU64,
+    /// Netlink: (the host's port id, the one the application sees). The
+    /// host names an autobound socket after the VMM's pid; Linux would
+    /// name it after the application's process.
+    portid: spin::Mutex<Option<(u32, u32)>>,
+    /// Netlink: bound to an explicit port id (kept as is).
+    explicit: core::sync::atomic::AtomicBool,
 }
+
+/// Netlink port ids the sandbox's sockets show (autobinding takes the
+/// process id only when free, as Linux).
+static PORTIDS: spin::Mutex<Vec<u32>> = spin::Mutex::new(Vec::new());
 
 impl Drop for HostSock {
     fn drop(&mut self) {
+        if let Some((_, g)) = *self.portid.lock() {
+            let mut p = PORTIDS.lock();
+            if let Some(i) = p.iter().position(|x| *x == g) {
+                p.swap_remove(i);
+            }
+        }
         host::close(self.handle);
     }
 }
@@ -107,6 +124,8 @@ pub struct Recv {
     pub ret: usize,
     pub from: Vec<u8>,
     pub flags: u32,
+    /// Control messages (IP packet info...).
+    pub control: Vec<u8>,
 }
 
 impl HostSock {
@@ -128,6 +147,73 @@ impl HostSock {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
             rcvtimeo: AtomicU64::new(0),
             sndtimeo: AtomicU64::new(0),
+            portid: spin::Mutex::new(None),
+            explicit: core::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The (host, sandbox) port ids of a bound netlink socket.
+    fn portids(&self, t: &Task) -> Option<(u32, u32)> {
+        if self.domain != AF_NETLINK {
+            return None;
+        }
+        let mut g = self.portid.lock();
+        if g.is_none() {
+            let name = self.host_name(false).ok()?;
+            let host = u32::from_le_bytes(name.get(4..8)?.try_into().ok()?);
+            if host == 0 {
+                return None;
+            }
+            let mut used = PORTIDS.lock();
+            let mine = if self.explicit.load(Ordering::Relaxed) || used.contains(&t.pid()) || host > i32::MAX as u32 { host } else { t.pid() };
+            used.push(mine);
+            *g = Some((host, mine));
+        }
+        *g
+    }
+
+    /// Rewrites the host's port id to the sandbox's in received netlink
+    /// messages (`nlmsg_pid` of replies names the requester).
+    fn fix_portids(&self, t: &Task, segs: &[UserSeg], n: usize) {
+        let Some((host, mine)) = self.portids(t) else { return };
+        if host == mine || n < 16 {
+            return;
+        }
+        let mut data = vec![0u8; n];
+        let mut off = 0;
+        {
+            let mut mm = t.mm.lock();
+            for &(va, len) in segs {
+                let k = len.min(n - off);
+                if k == 0 || mm.copy_in(va, &mut data[off..off + k]).is_err() {
+                    break;
+                }
+                off += k;
+            }
+        }
+        let mut changed = false;
+        let mut at = 0usize;
+        while off.saturating_sub(at) >= 16 {
+            let len = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
+            if u32::from_le_bytes([data[at + 12], data[at + 13], data[at + 14], data[at + 15]]) == host {
+                data[at + 12..at + 16].copy_from_slice(&mine.to_le_bytes());
+                changed = true;
+            }
+            if len < 16 {
+                break;
+            }
+            at += (len + 3) & !3;
+        }
+        if changed {
+            let mut mm = t.mm.lock();
+            let mut pos = 0;
+            for &(va, len) in segs {
+                let k = len.min(off - pos);
+                if k == 0 || mm.copy_out(va, &data[pos..pos + k]).is_err() {
+                    break;
+                }
+                pos += k;
+            }
         }
     }
 
@@ -145,7 +231,6 @@ impl HostSock {
         let min = match (self.domain, fam) {
             (_, 0) if !bind => 2,
             (AF_INET, _) => 16,
-            (AF_INET6, _) if fam == AF_INET => 16,
             (AF_INET6, _) => 24,
             (AF_NETLINK, _) => 12,
             _ => 2,
@@ -165,8 +250,20 @@ impl HostSock {
 
     pub fn bind(&self, t: &Task, raw: &[u8]) -> Result<(), Errno> {
         self.check_addr(t, raw, true)?;
+        if self.domain == AF_NETLINK {
+            // A port id another sandbox socket shows is taken, whatever
+            // the host calls it.
+            let want = raw.get(4..8).map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]])).unwrap_or(0);
+            if want != 0 && PORTIDS.lock().contains(&want) && self.portid.lock().is_none_or(|(_, g)| g != want) {
+                return Err(EADDRINUSE);
+            }
+        }
         let sa = sockaddr(raw);
-        self.op(NetOp::Bind, [host::gpa(&*sa), 0, 0, 0]).map(|_| ())
+        self.op(NetOp::Bind, [host::gpa(&*sa), 0, 0, 0])?;
+        if self.domain == AF_NETLINK && raw.get(4..8).is_some_and(|p| p != [0; 4]) {
+            self.explicit.store(true, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     pub fn listen(&self, backlog: i32) -> Result<(), Errno> {
@@ -179,22 +276,23 @@ impl HostSock {
     pub fn connect(&self, t: &Task, raw: &[u8], nonblock: bool) -> Result<(), Errno> {
         self.check_addr(t, raw, false)?;
         let sa = sockaddr(raw);
-        match self.op(NetOp::Connect, [host::gpa(&*sa), 0, 0, 0]) {
-            Err(e) if (e == EINPROGRESS || e == EALREADY) && !nonblock && self.ty == SOCK_STREAM => {
-                match wait_for(t, self, POLLOUT, self.sndtimeo.load(Ordering::Relaxed)) {
-                    Ok(()) => {}
-                    Err(Errno::EAGAIN) => return Err(EINPROGRESS),
-                    Err(e) if e == ERESTARTSYS => return Err(Errno::EINTR),
-                    Err(e) => return Err(e),
+        let mut first = true;
+        loop {
+            match self.op(NetOp::Connect, [host::gpa(&*sa), 0, 0, 0]) {
+                // The host finishes a pending connect on the next call:
+                // 0 once established (then EISCONN), or the failure.
+                Err(e) if (e == EINPROGRESS || e == EALREADY) && !nonblock && self.ty == SOCK_STREAM => {
+                    match wait_for(t, self, POLLOUT, self.sndtimeo.load(Ordering::Relaxed)) {
+                        Ok(()) => {}
+                        Err(Errno::EAGAIN) => return Err(EINPROGRESS),
+                        Err(e) if e == ERESTARTSYS => return Err(Errno::EINTR),
+                        Err(e) => return Err(e),
+                    }
                 }
-                let err = self.getsockopt(SOL_SOCKET, SO_ERROR, 4)?;
-                let code = i32::from_le_bytes([err[0], err[1], err[2], err[3]]);
-                if code != 0 {
-                    return Err(Errno(code));
-                }
-                Ok(())
+                Err(e) if e == EISCONN && !first => return Ok(()),
+                r => return r.map(|_| ()),
             }
-            r => r.map(|_| ()),
+            first = false;
         }
     }
 
@@ -221,7 +319,19 @@ impl HostSock {
     }
 
     /// getsockname (peer false) or getpeername.
-    pub fn name(&self, peer: bool) -> Result<Vec<u8>, Errno> {
+    pub fn name(&self, t: &Task, peer: bool) -> Result<Vec<u8>, Errno> {
+        let mut b = self.host_name(peer)?;
+        if !peer {
+            if let Some((_, mine)) = self.portids(t) {
+                if b.len() >= 8 {
+                    b[4..8].copy_from_slice(&mine.to_le_bytes());
+                }
+            }
+        }
+        Ok(b)
+    }
+
+    fn host_name(&self, peer: bool) -> Result<Vec<u8>, Errno> {
         let sa = Box::new(SockAddr::default());
         self.op(NetOp::Name, [u64::from(peer), host::gpa(&*sa), 0, 0])?;
         Ok(sa.data[..(sa.len as usize).min(SOCKADDR_MAX)].to_vec())
@@ -263,8 +373,12 @@ impl HostSock {
     }
 
     /// One send of `iov` (already gathered guest-physical buffers).
-    fn send_once(&self, iov: &[IoVec], flags: u32, to: Option<&SockAddr>) -> Result<u64, Errno> {
+    fn send_once(&self, iov: &[IoVec], flags: u32, to: Option<&SockAddr>, control: &[u8]) -> Result<u64, Errno> {
         let mut m = Box::new(Msg { iov_gpa: host::gpa(iov), iov_count: iov.len() as u64, ..Msg::default() });
+        if !control.is_empty() {
+            m.control_gpa = host::gpa(control);
+            m.control_len = control.len() as u64;
+        }
         if let Some(a) = to {
             m.addr = *a;
         }
@@ -273,7 +387,7 @@ impl HostSock {
 
     /// send/sendto/sendmsg: blocks until everything is sent on a blocking
     /// stream, raises SIGPIPE on a broken stream unless MSG_NOSIGNAL.
-    pub fn send(&self, t: &Task, segs: &[UserSeg], flags: u32, to: Option<&[u8]>, nonblock: bool) -> SysResult {
+    pub fn send(&self, t: &Task, segs: &[UserSeg], flags: u32, to: Option<&[u8]>, control: &[u8], nonblock: bool) -> SysResult {
         let to = match to {
             Some(raw) if self.ty != SOCK_STREAM => {
                 self.check_addr(t, raw, false)?;
@@ -292,7 +406,9 @@ impl HostSock {
                 if iov.is_empty() && total > 0 {
                     return Ok(done as u64);
                 }
-                self.send_once(&iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref())
+                // Control data goes with the first piece only.
+                let c = if done == 0 { control } else { &[] };
+                self.send_once(&iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref(), c)
             };
             match r {
                 Ok(n) => {
@@ -321,44 +437,57 @@ impl HostSock {
 
     /// recv/recvfrom/recvmsg. MSG_WAITALL on a stream keeps reading until
     /// the buffer is full, the peer is done, or a signal comes.
-    pub fn recv(&self, t: &Task, segs: &[UserSeg], flags: u32, nonblock: bool) -> Result<Recv, Errno> {
+    pub fn recv(&self, t: &Task, segs: &[UserSeg], flags: u32, control_cap: usize, nonblock: bool) -> Result<Recv, Errno> {
         let nonblock = nonblock || flags & MSG_DONTWAIT != 0;
         let waitall = flags & MSG_WAITALL != 0 && self.ty == SOCK_STREAM && flags & MSG_PEEK == 0;
         let total: usize = segs.iter().map(|s| s.1).sum();
         let mut done = 0usize;
         let mut from = Vec::new();
         let mut out_flags = 0u32;
+        let mut control = vec![0u8; control_cap.min(abi::net::CONTROL_MAX as usize)];
+        let mut control_len = 0usize;
         loop {
             let rest = skip(segs, done);
             let r = {
                 let mut mm = t.mm.lock();
                 let iov = crate::fs::host::gather(&mut mm, &rest, true)?;
-                let m = Box::new(Msg { iov_gpa: host::gpa(&iov[..]), iov_count: iov.len() as u64, ..Msg::default() });
+                let mut m = Box::new(Msg { iov_gpa: host::gpa(&iov[..]), iov_count: iov.len() as u64, ..Msg::default() });
+                if !control.is_empty() && done == 0 {
+                    m.control_gpa = host::gpa(&control[..]);
+                    m.control_len = control.len() as u64;
+                }
                 let r = self.op(NetOp::Recv, [host::gpa(&*m), u64::from(flags & !(MSG_DONTWAIT | MSG_WAITALL)), 0, 0]);
                 if r.is_ok() {
                     from = m.addr.data[..(m.addr.len as usize).min(SOCKADDR_MAX)].to_vec();
                     out_flags = m.flags as u32;
+                    if done == 0 {
+                        control_len = (m.control_len as usize).min(control.len());
+                    }
                 }
                 r
             };
             match r {
                 Ok(n) => {
+                    if self.domain == AF_NETLINK && flags & MSG_TRUNC == 0 {
+                        self.fix_portids(t, segs, n as usize);
+                    }
                     done += n as usize;
                     if !waitall || n == 0 || done >= total {
-                        return Ok(Recv { ret: if waitall || self.ty == SOCK_STREAM { done } else { n as usize }, from, flags: out_flags });
+                        control.truncate(control_len);
+                        return Ok(Recv { ret: if waitall || self.ty == SOCK_STREAM { done } else { n as usize }, from, flags: out_flags, control });
                     }
                 }
                 Err(Errno::EAGAIN) if !nonblock => {
                     if let Err(e) = wait_for(t, self, POLLIN | POLLRDHUP_BIT, self.rcvtimeo.load(Ordering::Relaxed)) {
                         if done > 0 {
-                            return Ok(Recv { ret: done, from, flags: out_flags });
+                            return Ok(Recv { ret: done, from, flags: out_flags, control: control[..control_len].to_vec() });
                         }
                         return Err(e);
                     }
                 }
                 Err(e) => {
                     if done > 0 {
-                        return Ok(Recv { ret: done, from, flags: out_flags });
+                        return Ok(Recv { ret: done, from, flags: out_flags, control: control[..control_len].to_vec() });
                     }
                     return Err(e);
                 }
@@ -475,11 +604,11 @@ pub fn host_sock_of(f: &crate::fs::OpenFile) -> Option<&Arc<HostSock>> {
 
 impl FileOps for HostSockFile {
     fn read(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, nonblock: bool) -> SysResult {
-        self.sock.recv(t, segs, 0, nonblock).map(|r| r.ret as u64)
+        self.sock.recv(t, segs, 0, 0, nonblock).map(|r| r.ret as u64)
     }
 
     fn write(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, nonblock: bool) -> SysResult {
-        self.sock.send(t, segs, 0, None, nonblock)
+        self.sock.send(t, segs, 0, None, &[], nonblock)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

@@ -36,6 +36,7 @@ pub const MSG_CTRUNC: u32 = 0x8;
 pub const MSG_TRUNC: u32 = 0x20;
 pub const MSG_DONTWAIT: u32 = 0x40;
 pub const MSG_EOR: u32 = 0x80;
+pub const MSG_ERRQUEUE: u32 = 0x2000;
 pub const MSG_WAITALL: u32 = 0x100;
 pub const MSG_NOSIGNAL: u32 = 0x4000;
 pub const MSG_WAITFORONE: u32 = 0x10000;

@@ -264,7 +264,7 @@ pub fn sys_shutdown(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_getsockname(t: &mut Task, a: &Args) -> SysResult {
     if let Some((_f, h)) = host_of(t, a.fd(0))? {
-        let b = h.name(false)?;
+        let b = h.name(t, false)?;
         return write_addr(t, a.u64(1), a.u64(2), &b).map(|()| 0);
     }
     let (_f, s) = sock_of(t, a.fd(0))?;
@@ -273,7 +273,7 @@ pub fn sys_getsockname(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_getpeername(t: &mut Task, a: &Args) -> SysResult {
     if let Some((_f, h)) = host_of(t, a.fd(0))? {
-        let b = h.name(true)?;
+        let b = h.name(t, true)?;
         return write_addr(t, a.u64(1), a.u64(2), &b).map(|()| 0);
     }
     let (_f, s) = sock_of(t, a.fd(0))?;
@@ -297,7 +297,9 @@ pub fn sys_setsockopt(t: &mut Task, a: &Args) -> SysResult {
             return Err(Errno::EINVAL);
         }
         let mut val = vec![0u8; (optlen as usize).min(256)];
-        t.mm.lock().copy_in(a.u64(3), &mut val)?;
+        if !val.is_empty() {
+            t.mm.lock().copy_in(a.u64(3), &mut val)?;
+        }
         return h.setsockopt(level, name, &val).map(|()| 0);
     }
     let (_f, s) = sock_of(t, a.fd(0))?;
@@ -534,7 +536,7 @@ pub fn sys_sendto(t: &mut Task, a: &Args) -> SysResult {
     let (addr, alen) = (a.u64(4), a.i32(5));
     if let Some((f, h)) = host_of(t, a.fd(0))? {
         let raw = if addr != 0 && alen != 0 { Some(read_addr(t, addr, i64::from(alen))?) } else { None };
-        return h.send(t, &segs, a.u32(3), raw.as_deref(), f.nonblock());
+        return h.send(t, &segs, a.u32(3), raw.as_deref(), &[], f.nonblock());
     }
     let (f, s) = sock_of(t, a.fd(0))?;
     let raw = if addr != 0 && alen != 0 { Some(read_addr(t, addr, i64::from(alen))?) } else { None };
@@ -545,7 +547,7 @@ pub fn sys_sendto(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_recvfrom(t: &mut Task, a: &Args) -> SysResult {
     let segs = [(a.u64(1), a.usize(2).min(MAX_RW))];
     if let Some((f, h)) = host_of(t, a.fd(0))? {
-        let r = h.recv(t, &segs, a.u32(3), f.nonblock())?;
+        let r = h.recv(t, &segs, a.u32(3), 0, f.nonblock())?;
         if a.u64(4) != 0 {
             write_addr(t, a.u64(4), a.u64(5), &r.from)?;
         }
@@ -669,13 +671,18 @@ fn host_sendmsg_one(t: &Task, f: &OpenFile, h: &HostSock, va: u64, flags: u32) -
     if m.controllen > i32::MAX as u64 || m.controllen > OPTMEM_MAX {
         return Err(ENOBUFS);
     }
-    h.send(t, &segs, flags, raw.as_deref(), f.nonblock())
+    let mut ctl = vec![0u8; (m.controllen as usize).min(abi::net::CONTROL_MAX as usize)];
+    if !ctl.is_empty() {
+        t.mm.lock().copy_in(m.control, &mut ctl)?;
+    }
+    h.send(t, &segs, flags, raw.as_deref(), &ctl, f.nonblock())
 }
 
 fn host_recvmsg_one(t: &Task, f: &OpenFile, h: &HostSock, va: u64, flags: u32) -> SysResult {
     let m = read_msghdr(t, va)?;
     let segs = read_iov(t, m.iov, m.iovlen)?;
-    let r = h.recv(t, &segs, flags, f.nonblock())?;
+    let cap = if m.control == 0 { 0 } else { usize::try_from(m.controllen).unwrap_or(usize::MAX) };
+    let r = h.recv(t, &segs, flags, cap, f.nonblock())?;
     let mut mm = t.mm.lock();
     if m.name != 0 {
         let n = (m.namelen as usize).min(r.from.len());
@@ -684,8 +691,11 @@ fn host_recvmsg_one(t: &Task, f: &OpenFile, h: &HostSock, va: u64, flags: u32) -
         }
         mm.write_obj(va + 8, &(r.from.len() as u32))?;
     }
-    mm.write_obj(va + 40, &0u64)?;
-    mm.write_obj(va + 48, &(r.flags & (MSG_TRUNC | MSG_EOR | MSG_OOB | MSG_CTRUNC)))?;
+    if !r.control.is_empty() {
+        mm.copy_out(m.control, &r.control)?;
+    }
+    mm.write_obj(va + 40, &(r.control.len() as u64))?;
+    mm.write_obj(va + 48, &(r.flags & (MSG_TRUNC | MSG_EOR | MSG_OOB | MSG_CTRUNC | MSG_ERRQUEUE)))?;
     Ok(r.ret as u64)
 }
 
