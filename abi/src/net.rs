@@ -9,13 +9,24 @@
 //! when to wake it, the VMM keeps the *current* poll state of every socket
 //! handle in the readiness table at [`READY_GPA`] (one `u16` of poll bits
 //! per handle, refreshed after every operation on it and whenever the
-//! host's epoll reports an edge) and sets `Preempt::net` on vCPU 0 and
-//! kicks it when a table entry changed outside a hypercall.
+//! host's epoll reports an edge). Host events are taken (and the table
+//! refreshed) only on the sentry's side of the VMM — after each socket
+//! operation, around each halt, and on [`NetOp::Drain`] — so a sentry that
+//! just sent on a loopback connection sees its peer become readable when
+//! the hypercall returns. `Preempt::net` (vCPU 0) tells the sentry what to
+//! do: [`NET_WAKE`] (the table changed: wake waiters) and [`NET_DRAIN`]
+//! (events wait in the VMM: make a `Drain` call first; set by the VMM's
+//! watcher thread, which also kicks a halted vCPU and preempts a busy one).
 
 /// Guest-physical address of the readiness table (`u16` per handle).
 pub const READY_GPA: u64 = 0x4_0000;
 /// Entries in the readiness table: one per possible handle.
 pub const READY_ENTRIES: u64 = 4096;
+
+/// `Preempt::net` bit: the readiness table changed.
+pub const NET_WAKE: u64 = 2;
+/// `Preempt::net` bit: host events wait; `NetOp::Drain` takes them.
+pub const NET_DRAIN: u64 = 1;
 
 /// Sub-operations of `Nr::Net`: (op, handle, a, b, c, d).
 #[repr(u64)]
@@ -54,6 +65,8 @@ pub enum NetOp {
     /// Read a file of the namespace's /proc/net: handle ignored, a =
     /// [`ProcNet`] index, b = buffer gpa, c = length, d = offset.
     ProcRead = 13,
+    /// Take waiting host events into the readiness table: no arguments.
+    Drain = 14,
 }
 
 impl NetOp {
@@ -73,6 +86,7 @@ impl NetOp {
             11 => NetOp::Recv,
             12 => NetOp::Ioctl,
             13 => NetOp::ProcRead,
+            14 => NetOp::Drain,
             _ => return None,
         })
     }

@@ -305,6 +305,11 @@ impl Service {
     }
 
     fn halt(&self, timeout_ns: u64) -> HcResult {
+        // Socket events that are already there end the halt at once.
+        if self.net.drain_for_halt() {
+            self.net.awake();
+            return Ok(0);
+        }
         let (m, cv) = &*self.wake;
         let mut woken = m.lock().unwrap_or_else(|e| e.into_inner());
         // An unbounded halt is capped so a confused guest still gets to run
@@ -319,6 +324,9 @@ impl Service {
             woken = cv.wait_timeout(woken, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         *woken = false;
+        drop(woken);
+        self.net.drain_for_halt();
+        self.net.awake();
         Ok(0)
     }
 

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use abi::net::{Msg, NetOp, SockAddr, CONTROL_MAX, PROC_NET, READY_ENTRIES, READY_GPA, SOCKADDR_MAX};
+use abi::net::{Msg, NetOp, SockAddr, CONTROL_MAX, NET_DRAIN, NET_WAKE, PROC_NET, READY_ENTRIES, READY_GPA, SOCKADDR_MAX};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::memory::GuestMemory;
 
@@ -40,6 +41,10 @@ struct Shared {
     ready: Mutex<()>,
     mem: Arc<GuestMemory>,
     wake: Arc<(Mutex<bool>, Condvar)>,
+    /// Bumped by every drain: the watcher waits for it after a kick.
+    drained: (Mutex<u64>, Condvar),
+    /// vCPU 0 sleeps in a halt: the watcher must wake it at once.
+    halted: std::sync::atomic::AtomicBool,
 }
 
 /// The sandbox's networking state.
@@ -72,7 +77,7 @@ impl Net {
             .map(|s| s.split_whitespace().map(|w| w.as_bytes().to_vec()).collect())
             .unwrap_or_default();
         Ok(Net {
-            shared: Arc::new(Shared { epoll, socks: Mutex::new(HashMap::new()), ready: Mutex::new(()), mem, wake }),
+            shared: Arc::new(Shared { epoll, socks: Mutex::new(HashMap::new()), ready: Mutex::new(()), mem, wake, drained: (Mutex::new(0), Condvar::new()), halted: std::sync::atomic::AtomicBool::new(false) }),
             poller: OnceLock::new(),
             proc_net,
             raw,
@@ -119,6 +124,25 @@ impl Net {
         Ok(h)
     }
 
+    /// Around a halt: takes waiting host events; whether the table changed
+    /// (the sentry then has waiters to wake instead of sleeping).
+    pub(crate) fn drain_for_halt(&self) -> bool {
+        if self.poller.get().is_none() {
+            return false;
+        }
+        self.shared.halted.store(true, Ordering::SeqCst);
+        let any = self.shared.drain();
+        if any {
+            self.shared.raise(NET_WAKE);
+        }
+        any
+    }
+
+    /// The halt is over.
+    pub(crate) fn awake(&self) {
+        self.shared.halted.store(false, Ordering::SeqCst);
+    }
+
     fn start_poller(&self) {
         self.poller.get_or_init(|| {
             let shared = self.shared.clone();
@@ -134,10 +158,20 @@ impl Net {
         match op {
             NetOp::Socket => self.socket(a[2], a[3], a[4], insert),
             NetOp::ProcRead => self.proc_read(a[2], a[3], a[4], a[5]),
+            NetOp::Drain => {
+                self.shared.drain();
+                Ok(0)
+            }
             _ => {
                 let (fd, domain) = self.sock(h)?;
                 let r = self.sock_op(op, &fd, domain, a, iovecs, insert);
                 self.shared.refresh(h, &fd);
+                // What this operation did to other sockets (the peer of a
+                // loopback connection) is taken now, not when the poller
+                // thread and a halted vCPU get to it.
+                if self.shared.drain() {
+                    self.shared.raise(NET_WAKE);
+                }
                 r
             }
         }
@@ -231,7 +265,7 @@ impl Net {
             NetOp::Send => self.send(raw, domain, a[2], a[3], iovecs),
             NetOp::Recv => self.recv(raw, a[2], a[3], iovecs),
             NetOp::Ioctl => self.ioctl(raw, a[2], a[3], a[4]),
-            NetOp::Socket | NetOp::ProcRead => Err(libc::EINVAL),
+            NetOp::Socket | NetOp::ProcRead | NetOp::Drain => Err(libc::EINVAL),
         }
     }
 
@@ -397,36 +431,86 @@ impl Shared {
         self.store(h, if r < 0 { libc::POLLERR as u16 } else { p.revents as u16 });
     }
 
+    /// Takes the waiting epoll events and refreshes those sockets'
+    /// entries; whether there were any.
+    fn drain(&self) -> bool {
+        let mut any = false;
+        loop {
+            let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
+            // SAFETY: `evs` has room for 64 events; zero timeout.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), evs.as_mut_ptr(), 64, 0) };
+            if n <= 0 {
+                break;
+            }
+            any = true;
+            for ev in &evs[..n as usize] {
+                let h = ev.u64;
+                let fd = self.lock().get(&h).map(|s| s.fd.clone());
+                if let Some(fd) = fd {
+                    self.refresh(h, &fd);
+                }
+            }
+            if n < 64 {
+                break;
+            }
+        }
+        let (m, cv) = &self.drained;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        cv.notify_all();
+        any
+    }
+
+    /// Sets bits of `Preempt::net` on vCPU 0 (atomically: the sentry
+    /// takes them with a swap).
+    fn raise(&self, bits: u64) {
+        let gpa = abi::layout::vcpu_block(0) + abi::layout::vcpu::PREEMPT + std::mem::offset_of!(abi::hypercall::Preempt, net) as u64;
+        if let Ok(p) = self.mem.host_ptr(gpa, 8) {
+            if p as usize % 8 == 0 {
+                // SAFETY: `p` is an aligned u64 inside guest memory, which
+                // lives as long as `self.mem`; the sentry accesses it
+                // atomically too.
+                unsafe { AtomicU64::from_ptr(p.cast::<u64>()) }.fetch_or(bits, Ordering::SeqCst);
+            }
+        }
+    }
+
     fn kick(&self) {
-        let flag = abi::layout::vcpu_block(0) + abi::layout::vcpu::PREEMPT + std::mem::offset_of!(abi::hypercall::Preempt, net) as u64;
-        let _ = self.mem.write_obj(flag, &1u64);
+        self.raise(NET_DRAIN);
         let (m, cv) = &*self.wake;
         *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
     }
 }
 
-/// The poller thread: turns host epoll edges into readiness entries and
-/// wakes the sentry. Ends when the sandbox is gone.
+/// The watcher thread: when host events wait in the epoll set (which it
+/// polls without taking them), it tells the sentry and wakes or
+/// preempts it, then waits for a drain before looking again. Ends when
+/// the sandbox is gone.
 fn poller(shared: Arc<Shared>) {
-    let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
     loop {
-        // SAFETY: `evs` has room for 64 events.
-        let n = unsafe { libc::epoll_wait(shared.epoll.as_raw_fd(), evs.as_mut_ptr(), 64, 1000) };
+        let mut p = libc::pollfd { fd: shared.epoll.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd on our stack.
+        let n = unsafe { libc::poll(&mut p, 1, 1000) };
         if Arc::strong_count(&shared) == 1 {
             return;
         }
         if n <= 0 {
             continue;
         }
-        for ev in &evs[..n as usize] {
-            let h = ev.u64;
-            let fd = shared.lock().get(&h).map(|s| s.fd.clone());
-            if let Some(fd) = fd {
-                shared.refresh(h, &fd);
+        let (m, cv) = &shared.drained;
+        let gen = *m.lock().unwrap_or_else(|e| e.into_inner());
+        // A running sentry drains after its next socket call or before it
+        // halts; give it a moment before interrupting it.
+        if !shared.halted.load(Ordering::SeqCst) {
+            let g = m.lock().unwrap_or_else(|e| e.into_inner());
+            let (g, _) = cv.wait_timeout_while(g, std::time::Duration::from_millis(1), |g| *g == gen).unwrap_or_else(|e| e.into_inner());
+            if *g != gen {
+                continue;
             }
         }
         shared.kick();
+        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = cv.wait_timeout_while(g, std::time::Duration::from_millis(10), |g| *g == gen);
     }
 }
 

@@ -47,17 +47,14 @@ pub fn take_saved_rip() -> Option<u64> {
     Some(rip)
 }
 
-/// Takes the VMM's "network readiness changed" flag (`Preempt::net`).
-pub fn take_net_flag() -> bool {
-    let Some(p) = block() else { return false };
-    // SAFETY: as in `set_wanted`; the VMM sets the flag from its poller.
-    let f = unsafe { core::ptr::addr_of_mut!((*p).net).read_volatile() };
-    if f == 0 {
-        return false;
+/// Takes the VMM's network bits (`Preempt::net`, `abi::net::NET_*`).
+pub fn take_net_flag() -> u64 {
+    let Some(p) = block() else { return 0 };
+    // SAFETY: as in `set_wanted`; the field is an aligned u64 the VMM
+    // updates atomically (fetch_or), so it is accessed as an atomic here.
+    let f = unsafe { &*(core::ptr::addr_of_mut!((*p).net) as *const core::sync::atomic::AtomicU64) };
+    if f.load(Ordering::Relaxed) == 0 {
+        return 0;
     }
-    // SAFETY: as above. Cleared before the waiters look, so a change made
-    // after this point raises the flag again.
-    unsafe { core::ptr::addr_of_mut!((*p).net).write_volatile(0) };
-    core::sync::atomic::fence(Ordering::SeqCst);
-    true
+    f.swap(0, Ordering::SeqCst)
 }

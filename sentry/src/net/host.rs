@@ -59,7 +59,25 @@ pub struct HostSock {
     portid: spin::Mutex<Option<(u32, u32)>>,
     /// Netlink: bound to an explicit port id (kept as is).
     explicit: core::sync::atomic::AtomicBool,
+    /// listen(2) succeeded: reads are an error, not a wait.
+    listening: core::sync::atomic::AtomicBool,
+    /// Stream bytes taken from the host ahead of the application's reads
+    /// (each host call costs ~20 µs, so one fills the caller's buffer and
+    /// this one).
+    rx: spin::Mutex<RxBuf>,
 }
+
+/// A stream socket's read-ahead buffer: `buf[start..end]` is pending.
+#[derive(Default)]
+struct RxBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// Read-ahead sizes: at least a page, at most this.
+const RX_MIN: usize = 4096;
+const RX_MAX: usize = 256 << 10;
 
 /// Netlink port ids the sandbox's sockets show (autobinding takes the
 /// process id only when free, as Linux).
@@ -114,7 +132,11 @@ fn wait_for(t: &Task, s: &HostSock, events: u16, timeo_ns: u64) -> Result<(), Er
 /// changed. Called at the sentry's safe points (idle loop, syscall entry,
 /// preemption).
 pub fn poll_events() {
-    if crate::kernel::preempt::take_net_flag() {
+    let bits = crate::kernel::preempt::take_net_flag();
+    if bits & abi::net::NET_DRAIN != 0 {
+        let _ = host::net(NetOp::Drain, 0, [0; 4]);
+    }
+    if bits != 0 {
         POLL_WQ.wake_all();
     }
 }
@@ -149,7 +171,56 @@ impl HostSock {
             sndtimeo: AtomicU64::new(0),
             portid: spin::Mutex::new(None),
             explicit: core::sync::atomic::AtomicBool::new(false),
+            listening: core::sync::atomic::AtomicBool::new(false),
+            rx: spin::Mutex::new(RxBuf::default()),
         }
+    }
+
+    /// Bytes in the read-ahead buffer.
+    fn buffered(&self) -> usize {
+        let rx = self.rx.lock();
+        rx.end - rx.start
+    }
+
+    /// Serves a read from the read-ahead buffer into `segs` after the
+    /// first `done` bytes: how many bytes it gave (consumed unless
+    /// `peek`; not copied when `discard`, as MSG_TRUNC on TCP).
+    fn take_buffered(&self, t: &Task, segs: &[UserSeg], done: usize, peek: bool, discard: bool) -> Result<usize, Errno> {
+        let total: usize = segs.iter().map(|s| s.1).sum();
+        let chunk = {
+            let mut rx = self.rx.lock();
+            let n = (rx.end - rx.start).min(total - done);
+            if n == 0 {
+                return Ok(0);
+            }
+            let chunk = if discard { Vec::new() } else { rx.buf[rx.start..rx.start + n].to_vec() };
+            if !peek {
+                rx.start += n;
+            }
+            (n, chunk)
+        };
+        let (n, data) = chunk;
+        if !discard {
+            let mut mm = t.mm.lock();
+            let mut off = 0usize;
+            for (va, len) in skip(segs, done) {
+                if off >= n {
+                    break;
+                }
+                let k = len.min(n - off);
+                mm.copy_out(va, &data[off..off + k])?;
+                off += k;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Whether an operation waiting for `events` would only get EAGAIN
+    /// from the host now: the readiness table (current as of the last
+    /// operation or host event) shows neither them nor an error or
+    /// hang-up. Saves the ~20 µs exit of a doomed call.
+    fn would_block(&self, events: u16) -> bool {
+        self.ready() & (events | POLLERR | POLLHUP) == 0 && !(events & POLLIN != 0 && self.buffered() > 0)
     }
 
     /// The (host, sandbox) port ids of a bound netlink socket.
@@ -270,7 +341,9 @@ impl HostSock {
         if self.ty != SOCK_STREAM {
             return Err(Errno::EOPNOTSUPP);
         }
-        self.op(NetOp::Listen, [backlog.max(0) as u64, 0, 0, 0]).map(|_| ())
+        self.op(NetOp::Listen, [backlog.max(0) as u64, 0, 0, 0])?;
+        self.listening.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn connect(&self, t: &Task, raw: &[u8], nonblock: bool) -> Result<(), Errno> {
@@ -300,6 +373,12 @@ impl HostSock {
     pub fn accept(&self, t: &Task, nonblock: bool) -> Result<(Arc<HostSock>, Vec<u8>), Errno> {
         let sa = Box::new(SockAddr::default());
         loop {
+            if self.listening.load(Ordering::Relaxed) && self.would_block(POLLIN) {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                wait_for(t, self, POLLIN, self.rcvtimeo.load(Ordering::Relaxed))?;
+            }
             match self.op(NetOp::Accept, [host::gpa(&*sa), 0, 0, 0]) {
                 Ok(h) => {
                     let n = (sa.len as usize).min(SOCKADDR_MAX);
@@ -399,6 +478,14 @@ impl HostSock {
         let total: usize = segs.iter().map(|s| s.1).sum();
         let mut done = 0usize;
         loop {
+            if self.would_block(POLLOUT) {
+                if nonblock {
+                    return if done > 0 { Ok(done as u64) } else { Err(Errno::EAGAIN) };
+                }
+                if let Err(e) = wait_for(t, self, POLLOUT, self.sndtimeo.load(Ordering::Relaxed)) {
+                    return if done > 0 { Ok(done as u64) } else { Err(e) };
+                }
+            }
             let rest = skip(segs, done);
             let r = {
                 let mut mm = t.mm.lock();
@@ -438,7 +525,7 @@ impl HostSock {
     /// recv/recvfrom/recvmsg. MSG_WAITALL on a stream keeps reading until
     /// the buffer is full, the peer is done, or a signal comes.
     pub fn recv(&self, t: &Task, segs: &[UserSeg], flags: u32, control_cap: usize, nonblock: bool) -> Result<Recv, Errno> {
-        let nonblock = nonblock || flags & MSG_DONTWAIT != 0;
+        let mut nonblock = nonblock || flags & MSG_DONTWAIT != 0;
         let waitall = flags & MSG_WAITALL != 0 && self.ty == SOCK_STREAM && flags & MSG_PEEK == 0;
         let total: usize = segs.iter().map(|s| s.1).sum();
         let mut done = 0usize;
@@ -446,11 +533,49 @@ impl HostSock {
         let mut out_flags = 0u32;
         let mut control = vec![0u8; control_cap.min(abi::net::CONTROL_MAX as usize)];
         let mut control_len = 0usize;
+        let ahead = self.ty == SOCK_STREAM && flags & (MSG_OOB | MSG_ERRQUEUE) == 0;
         loop {
+            if ahead {
+                let n = self.take_buffered(t, segs, done, flags & MSG_PEEK != 0, flags & MSG_TRUNC != 0)?;
+                done += n;
+                if n > 0 && (done >= total || flags & MSG_PEEK != 0) {
+                    return Ok(Recv { ret: done, from, flags: out_flags, control: Vec::new() });
+                }
+                if n > 0 && !waitall {
+                    // The rest of the buffer gets what the host has now,
+                    // without waiting (as one read of the host's queue).
+                    nonblock = true;
+                }
+            }
+            let want = POLLIN | POLLRDHUP_BIT;
+            if flags & (MSG_ERRQUEUE | MSG_OOB) == 0 && !self.listening.load(Ordering::Relaxed) && self.would_block(want) {
+                let r = if nonblock { Err(Errno::EAGAIN) } else { wait_for(t, self, want, self.rcvtimeo.load(Ordering::Relaxed)) };
+                if let Err(e) = r {
+                    return if done > 0 { Ok(Recv { ret: done, from, flags: out_flags, control: Vec::new() }) } else { Err(e) };
+                }
+            }
             let rest = skip(segs, done);
+            let rest_len: usize = rest.iter().map(|s| s.1).sum();
+            // The read-ahead buffer rides along with a plain read (it is
+            // empty here: served above).
+            let mut ra = if ahead && flags & (MSG_PEEK | MSG_TRUNC) == 0 {
+                let mut b = core::mem::take(&mut self.rx.lock().buf);
+                let size = (rest_len.saturating_mul(2)).clamp(RX_MIN, RX_MAX);
+                if b.len() < size {
+                    b = vec![0u8; size];
+                }
+                Some(b)
+            } else {
+                None
+            };
             let r = {
                 let mut mm = t.mm.lock();
-                let iov = crate::fs::host::gather(&mut mm, &rest, true)?;
+                let mut iov = crate::fs::host::gather(&mut mm, &rest, true)?;
+                if let Some(b) = &ra {
+                    if (iov.len() as u64) < abi::hypercall::MAX_IOVECS {
+                        iov.push(IoVec { gpa: host::gpa(&b[..]), len: b.len() as u64 });
+                    }
+                }
                 let mut m = Box::new(Msg { iov_gpa: host::gpa(&iov[..]), iov_count: iov.len() as u64, ..Msg::default() });
                 if !control.is_empty() && done == 0 {
                     m.control_gpa = host::gpa(&control[..]);
@@ -465,6 +590,23 @@ impl HostSock {
                     }
                 }
                 r
+            };
+            let r = match (r, ra.take()) {
+                (Ok(n), Some(b)) => {
+                    // Bytes past the caller's buffer landed in read-ahead.
+                    let extra = (n as usize).saturating_sub(rest_len);
+                    let mut rx = self.rx.lock();
+                    rx.buf = b;
+                    rx.start = 0;
+                    rx.end = extra.min(rx.buf.len());
+                    drop(rx);
+                    Ok(n - extra as u64)
+                }
+                (r, Some(b)) => {
+                    self.rx.lock().buf = b;
+                    r
+                }
+                (r, None) => r,
             };
             match r {
                 Ok(n) => {
@@ -502,7 +644,9 @@ impl HostSock {
             0x541b | 0x5411 | 0x8905 | 0x894b => {
                 let v = Box::new(0i32);
                 self.op(NetOp::Ioctl, [req, host::gpa(&*v), 0, 0])?;
-                t.mm.lock().write_obj(arg, &*v).map(|()| 0)
+                // FIONREAD counts what was read ahead too.
+                let extra = if req == 0x541b { self.buffered() as i32 } else { 0 };
+                t.mm.lock().write_obj(arg, &v.saturating_add(extra)).map(|()| 0)
             }
             _ => self.iface_ioctl(t, req, arg).unwrap_or(Err(Errno::ENOTTY)),
         }
@@ -625,6 +769,9 @@ impl FileOps for HostSockFile {
 
     fn poll(&self, events: u16) -> u16 {
         let mut r = self.sock.ready();
+        if self.sock.buffered() > 0 {
+            r |= POLLIN;
+        }
         if r & POLLIN != 0 {
             r |= POLLRDNORM;
         }
