@@ -676,6 +676,94 @@ mod tests {
         s.mem.read_obj::<Mailbox>(MB).unwrap().ret
     }
 
+    /// Socket requests are hostile input like any other: unknown ops,
+    /// handles that are not sockets, addresses outside guest memory,
+    /// oversized lengths and forbidden families get errors, and a real
+    /// loopback exchange works with the readiness table kept current.
+    #[test]
+    fn net_requests_are_checked() {
+        use abi::net::{Msg, NetOp, SockAddr, READY_GPA};
+        let s = service();
+        let net = |op: NetOp, h: u64, a: [u64; 4]| call(&s, Nr::Net as u64, [op as u64, h, a[0], a[1], a[2], a[3]]);
+        let e = |x: i32| -i64::from(x);
+        assert_eq!(call(&s, Nr::Net as u64, [99, 0, 0, 0, 0, 0]), e(libc::EINVAL));
+        assert_eq!(net(NetOp::Bind, 5, [0x2000, 0, 0, 0]), e(libc::ENOTSOCK));
+        assert_eq!(net(NetOp::Socket, 0, [libc::AF_PACKET as u64, 3, 0, 0]), e(libc::EAFNOSUPPORT));
+        assert_eq!(net(NetOp::Socket, 0, [libc::AF_INET as u64, 1, 132, 0]), e(libc::EPROTONOSUPPORT));
+        assert_eq!(net(NetOp::Socket, 0, [libc::AF_INET as u64, libc::SOCK_RAW as u64, libc::IPPROTO_ICMP as u64, 0]), e(libc::EPERM));
+        assert_eq!(net(NetOp::Socket, 0, [u64::MAX, 1, 0, 0]), e(libc::EAFNOSUPPORT));
+        assert_eq!(net(NetOp::ProcRead, 0, [999, 0x3000, 100, 0]), e(libc::EINVAL));
+        let srv = net(NetOp::Socket, 0, [libc::AF_INET as u64, libc::SOCK_STREAM as u64, 0, 0]);
+        assert!(srv >= 0, "{srv}");
+        let srv = srv as u64;
+        // A sockaddr outside guest memory, a length past 128, the wrong family.
+        assert_eq!(net(NetOp::Bind, srv, [u64::MAX - 8, 0, 0, 0]), e(libc::EFAULT));
+        let mut sa = SockAddr { len: 200, ..SockAddr::default() };
+        s.mem.write_obj(0x2000, &sa).unwrap();
+        assert_eq!(net(NetOp::Bind, srv, [0x2000, 0, 0, 0]), e(libc::EINVAL));
+        sa.len = 28;
+        sa.data[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        s.mem.write_obj(0x2000, &sa).unwrap();
+        assert_eq!(net(NetOp::Bind, srv, [0x2000, 0, 0, 0]), e(libc::EAFNOSUPPORT));
+        // Forbidden options.
+        assert_eq!(net(NetOp::SetOpt, srv, [libc::SOL_SOCKET as u64, libc::SO_ATTACH_FILTER as u64, 0x3000, 16]), e(libc::ENOPROTOOPT));
+        assert_eq!(net(NetOp::SetOpt, srv, [libc::IPPROTO_TCP as u64, libc::TCP_ULP as u64, 0x3000, 4]), e(libc::ENOPROTOOPT));
+        s.mem.write(0x3000, b"no-such-cc\0").unwrap();
+        assert_eq!(net(NetOp::SetOpt, srv, [libc::IPPROTO_TCP as u64, libc::TCP_CONGESTION as u64, 0x3000, 11]), e(libc::ENOENT));
+        assert_eq!(net(NetOp::Ioctl, srv, [0x8914, 0x3000, 0, 0]), e(libc::ENOTTY)); // SIOCSIFFLAGS
+        // A loopback exchange: bind, listen, connect, accept, send, recv.
+        sa = SockAddr { len: 16, ..SockAddr::default() };
+        sa.data[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        sa.data[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        s.mem.write_obj(0x2000, &sa).unwrap();
+        assert_eq!(net(NetOp::Bind, srv, [0x2000, 0, 0, 0]), 0);
+        assert_eq!(net(NetOp::Listen, srv, [4, 0, 0, 0]), 0);
+        assert_eq!(net(NetOp::Name, srv, [0, 0x2000, 0, 0]), 0);
+        let cli = net(NetOp::Socket, 0, [libc::AF_INET as u64, libc::SOCK_STREAM as u64, 0, 0]) as u64;
+        let r = net(NetOp::Connect, cli, [0x2000, 0, 0, 0]);
+        assert!(r == 0 || r == e(libc::EINPROGRESS), "{r}");
+        let ready = |h: u64| s.mem.read_obj::<u16>(READY_GPA + 2 * h).unwrap();
+        for _ in 0..100 {
+            if ready(srv) & libc::POLLIN as u16 != 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            net(NetOp::Drain, 0, [0; 4]);
+        }
+        assert_ne!(ready(srv) & libc::POLLIN as u16, 0, "the listener shows a pending connection");
+        let acc = net(NetOp::Accept, srv, [0x2400, 0, 0, 0]);
+        assert!(acc >= 0, "{acc}");
+        let acc = acc as u64;
+        s.mem.write(0x5000, b"hello").unwrap();
+        s.mem.write_obj(0x4000, &IoVec { gpa: 0x5000, len: 5 }).unwrap();
+        s.mem.write_obj(0x4100, &Msg { iov_gpa: 0x4000, iov_count: 1, ..Msg::default() }).unwrap();
+        assert_eq!(net(NetOp::Send, cli, [0x4100, 0, 0, 0]), 5);
+        // Loopback delivery is seen when the send returns.
+        assert_ne!(ready(acc) & libc::POLLIN as u16, 0);
+        s.mem.write_obj(0x4000, &IoVec { gpa: 0x6000, len: 64 }).unwrap();
+        s.mem.write_obj(0x4100, &Msg { iov_gpa: 0x4000, iov_count: 1, ..Msg::default() }).unwrap();
+        assert_eq!(net(NetOp::Recv, acc, [0x4100, 0, 0, 0]), 5);
+        let mut got = [0u8; 5];
+        s.mem.read(0x6000, &mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        assert_eq!(ready(acc) & libc::POLLIN as u16, 0, "drained");
+        // An iovec outside guest memory, control data that carries fds.
+        s.mem.write_obj(0x4000, &IoVec { gpa: u64::MAX - 100, len: 64 }).unwrap();
+        assert_eq!(net(NetOp::Send, cli, [0x4100, 0, 0, 0]), e(libc::EFAULT));
+        s.mem.write_obj(0x4000, &IoVec { gpa: 0x5000, len: 5 }).unwrap();
+        let mut cm = Vec::new();
+        cm.extend_from_slice(&20u64.to_ne_bytes());
+        cm.extend_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+        cm.extend_from_slice(&libc::SCM_RIGHTS.to_ne_bytes());
+        cm.extend_from_slice(&0i32.to_ne_bytes());
+        s.mem.write(0x7000, &cm).unwrap();
+        s.mem.write_obj(0x4100, &Msg { iov_gpa: 0x4000, iov_count: 1, control_gpa: 0x7000, control_len: 24, ..Msg::default() }).unwrap();
+        assert_eq!(net(NetOp::Send, cli, [0x4100, 0, 0, 0]), e(libc::EINVAL));
+        // Closing forgets the socket: its handle is no socket any more.
+        assert_eq!(call(&s, Nr::HostClose as u64, [cli, 0, 0, 0, 0, 0]), 0);
+        assert_eq!(net(NetOp::Shutdown, cli, [1, 0, 0, 0]), e(libc::ENOTSOCK));
+    }
+
     #[test]
     fn unknown_numbers_and_bad_handles() {
         let s = service();
