@@ -1,6 +1,6 @@
-//! Network namespaces for `--network none`: a new, empty namespace whose
-//! loopback is up, so the sandbox can still talk to itself (as runsc's
-//! `--network=none`).
+//! New network namespaces (`--network none`, or a spec that asks for a
+//! new one without a path): empty but for a loopback that is up, as runc
+//! and runsc make them, so the sandbox can still talk to itself.
 
 use anyhow::{Context, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

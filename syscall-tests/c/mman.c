@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PG 4096UL
@@ -139,6 +140,25 @@ int main(void)
 	errno = 0;
 	z = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, 12345, 0); /* file mapping of a bad fd */
 	printf("mmap bad fd: %s errno=%s\n", z == MAP_FAILED ? "MAP_FAILED" : "mapped", errname(errno));
+
+	/* MAP_SHARED|MAP_ANONYMOUS: pages nobody touched before fork are shared
+	 * too, and MADV_DONTNEED keeps their contents (shmem). */
+	{
+		volatile int *sh = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		CHECK(sh != MAP_FAILED, "mmap shared anon");
+		sh[0] = 7;
+		pid_t c = fork();
+		if (c == 0) {
+			sh[0] = 8;
+			sh[PG / sizeof(int)] = 9; /* untouched before fork */
+			_exit(0);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		CHECK(sh[0] == 8 && sh[PG / sizeof(int)] == 9, "shared anon pages written by a child");
+		CHECK(madvise((void *)sh, 4 * PG, MADV_DONTNEED) == 0 && sh[PG / sizeof(int)] == 9, "MADV_DONTNEED keeps shared contents");
+		munmap((void *)sh, 4 * PG);
+	}
 
 	printf("mman %s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;

@@ -270,7 +270,8 @@ fn enter_network_namespace(spec: &Spec) -> Result<()> {
             let f = std::fs::File::open(p).with_context(|| format!("network namespace {}", p.display()))?;
             nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| format!("joining {}", p.display()))?;
         }
-        None => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("new network namespace")?,
+        // A new namespace gets its loopback up, as runc does.
+        None => crate::netns::isolate()?,
     }
     Ok(())
 }

@@ -442,6 +442,17 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
     let p = live(pid)?;
     let inner = p.inner.lock();
     let (ppid, pgid, sid, threads) = (inner.ppid, inner.pgid, inner.sid, inner.threads.len().max(1));
+    // ps's STAT column: zombie, stopped (group stop), sleeping (every
+    // thread blocked) or running.
+    let (state, state_name) = if inner.zombie {
+        ('Z', "zombie")
+    } else if inner.stopped.is_some() {
+        ('T', "stopped")
+    } else if !inner.threads.is_empty() && inner.threads.iter().all(|t| t.state.load(core::sync::atomic::Ordering::Relaxed) == crate::kernel::sched::BLOCKED) {
+        ('S', "sleeping")
+    } else {
+        ('R', "running")
+    };
     drop(inner);
     let v = p.view.lock();
     let comm_end = v.comm.iter().position(|&b| b == 0).unwrap_or(16);
@@ -483,7 +494,7 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
             let (prm, eff, bnd) = (c.cap_permitted, c.cap_effective, c.cap_bounding);
             let _ = write!(
                 s,
-                "Name:\t{comm}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+                "Name:\t{comm}\nUmask:\t0022\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
                  Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{groups}\nNStgid:\t{pid}\nNSpid:\t{pid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n\
                  VmPeak:\t{vm_kb:8} kB\nVmSize:\t{vm_kb:8} kB\nVmHWM:\t{rss_kb:8} kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\n\
                  SigQ:\t0/63704\nSigPnd:\t0000000000000000\nShdPnd:\t{pend:016x}\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
@@ -504,7 +515,7 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
             let start = v.start_ns / 10_000_000;
             let _ = writeln!(
                 s,
-                "{pid} ({comm}) R {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 {start} {vsz} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+                "{pid} ({comm}) {state} {ppid} {pgid} {sid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 {start} {vsz} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
                 vsz = vm_kb * 1024,
                 rss = rss_kb / 4
             );
@@ -521,6 +532,7 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
                         Backing::Heap => (0, "[heap]".into()),
                         Backing::Stack => (0, "[stack]".into()),
                         Backing::Anon => (0, String::new()),
+                        Backing::Shared { offset, .. } => (*offset, "/dev/zero (deleted)".into()),
                     };
                     let _ = writeln!(s, "{:08x}-{:08x} {} {:08x} 00:00 0 {}", a.start, a.end, rw(a.prot, a.shared), off, path).map(|_| ());
                 }

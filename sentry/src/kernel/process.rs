@@ -22,8 +22,10 @@ const PID_MAX: u32 = 4_194_304;
 pub struct Process {
     pub pid: u32,
     pub inner: Mutex<ProcInner>,
-    /// Woken when a child changes state (exits).
+    /// Woken when a child changes state (exits, stops, continues).
     pub child_events: WaitQueue,
+    /// Threads parked by a group stop wait here for SIGCONT.
+    pub stop_wq: WaitQueue,
     /// Signals sent to the process as a whole (bit N-1 = signal N).
     pub pending: AtomicU64,
     /// Signal dispositions, shared by the process's threads.
@@ -100,6 +102,22 @@ pub struct ProcInner {
     pub zombie: bool,
     /// Signal sent to the parent on exit (SIGCHLD usually; 0 for none).
     pub exit_signal: u32,
+    /// Group stop in force: the signal that stopped the process.
+    pub stopped: Option<u32>,
+    /// A stop or continue the parent's wait has not reported yet.
+    pub stop_report: Option<StopReport>,
+    /// Threads parked by the current group stop; the stop is complete
+    /// (and reported to the parent) when all are.
+    pub parked: usize,
+    /// The current group stop was reported to the parent.
+    pub stop_done: bool,
+}
+
+/// What wait(WUNTRACED/WCONTINUED) reports about a live child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReport {
+    Stopped(u32),
+    Continued,
 }
 
 static PROCS: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
@@ -137,8 +155,9 @@ impl Process {
     pub fn new(pid: u32, ppid: u32, pgid: u32, sid: u32, exit_signal: u32, sighand: SigHandlers) -> Arc<Process> {
         let p = Arc::new(Process {
             pid,
-            inner: Mutex::new(ProcInner { ppid, pgid, sid, children: Vec::new(), threads: Vec::new(), exit: None, zombie: false, exit_signal }),
+            inner: Mutex::new(ProcInner { ppid, pgid, sid, children: Vec::new(), threads: Vec::new(), exit: None, zombie: false, exit_signal, stopped: None, stop_report: None, parked: 0, stop_done: false }),
             child_events: WaitQueue::new(),
+            stop_wq: WaitQueue::new(),
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),
             itimer_real: Mutex::new(super::itimer::ITimer::default()),

@@ -48,6 +48,9 @@ pub struct TaskShared {
     pub info: Mutex<super::signal::InfoSlots>,
     /// Set when the whole thread group must exit (exit_group, fatal signal).
     pub killed: AtomicBool,
+    /// Set while the thread group is being stopped (SIGSTOP...): waits end
+    /// so the thread can park, and its syscall restarts after SIGCONT.
+    pub jobctl_stop: AtomicBool,
     /// Set when a vfork child has exec'd or exited (its parent may go on).
     pub vfork_released: AtomicBool,
     /// When the task last got the CPU (CLOCK_MONOTONIC ns).
@@ -68,6 +71,7 @@ impl TaskShared {
             sigwait: AtomicU64::new(0),
             info: Mutex::new(super::signal::InfoSlots::new()),
             killed: AtomicBool::new(false),
+            jobctl_stop: AtomicBool::new(false),
             vfork_released: AtomicBool::new(false),
             slice_start: AtomicU64::new(0),
             stack: Mutex::new(None),

@@ -125,6 +125,12 @@ pub const SEGV_ACCERR: i32 = 2;
 /// si_code for SIGCHLD.
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
+/// sa_flags: no SIGCHLD when a child stops or continues.
+pub const SA_NOCLDSTOP: u64 = 1;
+/// Signals whose default action stops the process.
+const STOP_SET: u64 = (1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1)) | (1 << (SIGTTOU - 1));
 
 impl SigInfo {
     /// From a sender process (kill, tkill).
@@ -232,6 +238,11 @@ pub static INIT_PROTECTED: core::sync::atomic::AtomicBool = core::sync::atomic::
 
 /// True if `sig` would be discarded on arrival (ignored, explicitly or by default).
 fn ignored(p: &Process, sig: u32) -> bool {
+    // The container's init cannot be stopped from inside (as Linux's
+    // pid-namespace init; the runtime's `pause` freezes the whole VM).
+    if sig == SIGSTOP && p.pid == 1 && INIT_PROTECTED.load(Ordering::Relaxed) {
+        return true;
+    }
     if sig == SIGKILL || sig == SIGSTOP {
         return false;
     }
@@ -252,6 +263,7 @@ pub fn send_to_process(p: &Arc<Process>, sig: u32, info: SigInfo) -> bool {
         kill_group(p, ExitReason::Signaled(SIGKILL));
         return true;
     }
+    prepare_signal(p, sig);
     let b = bit(sig);
     // An ignored signal is discarded unless blocked: a blocked one stays
     // pending (sigwait, signalfd) and is dropped only when unblocked.
@@ -285,6 +297,7 @@ pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: Sig
         kill_group(p, ExitReason::Signaled(SIGKILL));
         return true;
     }
+    prepare_signal(p, sig);
     if ignored(p, sig) && t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0 {
         return false;
     }
@@ -295,6 +308,131 @@ pub fn send_to_thread(p: &Arc<Process>, t: &Arc<TaskShared>, sig: u32, info: Sig
     sched::wake(t);
     crate::fs::POLL_WQ.wake_all();
     true
+}
+
+/// What Linux's prepare_signal does when a signal is generated, before it
+/// is queued: SIGCONT resumes a stopped process and discards pending stop
+/// signals; a stop signal discards a pending SIGCONT.
+fn prepare_signal(p: &Arc<Process>, sig: u32) {
+    let threads = p.inner.lock().threads.clone();
+    let discard = |set: u64| {
+        p.pending.fetch_and(!set, Ordering::AcqRel);
+        for t in &threads {
+            t.pending.fetch_and(!set, Ordering::AcqRel);
+        }
+    };
+    if sig == SIGCONT {
+        discard(STOP_SET);
+        let (was_stopped, reported) = {
+            let mut inner = p.inner.lock();
+            let was = inner.stopped.take().is_some();
+            let reported = was && core::mem::take(&mut inner.stop_done);
+            if reported {
+                inner.stop_report = Some(super::process::StopReport::Continued);
+            } else if was {
+                inner.stop_report = None;
+            }
+            (was, reported)
+        };
+        if was_stopped {
+            for t in &threads {
+                t.jobctl_stop.store(false, Ordering::Release);
+            }
+            p.stop_wq.wake_all();
+        }
+        if reported {
+            notify_parent_stop(p, CLD_CONTINUED, SIGCONT as i32);
+        }
+    } else if bit(sig) & STOP_SET != 0 {
+        discard(bit(SIGCONT));
+    }
+}
+
+/// Tells the parent a child stopped or continued: SIGCHLD (unless its
+/// action has SA_NOCLDSTOP) and a wake-up of its waits.
+fn notify_parent_stop(p: &Arc<Process>, code: i32, status: i32) {
+    let ppid = p.inner.lock().ppid;
+    let Some(parent) = super::process::find_process(ppid) else { return };
+    let act = parent.sighand.lock()[SIGCHLD as usize - 1];
+    if act.flags & SA_NOCLDSTOP == 0 {
+        let uid = p.view.lock().creds.uid;
+        let info = SigInfo { code, pid: p.pid, uid, status, ..SigInfo::default() };
+        send_to_process(&parent, SIGCHLD, info);
+    }
+    parent.child_events.wake_all();
+}
+
+/// Whether a process group is orphaned (no member has a parent in
+/// another group of the same session): Linux then discards the terminal
+/// stop signals instead of stopping it.
+fn orphaned_pgrp(pgid: u32) -> bool {
+    let procs = super::process::all_processes();
+    !procs.iter().any(|m| {
+        let (pg, sid, ppid) = {
+            let i = m.inner.lock();
+            (i.pgid, i.sid, i.ppid)
+        };
+        if pg != pgid {
+            return false;
+        }
+        super::process::find_process(ppid).is_some_and(|parent| {
+            let pi = parent.inner.lock();
+            pi.pgid != pgid && pi.sid == sid
+        })
+    })
+}
+
+/// Starts a group stop for `sig` (a stop signal with the default action
+/// was dequeued): every thread parks until SIGCONT or SIGKILL.
+fn group_stop(t: &Task, sig: u32) {
+    let threads = {
+        let mut inner = t.proc.inner.lock();
+        if inner.exit.is_some() || inner.stopped.is_some() {
+            return;
+        }
+        inner.stopped = Some(sig);
+        inner.stop_done = false;
+        inner.threads.clone()
+    };
+    // Every thread parks at its next return to user mode; waiting ones
+    // are interrupted (their syscalls restart after SIGCONT).
+    for th in threads {
+        th.jobctl_stop.store(true, Ordering::Release);
+        if !Arc::ptr_eq(&th, &t.shared) {
+            sched::wake(&th);
+        }
+    }
+}
+
+/// Parks the calling thread while its process is stopped.
+fn park_while_stopped(t: &Task) {
+    let proc = t.proc.clone();
+    let me = t.shared.clone();
+    let notify = {
+        let mut inner = proc.inner.lock();
+        let Some(sig) = inner.stopped else {
+            me.jobctl_stop.store(false, Ordering::Release);
+            return;
+        };
+        inner.parked += 1;
+        // The last thread to park completes the stop: the parent hears
+        // of it only then, as Linux's do_signal_stop.
+        if inner.parked >= inner.threads.len() && !inner.stop_done {
+            inner.stop_done = true;
+            inner.stop_report = Some(super::process::StopReport::Stopped(sig));
+            Some(sig)
+        } else {
+            None
+        }
+    };
+    if let Some(sig) = notify {
+        notify_parent_stop(&proc, CLD_STOPPED, sig as i32);
+    }
+    // Only SIGKILL (killed) and SIGCONT (which clears `stopped`) end the
+    // stop: other signals stay pending meanwhile.
+    proc.stop_wq.wait_until(&me, || proc.inner.lock().stopped.is_none() || me.killed.load(Ordering::Acquire));
+    proc.inner.lock().parked -= 1;
+    me.jobctl_stop.store(false, Ordering::Release);
 }
 
 /// Makes every thread of `p` exit with `why` (exit_group, fatal signals).
@@ -358,6 +496,7 @@ pub fn dequeue_from(t: &Task, set: u64) -> Option<(u32, SigInfo)> {
 /// Acts on pending signals before returning to user mode, and finishes an
 /// interrupted syscall (restart or EINTR).
 pub fn handle_pending(t: &mut Task) {
+    park_while_stopped(t);
     if t.shared.killed.load(Ordering::Acquire) {
         let why = t.proc.inner.lock().exit.unwrap_or(ExitReason::Signaled(SIGKILL));
         t.exit = Some(why);
@@ -369,7 +508,22 @@ pub fn handle_pending(t: &mut Task) {
         match act.handler {
             SIG_IGN => continue,
             SIG_DFL => match default_action(sig) {
-                Default::Ignore | Default::Continue | Default::Stop => continue,
+                Default::Ignore | Default::Continue => continue,
+                Default::Stop => {
+                    // Terminal stops are discarded in orphaned groups.
+                    let pgid = t.proc.inner.lock().pgid;
+                    if sig != SIGSTOP && orphaned_pgrp(pgid) {
+                        continue;
+                    }
+                    group_stop(t, sig);
+                    park_while_stopped(t);
+                    if t.shared.killed.load(Ordering::Acquire) {
+                        let why = t.proc.inner.lock().exit.unwrap_or(ExitReason::Signaled(SIGKILL));
+                        t.exit = Some(why);
+                        return;
+                    }
+                    continue;
+                }
                 Default::Terminate | Default::Core => {
                     kill_group(&t.proc, ExitReason::Signaled(sig));
                     t.exit = Some(ExitReason::Signaled(sig));

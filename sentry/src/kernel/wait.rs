@@ -60,6 +60,18 @@ impl WaitQueue {
         k
     }
 
+    /// Blocks the current task until `done()` holds, whatever signals
+    /// arrive (a group stop: only SIGCONT and SIGKILL end it, and both
+    /// make `done` true before waking the task).
+    pub fn wait_until(&self, me: &Arc<TaskShared>, mut done: impl FnMut() -> bool) {
+        while !done() {
+            self.waiters.lock().push(me.clone());
+            me.state.store(BLOCKED, Ordering::Release);
+            sched::schedule();
+            self.waiters.lock().retain(|t| !Arc::ptr_eq(t, me));
+        }
+    }
+
     /// Blocks the current task until `ready()` returns Some, a signal is
     /// pending (`ERESTARTSYS`), the thread group is killed, or `deadline`
     /// (CLOCK_MONOTONIC ns) passes (`ETIMEDOUT`).
@@ -68,7 +80,7 @@ impl WaitQueue {
             if let Some(v) = ready() {
                 return Ok(v);
             }
-            if me.deliverable(process_pending()) != 0 || me.killed.load(Ordering::Relaxed) {
+            if me.deliverable(process_pending()) != 0 || me.killed.load(Ordering::Relaxed) || me.jobctl_stop.load(Ordering::Relaxed) {
                 return Err(ERESTARTSYS);
             }
             if let Some(d) = deadline {

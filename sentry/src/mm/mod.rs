@@ -8,6 +8,7 @@
 pub mod frame;
 pub mod pagetable;
 pub mod phys;
+pub mod shared;
 pub mod usercopy;
 pub mod vma;
 
@@ -183,6 +184,12 @@ impl MemoryManager {
         }
         if pte & pagetable::PTE_P != 0 {
             if a.write && pte & PTE_W == 0 {
+                if v.shared {
+                    // Shared frames are never copy-on-write.
+                    self.pt.protect(page, Some(pte_flags(prot)));
+                    crate::arch::invlpg(page);
+                    return Ok(());
+                }
                 return self.break_cow(page, pte, prot);
             }
             // Present with the right permissions: a stale TLB entry.
@@ -190,6 +197,16 @@ impl MemoryManager {
             return Ok(());
         }
         let flags = pte_flags(prot);
+        if let Backing::Shared { obj, offset } = &v.backing {
+            // The object's frame for this page, whoever touched it first.
+            let idx = (offset + (page - start)) / PAGE_SIZE;
+            let f = obj.0.frame(idx)?;
+            if let Err(e) = self.pt.map(page, f, flags) {
+                frame::free(f);
+                return Err(e);
+            }
+            return Ok(());
+        }
         let block = page_down(page - start) / (FAULT_AROUND * PAGE_SIZE) * (FAULT_AROUND * PAGE_SIZE) + start;
         let lo = block.max(start);
         let hi = (block + FAULT_AROUND * PAGE_SIZE).min(end);
@@ -513,7 +530,7 @@ impl MemoryManager {
         let mut nv = v.clone();
         nv.start = dest;
         nv.end = dest + new_len;
-        if let Backing::File { offset, .. } = &mut nv.backing {
+        if let Backing::File { offset, .. } | Backing::Shared { offset, .. } = &mut nv.backing {
             *offset += old - v.start;
         }
         self.map_fixed(nv)?;

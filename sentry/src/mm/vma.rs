@@ -21,6 +21,9 @@ pub enum Backing {
     Stack,
     /// A private copy of a file's contents, populated when mapped.
     File { path: String, offset: u64 },
+    /// A shared memory object (MAP_SHARED|MAP_ANONYMOUS, SysV shm) from
+    /// byte `offset` on.
+    Shared { obj: super::shared::SharedRef, offset: u64 },
 }
 
 /// One mapped range `[start, end)`.
@@ -39,7 +42,7 @@ impl Vma {
         let mut hi = self.clone();
         lo.end = at;
         hi.start = at;
-        if let Backing::File { offset, .. } = &mut hi.backing {
+        if let Backing::File { offset, .. } | Backing::Shared { offset, .. } = &mut hi.backing {
             *offset += at - self.start;
         }
         (lo, hi)
@@ -89,6 +92,7 @@ impl VmaSet {
             (Backing::File { path: p1, offset: o1 }, Backing::File { path: p2, offset: o2 }) => {
                 p1 == p2 && o1 + (lo.end - lo.start) == *o2
             }
+            (Backing::Shared { obj: a, offset: o1 }, Backing::Shared { obj: b, offset: o2 }) => a == b && o1 + (lo.end - lo.start) == *o2,
             _ => false,
         };
         if ok {

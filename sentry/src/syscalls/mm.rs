@@ -37,7 +37,13 @@ pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
     let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && flags & MAP_FIXED == 0;
     let shared = kind != MAP_PRIVATE;
     if flags & MAP_ANONYMOUS != 0 {
-        return t.mm.lock().mmap(addr, len, prot, fixed, noreplace, shared, Backing::Anon);
+        let backing = if shared {
+            let size = crate::mm::page_up(len).ok_or(Errno::ENOMEM)?;
+            Backing::Shared { obj: crate::mm::shared::SharedRef(crate::mm::shared::SharedMem::new(size)), offset: 0 }
+        } else {
+            Backing::Anon
+        };
+        return t.mm.lock().mmap(addr, len, prot, fixed, noreplace, shared, backing);
     }
     let file = t.fds.lock().get(fd)?;
     let mode = file.flags() & 3;

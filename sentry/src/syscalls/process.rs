@@ -544,8 +544,27 @@ fn selects(sel: i64, my_pgid: u32, child: &Process) -> bool {
     }
 }
 
-/// Waits for a child to end: (pid, exit reason), or (0, _) with WNOHANG.
-fn wait_child(t: &mut Task, sel: i64, nohang: bool, reap: bool) -> Result<(u32, ExitReason), Errno> {
+/// What a wait reports about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WaitEvent {
+    Exit(ExitReason),
+    Stop(u32),
+    Cont,
+}
+
+/// Which child state changes a wait takes.
+#[derive(Clone, Copy)]
+struct WaitFor {
+    exited: bool,
+    stopped: bool,
+    continued: bool,
+    /// Reap zombies and clear stop/continue reports (not WNOWAIT).
+    consume: bool,
+}
+
+/// Waits for a child to change state: (pid, event), or (0, _) with WNOHANG.
+fn wait_child(t: &mut Task, sel: i64, nohang: bool, w: WaitFor) -> Result<(u32, WaitEvent), Errno> {
+    let reap = w.consume;
     let proc = t.proc.clone();
     let me = t.shared.clone();
     let pending = || proc.pending();
@@ -558,8 +577,11 @@ fn wait_child(t: &mut Task, sel: i64, nohang: bool, reap: bool) -> Result<(u32, 
                 continue;
             }
             any = true;
-            let ci = c.inner.lock();
+            let mut ci = c.inner.lock();
             if ci.zombie {
+                if !w.exited {
+                    continue;
+                }
                 let why = ci.exit.unwrap_or(ExitReason::Exited(0));
                 let pid = c.pid;
                 drop(ci);
@@ -567,14 +589,23 @@ fn wait_child(t: &mut Task, sel: i64, nohang: bool, reap: bool) -> Result<(u32, 
                     inner.children.remove(i);
                     process::unregister_process(pid);
                 }
-                return Some(Ok((pid, why)));
+                return Some(Ok((pid, WaitEvent::Exit(why))));
             }
+            let ev = match ci.stop_report {
+                Some(process::StopReport::Stopped(sig)) if w.stopped => WaitEvent::Stop(sig),
+                Some(process::StopReport::Continued) if w.continued => WaitEvent::Cont,
+                _ => continue,
+            };
+            if reap {
+                ci.stop_report = None;
+            }
+            return Some(Ok((c.pid, ev)));
         }
         if !any {
             return Some(Err(Errno::ECHILD));
         }
         if nohang {
-            return Some(Ok((0, ExitReason::Exited(0))));
+            return Some(Ok((0, WaitEvent::Exit(ExitReason::Exited(0)))));
         }
         None
     })?
@@ -589,10 +620,16 @@ pub fn sys_wait4(t: &mut Task, a: &Args) -> SysResult {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_FLAGS) != 0 || sel == i64::from(i32::MIN) {
         return Err(Errno::EINVAL);
     }
-    let (pid, why) = wait_child(t, sel, options & WNOHANG != 0, true)?;
+    let w = WaitFor { exited: true, stopped: options & WUNTRACED != 0, continued: options & WCONTINUED != 0, consume: true };
+    let (pid, ev) = wait_child(t, sel, options & WNOHANG != 0, w)?;
     if pid != 0 {
         if status_va != 0 {
-            t.mm.lock().write_obj(status_va, &crate::kernel::exit::wait_status(why))?;
+            let status = match ev {
+                WaitEvent::Exit(why) => crate::kernel::exit::wait_status(why),
+                WaitEvent::Stop(sig) => (sig << 8) | 0x7f,
+                WaitEvent::Cont => 0xffff,
+            };
+            t.mm.lock().write_obj(status_va, &status)?;
         }
         if rusage != 0 {
             t.mm.lock().copy_out(rusage, &[0u8; 144])?;
@@ -606,7 +643,9 @@ pub fn sys_waitid(t: &mut Task, a: &Args) -> SysResult {
     const WEXITED: u32 = 4;
     const WNOWAIT: u32 = 0x0100_0000;
     let (idtype, id, infop, options) = (a.u32(0), a.i32(1), a.u64(2), a.u32(3));
-    if options & WEXITED == 0 || options & !(WNOHANG | 2 | WEXITED | 8 | WNOWAIT | 0xe000_0000) != 0 {
+    const WSTOPPED: u32 = 2;
+    const WCONTINUED: u32 = 8;
+    if options & (WEXITED | WSTOPPED | WCONTINUED) == 0 || options & !(WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | 0xe000_0000) != 0 {
         return Err(Errno::EINVAL);
     }
     const P_PIDFD: u32 = 3;
@@ -626,16 +665,19 @@ pub fn sys_waitid(t: &mut Task, a: &Args) -> SysResult {
         _ => return Err(Errno::EINVAL),
     };
     let nohang = options & WNOHANG != 0 || pidfd_nonblock;
-    let (pid, why) = wait_child(t, sel, nohang, options & WNOWAIT == 0)?;
+    let w = WaitFor { exited: options & WEXITED != 0, stopped: options & WSTOPPED != 0, continued: options & WCONTINUED != 0, consume: options & WNOWAIT == 0 };
+    let (pid, ev) = wait_child(t, sel, nohang, w)?;
     if pid == 0 && pidfd_nonblock && options & WNOHANG == 0 {
         return Err(Errno::EAGAIN);
     }
     if infop != 0 {
         let mut si = [0u8; 128];
         if pid != 0 {
-            let (code, status) = match why {
-                ExitReason::Exited(c) => (1i32, c),
-                ExitReason::Signaled(s) => (2i32, s as i32),
+            let (code, status) = match ev {
+                WaitEvent::Exit(ExitReason::Exited(c)) => (signal::CLD_EXITED, c),
+                WaitEvent::Exit(ExitReason::Signaled(s)) => (signal::CLD_KILLED, s as i32),
+                WaitEvent::Stop(s) => (signal::CLD_STOPPED, s as i32),
+                WaitEvent::Cont => (signal::CLD_CONTINUED, signal::SIGCONT as i32),
             };
             si[0..4].copy_from_slice(&(signal::SIGCHLD as i32).to_le_bytes());
             si[8..12].copy_from_slice(&code.to_le_bytes());
