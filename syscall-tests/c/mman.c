@@ -1,6 +1,7 @@
 /* Checks mmap/mprotect/munmap/MAP_FIXED/mremap/madvise/brk semantics and EINVAL for invalid arguments. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,62 @@ int main(void)
 		CHECK(sh[0] == 8 && sh[PG / sizeof(int)] == 9, "shared anon pages written by a child");
 		CHECK(madvise((void *)sh, 4 * PG, MADV_DONTNEED) == 0 && sh[PG / sizeof(int)] == 9, "MADV_DONTNEED keeps shared contents");
 		munmap((void *)sh, 4 * PG);
+	}
+
+	/* MAP_SHARED of a memory-backed file (memfd; tmpfs and /dev/shm are
+	 * the same): the mapping and read/write see one set of pages, across
+	 * fork, and ftruncate grows the file under it. */
+	{
+		int fd = memfd_create("mm", 0);
+		CHECK(fd >= 0 && ftruncate(fd, 2 * PG) == 0, "memfd sized");
+		volatile char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		CHECK(m != MAP_FAILED, "mmap shared memfd");
+		m[10] = 'x';
+		char c = 0;
+		CHECK(pread(fd, &c, 1, 10) == 1 && c == 'x', "store through the map is read()");
+		CHECK(pwrite(fd, "y", 1, PG + 3) == 1 && m[PG + 3] == 'y', "write() shows in the map");
+		pid_t ch = fork();
+		if (ch == 0) {
+			m[PG + 4] = 'z';
+			_exit(0);
+		}
+		int st;
+		waitpid(ch, &st, 0);
+		CHECK(pread(fd, &c, 1, PG + 4) == 1 && c == 'z', "a child's store reaches the file");
+		volatile char *ro = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, PG);
+		CHECK(ro != MAP_FAILED && ro[4] == 'z', "second shared map at an offset");
+		m[PG + 5] = 'w';
+		CHECK(ro[5] == 'w', "maps of one file share pages");
+		munmap((void *)ro, PG);
+		munmap((void *)m, 2 * PG);
+		printf("plain memfd seals %d\n", fcntl(fd, F_GET_SEALS));
+		errno = 0;
+		int r = fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE);
+		printf("seal without MFD_ALLOW_SEALING: %d errno=%s\n", r, errname(errno));
+		close(fd);
+
+		fd = memfd_create("sealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+		CHECK(fd >= 0 && write(fd, "abcd", 4) == 4, "sealable memfd");
+		printf("cloexec %d seals %d\n", fcntl(fd, F_GETFD) & FD_CLOEXEC, fcntl(fd, F_GET_SEALS));
+		CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0, "add shrink+grow seals");
+		errno = 0;
+		r = ftruncate(fd, 2);
+		printf("shrink sealed: %d errno=%s\n", r, errname(errno));
+		errno = 0;
+		r = (int)pwrite(fd, "xyz", 3, 3);
+		printf("grow sealed: %d errno=%s\n", r, errname(errno));
+		CHECK(pwrite(fd, "X", 1, 0) == 1, "overwrite inside a size-sealed file");
+		CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) == 0, "seal writes and seals");
+		errno = 0;
+		r = (int)write(fd, "q", 1);
+		printf("write sealed: %d errno=%s\n", r, errname(errno));
+		errno = 0;
+		r = fcntl(fd, F_ADD_SEALS, F_SEAL_GROW);
+		printf("add after F_SEAL_SEAL: %d errno=%s seals %d\n", r, errname(errno), fcntl(fd, F_GET_SEALS));
+		close(fd);
+		errno = 0;
+		r = memfd_create("bad", 0x1000);
+		printf("memfd bad flags: %d errno=%s\n", r, errname(errno));
 	}
 
 	printf("mman %s\n", failures ? "FAILED" : "ok");

@@ -296,6 +296,31 @@ int main(void)
 		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "pipeline exit 0");
 	}
 
+	/* Pipe capacity: F_GETPIPE_SZ/F_SETPIPE_SZ, rounded to a power of two
+	 * of pages, never below what is buffered. */
+	{
+		CHECK(pipe(p) == 0, "pipe for sizes");
+		printf("default size %d\n", fcntl(p[0], F_GETPIPE_SZ));
+		printf("set 5000 -> %d\n", fcntl(p[1], F_SETPIPE_SZ, 5000));
+		printf("get %d\n", fcntl(p[0], F_GETPIPE_SZ));
+		char big[8192];
+		memset(big, 'b', sizeof big);
+		fcntl(p[1], F_SETFL, O_NONBLOCK);
+		printf("fill %zd\n", write(p[1], big, sizeof big));
+		printf("more %zd errno=%s\n", write(p[1], big, 1), errno == EAGAIN ? "EAGAIN" : "?");
+		errno = 0;
+		int r = fcntl(p[1], F_SETPIPE_SZ, 4096);
+		printf("shrink below buffered: %d %s\n", r, errno == EBUSY ? "EBUSY" : "?");
+		CHECK(fcntl(p[1], F_SETPIPE_SZ, 65536) == 65536 && write(p[1], big, 1) == 1, "grown pipe takes more");
+		int fd = open("/dev/null", O_RDONLY);
+		errno = 0;
+		r = fcntl(fd, F_GETPIPE_SZ);
+		printf("not a pipe: %d %s\n", r, errno == EBADF ? "EBADF" : "?");
+		close(fd);
+		close(p[0]);
+		close(p[1]);
+	}
+
 	if (failures) {
 		printf("%d failures\n", failures);
 		return 1;

@@ -91,6 +91,19 @@ pub trait FileOps: Send + Sync {
     fn read_kernel(&self, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// The memory object behind a file whose pages live in the sentry
+    /// (tmpfs, memfd, /dev/shm): MAP_SHARED maps share it with the file.
+    fn shared_mem(&self) -> Option<alloc::sync::Arc<crate::mm::shared::SharedMem>> {
+        None
+    }
+    /// fcntl F_GETPIPE_SZ (`want` None) / F_SETPIPE_SZ: pipes and fifos.
+    fn pipe_size(&self, _want: Option<u64>) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+    /// fcntl F_GET_SEALS (`add` 0) / F_ADD_SEALS: only memory files seal.
+    fn seals(&self, _add: u32) -> Result<u32, Errno> {
+        Err(Errno::EINVAL)
+    }
     /// The concrete object, for code that must find its own file type
     /// behind an fd (sockets: `net::unix::sock_of_file`).
     fn as_any(&self) -> Option<&dyn core::any::Any> {

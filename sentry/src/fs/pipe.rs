@@ -56,6 +56,26 @@ pub fn new_pipe() -> (PipeEnd, PipeEnd) {
 }
 
 impl PipeEnd {
+    /// F_GETPIPE_SZ (`want` None) and F_SETPIPE_SZ: the capacity after.
+    /// Linux rounds up to a power-of-two number of pages and refuses to
+    /// shrink below what is buffered.
+    pub fn resize(&self, want: Option<u64>) -> Result<usize, Errno> {
+        const MAX: u64 = 1 << 20; // /proc/sys/fs/pipe-max-size
+        let Some(want) = want else { return Ok(self.pipe.capacity.load(Ordering::Relaxed)) };
+        if want > MAX {
+            return Err(if want > 1 << 31 { Errno::EINVAL } else { Errno::EPERM });
+        }
+        let size = want.max(4096).next_power_of_two() as usize;
+        let b = self.pipe.buf.lock();
+        if b.len() > size {
+            return Err(Errno::EBUSY);
+        }
+        self.pipe.capacity.store(size, Ordering::Relaxed);
+        drop(b);
+        self.pipe.writable.wake_all();
+        Ok(size)
+    }
+
     /// Bytes buffered (FIONREAD).
     pub fn available(&self) -> usize {
         self.pipe.buf.lock().len()
@@ -80,6 +100,10 @@ fn total(segs: &[UserSeg]) -> usize {
 }
 
 impl FileOps for PipeEnd {
+    fn pipe_size(&self, want: Option<u64>) -> Result<usize, Errno> {
+        self.resize(want)
+    }
+
     fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
         if off.is_some() {
             return Err(Errno::ESPIPE);

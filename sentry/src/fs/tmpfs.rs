@@ -166,6 +166,9 @@ impl Tmpfs {
 
     /// As `new`, holding at most `limit` bytes of file data.
     pub fn with_limit(dev: u64, root_mode: u32, who: Creator, limit: u64) -> Arc<Tmpfs> {
+        // File pages are frames: unit tests need the fake physical memory.
+        #[cfg(test)]
+        crate::mm::phys::testmem::init();
         let fs = Arc::new(FsShared {
             dev,
             next_ino: AtomicU64::new(1),
@@ -234,10 +237,38 @@ struct DirData {
 
 enum Body {
     Dir(Mutex<DirData>),
-    File(Mutex<Vec<u8>>),
+    File(Mutex<FileData>),
     Symlink(String),
     /// Fifos, sockets and device nodes: attributes only.
     Special,
+}
+
+/// A regular file's bytes: page frames of a shared memory object (so
+/// MAP_SHARED mappings see the file and the file sees their writes), and
+/// the size.
+struct FileData {
+    obj: Arc<crate::mm::shared::SharedMem>,
+    size: u64,
+    /// F_SEAL_* bits (memfd; other files are born sealed against sealing).
+    seals: u32,
+}
+
+pub const F_SEAL_SEAL: u32 = 1;
+pub const F_SEAL_SHRINK: u32 = 2;
+pub const F_SEAL_GROW: u32 = 4;
+pub const F_SEAL_WRITE: u32 = 8;
+pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
+pub const F_SEAL_EXEC: u32 = 0x20;
+const ALL_SEALS: u32 = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+
+impl FileData {
+    fn new() -> FileData {
+        FileData { obj: crate::mm::shared::SharedMem::new(0), size: 0, seals: F_SEAL_SEAL }
+    }
+
+    fn len(&self) -> usize {
+        self.size as usize
+    }
 }
 
 /// One tmpfs inode.
@@ -261,7 +292,7 @@ impl TmpInode {
         let t = now();
         let body = match kind {
             Kind::Dir => Body::Dir(Mutex::new(DirData { children: BTreeMap::new(), parent, subdirs: 0, removed: false })),
-            Kind::File => Body::File(Mutex::new(Vec::new())),
+            Kind::File => Body::File(Mutex::new(FileData::new())),
             Kind::Symlink => Body::Symlink(target),
             _ => Body::Special,
         };
@@ -418,13 +449,37 @@ impl TmpInode {
             Body::Dir(_) => return Err(Errno::EISDIR),
             _ => return Err(Errno::EINVAL),
         };
-        let Ok(off) = usize::try_from(off) else { return Ok(0) };
-        if off >= d.len() {
+        if off >= d.size {
             return Ok(0);
         }
-        let n = buf.len().min(d.len() - off);
-        buf[..n].copy_from_slice(&d[off..off + n]);
+        let n = (buf.len() as u64).min(d.size - off) as usize;
+        d.obj.read(off, &mut buf[..n]);
         Ok(n)
+    }
+
+    /// fcntl F_GET_SEALS (`add` 0) and F_ADD_SEALS: the seals after.
+    pub fn seals(&self, add: u32) -> Result<u32, Errno> {
+        let Body::File(d) = &self.body else { return Err(Errno::EINVAL) };
+        let mut d = d.lock();
+        if add & !ALL_SEALS != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if add != 0 {
+            if d.seals & F_SEAL_SEAL != 0 {
+                return Err(Errno::EPERM);
+            }
+            d.seals |= add;
+        }
+        Ok(d.seals)
+    }
+
+    /// The shared memory object holding a regular file's pages (for
+    /// MAP_SHARED mappings).
+    pub fn shared_mem(&self) -> Option<Arc<crate::mm::shared::SharedMem>> {
+        match &self.body {
+            Body::File(d) => Some(d.lock().obj.clone()),
+            _ => None,
+        }
     }
 
     /// Writes `data` at `off` (at the end if `append`), growing the file
@@ -437,6 +492,9 @@ impl TmpInode {
             _ => return Err(Errno::EINVAL),
         };
         let off = if append { d.len() as u64 } else { off };
+        if d.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(Errno::EPERM);
+        }
         if data.is_empty() {
             return Ok((0, off));
         }
@@ -446,6 +504,9 @@ impl TmpInode {
         let len = (data.len() as u64).min(MAX_FILE_SIZE - off);
         let cur = d.len() as u64;
         let mut end = off + len;
+        if end > cur && d.seals & F_SEAL_GROW != 0 {
+            return Err(Errno::EPERM);
+        }
         if end > cur {
             let got = self.fs.reserve_upto(end - cur);
             end = cur + got;
@@ -454,24 +515,19 @@ impl TmpInode {
                 self.fs.release(got);
                 return Err(Errno::ENOSPC);
             }
-            let (Ok(new_len), Ok(extra)) = (usize::try_from(end), usize::try_from(got)) else {
+            // Running out of frames is "no space", never an abort.
+            if let Err(e) = d.obj.write(off, &data[..(end - off) as usize]) {
+                d.obj.cut(cur);
                 self.fs.release(got);
-                return Err(Errno::EFBIG);
-            };
-            // The heap may be smaller than the limit: running out of it is
-            // "no space", never an allocation abort.
-            if d.try_reserve(extra).is_err() {
-                self.fs.release(got);
-                return Err(Errno::ENOSPC);
+                return Err(e);
             }
-            d.resize(new_len, 0);
+            d.size = end;
+        } else {
+            d.obj.write(off, &data[..(end - off) as usize])?;
         }
-        // Both fit in usize: `end` is at most the (usize) vector length.
-        let (o, e) = (off as usize, end as usize);
-        d[o..e].copy_from_slice(&data[..e - o]);
         drop(d);
         self.touch_mc();
-        Ok((e - o, off))
+        Ok(((end - off) as usize, off))
     }
 
     /// Sets a regular file's size: cuts or zero-extends it.
@@ -484,25 +540,19 @@ impl TmpInode {
         if size > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        let new_len = usize::try_from(size).map_err(|_| Errno::EFBIG)?;
-        let cur = d.len();
-        if new_len > cur {
-            // Sparse files are not sparse here: the zeros are real memory,
-            // so they count against the limit.
-            let extra = new_len - cur;
-            self.fs.reserve(extra as u64)?;
-            if d.try_reserve_exact(extra).is_err() {
-                self.fs.release(extra as u64);
-                return Err(Errno::ENOSPC);
-            }
-            d.resize(new_len, 0);
-        } else if new_len < cur {
-            d.truncate(new_len);
-            // Give memory back when most of it is no longer used.
-            if d.capacity() > 2 * new_len + 4096 {
-                d.shrink_to_fit();
-            }
-            self.fs.release((cur - new_len) as u64);
+        let cur = d.size;
+        if (size > cur && d.seals & F_SEAL_GROW != 0) || (size < cur && d.seals & F_SEAL_SHRINK != 0) {
+            return Err(Errno::EPERM);
+        }
+        if size > cur {
+            // The size counts against the limit, holes included (they
+            // take no frames until written, but may be).
+            self.fs.reserve(size - cur)?;
+            d.size = size;
+        } else if size < cur {
+            d.obj.cut(size);
+            d.size = size;
+            self.fs.release(cur - size);
         }
         Ok(())
     }
@@ -587,10 +637,34 @@ impl TmpInode {
     }
 }
 
+/// The internal filesystem behind memfd_create (Linux: the shm mount).
+static MEMFD_FS: spin::Once<Arc<Tmpfs>> = spin::Once::new();
+static MEMFD_SEQ: AtomicU64 = AtomicU64::new(0);
+/// Its device number (apart from the mounted filesystems').
+const MEMFD_DEV: u64 = 0x29;
+
+/// memfd_create: a new unlinked, read-write file named `memfd:NAME`
+/// whose pages are guest memory, with sealing allowed or not.
+pub fn memfd(name: &str, who: Creator, allow_sealing: bool) -> Result<(Arc<TmpInode>, TmpFile), Errno> {
+    // Sized by guest memory, not by a mount's size= option.
+    let fs = MEMFD_FS.call_once(|| Tmpfs::with_limit(MEMFD_DEV, 0o1777, Creator { uid: 0, gid: 0 }, MAX_FILE_SIZE));
+    let root = fs.root_inode();
+    let slot = alloc::format!("{}", MEMFD_SEQ.fetch_add(1, Ordering::Relaxed));
+    let node = root.create_node(&slot, Kind::File, 0o777, 0, who)?;
+    root.unlink(&slot, false)?;
+    if allow_sealing {
+        if let Body::File(d) = &node.body {
+            d.lock().seals = 0;
+        }
+    }
+    let file = node.open_file(2, &alloc::format!("/memfd:{name} (deleted)"))?;
+    Ok((node, file))
+}
+
 impl Drop for TmpInode {
     fn drop(&mut self) {
         match &mut self.body {
-            Body::File(d) => self.fs.release(d.get_mut().len() as u64),
+            Body::File(d) => self.fs.release(d.get_mut().size),
             Body::Dir(d) => {
                 // Tear a tree down iteratively: dropping nested directories
                 // recursively could overflow the kernel stack.
@@ -1179,6 +1253,17 @@ impl FileOps for TmpFile {
 
     fn is_dir(&self) -> bool {
         self.inode.kind == Kind::Dir
+    }
+
+    fn shared_mem(&self) -> Option<Arc<crate::mm::shared::SharedMem>> {
+        self.inode.shared_mem()
+    }
+
+    fn seals(&self, add: u32) -> Result<u32, Errno> {
+        if add != 0 && !self.writable {
+            return Err(Errno::EPERM);
+        }
+        self.inode.seals(add)
     }
 
     fn poll(&self, _events: u16) -> u16 {

@@ -43,7 +43,66 @@ impl SharedMem {
     pub fn resident(&self) -> usize {
         self.frames.lock().len()
     }
+
+    /// Copies bytes at `off` into `buf`; pages never written read as zero.
+    pub fn read(&self, off: u64, buf: &mut [u8]) {
+        let m = self.frames.lock();
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = off + done as u64;
+            let n = ((PAGE - at % PAGE) as usize).min(buf.len() - done);
+            match m.get(&(at / PAGE)) {
+                // SAFETY: `f` is a frame this object holds a reference on;
+                // the copy stays within the page (`n` <= the page's rest).
+                Some(&f) => unsafe { super::phys::copy_from(f + at % PAGE, &mut buf[done..done + n]) },
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+        }
+    }
+
+    /// Copies `data` to `off`, giving pages frames as needed.
+    pub fn write(&self, off: u64, data: &[u8]) -> Result<(), Errno> {
+        let mut m = self.frames.lock();
+        let mut done = 0usize;
+        while done < data.len() {
+            let at = off + done as u64;
+            let n = ((PAGE - at % PAGE) as usize).min(data.len() - done);
+            let f = match m.get(&(at / PAGE)) {
+                Some(&f) => f,
+                None => {
+                    let f = frame::alloc().ok_or(Errno::ENOSPC)?;
+                    m.insert(at / PAGE, f);
+                    f
+                }
+            };
+            // SAFETY: as in `read`, with the roles swapped.
+            unsafe { super::phys::copy_to(f + at % PAGE, &data[done..done + n]) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Drops everything from byte `size` on (truncate): whole pages are
+    /// freed (mappings keep their own references), the rest of the last
+    /// page is zeroed, so a later extension reads zeros.
+    pub fn cut(&self, size: u64) {
+        let mut m = self.frames.lock();
+        let first_gone = size.div_ceil(PAGE);
+        for (_, f) in m.split_off(&first_gone) {
+            frame::free(f);
+        }
+        if size % PAGE != 0 {
+            if let Some(&f) = m.get(&(size / PAGE)) {
+                let z = [0u8; 4096];
+                // SAFETY: as in `write`; from `size` to the page's end.
+                unsafe { super::phys::copy_to(f + size % PAGE, &z[..(PAGE - size % PAGE) as usize]) };
+            }
+        }
+    }
 }
+
+const PAGE: u64 = 4096;
 
 impl Drop for SharedMem {
     fn drop(&mut self) {

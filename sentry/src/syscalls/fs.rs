@@ -881,6 +881,10 @@ pub fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
     const F_OFD_GETLK: u32 = 36;
     const F_OFD_SETLK: u32 = 37;
     const F_OFD_SETLKW: u32 = 38;
+    const F_SETPIPE_SZ: u32 = 1031;
+    const F_GETPIPE_SZ: u32 = 1032;
+    const F_ADD_SEALS: u32 = 1033;
+    const F_GET_SEALS: u32 = 1034;
     let fd = a.fd(0);
     let f = t.fds.lock().get(fd)?;
     match a.u32(1) {
@@ -895,6 +899,10 @@ pub fn sys_fcntl(t: &mut Task, a: &Args) -> SysResult {
         F_SETFD => t.fds.lock().set_cloexec(fd, a.u64(2) & 1 != 0).map(|()| 0),
         F_GETFL => Ok(u64::from(f.flags() & !O_CLOEXEC)),
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(t, &f, a.u32(1), a.u64(2)),
+        F_ADD_SEALS => f.ops.seals(a.u32(2)).map(|_| 0),
+        F_SETPIPE_SZ => f.ops.pipe_size(Some(a.u64(2))).map(|n| n as u64),
+        F_GETPIPE_SZ => f.ops.pipe_size(None).map(|n| n as u64),
+        F_GET_SEALS => f.ops.seals(0).map(u64::from),
         F_SETFL => {
             // Only O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME change.
             let settable = 0o2000 | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000;

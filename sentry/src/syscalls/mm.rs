@@ -50,12 +50,22 @@ pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
     if mode == 1 || file.flags() & 0o10000000 != 0 {
         return Err(Errno::EACCES);
     }
-    if shared && prot & PROT_WRITE != 0 {
-        // Writable shared file mappings need the gofer's page cache.
-        return Err(if mode == 0 { Errno::EACCES } else { Errno::ENODEV });
-    }
     if file.ops.is_dir() {
         return Err(Errno::ENODEV);
+    }
+    if shared && prot & PROT_WRITE != 0 && mode == 0 {
+        return Err(Errno::EACCES);
+    }
+    if shared {
+        // Files whose pages live in the sentry map those very pages.
+        if let Some(obj) = file.ops.shared_mem() {
+            let backing = Backing::Shared { obj: crate::mm::shared::SharedRef(obj), offset: off };
+            return t.mm.lock().mmap(addr, len, prot, fixed, noreplace, shared, backing);
+        }
+        if prot & PROT_WRITE != 0 {
+            // Host files would need a page cache shared with the host.
+            return Err(Errno::ENODEV);
+        }
     }
     let backing = Backing::File { path: file.ops.path().into(), offset: off };
     // Private copy of the file: map writable, fill, then apply `prot`.
@@ -89,4 +99,32 @@ pub fn sys_madvise(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_brk(t: &mut Task, a: &Args) -> SysResult {
     Ok(t.mm.lock().brk(a.u64(0)))
+}
+
+pub fn sys_memfd_create(t: &mut Task, a: &Args) -> SysResult {
+    const MFD_CLOEXEC: u32 = 1;
+    const MFD_ALLOW_SEALING: u32 = 2;
+    const MFD_NOEXEC_SEAL: u32 = 8;
+    const MFD_EXEC: u32 = 0x10;
+    let flags = a.u32(1);
+    if flags & !(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC) != 0 {
+        // Unknown bits, and huge pages (MFD_HUGETLB and its size bits):
+        // not offered.
+        return Err(Errno::EINVAL);
+    }
+    if flags & MFD_NOEXEC_SEAL != 0 && flags & MFD_EXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // NAME_MAX less the "memfd:" prefix, as Linux counts it.
+    let name = t.mm.lock().read_cstr(a.u64(0), 249).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::EINVAL } else { e })?;
+    let who = crate::vfs::Creator { uid: t.creds.fsuid, gid: t.creds.fsgid };
+    let (node, file) = crate::fs::tmpfs::memfd(&name, who, flags & (MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL) != 0)?;
+    if flags & MFD_NOEXEC_SEAL != 0 {
+        crate::vfs::Inode::setattr(&*node, &crate::vfs::SetAttr { mode: Some(0o666), ..Default::default() })?;
+        node.seals(crate::fs::tmpfs::F_SEAL_EXEC)?;
+    }
+    let path = alloc::string::String::from(crate::fs::FileOps::path(&file));
+    let loc = crate::vfs::Location { inode: node, path };
+    let f = crate::fs::OpenFile::at(alloc::boxed::Box::new(file), 2, loc);
+    t.fds.lock().install(f, flags & MFD_CLOEXEC != 0, 0).map(|fd| fd as u64)
 }
