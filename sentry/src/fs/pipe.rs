@@ -2,10 +2,11 @@
 //! a write end. Reads block while it is empty and writers remain; writes
 //! block while it is full and readers remain; writes of up to PIPE_BUF
 //! bytes are atomic; writing with no readers is EPIPE plus SIGPIPE.
+//! A FIFO is the same pipe, found through its inode by every opener.
 
 use abi::linux::Stat;
-use alloc::collections::VecDeque;
-use alloc::sync::Arc;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
@@ -33,26 +34,100 @@ pub struct Pipe {
     /// Writers wait here for room or the last reader to close.
     writable: WaitQueue,
     ino: u64,
+    /// Writer opens so far.
+    writer_opens: AtomicU64,
 }
 
-/// One end of a pipe.
+/// One end of a pipe; a FIFO opened O_RDWR is both.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
+    /// FIFOs: the inode (for fstat) and the path opened.
+    fifo: Option<(Arc<dyn crate::vfs::Inode>, alloc::string::String)>,
+    /// Writer opens seen when this end was opened: a FIFO reader hangs up
+    /// only once a writer came and went (Linux: f_version vs w_counter).
+    writers_seen: u64,
+}
+
+fn alloc_pipe(readers: usize, writers: usize) -> Arc<Pipe> {
+    Arc::new(Pipe {
+        buf: Mutex::new(VecDeque::new()),
+        capacity: AtomicUsize::new(PIPE_SIZE),
+        readers: AtomicUsize::new(readers),
+        writers: AtomicUsize::new(writers),
+        readable: WaitQueue::new(),
+        writable: WaitQueue::new(),
+        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+        writer_opens: AtomicU64::new(writers as u64),
+    })
 }
 
 /// A new pipe: (read end, write end).
 pub fn new_pipe() -> (PipeEnd, PipeEnd) {
-    let p = Arc::new(Pipe {
-        buf: Mutex::new(VecDeque::new()),
-        capacity: AtomicUsize::new(PIPE_SIZE),
-        readers: AtomicUsize::new(1),
-        writers: AtomicUsize::new(1),
-        readable: WaitQueue::new(),
-        writable: WaitQueue::new(),
-        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
-    });
-    (PipeEnd { pipe: p.clone(), write: false }, PipeEnd { pipe: p, write: true })
+    let p = alloc_pipe(1, 1);
+    (
+        PipeEnd { pipe: p.clone(), read: true, write: false, fifo: None, writers_seen: 0 },
+        PipeEnd { pipe: p, read: false, write: true, fifo: None, writers_seen: 0 },
+    )
+}
+
+/// The pipes of FIFOs someone has open, by inode (dev, ino).
+static FIFOS: Mutex<BTreeMap<(u64, u64), Weak<Pipe>>> = Mutex::new(BTreeMap::new());
+
+/// Opens the FIFO inode `key` (Linux: fifo_open). A reader waits for a
+/// writer and a writer for a reader, unless O_NONBLOCK (then a writer
+/// without readers gets ENXIO); O_RDWR never waits.
+pub fn open_fifo(t: &Task, inode: Arc<dyn crate::vfs::Inode>, path: &str, flags: u32) -> Result<PipeEnd, Errno> {
+    let key = inode.id();
+    const O_NONBLOCK: u32 = 0o4000;
+    let (read, write) = match flags & 3 {
+        0 => (true, false),
+        1 => (false, true),
+        2 => (true, true),
+        _ => return Err(Errno::EINVAL),
+    };
+    let nonblock = flags & O_NONBLOCK != 0;
+    let end = {
+        let mut m = FIFOS.lock();
+        m.retain(|_, w| w.strong_count() > 0);
+        let pipe = match m.get(&key).and_then(Weak::upgrade) {
+            Some(p) => p,
+            None => {
+                let p = alloc_pipe(0, 0);
+                m.insert(key, Arc::downgrade(&p));
+                p
+            }
+        };
+        if write && !read && nonblock && pipe.readers.load(Ordering::Acquire) == 0 {
+            return Err(Errno::ENXIO);
+        }
+        // Counted under the table lock, so two openers always see each
+        // other.
+        if read {
+            pipe.readers.fetch_add(1, Ordering::AcqRel);
+        }
+        if write {
+            pipe.writers.fetch_add(1, Ordering::AcqRel);
+            pipe.writer_opens.fetch_add(1, Ordering::AcqRel);
+        }
+        let writers_seen = pipe.writer_opens.load(Ordering::Acquire);
+        PipeEnd { pipe, read, write, fifo: Some((inode, path.into())), writers_seen }
+    };
+    let p = end.pipe.clone();
+    p.readable.wake_all();
+    p.writable.wake_all();
+    POLL_WQ.wake_all();
+    if read != write && !nonblock {
+        let pending = || t.proc.pending();
+        // Dropping `end` on a signal takes its count back.
+        if read {
+            p.readable.wait(&t.shared, &pending, None, || (p.writers.load(Ordering::Acquire) > 0).then_some(()))?;
+        } else {
+            p.writable.wait(&t.shared, &pending, None, || (p.readers.load(Ordering::Acquire) > 0).then_some(()))?;
+        }
+    }
+    Ok(end)
 }
 
 impl PipeEnd {
@@ -84,11 +159,10 @@ impl PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        if self.write {
-            if self.pipe.writers.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.pipe.readable.wake_all();
-            }
-        } else if self.pipe.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.write && self.pipe.writers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.pipe.readable.wake_all();
+        }
+        if self.read && self.pipe.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.pipe.writable.wake_all();
         }
         POLL_WQ.wake_all();
@@ -108,7 +182,7 @@ impl FileOps for PipeEnd {
         if off.is_some() {
             return Err(Errno::ESPIPE);
         }
-        if self.write {
+        if !self.read {
             return Err(Errno::EBADF);
         }
         let want = total(segs);
@@ -212,6 +286,9 @@ impl FileOps for PipeEnd {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
+        if let Some((inode, _)) = &self.fifo {
+            return inode.stat();
+        }
         Ok(Stat { st_mode: 0o010600, st_nlink: 1, st_blksize: 4096, st_ino: self.pipe.ino, st_dev: 12, ..Stat::default() })
     }
 
@@ -224,29 +301,31 @@ impl FileOps for PipeEnd {
     }
 
     fn path(&self) -> &str {
-        "pipe:"
+        match &self.fifo {
+            Some((_, path)) => path,
+            None => "pipe:",
+        }
     }
 
     fn poll(&self, _events: u16) -> u16 {
         let p = &self.pipe;
         let len = p.buf.lock().len();
+        let mut r = 0;
         if self.write {
             if p.readers.load(Ordering::Acquire) == 0 {
-                return POLLERR;
+                r |= POLLERR;
+            } else if p.capacity.load(Ordering::Relaxed) - len >= PIPE_BUF {
+                r |= POLLOUT | POLLWRNORM;
             }
-            if p.capacity.load(Ordering::Relaxed) - len >= PIPE_BUF {
-                return POLLOUT | POLLWRNORM;
-            }
-            0
-        } else {
-            let mut r = 0;
+        }
+        if self.read {
             if len > 0 {
                 r |= POLLIN | POLLRDNORM;
             }
-            if p.writers.load(Ordering::Acquire) == 0 {
+            if p.writers.load(Ordering::Acquire) == 0 && p.writer_opens.load(Ordering::Acquire) != self.writers_seen {
                 r |= POLLHUP;
             }
-            r
         }
+        r
     }
 }

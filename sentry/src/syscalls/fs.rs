@@ -118,6 +118,12 @@ pub fn open_loc(loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno> {
     Ok(OpenFile::at(ops, flags, loc))
 }
 
+/// Opens a FIFO: it may wait for the other side (so it needs the task).
+fn open_fifo(t: &Task, loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno> {
+    let end = crate::fs::pipe::open_fifo(t, loc.inode.clone(), &loc.path, flags)?;
+    Ok(OpenFile::at(alloc::boxed::Box::new(end), flags, loc))
+}
+
 fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(Errno::EOPNOTSUPP);
@@ -159,6 +165,9 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     }
     if !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
         loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
+    }
+    if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
+        return open_fifo(t, loc, flags);
     }
     open_loc(loc, flags)
 }
