@@ -235,6 +235,25 @@ fn bad_input_gets_runc_style_errors() {
     let (code, _, err) = e.rv(&["create", "--no-such-flag", "b5"]);
     assert_ne!(code, 0);
     assert!(err.contains("--no-such-flag"), "{err}");
+    // Limits runc refuses, before or while touching the host: an error
+    // naming them, and no state directory or cgroup left behind.
+    let cases = [
+        (r#","linux":{"resources":{"memory":{"limit":-5}}}"#, "memory limit -5"),
+        (r#","linux":{"sysctl":{"kernel.nope":"1"}}"#, "kernel.nope"),
+        (r#","linux":{"namespaces":[{"type":"user"}],"uidMappings":[{"containerID":0,"hostID":4294967000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]}"#, "2^32"),
+        (r#","linux":{"resources":{"cpu":{"period":5}}}"#, "cfs_period_us"),
+    ];
+    for (n, (extra, want)) in cases.iter().enumerate() {
+        e.config(&["true"], extra);
+        let id = format!("lim{n}");
+        let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), &id]);
+        assert_eq!(code, 1, "{extra}");
+        assert!(err.contains(want), "{extra}: {err}");
+        assert!(!e.root.join(&id).exists());
+        for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            assert!(!h.path().join("rvisor").join(&id).exists(), "{extra}: cgroup left in {}", h.path().display());
+        }
+    }
 }
 
 #[test]

@@ -120,7 +120,12 @@ pub fn create(spec: &Spec, id: &str) -> Result<Cgroups> {
         }
     }
     if let Some(res) = &res {
-        made.apply(res)?;
+        // A limit the kernel refuses fails `create`: take the directories
+        // back so nothing is left behind.
+        if let Err(e) = made.apply(res) {
+            made.remove();
+            return Err(e);
+        }
     }
     Ok(made)
 }

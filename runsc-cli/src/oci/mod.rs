@@ -9,6 +9,7 @@ pub mod console;
 pub mod exec;
 pub mod hooks;
 pub mod state;
+pub mod validate;
 pub mod wire;
 
 use std::io::Read;
@@ -139,6 +140,7 @@ pub fn create(g: &Globals, a: &CreateArgs) -> Result<()> {
     if process.terminal().unwrap_or(false) && a.console_socket.is_none() {
         bail!("cannot allocate tty if runc will detach without setting console socket");
     }
+    validate::spec(&spec)?;
     dir.create()?;
     let r = create_in(g, a, &dir, &bundle, &rootfs, &spec);
     if r.is_err() {
