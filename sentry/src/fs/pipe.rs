@@ -34,8 +34,10 @@ pub struct Pipe {
     /// Writers wait here for room or the last reader to close.
     writable: WaitQueue,
     ino: u64,
-    /// Writer opens so far.
+    /// Writer and reader opens so far (FIFOs: an opener waiting for the
+    /// other side goes on once one came, even if it left again).
     writer_opens: AtomicU64,
+    reader_opens: AtomicU64,
 }
 
 /// One end of a pipe; a FIFO opened O_RDWR is both.
@@ -60,6 +62,7 @@ fn alloc_pipe(readers: usize, writers: usize) -> Arc<Pipe> {
         writable: WaitQueue::new(),
         ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
         writer_opens: AtomicU64::new(writers as u64),
+        reader_opens: AtomicU64::new(readers as u64),
     })
 }
 
@@ -106,6 +109,7 @@ pub fn open_fifo(t: &Task, inode: Arc<dyn crate::vfs::Inode>, path: &str, flags:
         // other.
         if read {
             pipe.readers.fetch_add(1, Ordering::AcqRel);
+            pipe.reader_opens.fetch_add(1, Ordering::AcqRel);
         }
         if write {
             pipe.writers.fetch_add(1, Ordering::AcqRel);
@@ -115,6 +119,7 @@ pub fn open_fifo(t: &Task, inode: Arc<dyn crate::vfs::Inode>, path: &str, flags:
         PipeEnd { pipe, read, write, fifo: Some((inode, path.into())), writers_seen }
     };
     let p = end.pipe.clone();
+    let (readers_seen, writers_seen) = (p.reader_opens.load(Ordering::Acquire), p.writer_opens.load(Ordering::Acquire));
     p.readable.wake_all();
     p.writable.wake_all();
     POLL_WQ.wake_all();
@@ -122,9 +127,11 @@ pub fn open_fifo(t: &Task, inode: Arc<dyn crate::vfs::Inode>, path: &str, flags:
         let pending = || t.proc.pending();
         // Dropping `end` on a signal takes its count back.
         if read {
-            p.readable.wait(&t.shared, &pending, None, || (p.writers.load(Ordering::Acquire) > 0).then_some(()))?;
+            let came = || p.writers.load(Ordering::Acquire) > 0 || p.writer_opens.load(Ordering::Acquire) != writers_seen;
+            p.readable.wait(&t.shared, &pending, None, || came().then_some(()))?;
         } else {
-            p.writable.wait(&t.shared, &pending, None, || (p.readers.load(Ordering::Acquire) > 0).then_some(()))?;
+            let came = || p.readers.load(Ordering::Acquire) > 0 || p.reader_opens.load(Ordering::Acquire) != readers_seen;
+            p.writable.wait(&t.shared, &pending, None, || came().then_some(()))?;
         }
     }
     Ok(end)
