@@ -36,6 +36,11 @@ pub struct Bind {
     pub dest: PathBuf,
     /// Mount it read-only (enforced by the kernel: `MS_RDONLY`).
     pub readonly: bool,
+    /// Bring the mounts below `source` along (`MS_REC`): a sandbox over
+    /// the host's whole `/` sees what the host sees under it. The
+    /// read-only flag then covers only the top mount; the server's own
+    /// `readonly` and the VMM's checks cover the rest.
+    pub recursive: bool,
 }
 
 /// Linux capability numbers (linux/capability.h) used here.
@@ -109,9 +114,7 @@ fn proc_path(fd: BorrowedFd<'_>) -> CString {
 /// `pivot_root` fails.
 pub fn confine(root: &Path, binds: &[Bind]) -> Result<OwnedFd, GoferError> {
     let root_c = cpath(root)?;
-    sys::unshare(libc::CLONE_NEWNS).map_err(step("unshare(CLONE_NEWNS)"))?;
-    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE)
-        .map_err(step("make mounts private"))?;
+    private_namespace()?;
     // A bind of the root onto itself makes it a mount point, which
     // pivot_root needs, and gives it mount flags of its own.
     sys::mount(Some(&root_c), &root_c, None, libc::MS_BIND).map_err(step("bind-mount the root"))?;
@@ -122,7 +125,55 @@ pub fn confine(root: &Path, binds: &[Bind]) -> Result<OwnedFd, GoferError> {
         libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
     )
     .map_err(step("remount the root nosuid,nodev"))?;
-    let root_fd = sys::open(&root_c, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+    pivot(&root_c, binds)
+}
+
+/// Like [`confine`], with an empty in-memory root holding only `binds`:
+/// for a sandbox whose root and volumes are separate host trees (`rvisor
+/// do`), each bound at a directory of the gofer's own (`/root`, `/v0`…),
+/// so nothing is made on the host to hold a mount point.
+pub fn confine_tree(binds: &[Bind]) -> Result<OwnedFd, GoferError> {
+    private_namespace()?;
+    // The sources are held open first: the tmpfs below may hide them.
+    let held = binds
+        .iter()
+        .map(|b| sys::open(&cpath(&b.source)?, libc::O_PATH | libc::O_CLOEXEC).map_err(step("open bind source")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let by_fd: Vec<Bind> = binds
+        .iter()
+        .zip(&held)
+        .map(|(b, fd)| Bind { source: PathBuf::from(std::ffi::OsStr::from_bytes(proc_path(fd.as_fd()).as_bytes())), ..b.clone() })
+        .collect();
+    // Any existing directory does as the mount point: the namespace is
+    // private, so the host never sees this tmpfs.
+    let at = c"/tmp";
+    sys::mount(Some(c"rvisor-gofer"), at, Some(c"tmpfs"), libc::MS_NOSUID | libc::MS_NODEV)
+        .map_err(step("mount the gofer's root tmpfs"))?;
+    let root_fd = sys::open(at, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(step("open the root"))?;
+    for (b, orig) in by_fd.iter().zip(binds) {
+        bind(root_fd.as_fd(), b)?;
+        // A recursive bind of a tree holding /tmp copies this tmpfs along:
+        // detach the copy so the host's directory shows there again.
+        if let Some(rel) = Path::new("/tmp").strip_prefix(&orig.source).ok().filter(|_| b.recursive) {
+            let copy = Path::new("/tmp").join(b.dest.strip_prefix("/").unwrap_or(&b.dest)).join(rel);
+            // Absent when the source does not contain it: nothing to undo.
+            let _ = sys::umount2(&cpath(&copy)?, libc::MNT_DETACH);
+        }
+    }
+    drop(held);
+    pivot(at, &[])
+}
+
+/// A mount namespace of our own in which nothing propagates.
+fn private_namespace() -> Result<(), GoferError> {
+    sys::unshare(libc::CLONE_NEWNS).map_err(step("unshare(CLONE_NEWNS)"))?;
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE).map_err(step("make mounts private"))
+}
+
+/// Binds `binds` below the mount point `root_c`, pivots into it and drops
+/// capabilities.
+fn pivot(root_c: &std::ffi::CStr, binds: &[Bind]) -> Result<OwnedFd, GoferError> {
+    let root_fd = sys::open(root_c, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
         .map_err(step("open the root"))?;
     for b in binds {
         bind(root_fd.as_fd(), b)?;
@@ -218,7 +269,8 @@ fn bind(root: BorrowedFd<'_>, b: &Bind) -> Result<(), GoferError> {
     let src = cpath(&b.source)?;
     let meta = std::fs::metadata(&b.source).map_err(step("stat bind source"))?;
     let target = walk_dest(root, &comps, meta.is_dir(), true, &b.dest)?;
-    sys::mount(Some(&src), &proc_path(target.as_fd()), None, libc::MS_BIND)
+    let rec = if b.recursive { libc::MS_REC } else { 0 };
+    sys::mount(Some(&src), &proc_path(target.as_fd()), None, libc::MS_BIND | rec)
         .map_err(step("bind mount"))?;
     // The flags of a bind mount can only be set by a remount of the new
     // mount itself. Walking again crosses into it; check it is the source.

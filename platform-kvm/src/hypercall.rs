@@ -96,6 +96,12 @@ pub struct Service {
     /// Whether the sentry may change host files (OCI mode: the VMM's
     /// mount namespace holds only the container's root and mounts).
     allow_writes: bool,
+    /// Trees the sentry may change even without `allow_writes`
+    /// (read-write volumes of `rvisor do`), as path prefixes ending in '/'.
+    writable: Vec<Vec<u8>>,
+    /// The gofer, when one serves the sandbox's files: every path request
+    /// goes to it instead of the VMM's own namespace.
+    files: Option<crate::files::GoferFiles>,
 }
 
 type HcResult = Result<u64, i32>;
@@ -115,7 +121,28 @@ impl Service {
             net: crate::net::Net::new(mem.clone(), wake, false).expect("epoll_create1"),
             control: crate::control::ControlShared::new(),
             allow_writes: false,
+            writable: Vec::new(),
+            files: None,
         }
+    }
+
+    /// Serves path requests through the gofer on the other end of `sock`.
+    pub fn with_gofer(mut self, files: crate::files::GoferFiles) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// Lets the sentry change files below each of `dirs` (absolute).
+    pub fn writable_trees(mut self, dirs: &[String]) -> Self {
+        self.writable = dirs.iter().map(|d| format!("{}/", d.trim_end_matches('/')).into_bytes()).collect();
+        self
+    }
+
+    /// Whether a change to `path` is allowed (`..` never reaches here
+    /// through the gofer, which refuses it; the VMM's own resolution only
+    /// runs in OCI mode, where everything may be written).
+    fn may_write(&self, path: &[u8]) -> bool {
+        self.allow_writes || (!path.split(|&b| b == b'/').any(|c| c == b"..") && self.writable.iter().any(|w| path.starts_with(w)))
     }
 
     /// Lets the sentry change files under the VMM's root.
@@ -335,15 +362,20 @@ impl Service {
         let flags = i32::try_from(flags).map_err(|_| libc::EINVAL)?;
         let mut allowed = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_PATH | libc::O_LARGEFILE;
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        if self.allow_writes {
+        let may_write = self.may_write(path.as_bytes());
+        if may_write {
             allowed |= libc::O_ACCMODE | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_APPEND;
         } else if writing {
             return Err(libc::EROFS);
         }
         if flags & !allowed != 0 || flags & libc::O_ACCMODE == libc::O_ACCMODE {
-            return Err(if self.allow_writes { libc::EINVAL } else { libc::EROFS });
+            return Err(if may_write { libc::EINVAL } else { libc::EROFS });
         }
         let mode = (mode & 0o7777) as libc::c_uint;
+        if let Some(files) = &self.files {
+            let fd = files.open(path.as_bytes(), flags, mode)?;
+            return self.lock_handles().insert(fd);
+        }
         // SAFETY: `path` is a valid NUL-terminated string; open returns a new fd or -1.
         let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY, mode) };
         let fd = owned(fd)?;
@@ -408,7 +440,14 @@ impl Service {
             return Err(libc::EINVAL);
         }
         let (dirfd, path, _keep) = if dirh == u64::MAX {
-            (libc::AT_FDCWD, self.read_path(path_gpa, len)?, None)
+            let path = self.read_path(path_gpa, len)?;
+            if let Some(files) = &self.files {
+                // Symlinks are the sentry's to follow: the gofer answers lstat.
+                let st = files.stat(path.as_bytes())?;
+                self.mem.write_obj(out, &st).map_err(|_| libc::EFAULT)?;
+                return Ok(0);
+            }
+            (libc::AT_FDCWD, path, None)
         } else {
             let fd = self.fd(dirh)?;
             let v = self.read_bytes(path_gpa, len, hypercall::MAX_PATH)?;
@@ -438,6 +477,12 @@ impl Service {
     fn readlink(&self, path_gpa: u64, len: u64, buf: u64, buf_len: u64) -> HcResult {
         let path = self.read_path(path_gpa, len)?;
         let buf_len = buf_len.min(hypercall::MAX_PATH);
+        if let Some(files) = &self.files {
+            let target = files.readlink(path.as_bytes())?;
+            let n = target.len().min(buf_len as usize);
+            self.mem.write(buf, &target[..n]).map_err(|_| libc::EFAULT)?;
+            return Ok(n as u64);
+        }
         let p = self.mem.host_ptr(buf, buf_len).map_err(|_| libc::EFAULT)?;
         // SAFETY: NUL-terminated path; output inside guest memory (checked).
         check(unsafe { libc::readlink(path.as_ptr(), p.cast(), buf_len as usize) } as i64)
@@ -482,26 +527,28 @@ impl Service {
         if mode & !7 != 0 {
             return Err(libc::EINVAL);
         }
+        if let Some(files) = &self.files {
+            // Existence only: the sentry checks permissions itself.
+            return files.stat(path.as_bytes()).map(|_| 0);
+        }
         // SAFETY: NUL-terminated path, integer mode.
         check(i64::from(unsafe { libc::access(path.as_ptr(), mode as i32) }))
     }
 
     fn statfs(&self, path_gpa: u64, len: u64, out: u64) -> HcResult {
         let path = self.read_path(path_gpa, len)?;
-        // SAFETY: all-zero is a valid `statfs`.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: NUL-terminated path and a local output struct.
-        check(i64::from(unsafe { libc::statfs(path.as_ptr(), &mut st) }))?;
+        let [f_type, bsize, blocks, bfree, bavail, files, ffree, namelen, frsize] = match &self.files {
+            Some(g) => g.statfs(path.as_bytes())?,
+            None => {
+                // SAFETY: all-zero is a valid `statfs`.
+                let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+                // SAFETY: NUL-terminated path and a local output struct.
+                check(i64::from(unsafe { libc::statfs(path.as_ptr(), &mut st) }))?;
+                [st.f_type as i64, st.f_bsize as i64, st.f_blocks as i64, st.f_bfree as i64, st.f_bavail as i64, st.f_files as i64, st.f_ffree as i64, st.f_namelen as i64, st.f_frsize as i64]
+            }
+        };
         let fsid: [i32; 2] = [0, 0];
-        let vals: [i64; 7] = [
-            st.f_type as i64,
-            st.f_bsize as i64,
-            st.f_blocks as i64,
-            st.f_bfree as i64,
-            st.f_bavail as i64,
-            st.f_files as i64,
-            st.f_ffree as i64,
-        ];
+        let vals: [i64; 7] = [f_type, bsize, blocks, bfree, bavail, files, ffree];
         let mut b = [0u8; 120];
         for (i, v) in vals.iter().enumerate() {
             b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
@@ -509,8 +556,8 @@ impl Service {
         // The host's fsid would identify host devices: the sandbox gets 0.
         b[56..60].copy_from_slice(&fsid[0].to_le_bytes());
         b[60..64].copy_from_slice(&fsid[1].to_le_bytes());
-        b[64..72].copy_from_slice(&(st.f_namelen as i64).to_le_bytes());
-        b[72..80].copy_from_slice(&(st.f_frsize as i64).to_le_bytes());
+        b[64..72].copy_from_slice(&namelen.to_le_bytes());
+        b[72..80].copy_from_slice(&frsize.to_le_bytes());
         self.mem.write(out, &b).map_err(|_| libc::EFAULT)?;
         Ok(0)
     }
@@ -527,13 +574,19 @@ impl Service {
 
     fn path_op(&self, a: &[u64; 6]) -> HcResult {
         use hypercall::PathOp;
-        if !self.allow_writes {
+        if !self.allow_writes && self.writable.is_empty() {
             return Err(libc::EROFS);
         }
         let op = PathOp::from_u64(a[0]).ok_or(libc::EINVAL)?;
         let path = self.read_path(a[1], a[2])?;
         let second = || self.read_path(a[3], a[4]);
         let arg = a[5];
+        if !self.may_write(path.as_bytes()) || (matches!(op, PathOp::Rename | PathOp::Link) && !self.may_write(second()?.as_bytes())) {
+            return Err(libc::EROFS);
+        }
+        if let Some(files) = &self.files {
+            return self.gofer_path_op(files, op, &path, a).map(|()| 0);
+        }
         // SAFETY (all calls below): NUL-terminated paths read from guest
         // memory, plain integer arguments or a local buffer; each call is a
         // single host syscall with no memory retained.
@@ -583,6 +636,35 @@ impl Service {
             PathOp::Truncate => unsafe { libc::truncate(path.as_ptr(), to_off(arg)?) },
         };
         check(i64::from(r))
+    }
+
+    /// `path_op` through the gofer, with the same argument checks.
+    fn gofer_path_op(&self, files: &crate::files::GoferFiles, op: hypercall::PathOp, path: &std::ffi::CStr, a: &[u64; 6]) -> Result<(), i32> {
+        use hypercall::PathOp;
+        let arg = a[5];
+        let mut times = None;
+        let second = match op {
+            PathOp::Rename | PathOp::Link => self.read_path(a[3], a[4])?.into_bytes(),
+            PathOp::Symlink => self.read_bytes(a[3], a[4], hypercall::MAX_PATH)?,
+            _ => Vec::new(),
+        };
+        match op {
+            PathOp::Unlink if arg & !(libc::AT_REMOVEDIR as u64) != 0 => return Err(libc::EINVAL),
+            PathOp::Rename if arg & !3 != 0 => return Err(libc::EINVAL),
+            PathOp::Symlink if second.is_empty() || second.contains(&0) => return Err(libc::EINVAL),
+            PathOp::Truncate => {
+                to_off(arg)?;
+            }
+            PathOp::Utimens => {
+                let mut ts = [0u8; 32];
+                self.mem.read(arg, &mut ts).map_err(|_| libc::EFAULT)?;
+                let get = |i: usize| i64::from_le_bytes(ts[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+                let t = |i| gofer::protocol::Timespec { sec: get(i), nsec: get(i + 1) };
+                times = Some([t(0), t(2)]);
+            }
+            _ => {}
+        }
+        files.path_op(op, path.to_bytes(), &second, arg, times)
     }
 
     fn handle_op(&self, op: u64, h: u64, arg: u64, arg2: u64) -> HcResult {

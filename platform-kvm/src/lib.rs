@@ -5,6 +5,7 @@
 
 pub mod boot;
 pub mod control;
+pub mod files;
 pub mod flavour;
 pub mod hypercall;
 pub mod image;
@@ -36,4 +37,6 @@ pub enum Error {
     Thread(#[source] std::io::Error),
     #[error("sandbox setup: {0}")]
     Setup(&'static str),
+    #[error("connecting to the gofer")]
+    Gofer(#[from] files::GoferStartError),
 }

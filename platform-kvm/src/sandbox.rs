@@ -46,6 +46,12 @@ pub struct SandboxConfig {
     pub extra: Vec<String>,
     /// Let the sandbox make raw inet sockets (CAP_NET_RAW in the spec).
     pub net_raw: bool,
+    /// The gofer's socket: path requests go there (mount sources are then
+    /// paths in the gofer's namespace) instead of the VMM's namespace.
+    pub gofer: Option<OwnedFd>,
+    /// Trees the sentry may write without `allow_writes` (read-write
+    /// volumes), as mount sources.
+    pub writable: Vec<String>,
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -266,6 +272,10 @@ impl Sandbox {
         }
         if cfg.net_raw {
             service = service.allow_raw_sockets();
+        }
+        service = service.writable_trees(&cfg.writable);
+        if let Some(sock) = cfg.gofer {
+            service = service.with_gofer(crate::files::GoferFiles::connect(sock)?);
         }
         if cfg.flags & abi::boot::flags::STRACE != 0 {
             service = service.unlimited_console();

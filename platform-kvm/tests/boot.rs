@@ -68,6 +68,8 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         allow_writes: false,
         extra: vec![],
         net_raw: false,
+        gofer: None,
+        writable: vec![],
     };
     Sandbox::new(cfg)?.run()
 }

@@ -1,7 +1,12 @@
 //! `rvisor do`: run one command in a fresh sandbox, like `runsc do`. The
-//! host's root is the sandbox's root (read-only for now), the caller's
-//! stdio is the program's, and the exit status is the program's (128+N if
-//! a signal N ended it).
+//! host's root (or `--root DIR`) is the sandbox's root under an in-memory
+//! overlay, so writes stay in the sandbox; `--volume` shows host trees
+//! written through. The caller's stdio is the program's, and the exit
+//! status is the program's (128+N if a signal N ended it).
+//!
+//! Run as root, host files are served by a gofer process (`rvisor gofer`)
+//! confined to the root and the volumes; otherwise (no right to make a
+//! mount namespace) the VMM reads them itself, read-only.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -21,6 +26,13 @@ pub struct DoArgs {
     /// Set an environment variable (KEY=VALUE); may be repeated.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Host directory to use as the sandbox's root (default: the host's /).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Show host directory SRC at DST (default: the same path) in the
+    /// sandbox, written through unless `:ro`; may be repeated.
+    #[arg(long = "volume", short = 'v', value_name = "SRC[:DST][:ro]")]
+    volumes: Vec<String>,
     /// Guest memory in MiB.
     #[arg(long = "memory-mib", default_value_t = DEFAULT_MEMORY >> 20)]
     memory_mib: u64,
@@ -42,6 +54,61 @@ fn resolve(cmd: &str, cwd: &Path, path_var: Option<&str>) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// One `--volume`.
+#[derive(Debug, PartialEq, Eq)]
+struct Volume {
+    source: PathBuf,
+    dest: String,
+    readonly: bool,
+}
+
+fn parse_volume(v: &str) -> Result<Volume, String> {
+    let (spec, readonly) = match v.strip_suffix(":ro") {
+        Some(s) => (s, true),
+        None => (v.strip_suffix(":rw").unwrap_or(v), false),
+    };
+    let (src, dest) = match spec.split_once(':') {
+        Some((s, d)) => (s, d.to_string()),
+        None => (spec, String::new()),
+    };
+    let source = std::fs::canonicalize(src).map_err(|e| format!("--volume {v}: {src}: {e}"))?;
+    if !source.is_dir() {
+        return Err(format!("--volume {v}: {src} is not a directory"));
+    }
+    let dest = if dest.is_empty() { source.to_string_lossy().into_owned() } else { dest };
+    if !dest.starts_with('/') || dest.split('/').any(|c| c == ".." || c == ".") || dest.contains('\0') || dest == "/" {
+        return Err(format!("--volume {v}: the destination must be an absolute path other than / without . or .."));
+    }
+    Ok(Volume { source, dest: dest.trim_end_matches('/').to_string(), readonly })
+}
+
+/// A sandbox path's file on the host, under `root` (for finding the command).
+fn host_of(root: &Path, p: &Path) -> PathBuf {
+    root.join(p.strip_prefix("/").unwrap_or(p))
+}
+
+/// Starts `rvisor gofer` serving `root` and `volumes`; returns the VMM's
+/// end of its socket.
+fn start_gofer(root: &Path, volumes: &[Volume]) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let (vmm_end, gofer_end) = gofer::seqpacket_pair()?;
+    // The gofer's end must survive exec; nothing else runs threads here yet.
+    nix::fcntl::fcntl(gofer_end.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg("gofer").arg("--fd").arg(gofer_end.as_raw_fd().to_string()).arg("--root").arg(root);
+    for v in volumes {
+        let mut a = v.source.clone().into_os_string();
+        if v.readonly {
+            a.push(":ro");
+        }
+        cmd.arg("--volume").arg(a);
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    cmd.spawn()?;
+    drop(gofer_end);
+    Ok(vmm_end)
+}
+
 fn dup_stdio() -> std::io::Result<[OwnedFd; 3]> {
     use std::os::fd::AsFd;
     Ok([
@@ -53,7 +120,21 @@ fn dup_stdio() -> std::io::Result<[OwnedFd; 3]> {
 
 /// Runs `rvisor do`; returns the exit status.
 pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network: bool) -> i32 {
-    let cwd = match args.cwd.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
+    let root = match args.root.as_deref().map(std::fs::canonicalize).unwrap_or_else(|| Ok(PathBuf::from("/"))) {
+        Ok(r) if r.is_dir() => r,
+        Ok(r) => return fail(&format!("--root {}: not a directory", r.display()), EXIT_RUNTIME),
+        Err(e) => return fail(&format!("--root: {e}"), EXIT_RUNTIME),
+    };
+    let mut volumes = Vec::new();
+    for v in &args.volumes {
+        match parse_volume(v) {
+            Ok(v) => volumes.push(v),
+            Err(e) => return fail(&e, EXIT_RUNTIME),
+        }
+    }
+    // Inside another root, the caller's directory means nothing.
+    let default_cwd = || if args.root.is_some() { Ok(PathBuf::from("/")) } else { std::env::current_dir() };
+    let cwd = match args.cwd.clone().map(Ok).unwrap_or_else(default_cwd) {
         Ok(c) if c.is_absolute() => c,
         Ok(c) => match std::env::current_dir() {
             Ok(here) => here.join(c),
@@ -61,7 +142,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         },
         Err(e) => return fail(&format!("current directory: {e}"), EXIT_RUNTIME),
     };
-    if !cwd.is_dir() {
+    if !host_of(&root, &cwd).is_dir() && !volumes.iter().any(|v| cwd.starts_with(&v.dest)) {
         return fail(&format!("--cwd {}: not a directory", cwd.display()), EXIT_RUNTIME);
     }
     let mut env: Vec<String> = std::env::vars_os()
@@ -76,9 +157,45 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
     }
     let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH="));
     let cmd = &args.command[0];
-    let Some(exe) = resolve(cmd, &cwd, path_var) else {
+    let Some(exe) = resolve(cmd, &host_of(&root, &cwd), path_var.map(|p| {
+        p.split(':').map(|d| if d.starts_with('/') { host_of(&root, Path::new(d)).to_string_lossy().into_owned() } else { d.to_string() }).collect::<Vec<_>>().join(":")
+    }).as_deref()) else {
         return fail(&format!("{cmd}: command not found"), 127);
     };
+    // Back to the sandbox's view of the path.
+    let exe = match exe.strip_prefix(&root) {
+        Ok(rel) => Path::new("/").join(rel),
+        Err(_) => exe,
+    };
+    // A gofer needs a mount namespace of its own: root's privilege.
+    let gofer = if nix::unistd::geteuid().is_root() {
+        match start_gofer(&root, &volumes) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(&format!("starting the gofer: {e}"), EXIT_RUNTIME),
+        }
+    } else {
+        None
+    };
+    let m = |kind: &str, dest: &str, source: &str, options: &str| platform_kvm::sandbox::MountSpec {
+        kind: kind.into(),
+        dest: dest.into(),
+        source: source.into(),
+        options: options.into(),
+    };
+    let mut mounts = SandboxConfig::do_mounts();
+    let mut writable = Vec::new();
+    if gofer.is_some() {
+        mounts[0].source = crate::gofer_cmd::ROOT_DIR.into();
+    } else {
+        mounts[0].source = root.to_string_lossy().into_owned();
+    }
+    for (i, v) in volumes.iter().enumerate() {
+        let source = if gofer.is_some() { crate::gofer_cmd::volume_dir(i) } else { v.source.to_string_lossy().into_owned() };
+        if !v.readonly {
+            writable.push(source.clone());
+        }
+        mounts.push(m("host", &v.dest, &source, if v.readonly { "ro" } else { "" }));
+    }
     let stdio = match dup_stdio() {
         Ok(s) => s,
         Err(e) => return fail(&format!("stdio: {e}"), EXIT_RUNTIME),
@@ -108,10 +225,12 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         umask: 0o022,
         hostname: None,
         domainname: String::new(),
-        mounts: SandboxConfig::do_mounts(),
+        mounts,
         allow_writes: false,
         extra: vec![],
         net_raw: false,
+        gofer,
+        writable,
     };
     if no_network {
         if let Err(e) = crate::netns::isolate() {

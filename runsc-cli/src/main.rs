@@ -5,6 +5,7 @@
 
 mod do_cmd;
 mod features;
+mod gofer_cmd;
 mod netns;
 mod oci;
 mod spec_cmd;
@@ -152,6 +153,9 @@ enum Cmd {
     /// Internal: the host process of a detached exec.
     #[command(hide = true)]
     ExecProxy(oci::exec::ProxyArgs),
+    /// Internal: the file server of a sandbox.
+    #[command(hide = true)]
+    Gofer(gofer_cmd::GoferArgs),
 }
 
 /// Reports an error like runc: on stderr, and as a line in --log.
@@ -289,6 +293,7 @@ fn main() {
         Some(Cmd::Events { stats, interval, id }) => oci_command(&cli, |g| oci::events(g, id, *stats, interval).map(|()| 0)),
         Some(Cmd::Boot(a)) => oci::boot::run(a, &globals(&cli)),
         Some(Cmd::ExecProxy(a)) => oci::exec::proxy_main(a),
+        Some(Cmd::Gofer(a)) => gofer_cmd::run(a),
         Some(Cmd::Do(_)) => {
             let Some(Cmd::Do(args)) = cli.cmd else { unreachable!() };
             do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic, cli.network.as_deref() == Some("none"))

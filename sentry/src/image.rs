@@ -1,11 +1,88 @@
 //! Pieces only the freestanding image needs: the heap, the panic handler
 //! and the C memory functions the compiler's output calls.
 
+use core::alloc::{GlobalAlloc, Layout};
 use core::panic::PanicInfo;
+use core::ptr::NonNull;
 use linked_list_allocator::LockedHeap;
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: Heap = Heap { big: LockedHeap::empty(), small: spin::Mutex::new([None; CLASSES]) };
+
+/// Small blocks come from per-size free lists in front of the first-fit
+/// list allocator: its walk grows with the number of free fragments, and
+/// the kernel's many small, short-lived objects (paths, names, nodes) made
+/// it thousands of entries long, a syscall paying for it at every
+/// allocation. A freed small block goes back on its class's list, so the
+/// big heap only sees blocks of a few sizes and rarely.
+struct Heap {
+    big: LockedHeap,
+    /// Heads of the free lists of classes 16, 32, … 2048 bytes; each free
+    /// block holds the next one's address in its first word.
+    small: spin::Mutex<[Option<NonNull<u8>>; CLASSES]>,
+}
+
+const CLASSES: usize = 8;
+const MIN_CLASS: usize = 16;
+
+// SAFETY: the free-list heads are raw pointers into the heap, only used
+// under the mutex.
+unsafe impl Sync for Heap {}
+// SAFETY: as above.
+unsafe impl Send for Heap {}
+
+/// The class of a layout (size and alignment rounded up to a power of two
+/// of at least 16), if small.
+fn class(l: &Layout) -> Option<usize> {
+    let n = l.size().max(l.align()).max(MIN_CLASS).next_power_of_two();
+    let c = (n.trailing_zeros() - MIN_CLASS.trailing_zeros()) as usize;
+    (c < CLASSES).then_some(c)
+}
+
+fn class_layout(c: usize) -> Layout {
+    let n = MIN_CLASS << c;
+    // A power of two is a valid size and alignment.
+    Layout::from_size_align(n, n).unwrap_or(Layout::new::<u8>())
+}
+
+// SAFETY: blocks of a class are `class_layout(c)`-sized and aligned, so any
+// layout of that class fits; a block is on a free list only while no one
+// owns it, and the big heap upholds GlobalAlloc for the rest.
+unsafe impl GlobalAlloc for Heap {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let Some(c) = class(&l) else {
+            // SAFETY: forwarded with the caller's contract.
+            return unsafe { self.big.alloc(l) };
+        };
+        let mut heads = self.small.lock();
+        match heads[c] {
+            Some(b) => {
+                // SAFETY: a free block of this class stores the next free
+                // block's address (or 0) in its first, aligned word.
+                heads[c] = NonNull::new(unsafe { b.as_ptr().cast::<*mut u8>().read() });
+                b.as_ptr()
+            }
+            None => {
+                drop(heads);
+                // SAFETY: a non-zero-sized layout.
+                unsafe { self.big.alloc(class_layout(c)) }
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        let Some(c) = class(&l) else {
+            // SAFETY: forwarded with the caller's contract.
+            return unsafe { self.big.dealloc(p, l) };
+        };
+        let mut heads = self.small.lock();
+        let next = heads[c].map_or(core::ptr::null_mut(), NonNull::as_ptr);
+        // SAFETY: `p` is a block of this class the caller no longer uses;
+        // it is at least 16 bytes and 16-aligned, room for the link.
+        unsafe { p.cast::<*mut u8>().write(next) };
+        heads[c] = NonNull::new(p);
+    }
+}
 
 /// Hands `[start, start+size)` (direct-map addresses) to the heap.
 ///
@@ -14,7 +91,7 @@ static HEAP: LockedHeap = LockedHeap::empty();
 /// called once before any allocation.
 pub unsafe fn init_heap(start: u64, size: u64) {
     // SAFETY: guaranteed by the caller.
-    unsafe { HEAP.lock().init(start as *mut u8, size as usize) };
+    unsafe { HEAP.big.lock().init(start as *mut u8, size as usize) };
 }
 
 #[panic_handler]

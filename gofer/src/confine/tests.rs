@@ -75,16 +75,19 @@ fn child(t: &Path) {
             source: t.join("bind_ro"),
             dest: "/mnt/ro".into(),
             readonly: true,
+            recursive: false,
         },
         Bind {
             source: t.join("bind_rw"),
             dest: "/mnt/rw".into(),
             readonly: false,
+            recursive: false,
         },
         Bind {
             source: t.join("bind_file"),
             dest: "/etc/bound".into(),
             readonly: true,
+            recursive: false,
         },
     ];
     // Refusals come first: they must not leave the namespace half made, and
@@ -99,6 +102,7 @@ fn child(t: &Path) {
             source: t.join("bind_rw"),
             dest: dest.into(),
             readonly: false,
+            recursive: false,
         }];
         match (confine(&t.join("root"), &bad), want) {
             (Err(GoferError::BindDestType(_)), "type") | (Err(GoferError::BindDest(_)), "dest") => {

@@ -167,6 +167,8 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
             .as_ref()
             .and_then(|c| c.bounding().as_ref())
             .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetRaw)),
+        gofer: None,
+        writable: vec![],
     };
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
