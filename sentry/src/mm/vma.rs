@@ -21,9 +21,33 @@ pub enum Backing {
     Stack,
     /// A private copy of a file's contents, populated when mapped.
     File { path: String, offset: u64 },
-    /// A shared memory object (MAP_SHARED|MAP_ANONYMOUS, SysV shm) from
-    /// byte `offset` on.
+    /// A shared memory object (MAP_SHARED|MAP_ANONYMOUS, tmpfs and memfd
+    /// files) from byte `offset` on.
     Shared { obj: super::shared::SharedRef, offset: u64 },
+    /// A System V segment attached by shmat, from byte `offset` on.
+    /// `may_write` is false for a read-only attach, which mprotect may
+    /// then not make writable (Linux: VM_MAYWRITE).
+    SysvShm { seg: super::shared::SegmentRef, offset: u64, may_write: bool },
+}
+
+impl Backing {
+    /// The backing of the part of an area starting `by` bytes further in.
+    pub fn advance(&mut self, by: u64) {
+        match self {
+            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SysvShm { offset, .. } => *offset += by,
+            _ => {}
+        }
+    }
+
+    /// The shared object whose frames the area maps, and the area's
+    /// offset into it.
+    pub fn shared_pages(&self) -> Option<(&super::shared::SharedMem, u64)> {
+        match self {
+            Backing::Shared { obj, offset } => Some((&obj.0, *offset)),
+            Backing::SysvShm { seg, offset, .. } => Some((seg.pages(), *offset)),
+            _ => None,
+        }
+    }
 }
 
 /// One mapped range `[start, end)`.
@@ -42,9 +66,7 @@ impl Vma {
         let mut hi = self.clone();
         lo.end = at;
         hi.start = at;
-        if let Backing::File { offset, .. } | Backing::Shared { offset, .. } = &mut hi.backing {
-            *offset += at - self.start;
-        }
+        hi.backing.advance(at - self.start);
         (lo, hi)
     }
 }
@@ -93,6 +115,9 @@ impl VmaSet {
                 p1 == p2 && o1 + (lo.end - lo.start) == *o2
             }
             (Backing::Shared { obj: a, offset: o1 }, Backing::Shared { obj: b, offset: o2 }) => a == b && o1 + (lo.end - lo.start) == *o2,
+            // System V attaches never merge: Linux refuses areas with a
+            // close hook (is_mergeable_vma), so the pieces of a split
+            // attach stay counted in shm_nattch.
             _ => false,
         };
         if ok {
