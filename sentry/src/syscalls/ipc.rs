@@ -8,7 +8,6 @@
 //! msgrcv return ERESTARTNOHAND, restarted unless a handler runs.
 #![forbid(unsafe_code)]
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -73,8 +72,12 @@ fn interrupted(t: &Task) -> bool {
     t.deliverable() != 0 || t.shared.killed.load(Ordering::Relaxed)
 }
 
+/// Copies `len` bytes in; the length can come from sysctls the
+/// container sets, so a failed allocation is ENOMEM, as Linux's kvmalloc.
 fn read_bytes(t: &Task, va: u64, len: usize) -> Result<Vec<u8>, Errno> {
-    let mut b = vec![0u8; len];
+    let mut b = Vec::new();
+    b.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+    b.resize(len, 0);
     t.mm.lock().copy_in(va, &mut b)?;
     Ok(b)
 }

@@ -249,7 +249,10 @@ impl SemState {
                 if self.used + u64::from(n) > u64::from(lim.semmns) {
                     return Err(Errno::ENOSPC);
                 }
-                let set = SemSet { perm: Perm::new(key, flags), otime: 0, ctime: c.now, sems: vec![Sem::default(); n as usize], pending: Vec::new(), undo: BTreeMap::new() };
+                let mut sems = Vec::new();
+                sems.try_reserve_exact(n as usize).map_err(|_| Errno::ENOMEM)?;
+                sems.resize(n as usize, Sem::default());
+                let set = SemSet { perm: Perm::new(key, flags), otime: 0, ctime: c.now, sems, pending: Vec::new(), undo: BTreeMap::new() };
                 let id = self.ids.add(set, lim.semmni, c.creds)?;
                 self.used += u64::from(n);
                 Ok(id)
