@@ -404,7 +404,7 @@ impl MemoryManager {
     /// split off, found by their offset into the segment (Linux:
     /// ksys_shmdt). EINVAL if no attach starts at `addr`.
     pub fn detach_shared(&mut self, addr: u64) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let at_its_offset = |v: &Vma| match &v.backing {

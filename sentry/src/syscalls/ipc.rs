@@ -13,7 +13,7 @@ use core::sync::atomic::Ordering;
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
-use crate::kernel::ipc::msg::{self, Message, Recv, Search, Send, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_STAT, MSG_STAT_ANY};
+use crate::kernel::ipc::msg::{self, Message, Recv, RecvReq, Search, Send, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_STAT, MSG_STAT_ANY};
 use crate::kernel::ipc::sem::{self, SemBuf, GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL};
 use crate::kernel::ipc::shm::{self, SHMLBA, SHM_EXEC, SHM_INFO, SHM_LOCK, SHM_RDONLY, SHM_REMAP, SHM_RND, SHM_STAT, SHM_STAT_ANY, SHM_UNLOCK};
 use crate::kernel::ipc::{self as ipc, Ctx, PermSet, Waiter, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT};
@@ -343,13 +343,13 @@ pub fn sys_msgrcv(t: &mut Task, a: &Args) -> SysResult {
         // Linux first loads the buffer as the copy's message.
         read_bytes(t, buf, copy_max as usize)?;
     }
-    let search = Search::new(msgtyp, flags);
+    let req = RecvReq { search: Search::new(msgtyp, flags), bufsz, flags, copy_max };
     let creds = t.creds.clone();
     let c = ctx(t, &creds);
     let mut slept = false;
     let m = loop {
         let w = Waiter::new(Some(t.shared.clone()));
-        match msg::with(|s| s.recv(id, search, bufsz, flags, copy_max, &c, &w)) {
+        match msg::with(|s| s.recv(id, &req, &c, &w)) {
             Err(Errno::EINVAL) if slept => return Err(Errno::EIDRM),
             Err(e) => return Err(e),
             Ok(Recv::Got(m)) => break m,

@@ -288,7 +288,7 @@ impl<T: IpcObject> Ids<T> {
         if in_use >= limit {
             return Err(Errno::ENOSPC);
         }
-        let end = (in_use.saturating_mul(3) / 2).max(MIN_CYCLE).min(IPCMNI);
+        let end = (in_use.saturating_mul(3) / 2).clamp(MIN_CYCLE, IPCMNI);
         let idx = self.alloc_index(end).ok_or(Errno::ENOSPC)?;
         if self.last_idx.is_some_and(|l| idx <= l) {
             self.seq += 1;
@@ -339,6 +339,12 @@ impl<T: IpcObject> Ids<T> {
                 self.keys.remove(&key);
             }
         }
+    }
+}
+
+impl<T: IpcObject> Default for Ids<T> {
+    fn default() -> Ids<T> {
+        Ids::new()
     }
 }
 
@@ -494,7 +500,7 @@ mod tests {
             ids.remove(x);
         }
         let w = ids.add(Obj(Perm::new(0, 0o600)), 100, &root).unwrap();
-        assert_eq!(w, (1 << IDX_SHIFT) as i32);
+        assert_eq!(w, 1 << IDX_SHIFT);
         assert_eq!(ids.get(0).err(), Some(Errno::EINVAL));
         assert!(ids.get(w).is_ok());
         assert!(ids.get_by_index(0).is_ok());

@@ -141,7 +141,7 @@ impl IpcObject for MsgQueue {
 
 impl MsgQueue {
     fn fits(&self, size: u64) -> bool {
-        size.saturating_add(self.cbytes) <= self.qbytes && 1 + self.msgs.len() as u64 <= self.qbytes
+        size.saturating_add(self.cbytes) <= self.qbytes && (self.msgs.len() as u64) < self.qbytes
     }
 
     /// Gives `m` to the first sleeping receiver that wants it; receivers
@@ -216,6 +216,17 @@ pub enum Send {
     Queued(Message),
 }
 
+/// What a msgrcv asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct RecvReq {
+    pub search: Search,
+    /// What the caller's buffer holds.
+    pub bufsz: u64,
+    pub flags: i32,
+    /// MSG_COPY copies at most this much (min(bufsz, msgmax)).
+    pub copy_max: u64,
+}
+
 /// What a msgrcv did.
 pub enum Recv {
     Got(Message),
@@ -273,9 +284,9 @@ impl MsgState {
         Ok(Send::Sent)
     }
 
-    /// msgrcv after the argument checks. `bufsz` is what the caller's
-    /// buffer holds; `copy_max` bounds MSG_COPY's copy.
-    pub fn recv(&mut self, id: i32, search: Search, bufsz: u64, flags: i32, copy_max: u64, c: &Ctx, waiter: &Arc<Waiter<RecvEnd>>) -> Result<Recv, Errno> {
+    /// msgrcv after the argument checks.
+    pub fn recv(&mut self, id: i32, req: &RecvReq, c: &Ctx, waiter: &Arc<Waiter<RecvEnd>>) -> Result<Recv, Errno> {
+        let RecvReq { search, bufsz, flags, copy_max } = *req;
         let q = self.ids.get(id)?;
         q.perm.check(c.creds, 0o444)?;
         if let Some(i) = search.find(&q.msgs) {
@@ -445,7 +456,8 @@ mod tests {
     }
 
     fn recv(s: &mut MsgState, id: i32, typ: i64, flags: i32, c: &Ctx) -> Result<Message, Errno> {
-        match s.recv(id, Search::new(typ, flags), 100, flags | IPC_NOWAIT, 8192, c, &Waiter::new(None))? {
+        let req = RecvReq { search: Search::new(typ, flags), bufsz: 100, flags: flags | IPC_NOWAIT, copy_max: 8192 };
+        match s.recv(id, &req, c, &Waiter::new(None))? {
             Recv::Got(m) => Ok(m),
             Recv::Queued => Err(Errno::EINTR),
         }
@@ -479,8 +491,8 @@ mod tests {
         let id = s.get(IPC_PRIVATE, 0o600, &c, &DEFAULT_LIMITS).unwrap();
         send(&mut s, id, msg(1, &[7; 200]), &c).ok();
         let w = Waiter::new(None);
-        assert_eq!(s.recv(id, Search::Any, 100, IPC_NOWAIT, 8192, &c, &w).err(), Some(Errno::E2BIG));
-        let Ok(Recv::Got(m)) = s.recv(id, Search::Any, 100, IPC_NOWAIT | MSG_NOERROR, 8192, &c, &w) else { panic!() };
+        assert_eq!(s.recv(id, &RecvReq { search: Search::Any, bufsz: 100, flags: IPC_NOWAIT, copy_max: 8192 }, &c, &w).err(), Some(Errno::E2BIG));
+        let Ok(Recv::Got(m)) = s.recv(id, &RecvReq { search: Search::Any, bufsz: 100, flags: IPC_NOWAIT | MSG_NOERROR, copy_max: 8192 }, &c, &w) else { panic!() };
         assert_eq!(m.text.len(), 200);
         // The budget counts bytes and messages.
         s.set(id, &PermSet { uid: 0, gid: 0, mode: 0o600 }, 10, &c, &DEFAULT_LIMITS).unwrap();
@@ -505,9 +517,9 @@ mod tests {
         let small = Waiter::new(None);
         let two = Waiter::new(None);
         let any = Waiter::new(None);
-        assert!(matches!(s.recv(id, Search::Any, 1, 0, 8192, &c, &small), Ok(Recv::Queued)));
-        assert!(matches!(s.recv(id, Search::Equal(2), 100, 0, 8192, &c, &two), Ok(Recv::Queued)));
-        assert!(matches!(s.recv(id, Search::Any, 100, 0, 8192, &c, &any), Ok(Recv::Queued)));
+        assert!(matches!(s.recv(id, &RecvReq { search: Search::Any, bufsz: 1, flags: 0, copy_max: 8192 }, &c, &small), Ok(Recv::Queued)));
+        assert!(matches!(s.recv(id, &RecvReq { search: Search::Equal(2), bufsz: 100, flags: 0, copy_max: 8192 }, &c, &two), Ok(Recv::Queued)));
+        assert!(matches!(s.recv(id, &RecvReq { search: Search::Any, bufsz: 100, flags: 0, copy_max: 8192 }, &c, &any), Ok(Recv::Queued)));
         send(&mut s, id, msg(1, b"hello"), &c).ok();
         assert_eq!(small.take(), Some(Err(Errno::E2BIG)));
         assert_eq!(any.take(), Some(Ok(msg(1, b"hello"))));
