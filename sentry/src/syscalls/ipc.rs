@@ -190,8 +190,8 @@ pub fn sys_semtimedop(t: &mut Task, a: &Args) -> SysResult {
     let timeout = match a.u64(3) {
         0 => None,
         va => {
-            let mut mm = t.mm.lock();
-            Some((mm.read_obj::<i64>(va)?, mm.read_obj::<i64>(va + 8)?))
+            let [sec, nsec] = t.mm.lock().read_obj::<[i64; 2]>(va)?;
+            Some((sec, nsec))
         }
     };
     semtimedop(t, a.i32(0), a.u64(1), a.u32(2), timeout)
