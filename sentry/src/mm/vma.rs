@@ -209,6 +209,9 @@ impl VmaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::shared::{SegmentRef, SharedMem, SysvSegment};
+    use alloc::sync::Arc;
+    use core::sync::atomic::{AtomicI64, Ordering};
 
     fn anon(start: u64, end: u64) -> Vma {
         Vma { start, end, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Anon }
@@ -282,5 +285,48 @@ mod tests {
         s.insert(Vma { backing: Backing::File { path: "/x".into(), offset: 0 }, ..anon(0x1000, 0x4000) });
         s.remove(0x1000, 0x2000);
         assert_eq!(s.find(0x2000).unwrap().backing, Backing::File { path: "/x".into(), offset: 0x1000 });
+    }
+
+    /// A segment that counts the areas holding it.
+    struct Counted(Arc<SharedMem>, AtomicI64);
+
+    impl SysvSegment for Counted {
+        fn pages(&self) -> &SharedMem {
+            &self.0
+        }
+        fn open(&self) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+        fn close(&self) {
+            self.1.fetch_sub(1, Ordering::Relaxed);
+        }
+        fn name(&self) -> (String, u64) {
+            ("seg".into(), 1)
+        }
+    }
+
+    #[test]
+    fn sysv_attaches_count_their_areas() {
+        let seg = Arc::new(Counted(SharedMem::new(0x3000), AtomicI64::new(1)));
+        let count = || seg.1.load(Ordering::Relaxed);
+        let backing = Backing::SysvShm { seg: SegmentRef::adopt(seg.clone()), offset: 0, may_write: true };
+        let mut s = VmaSet::default();
+        s.insert(Vma { shared: true, backing, ..anon(0x1000, 0x4000) });
+        assert_eq!(count(), 1);
+        // A split is one more area; restoring the protection merges
+        // nothing, as Linux never merges areas with a close hook.
+        assert!(s.protect(0x2000, 0x3000, PROT_READ));
+        assert!(s.protect(0x2000, 0x3000, PROT_READ | PROT_WRITE));
+        assert_eq!((s.iter().count(), count()), (3, 3));
+        let Backing::SysvShm { offset, .. } = &s.find(0x3000).unwrap().backing else { panic!() };
+        assert_eq!(*offset, 0x2000);
+        // fork copies every area.
+        let child = s.clone();
+        assert_eq!(count(), 6);
+        drop(child);
+        drop(s.remove(0x1000, 0x3000));
+        assert_eq!(count(), 1);
+        drop(s);
+        assert_eq!(count(), 0);
     }
 }
