@@ -103,6 +103,17 @@ pub fn sysctl_u32(name: &str, default: u32) -> u32 {
     SYSCTLS.lock().iter().find(|(n, _)| n == name).and_then(|(_, v)| v.trim().parse().ok()).unwrap_or(default)
 }
 
+/// A 64-bit numeric sysctl the spec set, else `default`.
+pub fn sysctl_u64(name: &str, default: u64) -> u64 {
+    SYSCTLS.lock().iter().find(|(n, _)| n == name).and_then(|(_, v)| v.trim().parse().ok()).unwrap_or(default)
+}
+
+/// The numbers of a multi-valued sysctl the spec set (kernel.sem); empty
+/// if unset.
+pub fn sysctl_words(name: &str) -> Vec<u64> {
+    SYSCTLS.lock().iter().find(|(n, _)| n == name).map(|(_, v)| v.split_whitespace().filter_map(|w| w.parse().ok()).collect()).unwrap_or_default()
+}
+
 /// A sysctl's value: the spec's, else `default`.
 fn sysctl(name: &str, default: &str) -> String {
     match SYSCTLS.lock().iter().find(|(n, _)| n == name) {
@@ -118,6 +129,9 @@ const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/kernel/cap_last_cap", || "40\n".into()),
     ("sys/kernel/domainname", || uts_line(|u| &u.domainname)),
     ("sys/kernel/hostname", || uts_line(|u| &u.nodename)),
+    ("sys/kernel/msgmax", || sysctl("kernel.msgmax", "8192\n")),
+    ("sys/kernel/msgmnb", || sysctl("kernel.msgmnb", "16384\n")),
+    ("sys/kernel/msgmni", || sysctl("kernel.msgmni", "32000\n")),
     ("sys/kernel/ngroups_max", || "65536\n".into()),
     ("sys/kernel/osrelease", || format!("{}\n", crate::kernel::get().uts[1])),
     ("sys/kernel/ostype", || "Linux\n".into()),
@@ -133,6 +147,9 @@ const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/net/core/somaxconn", || "4096\n".into()),
     ("sys/vm/max_map_count", || "65530\n".into()),
     ("sys/vm/overcommit_memory", || "0\n".into()),
+    ("sysvipc/msg", crate::kernel::ipc::msg::proc_text),
+    ("sysvipc/sem", crate::kernel::ipc::sem::proc_text),
+    ("sysvipc/shm", crate::kernel::ipc::shm::proc_text),
 ];
 
 fn uts_line(f: fn(&crate::kernel::Uts) -> &Vec<u8>) -> String {
@@ -181,7 +198,7 @@ fn sys_static(path: &str) -> Option<&'static str> {
         return Some(p);
     }
     // Directories: the longest static prefix that matches.
-    ["sys", "sys/fs", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm"].into_iter().find(|d| *d == path)
+    ["sys", "sys/fs", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
 }
 
 impl ProcInode {
@@ -279,6 +296,8 @@ impl Inode for ProcInode {
                     Node::Static(f)
                 } else if name == "sys" {
                     Node::Static("sys")
+                } else if name == "sysvipc" {
+                    Node::Static("sysvipc")
                 } else if name == "net" {
                     Node::NetDir
                 } else {
@@ -370,6 +389,7 @@ impl Inode for ProcInode {
                 v.push(e("self".into(), 2, Kind::Symlink));
                 v.push(e("thread-self".into(), 2, Kind::Symlink));
                 v.push(e("sys".into(), 3, Kind::Dir));
+                v.push(e("sysvipc".into(), ProcInode { node: Node::Static("sysvipc") }.ino(), Kind::Dir));
                 v.push(e("net".into(), 4, Kind::Dir));
                 for f in TOP_FILES {
                     v.push(e((*f).into(), ProcInode { node: Node::Static(f) }.ino(), Kind::File));
@@ -527,14 +547,19 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
             if let Some(mm) = &v.mm {
                 use crate::mm::vma::Backing;
                 for a in mm.lock().vmas().iter() {
-                    let (off, path) = match &a.backing {
-                        Backing::File { path, offset } => (*offset, path.clone()),
-                        Backing::Heap => (0, "[heap]".into()),
-                        Backing::Stack => (0, "[stack]".into()),
-                        Backing::Anon => (0, String::new()),
-                        Backing::Shared { offset, .. } => (*offset, "/dev/zero (deleted)".into()),
+                    let (off, dev, ino, path) = match &a.backing {
+                        Backing::File { path, offset } => (*offset, "00:00", 0, path.clone()),
+                        Backing::Heap => (0, "00:00", 0, "[heap]".into()),
+                        Backing::Stack => (0, "00:00", 0, "[stack]".into()),
+                        Backing::Anon => (0, "00:00", 0, String::new()),
+                        Backing::Shared { offset, .. } => (*offset, "00:00", 0, "/dev/zero (deleted)".into()),
+                        // Linux's internal shm mount is device 00:01.
+                        Backing::SysvShm { seg, offset, .. } => {
+                            let (name, ino) = seg.name();
+                            (*offset, "00:01", ino, name)
+                        }
                     };
-                    let _ = writeln!(s, "{:08x}-{:08x} {} {:08x} 00:00 0 {}", a.start, a.end, rw(a.prot, a.shared), off, path).map(|_| ());
+                    let _ = writeln!(s, "{:08x}-{:08x} {} {:08x} {} {} {}", a.start, a.end, rw(a.prot, a.shared), off, dev, ino, path).map(|_| ());
                 }
             }
         }

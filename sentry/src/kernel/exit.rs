@@ -37,6 +37,7 @@ pub fn exit_task(mut t: Box<Task>, why: ExitReason) -> ! {
     };
     if last {
         crate::fs::lock::release_owner(crate::fs::lock::Owner::Process(proc.pid));
+        super::ipc::exit_process(proc.pid);
         // A zombie keeps no files or memory: /proc must not pin them.
         let mut v = proc.view.lock();
         v.mm = None;

@@ -83,6 +83,7 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
     };
     let cr3 = mm.lock().page_table().root();
     let shared = TaskShared::new(tid, cr3, t.shared.sigmask.load(Ordering::Relaxed));
+    shared.tgid.store(proc.pid, Ordering::Relaxed);
     let mut regs = t.regs;
     regs.rax = 0;
     if a.stack != 0 {

@@ -8,6 +8,7 @@ pub mod creds;
 pub mod exec;
 pub mod exit;
 pub mod fork;
+pub mod ipc;
 pub mod itimer;
 pub mod posix_timer;
 pub mod process;

@@ -14,7 +14,7 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use spin::Mutex;
 
 use crate::arch::switch;
@@ -32,6 +32,10 @@ pub const DEAD: u8 = 2;
 /// The part of a task the scheduler and other tasks touch.
 pub struct TaskShared {
     pub tid: u32,
+    /// The thread group (process) id: who "the current process" is for
+    /// code that runs without the `Task` at hand (an address space's
+    /// teardown updating a System V segment's last pid).
+    pub tgid: AtomicU32,
     /// Saved kernel stack pointer while switched out.
     rsp: AtomicU64,
     pub state: AtomicU8,
@@ -63,6 +67,7 @@ impl TaskShared {
     pub fn new(tid: u32, cr3: u64, sigmask: u64) -> Arc<TaskShared> {
         Arc::new(TaskShared {
             tid,
+            tgid: AtomicU32::new(tid),
             rsp: AtomicU64::new(0),
             state: AtomicU8::new(RUNNABLE),
             cr3: AtomicU64::new(cr3),

@@ -197,10 +197,15 @@ impl MemoryManager {
             return Ok(());
         }
         let flags = pte_flags(prot);
-        if let Backing::Shared { obj, offset } = &v.backing {
+        if let Some((obj, offset)) = v.backing.shared_pages() {
             // The object's frame for this page, whoever touched it first.
             let idx = (offset + (page - start)) / PAGE_SIZE;
-            let f = obj.0.frame(idx)?;
+            if matches!(v.backing, Backing::SysvShm { .. }) && idx >= obj.size.div_ceil(PAGE_SIZE) {
+                // Past the segment (an attach grown by mremap), where
+                // Linux raises SIGBUS: no page to give.
+                return Err(Errno::EFAULT);
+            }
+            let f = obj.frame(idx)?;
             if let Err(e) = self.pt.map(page, f, flags) {
                 frame::free(f);
                 return Err(e);
@@ -394,6 +399,46 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// shmdt: unmaps the System V attach at `addr`: the area starting
+    /// there and the pieces of the same attach that munmap or mprotect
+    /// split off, found by their offset into the segment (Linux:
+    /// ksys_shmdt). EINVAL if no attach starts at `addr`.
+    pub fn detach_shared(&mut self, addr: u64) -> Result<(), Errno> {
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let at_its_offset = |v: &Vma| match &v.backing {
+            Backing::SysvShm { offset, .. } => v.start >= addr && (v.start - addr) / PAGE_SIZE == offset / PAGE_SIZE,
+            _ => false,
+        };
+        let mut ranges = Vec::new();
+        let mut first: Option<(&shared::SegmentRef, u64)> = None;
+        for v in self.vmas.iter().filter(|v| v.end > addr) {
+            match (&first, &v.backing) {
+                (None, Backing::SysvShm { seg, .. }) if at_its_offset(v) => {
+                    first = Some((seg, page_up(seg.pages().size).unwrap_or(u64::MAX)));
+                    ranges.push((v.start, v.end));
+                }
+                (None, _) => {}
+                (Some((m, size)), backing) => {
+                    if v.end - addr > *size {
+                        break;
+                    }
+                    if matches!(backing, Backing::SysvShm { seg, .. } if seg == *m) && at_its_offset(v) {
+                        ranges.push((v.start, v.end));
+                    }
+                }
+            }
+        }
+        if ranges.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        for (s, e) in ranges {
+            self.munmap(s, e - s)?;
+        }
+        Ok(())
+    }
+
     /// mprotect.
     pub fn mprotect(&mut self, addr: u64, len: u64, prot: u32) -> Result<(), Errno> {
         if addr % PAGE_SIZE != 0 {
@@ -403,6 +448,10 @@ impl MemoryManager {
             return Ok(());
         }
         let (start, end) = Self::check_range(addr, len)?;
+        let read_only_attach = |v: &Vma| matches!(v.backing, Backing::SysvShm { may_write: false, .. });
+        if prot & PROT_WRITE != 0 && self.vmas.iter().any(|v| v.start < end && v.end > start && read_only_attach(v)) {
+            return Err(Errno::EACCES);
+        }
         if !self.vmas.protect(start, end, prot) {
             return Err(Errno::ENOMEM);
         }
@@ -530,9 +579,7 @@ impl MemoryManager {
         let mut nv = v.clone();
         nv.start = dest;
         nv.end = dest + new_len;
-        if let Backing::File { offset, .. } | Backing::Shared { offset, .. } = &mut nv.backing {
-            *offset += old - v.start;
-        }
+        nv.backing.advance(old - v.start);
         self.map_fixed(nv)?;
         let flags_pte = pte_flags(v.prot);
         let none = v.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0;

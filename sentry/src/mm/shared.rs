@@ -4,6 +4,7 @@
 //! before a page was first touched — finds the same frame.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::sync::Arc;
 use spin::Mutex;
 
@@ -128,5 +129,72 @@ impl Eq for SharedRef {}
 impl core::fmt::Debug for SharedRef {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "SharedMem({:p})", Arc::as_ptr(&self.0))
+    }
+}
+
+/// A System V segment as the areas attaching it see it (Linux: the shm
+/// file's `vm_operations_struct`): its pages, and hooks that keep its
+/// attach count as areas come and go.
+pub trait SysvSegment: Send + Sync {
+    /// The segment's pages.
+    fn pages(&self) -> &SharedMem;
+    /// An area attaching the segment appeared (shmat, fork, split).
+    fn open(&self);
+    /// An area attaching the segment went away (munmap, shmdt, exit,
+    /// exec, a merge).
+    fn close(&self);
+    /// The name /proc/PID/maps shows, and the inode number beside it.
+    fn name(&self) -> (String, u64);
+}
+
+/// One area's hold on a System V segment. Cloning the area (fork, split)
+/// opens the segment again and dropping it closes it, so the segment
+/// counts exactly the areas that attach it, as Linux's shm_nattch.
+pub struct SegmentRef(Arc<dyn SysvSegment>);
+
+impl SegmentRef {
+    /// A hold for a new attach whose `open` the caller already did (it
+    /// counted the attach under the segment table's lock).
+    pub fn adopt(seg: Arc<dyn SysvSegment>) -> SegmentRef {
+        SegmentRef(seg)
+    }
+
+    /// The segment's pages.
+    pub fn pages(&self) -> &SharedMem {
+        self.0.pages()
+    }
+
+    /// The name /proc/PID/maps shows, and its inode number.
+    pub fn name(&self) -> (String, u64) {
+        self.0.name()
+    }
+}
+
+impl Clone for SegmentRef {
+    fn clone(&self) -> SegmentRef {
+        self.0.open();
+        SegmentRef(self.0.clone())
+    }
+}
+
+impl Drop for SegmentRef {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl PartialEq for SegmentRef {
+    fn eq(&self, o: &SegmentRef) -> bool {
+        // The data pointers: vtable pointers of one type may differ
+        // between codegen units.
+        core::ptr::eq(Arc::as_ptr(&self.0).cast::<u8>(), Arc::as_ptr(&o.0).cast::<u8>())
+    }
+}
+
+impl Eq for SegmentRef {}
+
+impl core::fmt::Debug for SegmentRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SegmentRef({})", self.0.name().0)
     }
 }

@@ -21,9 +21,33 @@ pub enum Backing {
     Stack,
     /// A private copy of a file's contents, populated when mapped.
     File { path: String, offset: u64 },
-    /// A shared memory object (MAP_SHARED|MAP_ANONYMOUS, SysV shm) from
-    /// byte `offset` on.
+    /// A shared memory object (MAP_SHARED|MAP_ANONYMOUS, tmpfs and memfd
+    /// files) from byte `offset` on.
     Shared { obj: super::shared::SharedRef, offset: u64 },
+    /// A System V segment attached by shmat, from byte `offset` on.
+    /// `may_write` is false for a read-only attach, which mprotect may
+    /// then not make writable (Linux: VM_MAYWRITE).
+    SysvShm { seg: super::shared::SegmentRef, offset: u64, may_write: bool },
+}
+
+impl Backing {
+    /// The backing of the part of an area starting `by` bytes further in.
+    pub fn advance(&mut self, by: u64) {
+        match self {
+            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SysvShm { offset, .. } => *offset += by,
+            _ => {}
+        }
+    }
+
+    /// The shared object whose frames the area maps, and the area's
+    /// offset into it.
+    pub fn shared_pages(&self) -> Option<(&super::shared::SharedMem, u64)> {
+        match self {
+            Backing::Shared { obj, offset } => Some((&obj.0, *offset)),
+            Backing::SysvShm { seg, offset, .. } => Some((seg.pages(), *offset)),
+            _ => None,
+        }
+    }
 }
 
 /// One mapped range `[start, end)`.
@@ -42,9 +66,7 @@ impl Vma {
         let mut hi = self.clone();
         lo.end = at;
         hi.start = at;
-        if let Backing::File { offset, .. } | Backing::Shared { offset, .. } = &mut hi.backing {
-            *offset += at - self.start;
-        }
+        hi.backing.advance(at - self.start);
         (lo, hi)
     }
 }
@@ -93,6 +115,9 @@ impl VmaSet {
                 p1 == p2 && o1 + (lo.end - lo.start) == *o2
             }
             (Backing::Shared { obj: a, offset: o1 }, Backing::Shared { obj: b, offset: o2 }) => a == b && o1 + (lo.end - lo.start) == *o2,
+            // System V attaches never merge: Linux refuses areas with a
+            // close hook (is_mergeable_vma), so the pieces of a split
+            // attach stay counted in shm_nattch.
             _ => false,
         };
         if ok {
@@ -184,6 +209,9 @@ impl VmaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::shared::{SegmentRef, SharedMem, SysvSegment};
+    use alloc::sync::Arc;
+    use core::sync::atomic::{AtomicI64, Ordering};
 
     fn anon(start: u64, end: u64) -> Vma {
         Vma { start, end, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Anon }
@@ -257,5 +285,48 @@ mod tests {
         s.insert(Vma { backing: Backing::File { path: "/x".into(), offset: 0 }, ..anon(0x1000, 0x4000) });
         s.remove(0x1000, 0x2000);
         assert_eq!(s.find(0x2000).unwrap().backing, Backing::File { path: "/x".into(), offset: 0x1000 });
+    }
+
+    /// A segment that counts the areas holding it.
+    struct Counted(Arc<SharedMem>, AtomicI64);
+
+    impl SysvSegment for Counted {
+        fn pages(&self) -> &SharedMem {
+            &self.0
+        }
+        fn open(&self) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+        fn close(&self) {
+            self.1.fetch_sub(1, Ordering::Relaxed);
+        }
+        fn name(&self) -> (String, u64) {
+            ("seg".into(), 1)
+        }
+    }
+
+    #[test]
+    fn sysv_attaches_count_their_areas() {
+        let seg = Arc::new(Counted(SharedMem::new(0x3000), AtomicI64::new(1)));
+        let count = || seg.1.load(Ordering::Relaxed);
+        let backing = Backing::SysvShm { seg: SegmentRef::adopt(seg.clone()), offset: 0, may_write: true };
+        let mut s = VmaSet::default();
+        s.insert(Vma { shared: true, backing, ..anon(0x1000, 0x4000) });
+        assert_eq!(count(), 1);
+        // A split is one more area; restoring the protection merges
+        // nothing, as Linux never merges areas with a close hook.
+        assert!(s.protect(0x2000, 0x3000, PROT_READ));
+        assert!(s.protect(0x2000, 0x3000, PROT_READ | PROT_WRITE));
+        assert_eq!((s.iter().count(), count()), (3, 3));
+        let Backing::SysvShm { offset, .. } = &s.find(0x3000).unwrap().backing else { panic!() };
+        assert_eq!(*offset, 0x2000);
+        // fork copies every area.
+        let child = s.clone();
+        assert_eq!(count(), 6);
+        drop(child);
+        drop(s.remove(0x1000, 0x3000));
+        assert_eq!(count(), 1);
+        drop(s);
+        assert_eq!(count(), 0);
     }
 }

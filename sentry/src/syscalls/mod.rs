@@ -9,6 +9,7 @@ pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod info;
+pub mod ipc;
 pub mod mm;
 pub mod names;
 pub mod net;

@@ -3,7 +3,7 @@
 //! not listed return ENOSYS (logged once).
 
 use super::names::{NAMES, NR_SYSCALLS};
-use super::{file, fs, futex, info, mm, poll, process, signal, time, Handler};
+use super::{file, fs, futex, info, ipc, mm, poll, process, signal, time, Handler};
 use crate::kernel::sigframe;
 
 /// How completely a syscall is implemented.
@@ -58,6 +58,9 @@ rows! {
     (24, sched_yield, process::sys_sched_yield, Full),
     (25, mremap, mm::sys_mremap, Partial("MREMAP_DONTUNMAP unsupported")),
     (28, madvise, mm::sys_madvise, Full),
+    (29, shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments get ordinary pages")),
+    (30, shmat, ipc::sys_shmat, Full),
+    (31, shmctl, ipc::sys_shmctl, Partial("SHM_LOCK checks RLIMIT_MEMLOCK per segment, not per user")),
     (32, dup, fs::sys_dup, Full),
     (33, dup2, fs::sys_dup2, Full),
     (34, pause, signal::sys_pause, Full),
@@ -89,6 +92,14 @@ rows! {
     (61, wait4, process::sys_wait4, Partial("exits only: no stopped/continued children; rusage zeroed")),
     (62, kill, process::sys_kill, Full),
     (63, uname, info::sys_uname, Full),
+    (64, semget, ipc::sys_semget, Full),
+    (65, semop, ipc::sys_semop, Full),
+    (66, semctl, ipc::sys_semctl, Full),
+    (67, shmdt, ipc::sys_shmdt, Full),
+    (68, msgget, ipc::sys_msgget, Full),
+    (69, msgsnd, ipc::sys_msgsnd, Full),
+    (70, msgrcv, ipc::sys_msgrcv, Full),
+    (71, msgctl, ipc::sys_msgctl, Full),
     (72, fcntl, fs::sys_fcntl, Full),
     (73, flock, fs::sys_flock, Full),
     (74, fsync, fs::sys_fsync, Full),
@@ -170,6 +181,7 @@ rows! {
     (213, epoll_create, super::epoll::sys_epoll_create, Full),
     (217, getdents64, fs::sys_getdents64, Full),
     (218, set_tid_address, process::sys_set_tid_address, Full),
+    (220, semtimedop, ipc::sys_semtimedop, Full),
     (222, timer_create, time::sys_timer_create, Partial("CPU-time clocks are approximated by CLOCK_MONOTONIC; no other process's CPU clock")),
     (223, timer_settime, time::sys_timer_settime, Full),
     (224, timer_gettime, time::sys_timer_gettime, Full),
