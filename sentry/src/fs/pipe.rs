@@ -201,8 +201,15 @@ impl FileOps for PipeEnd {
         let data = p.readable.wait(&t.shared, &pending, None, || {
             let mut b = p.buf.lock();
             if !b.is_empty() {
+                // Two slice copies (memcpy), not a byte-wise iterator.
                 let n = want.min(b.len());
-                return Some(Ok(b.drain(..n).collect::<alloc::vec::Vec<u8>>()));
+                let mut out = alloc::vec::Vec::with_capacity(n);
+                let (front, back) = b.as_slices();
+                let k = n.min(front.len());
+                out.extend_from_slice(&front[..k]);
+                out.extend_from_slice(&back[..n - k]);
+                b.drain(..n);
+                return Some(Ok(out));
             }
             if p.writers.load(Ordering::Acquire) == 0 {
                 return Some(Ok(alloc::vec::Vec::new()));
