@@ -57,14 +57,53 @@ fn cgroup_path(spec: &Spec, id: &str) -> Result<PathBuf> {
     let p = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()).unwrap_or_else(|| PathBuf::from(format!("/rvisor/{id}")));
     let s = p.to_string_lossy();
     if s.contains(':') {
-        // systemd's "slice:prefix:name": no systemd here; use the name.
-        let name = s.rsplit(':').next().unwrap_or(id);
-        return Ok(PathBuf::from(format!("/rvisor/{name}")));
+        return systemd_path(&s);
     }
     if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         bail!("cgroupsPath {s:?} must not contain ..");
     }
     Ok(Path::new("/").join(p.strip_prefix("/").unwrap_or(&p)))
+}
+
+/// systemd's "slice:prefix:name" (`--systemd-cgroup`), placed where systemd
+/// would put the unit in the cgroupfs tree: the slice's ancestry, then
+/// `prefix-name.scope`. There is no systemd to ask here, so rvisor makes
+/// the directories itself, as runc's cgroupfs fallback does.
+fn systemd_path(s: &str) -> Result<PathBuf> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        bail!("cgroupsPath {s:?}: expected \"slice:prefix:name\" for systemd cgroups");
+    };
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let ok = |x: &str| !x.is_empty() && !x.contains('/') && x != "." && x != "..";
+    if !slice.ends_with(".slice") || !ok(slice) || !ok(name) || prefix.contains('/') {
+        bail!("cgroupsPath {s:?}: invalid systemd slice or unit name");
+    }
+    // "a-b.slice" lives in "a.slice": each dash is a level.
+    let mut path = PathBuf::from("/");
+    if slice != "-.slice" {
+        let stem = &slice[..slice.len() - ".slice".len()];
+        let mut acc = String::new();
+        for (i, part) in stem.split('-').enumerate() {
+            if part.is_empty() {
+                bail!("cgroupsPath {s:?}: invalid slice name {slice:?}");
+            }
+            if i > 0 {
+                acc.push('-');
+            }
+            acc.push_str(part);
+            path.push(format!("{acc}.slice"));
+        }
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    path.push(unit);
+    Ok(path)
 }
 
 /// The directories made for a container, to remove on delete.
@@ -153,9 +192,26 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
     if let Some(p) = res.pids() {
         write(dir, "pids.max", &if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
     }
+    if let Some(r) = res.memory().as_ref().and_then(|m| m.reservation()).filter(|r| *r > 0) {
+        write(dir, "memory.low", &r.to_string())?;
+    }
+    for h in res.hugepage_limits().iter().flatten() {
+        let _ = std::fs::write(dir.join(format!("hugetlb.{}.max", h.page_size())), h.limit().to_string());
+    }
+    if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w > 0) {
+        // blkio weight 10..1000 to io.weight 1..10000, as runc converts.
+        let _ = std::fs::write(dir.join("io.weight"), (1 + (u64::from(w).saturating_sub(10)) * 9999 / 990).to_string());
+    }
     if let Some(c) = res.cpu() {
         if let Some(q) = c.quota().filter(|q| *q > 0) {
             write(dir, "cpu.max", &format!("{q} {}", c.period().unwrap_or(100_000)))?;
+        }
+        if let Some(s) = c.shares().filter(|s| *s > 0) {
+            // cpu.shares 2..262144 to cpu.weight 1..10000, as runc converts.
+            let _ = std::fs::write(dir.join("cpu.weight"), (1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string());
+        }
+        if let Some(cpus) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+            write(dir, "cpuset.cpus", cpus)?;
         }
     }
     Ok(())
@@ -179,6 +235,9 @@ impl Cgroups {
             }
             if has("memory") {
                 if let Some(m) = res.memory() {
+                    if let Some(r) = m.reservation().filter(|r| *r > 0) {
+                        write(dir, "memory.soft_limit_in_bytes", &r.to_string())?;
+                    }
                     if let Some(l) = m.limit().filter(|l| *l > 0) {
                         write(dir, "memory.limit_in_bytes", &l.to_string())?;
                         if let Some(s) = m.swap().filter(|s| *s >= l) {
@@ -205,6 +264,32 @@ impl Cgroups {
                     if let Some(s) = c.shares().filter(|s| *s > 0) {
                         let _ = std::fs::write(dir.join("cpu.shares"), s.to_string());
                     }
+                }
+            }
+            if has("cpuset") {
+                if let Some(c) = res.cpu() {
+                    if let Some(cpus) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+                        write(dir, "cpuset.cpus", cpus)?;
+                    }
+                    if let Some(mems) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+                        write(dir, "cpuset.mems", mems)?;
+                    }
+                }
+            }
+            if has("blkio") {
+                if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w > 0) {
+                    // CFQ's file, or BFQ's on kernels without CFQ; neither
+                    // when no weight-based scheduler is in use (runc then
+                    // fails; rvisor's I/O is the VMM's and the gofer's, so
+                    // a missing knob only loses a hint).
+                    if write(dir, "blkio.weight", &w.to_string()).is_err() {
+                        let _ = std::fs::write(dir.join("blkio.bfq.weight"), w.to_string());
+                    }
+                }
+            }
+            if has("hugetlb") {
+                for h in res.hugepage_limits().iter().flatten() {
+                    write(dir, &format!("hugetlb.{}.limit_in_bytes", h.page_size()), &h.limit().to_string())?;
                 }
             }
         }
@@ -279,7 +364,13 @@ mod tests {
         assert!(cgroup_path(&spec, "x").is_err());
         linux.set_cgroups_path(Some("system.slice:docker:abc".into()));
         spec.set_linux(Some(linux));
-        assert_eq!(cgroup_path(&spec, "x").unwrap(), PathBuf::from("/rvisor/abc"));
+        assert_eq!(cgroup_path(&spec, "x").unwrap(), PathBuf::from("/system.slice/docker-abc.scope"));
+        assert_eq!(systemd_path("machine-libpod.slice:libpod:c1").unwrap(), PathBuf::from("/machine.slice/machine-libpod.slice/libpod-c1.scope"));
+        assert_eq!(systemd_path(":cri:c2").unwrap(), PathBuf::from("/system.slice/cri-c2.scope"));
+        assert_eq!(systemd_path("-.slice::c3").unwrap(), PathBuf::from("/c3.scope"));
+        for bad in ["a:b", "notaslice:p:n", "system.slice:p:../x", "a--b.slice:p:n", "system.slice:p:"] {
+            assert!(systemd_path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
