@@ -54,6 +54,8 @@ pub struct Client {
     sock: OwnedFd,
     next_tag: u32,
     buf: Vec<u8>,
+    /// Requests sent with [`Client::post`] whose replies are still unread.
+    posted: usize,
 }
 
 impl Client {
@@ -63,11 +65,28 @@ impl Client {
             sock,
             next_tag: 1,
             buf: vec![0u8; MAX_MSG + 1],
+            posted: 0,
         }
+    }
+
+    /// Sends `req` without waiting for its reply (for requests whose
+    /// answer does not matter, such as `Clunk`): the reply is read and
+    /// dropped before the next call's, so the server handles it while the
+    /// caller goes on.
+    pub fn post(&mut self, req: &Request) -> Result<(), ClientError> {
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        self.send_raw(&req.encode(tag))?;
+        self.posted += 1;
+        Ok(())
     }
 
     /// Sends `req` and waits for its reply.
     pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        while self.posted > 0 {
+            self.posted -= 1;
+            self.recv()?;
+        }
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1);
         let (got, resp) = self.call_raw(&req.encode(tag))?;
