@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for rvisor and builds it: installs what the build
-# and the tests need (gcc, busybox-static), checks /dev/kvm, builds release.
+# and the tests need (gcc, busybox-static, python3), checks /dev/kvm, builds
+# release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   need+=(busybox-static)
 fi
+# The workload tests (runsc-cli/tests/workloads.rs) run the host's python3.
+[ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
