@@ -534,7 +534,6 @@ if __name__ == "__main__":
 }
 
 #[test]
-#[ignore = "rvisor bug: bound unix socket paths are not files (forkserver chmods its socket)"]
 fn python_multiprocessing_forkserver() {
     let text = format!(
         "{MP_HELPERS}{}",
@@ -548,7 +547,6 @@ if __name__ == "__main__":
 }
 
 #[test]
-#[ignore = "rvisor bug: bound unix socket paths are not files (no stat/chmod/unlink/EADDRINUSE)"]
 fn python_unix_socket_paths_are_files() {
     python(
         "sockpath.py",

@@ -26,6 +26,11 @@ pub struct Process {
     pub child_events: WaitQueue,
     /// Threads parked by a group stop wait here for SIGCONT.
     pub stop_wq: WaitQueue,
+    /// CPU time (ns) of the process's threads that have exited.
+    pub cpu_gone: AtomicU64,
+    /// CPU time (ns) of reaped children and their own reaped children
+    /// (RUSAGE_CHILDREN, times' cutime).
+    pub cpu_children: AtomicU64,
     /// Signals sent to the process as a whole (bit N-1 = signal N).
     pub pending: AtomicU64,
     /// Signal dispositions, shared by the process's threads.
@@ -60,6 +65,12 @@ pub struct ProcView {
 }
 
 impl Process {
+    /// CPU time (ns) of the process: its live threads and those gone.
+    pub fn cpu_time(&self) -> u64 {
+        let live: u64 = self.inner.lock().threads.iter().map(super::sched::cpu_time).sum();
+        live + self.cpu_gone.load(Ordering::Relaxed)
+    }
+
     /// Refreshes the /proc view from a task of the process.
     pub fn update_view(&self, t: &super::task::Task, argv: Option<&[alloc::string::String]>, envp: Option<&[alloc::string::String]>) {
         let mut v = self.view.lock();
@@ -157,6 +168,8 @@ impl Process {
             pid,
             inner: Mutex::new(ProcInner { ppid, pgid, sid, children: Vec::new(), threads: Vec::new(), exit: None, zombie: false, exit_signal, stopped: None, stop_report: None, parked: 0, stop_done: false }),
             child_events: WaitQueue::new(),
+            cpu_gone: AtomicU64::new(0),
+            cpu_children: AtomicU64::new(0),
             stop_wq: WaitQueue::new(),
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),

@@ -59,6 +59,9 @@ pub struct TaskShared {
     pub vfork_released: AtomicBool,
     /// When the task last got the CPU (CLOCK_MONOTONIC ns).
     slice_start: AtomicU64,
+    /// CPU time used before `slice_start` (ns): the time the task held a
+    /// vCPU, in user mode or in the sentry on its behalf.
+    cpu_ns: AtomicU64,
     stack: Mutex<Option<KStack>>,
 }
 
@@ -79,6 +82,7 @@ impl TaskShared {
             jobctl_stop: AtomicBool::new(false),
             vfork_released: AtomicBool::new(false),
             slice_start: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
             stack: Mutex::new(None),
         })
     }
@@ -211,6 +215,25 @@ pub fn spawn(task: &Arc<TaskShared>, entry: extern "C" fn(u64) -> !, arg: u64) {
     SCHED.lock().runq.push_back(task.clone());
 }
 
+/// Adds the running slice to `t`'s CPU time and starts a new one at `now`.
+fn charge(t: &TaskShared, now: u64) {
+    let start = t.slice_start.swap(now, Ordering::Relaxed);
+    if start != 0 {
+        t.cpu_ns.fetch_add(now.saturating_sub(start), Ordering::Relaxed);
+    }
+}
+
+/// CPU time `t` has used (ns), its current slice included when it runs.
+pub fn cpu_time(t: &Arc<TaskShared>) -> u64 {
+    let running = SCHED.lock().current.as_ref().is_some_and(|c| Arc::ptr_eq(c, t));
+    let done = t.cpu_ns.load(Ordering::Relaxed);
+    if running {
+        done + super::clock::monotonic_ns().saturating_sub(t.slice_start.load(Ordering::Relaxed))
+    } else {
+        done
+    }
+}
+
 /// How long a task runs before yielding to others at its next syscall.
 pub const TIMESLICE_NS: u64 = 5_000_000;
 
@@ -222,7 +245,7 @@ pub fn maybe_yield(me: &TaskShared) {
         return;
     }
     if SCHED.lock().runq.is_empty() {
-        me.slice_start.store(super::clock::monotonic_ns(), Ordering::Relaxed);
+        charge(me, super::clock::monotonic_ns());
         return;
     }
     schedule();
@@ -285,6 +308,7 @@ pub fn schedule() {
             None => IDLE_RSP.as_ptr(),
         };
         if let Some(c) = cur {
+            charge(&c, super::clock::monotonic_ns());
             if c.state.load(Ordering::Relaxed) == RUNNABLE {
                 s.runq.push_back(c);
             }

@@ -81,18 +81,46 @@ fn path_of(addr: &SockAddr) -> Option<&str> {
     }
 }
 
-/// Binding a pathname: the directory must exist and the name must not
-/// (EADDRINUSE), as Linux's mknod of the socket inode would find. No
-/// inode is created: pathname sockets live in `net::unix`'s name table
-/// until the VFS grows socket inodes.
-fn check_bind_path(t: &Task, addr: &SockAddr) -> Result<(), Errno> {
-    let Some(p) = path_of(addr) else { return Ok(()) };
+/// The name-table key of a socket inode: pathname sockets are found by
+/// the inode a path leads to, as Linux does, so a link or rename of the
+/// file still reaches the socket and a new file at the path is a new name.
+fn inode_key(i: &dyn crate::vfs::Inode) -> Vec<u8> {
+    let (dev, ino) = i.id();
+    alloc::format!("\0inode:{dev}:{ino}").into_bytes()
+}
+
+/// Binding a pathname makes the socket's inode there (mode 0777 less the
+/// umask; EADDRINUSE if the name exists). Returns the address keyed by
+/// that inode, and how to remove it again if the bind fails.
+fn make_socket_node(t: &Task, addr: SockAddr) -> Result<(SockAddr, Option<(crate::vfs::Location, alloc::string::String)>), Errno> {
+    let SockAddr::Named(Name::Path { given, .. }) = &addr else { return Ok((addr, None)) };
+    let p = core::str::from_utf8(given).map_err(|_| Errno::EINVAL)?;
     let cwd = t.fs.lock().cwd.clone();
-    let (dir, _, _) = walk::resolve_parent(&cwd, p, &t.creds)?;
-    if walk::resolve(&cwd, p, false, &t.creds).is_ok() {
+    let (dir, name, trailing) = walk::resolve_parent(&cwd, p, &t.creds)?;
+    if trailing || name == "." || name == ".." || dir.inode.lookup(&name).is_ok() {
         return Err(EADDRINUSE);
     }
-    crate::vfs::perm::may_create(&*dir.inode, &t.creds)
+    crate::vfs::perm::may_create(&*dir.inode, &t.creds)?;
+    let umask = t.fs.lock().umask;
+    let who = crate::vfs::Creator { uid: t.creds.fsuid, gid: t.creds.fsgid };
+    let node = dir.inode.create(&name, crate::vfs::Kind::Socket, 0o777 & !umask, 0, who)?;
+    let key = inode_key(&*node);
+    Ok((SockAddr::Named(Name::Path { given: given.clone(), key }), Some((dir, name))))
+}
+
+/// A pathname address to connect or send to, keyed by the socket inode
+/// its path leads to (ECONNREFUSED if the file is not a socket, EACCES
+/// without write permission on it, as Linux).
+fn by_inode(t: &Task, addr: SockAddr) -> Result<SockAddr, Errno> {
+    let SockAddr::Named(Name::Path { given, .. }) = &addr else { return Ok(addr) };
+    let p = core::str::from_utf8(given).map_err(|_| Errno::ENOENT)?;
+    let cwd = t.fs.lock().cwd.clone();
+    let loc = walk::resolve(&cwd, p, true, &t.creds)?;
+    if loc.inode.kind() != crate::vfs::Kind::Socket {
+        return Err(ECONNREFUSED);
+    }
+    crate::vfs::perm::check_inode(&*loc.inode, &t.creds, 2)?;
+    Ok(SockAddr::Named(Name::Path { given: given.clone(), key: inode_key(&*loc.inode) }))
 }
 
 /// A pathname that names no bound socket: ECONNREFUSED if something else
@@ -198,8 +226,12 @@ pub fn sys_bind(t: &mut Task, a: &Args) -> SysResult {
     let (_f, s) = sock_of(t, a.fd(0))?;
     let raw = read_addr(t, a.u64(1), i64::from(a.i32(2)))?;
     let addr = parse(t, &raw)?;
-    check_bind_path(t, &addr)?;
-    s.bind(addr).map(|()| 0)
+    let (addr, node) = make_socket_node(t, addr)?;
+    s.bind(addr).map(|()| 0).inspect_err(|_| {
+        if let Some((dir, name)) = node {
+            let _ = dir.inode.unlink(&name, false);
+        }
+    })
 }
 
 pub fn sys_listen(t: &mut Task, a: &Args) -> SysResult {
@@ -217,7 +249,7 @@ pub fn sys_connect(t: &mut Task, a: &Args) -> SysResult {
     }
     let (f, s) = sock_of(t, a.fd(0))?;
     let raw = read_addr(t, a.u64(1), i64::from(a.i32(2)))?;
-    let addr = parse(t, &raw)?;
+    let addr = by_inode(t, parse(t, &raw)?)?;
     s.connect(t, addr.clone(), f.nonblock()).map(|()| 0).map_err(|e| refine_unbound(t, &addr, e))
 }
 
@@ -513,7 +545,7 @@ fn destination(t: &Task, kind: Kind, raw: Option<Vec<u8>>) -> Result<Option<Name
         // Seqpacket sockets ignore it; streams only care that one was given.
         Kind::SeqPacket => Ok(None),
         Kind::Stream => Ok(Some(Name::Abstract(Vec::new()))),
-        Kind::Dgram => match parse(t, &raw)? {
+        Kind::Dgram => match by_inode(t, parse(t, &raw)?)? {
             SockAddr::Named(n) => Ok(Some(n)),
             _ => Err(Errno::EINVAL),
         },

@@ -25,7 +25,9 @@ fn now(clk: i32) -> Result<u64, Errno> {
     Ok(match clk {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_REALTIME_ALARM | CLOCK_TAI => clock::realtime_ns(),
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => clock::monotonic_ns(),
-        // CPU time: the only task has been runnable since boot.
+        // Sleeps and timers on CPU-time clocks run on elapsed time (they
+        // would need a deadline checked as CPU time accrues); reading them
+        // is `now_for`'s.
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => clock::uptime_ns(),
         _ => return Err(Errno::EINVAL),
     })
@@ -45,8 +47,48 @@ fn read_timespec(t: &mut Task, va: u64) -> Result<u64, Errno> {
     Ok((sec as u64).saturating_mul(NSEC).saturating_add(nsec as u64))
 }
 
+/// A clock, CPU-time clocks included (they need the caller).
+fn now_for(t: &Task, clk: i32) -> Result<u64, Errno> {
+    match clk {
+        CLOCK_PROCESS_CPUTIME_ID => Ok(t.proc.cpu_time()),
+        CLOCK_THREAD_CPUTIME_ID => Ok(crate::kernel::sched::cpu_time(&t.shared)),
+        _ => now(clk),
+    }
+}
+
+/// getrusage(2). The sentry does not tell user from system time apart:
+/// all of a task's CPU time is reported as user time.
+pub fn sys_getrusage(t: &mut Task, a: &Args) -> SysResult {
+    const RUSAGE_SELF: i32 = 0;
+    const RUSAGE_CHILDREN: i32 = -1;
+    const RUSAGE_THREAD: i32 = 1;
+    let ns = match a.i32(0) {
+        RUSAGE_SELF => t.proc.cpu_time(),
+        RUSAGE_CHILDREN => t.proc.cpu_children.load(core::sync::atomic::Ordering::Relaxed),
+        RUSAGE_THREAD => crate::kernel::sched::cpu_time(&t.shared),
+        _ => return Err(Errno::EINVAL),
+    };
+    // struct rusage: ru_utime, ru_stime (timevals), then 14 longs.
+    let mut r = [0i64; 18];
+    r[0] = (ns / NSEC) as i64;
+    r[1] = ((ns % NSEC) / 1000) as i64;
+    t.mm.lock().write_obj(a.u64(1), &r).map(|()| 0)
+}
+
+/// times(2): CPU times in clock ticks (USER_HZ 100), and the ticks since
+/// boot as the result.
+pub fn sys_times(t: &mut Task, a: &Args) -> SysResult {
+    const TICK_NS: u64 = NSEC / 100;
+    if a.u64(0) != 0 {
+        let cut = t.proc.cpu_children.load(core::sync::atomic::Ordering::Relaxed);
+        let tms = [(t.proc.cpu_time() / TICK_NS) as i64, 0, (cut / TICK_NS) as i64, 0];
+        t.mm.lock().write_obj(a.u64(0), &tms)?;
+    }
+    Ok(clock::uptime_ns() / TICK_NS)
+}
+
 pub fn sys_clock_gettime(t: &mut Task, a: &Args) -> SysResult {
-    let ns = now(a.i32(0))?;
+    let ns = now_for(t, a.i32(0))?;
     write_timespec(t, a.u64(1), ns).map(|()| 0)
 }
 
