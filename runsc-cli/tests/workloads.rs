@@ -632,7 +632,6 @@ print("sigwait", signal.sigwait([signal.SIGUSR2]) == signal.SIGUSR2)
 }
 
 #[test]
-#[ignore = "rvisor bug: ITIMER_VIRTUAL and ITIMER_PROF are accepted but never fire"]
 fn python_cpu_time_itimers() {
     // Spins for at most 30 s of wall time, so a timer that never fires
     // shows up as a count of 0 rather than a hang.

@@ -4,7 +4,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/times.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +22,13 @@ static double cpu(clockid_t c)
 }
 
 static volatile unsigned long sink;
+static volatile int hits;
+
+static void on_tick(int sig)
+{
+	(void)sig;
+	hits++;
+}
 
 static void spin(double secs)
 {
@@ -60,6 +69,20 @@ int main(void)
 	long hz = sysconf(_SC_CLK_TCK);
 	printf("times: self %s, children %s, elapsed %s\n", (tm.tms_utime + tm.tms_stime) > hz / 20 ? "yes" : "no",
 	       (tm.tms_cutime + tm.tms_cstime) > hz / 20 ? "yes" : "no", now > 0 ? "yes" : "no");
+	/* CPU-time interval timers fire in a pure user-mode loop. */
+	for (int which = ITIMER_VIRTUAL; which <= ITIMER_PROF; which++) {
+		hits = 0;
+		signal(which == ITIMER_VIRTUAL ? SIGVTALRM : SIGPROF, on_tick);
+		struct itimerval v = { { 0, 20000 }, { 0, 20000 } }, cur;
+		setitimer(which, &v, NULL);
+		getitimer(which, &cur);
+		while (hits < 3)
+			sink++;
+		struct itimerval off = { { 0, 0 }, { 0, 0 } };
+		setitimer(which, &off, NULL);
+		printf("%s: fired 3 times, interval %ld us, armed %s\n", which == ITIMER_VIRTUAL ? "ITIMER_VIRTUAL" : "ITIMER_PROF",
+		       (long)cur.it_interval.tv_usec, cur.it_value.tv_usec > 0 || cur.it_value.tv_sec > 0 ? "yes" : "no");
+	}
 	errno = 0;
 	int r = getrusage(5, &rc);
 	printf("bad who: %d %s\n", r, errno == EINVAL ? "EINVAL" : "?");

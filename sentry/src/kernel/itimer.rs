@@ -1,6 +1,8 @@
-//! The real-time interval timer of a process (alarm, setitimer
-//! ITIMER_REAL): delivers SIGALRM at its deadline and re-arms itself with
-//! its interval.
+//! The interval timers of a process: the real-time one (alarm, setitimer
+//! ITIMER_REAL) delivers SIGALRM at its deadline and re-arms itself with
+//! its interval; the CPU-time ones (ITIMER_VIRTUAL, ITIMER_PROF) are
+//! checked against the process's CPU time at each syscall and preemption
+//! (the VMM's ticker preempts a spinning process while one is armed).
 
 use alloc::sync::Arc;
 
@@ -63,4 +65,63 @@ pub fn fire(p: &Arc<Process>, generation: u64, now: u64) {
         sched::add_timer_action(d, TimerAction::ProcessTimer(Arc::downgrade(p), g));
     }
     signal::send_to_process(p, SIGALRM, signal::SigInfo::kernel());
+}
+
+/// An ITIMER_VIRTUAL or ITIMER_PROF timer, on the process's CPU time (the
+/// sentry does not split user from system time, so both count the same).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimer {
+    /// CPU time (ns) at which it fires, 0 when disarmed.
+    pub expires: u64,
+    pub interval: u64,
+}
+
+/// Index 0 is ITIMER_VIRTUAL (SIGVTALRM), 1 ITIMER_PROF (SIGPROF).
+const CPU_SIGNALS: [u32; 2] = [26, 27];
+
+/// Arms or disarms CPU timer `which` (0 virtual, 1 prof); returns the old
+/// (remaining, interval).
+pub fn set_cpu(p: &Arc<Process>, which: usize, value_ns: u64, interval_ns: u64) -> (u64, u64) {
+    let now = p.cpu_time();
+    let mut ts = p.cpu_itimers.lock();
+    let t = &mut ts[which];
+    let old = (if t.expires == 0 { 0 } else { t.expires.saturating_sub(now).max(1) }, t.interval);
+    t.interval = interval_ns;
+    t.expires = if value_ns == 0 { 0 } else { now.saturating_add(value_ns) };
+    let armed = ts.iter().any(|t| t.expires != 0);
+    p.cpu_itimers_armed.store(armed, core::sync::atomic::Ordering::Relaxed);
+    old
+}
+
+/// CPU timer `which`'s (remaining, interval).
+pub fn get_cpu(p: &Arc<Process>, which: usize) -> (u64, u64) {
+    let now = p.cpu_time();
+    let t = p.cpu_itimers.lock()[which];
+    (if t.expires == 0 { 0 } else { t.expires.saturating_sub(now).max(1) }, t.interval)
+}
+
+/// Fires the CPU timers whose time has come.
+pub fn check_cpu(p: &Arc<Process>) {
+    if !p.cpu_itimers_armed.load(core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let now = p.cpu_time();
+    let mut due = [false; 2];
+    {
+        let mut ts = p.cpu_itimers.lock();
+        for (i, t) in ts.iter_mut().enumerate() {
+            if t.expires == 0 || now < t.expires {
+                continue;
+            }
+            due[i] = true;
+            t.expires = if t.interval > 0 { now + t.interval } else { 0 };
+        }
+        let armed = ts.iter().any(|t| t.expires != 0);
+        p.cpu_itimers_armed.store(armed, core::sync::atomic::Ordering::Relaxed);
+    }
+    for (i, d) in due.iter().enumerate() {
+        if *d {
+            signal::send_to_process(p, CPU_SIGNALS[i], signal::SigInfo::kernel());
+        }
+    }
 }

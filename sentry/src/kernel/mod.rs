@@ -113,7 +113,8 @@ pub fn run(t: &mut Task) -> ExitReason {
             return e;
         }
         crate::arch::set_fs_base(t.fs_base);
-        preempt::set_wanted(sched::others_waiting());
+        // A CPU-time timer needs the ticker too, to fire in a busy loop.
+        preempt::set_wanted(sched::others_waiting() || t.proc.cpu_itimers_armed.load(core::sync::atomic::Ordering::Relaxed));
         let fpu = t.fpu.as_mut_ptr();
         // SAFETY: `t.regs` and `t.fpu` live in `t`, which outlives the call;
         // the FPU area is 64-byte aligned and sized for the XSAVE features.
@@ -134,6 +135,7 @@ fn handle_exception(t: &mut Task) {
             // The VMM interrupted the application for us: resume it where
             // it was, after letting the other tasks run.
             t.regs.rip = rip;
+            itimer::check_cpu(&t.proc);
             control::poll();
             crate::net::host::poll_events();
             sched::yield_now();

@@ -39,6 +39,11 @@ pub struct Process {
     pub info: Mutex<super::signal::InfoSlots>,
     /// ITIMER_REAL (alarm, setitimer).
     pub itimer_real: Mutex<super::itimer::ITimer>,
+    /// ITIMER_VIRTUAL and ITIMER_PROF, on the process's CPU time.
+    pub cpu_itimers: Mutex<[super::itimer::CpuTimer; 2]>,
+    /// Whether one of `cpu_itimers` is armed (checked without the lock at
+    /// every syscall and preemption).
+    pub cpu_itimers_armed: core::sync::atomic::AtomicBool,
     /// POSIX timers (timer_create); deleted by exec and exit.
     pub posix_timers: Mutex<super::posix_timer::PosixTimers>,
     /// What /proc shows of the process (kept current by clone and exec).
@@ -174,6 +179,8 @@ impl Process {
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),
             itimer_real: Mutex::new(super::itimer::ITimer::default()),
+            cpu_itimers: Mutex::new([super::itimer::CpuTimer::default(); 2]),
+            cpu_itimers_armed: core::sync::atomic::AtomicBool::new(false),
             posix_timers: Mutex::new(super::posix_timer::PosixTimers::default()),
             info: Mutex::new(super::signal::InfoSlots::new()),
             view: Mutex::new(ProcView::default()),

@@ -131,5 +131,6 @@ pub fn dispatch(t: &mut Task) {
     t.regs.rcx = t.regs.rip;
     t.regs.r11 = t.regs.rflags;
     crate::kernel::sched::run_timers();
+    crate::kernel::itimer::check_cpu(&t.proc);
     crate::kernel::sched::maybe_yield(&t.shared);
 }

@@ -206,8 +206,8 @@ pub fn sys_setitimer(t: &mut Task, a: &Args) -> SysResult {
     let (interval, value) = if a.u64(1) != 0 { (read_timeval(t, a.u64(1))?, read_timeval(t, a.u64(1) + 16)?) } else { (0, 0) };
     let old = match which {
         ITIMER_REAL => crate::kernel::itimer::set(&t.proc, value, interval),
-        // CPU-time timers: accepted, never fire (no per-task CPU accounting yet).
-        ITIMER_VIRTUAL | ITIMER_PROF => (0, 0),
+        ITIMER_VIRTUAL => crate::kernel::itimer::set_cpu(&t.proc, 0, value, interval),
+        ITIMER_PROF => crate::kernel::itimer::set_cpu(&t.proc, 1, value, interval),
         _ => return Err(Errno::EINVAL),
     };
     if a.u64(2) != 0 {
@@ -221,7 +221,8 @@ pub fn sys_getitimer(t: &mut Task, a: &Args) -> SysResult {
     let which = a.u32(0);
     let cur = match which {
         ITIMER_REAL => crate::kernel::itimer::get(&t.proc),
-        ITIMER_VIRTUAL | ITIMER_PROF => (0, 0),
+        ITIMER_VIRTUAL => crate::kernel::itimer::get_cpu(&t.proc, 0),
+        ITIMER_PROF => crate::kernel::itimer::get_cpu(&t.proc, 1),
         _ => return Err(Errno::EINVAL),
     };
     write_timeval(t, a.u64(1), cur.1)?;
