@@ -110,15 +110,24 @@ impl FileOps for DevFile {
     }
 }
 
-/// /dev/tty: the terminal among the opener's stdio (the sandbox's
-/// processes inherit their session's terminal there), else ENXIO.
+/// /dev/tty: the caller's controlling terminal, a sandbox pty or the
+/// host terminal its session started on; ENXIO without one.
 fn controlling_tty() -> Result<alloc::boxed::Box<dyn FileOps>, Errno> {
     let me = crate::kernel::sched::current().ok_or(Errno::ENXIO)?.tid;
     let procs = crate::kernel::process::all_processes();
     let p = procs.iter().find(|p| p.inner.lock().threads.iter().any(|t| t.tid == me)).ok_or(Errno::ENXIO)?;
-    let fds = p.view.lock().fds.clone().ok_or(Errno::ENXIO)?;
-    let n = (0..3).find_map(|fd| fds.lock().get(fd).ok().and_then(|f| super::devpts::number_of(&f.path()))).ok_or(Errno::ENXIO)?;
+    let sid = p.inner.lock().sid;
+    if let Some(pty) = super::pty::session_tty(sid) {
+        return super::pty::open_slave(pty);
+    }
+    let n = super::devpts::console_of_session(sid).ok_or(Errno::ENXIO)?;
     super::devpts::open_pty(n)
+}
+
+/// stat of /dev/ptmx (and of the masters opened through it).
+pub fn ptmx_stat() -> Stat {
+    let i = DEV_ENTRIES.iter().position(|(n, _)| *n == "ptmx").unwrap_or(0);
+    crate::vfs::Inode::stat(&DevNode { index: Some(i) }).unwrap_or_default()
 }
 
 /// The device filesystem mounted at /dev (Linux: devtmpfs as a container
@@ -129,9 +138,9 @@ pub struct DevFs;
 /// A node of /dev.
 enum DevEntry {
     Dev(Dev),
-    /// A device that exists but cannot be opened here (tty without a
-    /// controlling terminal, ptmx until pseudo-terminals land).
-    NoDevice(u64),
+    /// A device opened by a function of its own: /dev/tty (the
+    /// controlling terminal) and /dev/ptmx (a new pseudo-terminal).
+    Special(u64),
     Link(&'static str),
     Dir,
 }
@@ -142,8 +151,8 @@ const DEV_ENTRIES: &[(&str, DevEntry)] = &[
     ("random", DevEntry::Dev(Dev::Random)),
     ("urandom", DevEntry::Dev(Dev::Urandom)),
     ("zero", DevEntry::Dev(Dev::Zero)),
-    ("tty", DevEntry::NoDevice((5 << 8) | 0)),
-    ("ptmx", DevEntry::NoDevice((5 << 8) | 2)),
+    ("tty", DevEntry::Special(5 << 8)),
+    ("ptmx", DevEntry::Special((5 << 8) | 2)),
     ("fd", DevEntry::Link("/proc/self/fd")),
     ("stdin", DevEntry::Link("/proc/self/fd/0")),
     ("stdout", DevEntry::Link("/proc/self/fd/1")),
@@ -177,7 +186,7 @@ impl crate::vfs::Inode for DevNode {
         let ino = i as u64 + 2;
         Ok(match &DEV_ENTRIES[i].1 {
             DevEntry::Dev(d) => Stat { st_dev: DEVFS_DEV, st_ino: ino, ..d.stat() },
-            DevEntry::NoDevice(rdev) => Stat { st_dev: DEVFS_DEV, st_ino: ino, st_mode: 0o020666, st_rdev: *rdev, st_nlink: 1, st_blksize: 4096, ..Stat::default() },
+            DevEntry::Special(rdev) => Stat { st_dev: DEVFS_DEV, st_ino: ino, st_mode: 0o020666, st_rdev: *rdev, st_nlink: 1, st_blksize: 4096, ..Stat::default() },
             DevEntry::Link(t) => Stat { st_dev: DEVFS_DEV, st_ino: ino, st_mode: 0o120777, st_nlink: 1, st_size: t.len() as i64, st_blksize: 4096, ..Stat::default() },
             DevEntry::Dir => dir_stat(ino, 2),
         })
@@ -210,8 +219,8 @@ impl crate::vfs::Inode for DevNode {
     fn open(&self, _flags: u32) -> Result<alloc::boxed::Box<dyn FileOps>, Errno> {
         match self.index.map(|i| &DEV_ENTRIES[i].1) {
             Some(DevEntry::Dev(d)) => Ok(alloc::boxed::Box::new(DevFile::new(*d))),
-            Some(DevEntry::NoDevice(rdev)) if *rdev == (5 << 8) => controlling_tty(),
-            Some(DevEntry::NoDevice(_)) => Err(Errno::ENXIO),
+            Some(DevEntry::Special(rdev)) if *rdev == (5 << 8) => controlling_tty(),
+            Some(DevEntry::Special(_)) => super::pty::open_master(),
             Some(DevEntry::Link(_)) => Err(Errno::ELOOP),
             None | Some(DevEntry::Dir) => {
                 let entries = self.readdir()?;

@@ -26,12 +26,14 @@ pub struct HostFile {
     owned: bool,
     /// The /dev/pts number this handle is registered under.
     pty: Option<u32>,
+    /// The /dev/pts number it is listed as (its st_rdev follows it).
+    pts: Option<u32>,
 }
 
 impl HostFile {
     /// Wraps an opened handle.
     pub fn new(handle: u64, path: String, dir: bool) -> HostFile {
-        HostFile { handle, path, dir, owned: true, stdio: false, pty: None }
+        HostFile { handle, path, dir, owned: true, stdio: false, pty: None, pts: None }
     }
 
     /// One of the caller's stdio streams. A host pseudo-terminal is
@@ -40,19 +42,19 @@ impl HostFile {
         let mut path = String::from(name);
         let mut pty = None;
         if let Ok(st) = host::fstat(handle) {
-            if let Some(n) = super::devpts::pty_number(&st) {
-                super::devpts::register(n, handle, st);
+            if let Some(host_n) = super::devpts::pty_number(&st) {
+                let n = super::devpts::register(host_n, handle, st);
                 path = alloc::format!("/dev/pts/{n}");
                 pty = Some(n);
             }
         }
-        HostFile { handle, path, dir: false, owned: true, stdio: true, pty }
+        HostFile { handle, path, dir: false, owned: true, stdio: true, pty, pts: pty }
     }
 
-    /// A terminal the sandbox holds open elsewhere (opened again through
-    /// /dev/pts): shares the handle, never closes it.
-    pub fn borrowed(handle: u64, path: String) -> HostFile {
-        HostFile { handle, path, dir: false, owned: false, stdio: true, pty: None }
+    /// A terminal the sandbox holds open elsewhere (opened again as
+    /// /dev/pts/`n`): shares the handle, never closes it.
+    pub fn borrowed(handle: u64, n: u32) -> HostFile {
+        HostFile { handle, path: alloc::format!("/dev/pts/{n}"), dir: false, owned: false, stdio: true, pty: None, pts: Some(n) }
     }
 }
 
@@ -130,7 +132,11 @@ impl FileOps for HostFile {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
-        host::fstat(self.handle).map(super::hostfs::to_container)
+        let mut st = host::fstat(self.handle).map(super::hostfs::to_container)?;
+        if let Some(n) = self.pts {
+            st.st_rdev = super::devpts::rdev_of(n);
+        }
+        Ok(st)
     }
 
     fn seek(&self, off: i64, whence: u32) -> SysResult {

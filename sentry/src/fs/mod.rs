@@ -19,6 +19,8 @@ pub mod timerfd;
 pub mod tmpfs;
 pub mod overlay;
 pub mod proc;
+pub mod pty;
+pub mod tty;
 
 use abi::linux::Stat;
 use alloc::string::String;
@@ -103,6 +105,11 @@ pub trait FileOps: Send + Sync {
     /// fcntl F_GET_SEALS (`add` 0) / F_ADD_SEALS: only memory files seal.
     fn seals(&self, _add: u32) -> Result<u32, Errno> {
         Err(Errno::EINVAL)
+    }
+    /// open(2) made this file for `t` with `flags`: a terminal may become
+    /// the opener's controlling terminal, a pty master takes its owner.
+    fn opened(&self, _t: &Task, _flags: u32) -> Result<(), Errno> {
+        Ok(())
     }
     /// The concrete object, for code that must find its own file type
     /// behind an fd (sockets: `net::unix::sock_of_file`).

@@ -65,12 +65,16 @@ pub fn release_vfork(t: &mut Task) {
 
 /// The process's last thread is gone.
 fn process_exit(p: &Arc<Process>) {
-    let (status, children, ppid, exit_signal) = {
+    let (status, children, ppid, exit_signal, sid) = {
         let mut inner = p.inner.lock();
         let status = inner.exit.unwrap_or(ExitReason::Exited(0));
         let children: Vec<Arc<Process>> = core::mem::take(&mut inner.children);
-        (status, children, inner.ppid, inner.exit_signal)
+        (status, children, inner.ppid, inner.exit_signal, inner.sid)
     };
+    if sid == p.pid {
+        // A session leader's end frees its controlling terminal.
+        crate::fs::pty::session_leader_exited(sid);
+    }
     // Its timers die with it (Linux: exit_itimers): no signal may reach a zombie.
     p.posix_timers.lock().clear();
     if p.pid == 1 {

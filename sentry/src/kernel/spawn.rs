@@ -225,6 +225,11 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         let mut fds = task.fds.lock();
         for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
             let f = OpenFile::new(Box::new(HostFile::stdio(spec.stdio[i], name)), 2);
+            if let Some(n) = crate::fs::devpts::number_of(&f.path()) {
+                // Started on a terminal: it is the new session's
+                // controlling terminal (runc makes it so).
+                crate::fs::devpts::note_console_session(pid, n);
+            }
             let _ = fds.install_at(i, f, false);
         }
     }

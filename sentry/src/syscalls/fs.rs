@@ -169,7 +169,9 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
         return open_fifo(t, loc, flags);
     }
-    open_loc(loc, flags)
+    let file = open_loc(loc, flags)?;
+    file.ops.opened(t, flags)?;
+    Ok(file)
 }
 
 fn child(dir: &str, name: &str) -> String {
