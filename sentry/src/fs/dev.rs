@@ -1,5 +1,6 @@
 //! Character devices implemented in the sentry: null, zero, full, random
-//! and urandom (the latter two from the sentry's CSPRNG, seeded by the host).
+//! and urandom (the latter two from the sentry's CSPRNG, seeded by the
+//! host); /dev/tty and /dev/ptmx open terminals (`fs::pty`).
 
 use abi::linux::Stat;
 use alloc::vec;

@@ -554,9 +554,6 @@ fn common_ioctl(pty: &Arc<Pty>, t: &Task, master: bool, req: u64, arg: u64) -> S
             if pty.session().is_some() && (arg != 1 || !t.creds.capable(crate::kernel::creds::CAP_SYS_ADMIN)) {
                 return Err(Errno::EPERM);
             }
-            if !pty.alive() {
-                return Err(Errno::EIO);
-            }
             set_ctty(pty, sid, pgid);
             Ok(0)
         }
@@ -999,10 +996,11 @@ impl FileOps for PtySlave {
 
     fn opened(&self, t: &Task, flags: u32) -> Result<(), Errno> {
         // A session leader without a controlling terminal acquires the
-        // first terminal it opens without O_NOCTTY (Linux:
+        // first terminal it opens for reading without O_NOCTTY (Linux:
         // tty_open_proc_set_tty).
         let (pid, pgid, sid) = ids(&t.proc);
-        if flags & O_NOCTTY == 0 && pid == sid && !has_ctty(sid) && self.pty.session().is_none() {
+        let reads = flags & O_ACCMODE != 1;
+        if flags & O_NOCTTY == 0 && reads && pid == sid && !has_ctty(sid) && self.pty.session().is_none() {
             set_ctty(&self.pty, sid, pgid);
         }
         Ok(())

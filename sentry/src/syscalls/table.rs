@@ -47,7 +47,7 @@ rows! {
     (13, rt_sigaction, signal::sys_rt_sigaction, Partial("recorded; handlers run once signal delivery lands")),
     (14, rt_sigprocmask, signal::sys_rt_sigprocmask, Full),
     (15, rt_sigreturn, sigframe::sys_rt_sigreturn, Full),
-    (16, ioctl, fs::sys_ioctl, Partial("terminal ioctls on stdio, FIOCLEX, FIONCLEX, FIONBIO")),
+    (16, ioctl, fs::sys_ioctl, Partial("terminals: termios, window size, job control, FIONREAD; pty masters: TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER, TIOCPKT, TIOCSIG; FIOCLEX, FIONCLEX, FIONBIO; SIOCGIF*; no TIOCSTI, TCGETA/TCSETA")),
     (17, pread64, file::sys_pread64, Full),
     (18, pwrite64, file::sys_pwrite64, Full),
     (19, readv, file::sys_readv, Full),
