@@ -84,9 +84,21 @@ pub fn console_of_session(sid: u32) -> Option<u32> {
     is_console(n).then_some(n)
 }
 
-/// Session `sid` ended: its host terminal is nobody's now.
+/// Session `sid` ended or gave its terminal up: its host terminal is
+/// nobody's now.
 pub fn forget_console_session(sid: u32) {
     CONSOLE_SESSIONS.lock().remove(&sid);
+}
+
+/// The session host pty `n` is the controlling terminal of.
+pub fn console_owner(n: u32) -> Option<u32> {
+    CONSOLE_SESSIONS.lock().iter().find(|&(_, &c)| c == n).map(|(&sid, _)| sid)
+}
+
+/// Host pty `n` has no session any more: its foreground group, if one
+/// was set or asked for, is returned and forgotten.
+pub fn take_foreground(n: u32) -> Option<u32> {
+    FOREGROUND.lock().remove(&n)
 }
 
 /// The st_dev of /dev/pts.
@@ -153,6 +165,9 @@ pub fn unregister(n: u32, handle: u64) {
         if handles.is_empty() {
             m.remove(&n);
             FOREGROUND.lock().remove(&n);
+            // The number may come back as another terminal, which no
+            // session has taken.
+            CONSOLE_SESSIONS.lock().retain(|_, c| *c != n);
         }
     }
 }
@@ -307,6 +322,37 @@ mod tests {
             assert_eq!(split_dev(make_dev(ma, mi)), (ma, mi));
         }
         assert_eq!(make_dev(136, 3), (136 << 8) | 3);
+    }
+
+    /// The only test touching the global tables (tests run in
+    /// parallel): sandbox ptys and host terminals share the number space
+    /// in both orders of arrival.
+    #[test]
+    fn host_and_sandbox_ptys_share_numbers() {
+        let first = add_pty(|n| Arc::new(Pty::new(n))).unwrap();
+        let n = first.index;
+        let st = Stat { st_mode: 0o020620, st_rdev: make_dev(136, n), ..Stat::default() };
+        // A host terminal whose host number is taken moves to a free one.
+        let moved = register(n, 1000, st);
+        assert_ne!(moved, n);
+        assert_eq!(node(moved).stat().unwrap().st_rdev, rdev_of(moved));
+        assert_eq!(register(n, 1001, st), moved, "a second handle on it joins the entry");
+        // A new sandbox pty skips both.
+        let second = add_pty(|n| Arc::new(Pty::new(n))).unwrap();
+        assert!(second.index != n && second.index != moved);
+        assert!(sandbox_ptys().iter().any(|p| p.index == n));
+        assert!(is_console(moved) && !is_console(n));
+        note_console_session(77, moved);
+        assert_eq!(console_owner(moved), Some(77));
+        unregister(moved, 1000);
+        assert!(is_console(moved));
+        assert_eq!(console_of_session(77), Some(moved));
+        unregister(moved, 1001);
+        assert!(!is_console(moved));
+        assert_eq!(console_owner(moved), None, "a closed terminal is no session's");
+        remove_pty(n);
+        remove_pty(second.index);
+        assert!(node(n).stat().is_err());
     }
 
     #[test]

@@ -159,12 +159,50 @@ impl FileOps for HostFile {
             const TIOCSPGRP: u64 = 0x5410;
             const TIOCNOTTY: u64 = 0x5422;
             const TIOCGSID: u64 = 0x5429;
+            let pid = t.pid();
             let (pgid, sid) = {
                 let i = t.proc.inner.lock();
                 (i.pgid, i.sid)
             };
             match req {
-                TIOCSCTTY | TIOCNOTTY => return Ok(0),
+                // As Linux's tiocsctty: only a session leader without
+                // a controlling terminal takes one, and another
+                // session's only with arg 1 and CAP_SYS_ADMIN (setsid -c
+                // as root). The host side needs nothing: its session is
+                // the VMM's.
+                TIOCSCTTY => {
+                    let owner = super::devpts::console_owner(n);
+                    if sid == pid && owner == Some(sid) {
+                        return Ok(0);
+                    }
+                    if sid != pid || super::pty::has_ctty(sid) {
+                        return Err(Errno::EPERM);
+                    }
+                    if let Some(other) = owner {
+                        if arg != 1 || !t.creds.capable(crate::kernel::creds::CAP_SYS_ADMIN) {
+                            return Err(Errno::EPERM);
+                        }
+                        super::devpts::forget_console_session(other);
+                    }
+                    super::devpts::note_console_session(sid, n);
+                    return Ok(0);
+                }
+                TIOCNOTTY => {
+                    if super::devpts::console_of_session(sid) != Some(n) {
+                        return Err(Errno::ENOTTY);
+                    }
+                    if sid == pid {
+                        // The leader gives it up for the session (Linux:
+                        // disassociate_ctty(0)); the foreground group is
+                        // told, as daemons detaching expect.
+                        super::devpts::forget_console_session(sid);
+                        if let Some(g) = super::devpts::take_foreground(n) {
+                            super::pty::signal_group(g, crate::kernel::signal::SIGHUP);
+                            super::pty::signal_group(g, crate::kernel::signal::SIGCONT);
+                        }
+                    }
+                    return Ok(0);
+                }
                 TIOCGPGRP => {
                     let fg = super::devpts::foreground(n, pgid);
                     t.mm.lock().write_obj(arg, &fg)?;

@@ -139,7 +139,7 @@ static OLD_PGRP: Mutex<BTreeMap<u32, u32>> = Mutex::new(BTreeMap::new());
 const TTY_GID: u32 = 5;
 
 impl Pty {
-    fn new(index: u32) -> Pty {
+    pub(super) fn new(index: u32) -> Pty {
         Pty {
             index,
             state: Mutex::new(PtyState {
@@ -230,7 +230,7 @@ impl Pty {
 }
 
 /// Sends `sig` from the kernel to every live process of group `pgid`.
-fn signal_group(pgid: u32, sig: u32) {
+pub(super) fn signal_group(pgid: u32, sig: u32) {
     for p in process::all_processes() {
         let hit = {
             let i = p.inner.lock();
@@ -255,7 +255,7 @@ pub fn session_tty(sid: u32) -> Option<Arc<Pty>> {
 
 /// Whether session `sid` has a controlling terminal (a sandbox pty, or
 /// the host terminal it was started on).
-fn has_ctty(sid: u32) -> bool {
+pub(super) fn has_ctty(sid: u32) -> bool {
     session_tty(sid).is_some() || super::devpts::console_of_session(sid).is_some()
 }
 
