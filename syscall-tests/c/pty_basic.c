@@ -1,7 +1,8 @@
 /* Checks pseudo-terminals: posix_openpt/grantpt/unlockpt/ptsname, the slave's node and name,
  * termios defaults, canonical and raw input with echo, output processing, VMIN/VTIME, window
- * size and SIGWINCH, ISIG characters and job control in a child session, hangup when the master
- * closes, EIO on the master after the slave closes, poll, packet mode, and blocking transfers.
+ * size and SIGWINCH, ISIG characters and job control (signals and stops) in a child session,
+ * hangup when the master closes, EIO on the master after the slave closes, poll, packet mode,
+ * and blocking transfers.
  * Nothing here assumes a controlling terminal: pty numbers and pids are never printed. Linux moves
  * data between the two ends asynchronously, so reads of expected data poll first. */
 #define _GNU_SOURCE
@@ -600,6 +601,95 @@ static void session(void)
 	close(m);
 }
 
+/* Terminal stops: a background read (SIGTTIN) or TOSTOP write (SIGTTOU) at the default action
+ * stops the job, which finishes the call once it is continued in the foreground; ^Z stops the
+ * foreground job. A shell's view, from the session leader. */
+static void stops(void)
+{
+	char name[64];
+	int m, s;
+	CHECK(open_pair(&m, &s, name, sizeof name) == 0, "pair for stops");
+	pid_t c = xfork();
+	if (c == 0) {
+		/* Lines leave in the order the processes print them. */
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		setsid();
+		ioctl(s, TIOCSCTTY, 0);
+		signal(SIGTTOU, SIG_IGN);
+		int st;
+		pid_t j = xfork();
+		if (j == 0) {
+			setpgid(0, 0);
+			char b[16];
+			ssize_t r = read(s, b, sizeof b);
+			printf("job: read after SIGCONT in the foreground: %s\n", r == 3 && memcmp(b, "hi\n", 3) == 0 ? "ok" : "FAIL");
+			fflush(stdout);
+			_exit(0);
+		}
+		setpgid(j, j);
+		waitpid(j, &st, WUNTRACED);
+		printf("leader: background read stops the job: %s\n", WIFSTOPPED(st) && WSTOPSIG(st) == SIGTTIN ? "SIGTTIN" : "FAIL");
+		tcsetpgrp(s, j);
+		kill(-j, SIGCONT);
+		waitpid(j, &st, WCONTINUED);
+		printf("leader: continued: %s\n", WIFCONTINUED(st) ? "yes" : "FAIL");
+		write(m, "hi\n", 3);
+		waitpid(j, &st, 0);
+		printf("leader: job exits: %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "FAIL");
+		printf("leader: takes the foreground back: %s\n", tcsetpgrp(s, getpgrp()) == 0 ? "ok" : errname(errno));
+		rd(m, (char[64]){0}, 64, 200);
+
+		struct termios t;
+		tcgetattr(s, &t);
+		t.c_lflag |= TOSTOP;
+		tcsetattr(s, TCSANOW, &t);
+		j = xfork();
+		if (j == 0) {
+			setpgid(0, 0);
+			signal(SIGTTOU, SIG_DFL);
+			ssize_t r = write(s, "out\n", 4);
+			printf("job: TOSTOP write after SIGCONT: %s\n", r == 4 ? "ok" : "FAIL");
+			fflush(stdout);
+			_exit(0);
+		}
+		setpgid(j, j);
+		waitpid(j, &st, WUNTRACED);
+		printf("leader: TOSTOP write stops the job: %s\n", WIFSTOPPED(st) && WSTOPSIG(st) == SIGTTOU ? "SIGTTOU" : "FAIL");
+		tcsetpgrp(s, j);
+		kill(-j, SIGCONT);
+		waitpid(j, &st, 0);
+		printf("leader: job exits: %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "FAIL");
+		char b[16];
+		int n = rd(m, b, 5, 2000);
+		printf("leader: the write arrived: %s\n", n == 5 && memcmp(b, "out\r\n", 5) == 0 ? "ok" : "FAIL");
+		tcsetpgrp(s, getpgrp());
+		t.c_lflag &= ~TOSTOP;
+		tcsetattr(s, TCSANOW, &t);
+
+		j = xfork();
+		if (j == 0) {
+			setpgid(0, 0);
+			for (;;)
+				pause();
+		}
+		setpgid(j, j);
+		tcsetpgrp(s, j);
+		write(m, "\x1a", 1);
+		waitpid(j, &st, WUNTRACED);
+		printf("leader: ^Z stops the foreground job: %s\n", WIFSTOPPED(st) && WSTOPSIG(st) == SIGTSTP ? "SIGTSTP" : "FAIL");
+		tcsetpgrp(s, getpgrp());
+		kill(j, SIGKILL);
+		waitpid(j, &st, 0);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	waitpid(c, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "stops: session leader exits 0");
+	close(s);
+	close(m);
+}
+
 /* ^C kills a foreground child that has no handler. */
 static void intr_kills(void)
 {
@@ -773,6 +863,7 @@ int main(void)
 	raw_mode();
 	blocking();
 	session();
+	stops();
 	intr_kills();
 	hangup();
 	slave_close();

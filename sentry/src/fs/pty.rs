@@ -13,10 +13,7 @@
 //! without being the session leader, which keep the terminal here).
 //! Terminal signals (ISIG characters, SIGWINCH, hangup) go to process
 //! groups; background reads, and writes with TOSTOP, get SIGTTIN or
-//! SIGTTOU as in Linux. A stop signal's default action is not
-//! implemented in the sentry, so a background job whose SIGTTIN/SIGTTOU
-//! is at its default waits until it is in the foreground again instead
-//! of stopping.
+//! SIGTTOU as in Linux (at their default action, the job stops).
 //!
 //! Closing the master hangs the slave up: its reads return 0, its writes
 //! and ioctls fail with EIO, the session leader gets SIGHUP and SIGCONT,
@@ -98,8 +95,7 @@ pub struct Pty {
     /// Its /dev/pts number.
     pub index: u32,
     state: Mutex<PtyState>,
-    /// Both ends' readers and writers, and background jobs waiting to
-    /// be in the foreground: woken on every change.
+    /// Both ends' readers and writers: woken on every change.
     wq: WaitQueue,
 }
 
@@ -325,14 +321,17 @@ enum Access {
 /// Job control (Linux: __tty_check_change, job_control): a process of a
 /// background group using its controlling terminal gets SIGTTIN or
 /// SIGTTOU. Ignored or blocked: reads fail with EIO, changes go ahead.
-/// An orphaned group gets EIO. A handler: the group gets the signal and
-/// the call restarts after it. The default action (stop) is not
-/// implemented: the caller waits until its group is in the foreground.
+/// An orphaned group gets EIO. Otherwise the whole group gets the signal
+/// and the call restarts after it: once a handler ran, or once SIGCONT
+/// resumed the group its default action stopped.
 fn job_control(pty: &Pty, t: &Task, access: Access) -> Result<(), Errno> {
     let (_, pgid, sid) = ids(&t.proc);
     let sig = if access == Access::Read { signal::SIGTTIN } else { signal::SIGTTOU };
-    let background = |s: &PtyState| s.session == Some(sid) && s.master_open && s.pgrp.is_some_and(|g| g != pgid);
-    if !background(&pty.state.lock()) {
+    let background = {
+        let s = pty.state.lock();
+        s.session == Some(sid) && s.master_open && s.pgrp.is_some_and(|g| g != pgid)
+    };
+    if !background {
         return Ok(());
     }
     let handler = t.proc.sighand.lock()[sig as usize - 1].handler;
@@ -343,12 +342,8 @@ fn job_control(pty: &Pty, t: &Task, access: Access) -> Result<(), Errno> {
     if orphaned(pgid, sid) {
         return Err(Errno::EIO);
     }
-    if handler != signal::SIG_DFL {
-        signal_group(pgid, sig);
-        return Err(ERESTARTSYS);
-    }
-    let pending = || t.proc.pending();
-    pty.wq.wait(&t.shared, &pending, None, || (!background(&pty.state.lock())).then_some(()))
+    signal_group(pgid, sig);
+    Err(ERESTARTSYS)
 }
 
 /// A process group is orphaned when no member has a parent in another
