@@ -40,7 +40,11 @@ pub enum Kind {
     /// Run the loaded init program.
     Start = 1,
     /// Send a signal: args[0] = signal, args[1] = pid (0 = init),
-    /// args[2] = 1 to signal every process.
+    /// args[2] = 1 to signal every process, 2 to signal the foreground
+    /// group of the terminal that is pid's stdin (^C, ^Z, a resize).
+    /// With args[2] = 2 and args[3] = 1, a stop signal that would stop
+    /// pid at its default action is not sent: ret = 1 asks the caller
+    /// to stop the sandbox as a whole (`rvisor do`'s ^Z).
     Signal = 2,
     /// Start a process. args: [argc, envc, uid, gid, stdin, stdout,
     /// stderr handles, ngroups]. Data: NUL-terminated cwd, argv, envp,

@@ -104,6 +104,9 @@ fn start_gofer(root: &Path, volumes: &[Volume]) -> std::io::Result<OwnedFd> {
         cmd.arg("--volume").arg(a);
     }
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    // Out of the terminal's foreground job: ^C and ^Z are the sandbox's
+    // (see `run`), and the gofer ends with the VMM anyway (PDEATHSIG).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.spawn()?;
     drop(gofer_end);
     Ok(vmm_end)
@@ -237,7 +240,23 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
             return fail(&format!("--network none: {e:#}"), EXIT_RUNTIME);
         }
     }
-    match Sandbox::new(cfg).and_then(Sandbox::run) {
+    // On a terminal, ^C, ^\, ^Z, resizes and hangup are the sandbox's:
+    // its foreground job gets them (an interactive shell survives ^C).
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if terminal {
+        if let Err(e) = crate::oci::console::block_terminal_signals() {
+            return fail(&format!("{e:#}"), EXIT_RUNTIME);
+        }
+    }
+    let sandbox = match Sandbox::new(cfg) {
+        Ok(s) => s,
+        Err(e) => return fail(&error_chain(&e), EXIT_RUNTIME),
+    };
+    if terminal {
+        let ctl = sandbox.controller();
+        std::thread::spawn(move || crate::oci::console::forward_signals(&ctl, true));
+    }
+    match sandbox.run() {
         Ok(status) => status,
         Err(e) => fail(&error_chain(&e), EXIT_RUNTIME),
     }

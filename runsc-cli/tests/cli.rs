@@ -176,3 +176,70 @@ fn network_none_leaves_only_loopback() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "ping\n");
 }
+
+mod terminal;
+
+/// `rvisor do` of an interactive shell in a terminal, as a person uses
+/// it: the host terminal is the sandbox's /dev/pts/N, the sandbox makes
+/// its own ptys beside it, ^C ends and ^Z stops the foreground job, not
+/// the shell.
+#[test]
+fn an_interactive_shell_on_a_terminal() {
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let name = nix::unistd::ttyname(&pty.slave).expect("ttyname").to_string_lossy().into_owned();
+    let host_n: u32 = name.strip_prefix("/dev/pts/").and_then(|n| n.parse().ok()).expect("a /dev/pts slave");
+    let stdio = || Stdio::from(pty.slave.try_clone().unwrap());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rvisor"));
+    cmd.args(["do", "--env", "PS1=$ ", "--", "/bin/busybox", "sh", "-i"]).stdin(stdio()).stdout(stdio()).stderr(stdio());
+    // SAFETY: between fork and exec only async-signal-safe calls:
+    // setsid and ioctl, on the child's own stdin.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The terminal's ^C goes to rvisor, as it would from a shell.
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = terminal::Reaped(cmd.spawn().expect("running rvisor"));
+    drop(pty.slave);
+    let mut t = terminal::Term::new(pty.master);
+    assert!(t.expect("$ "), "no prompt: {}", t.text());
+    t.send("tty\n");
+    assert!(t.expect(&format!("\n{name}\n")), "{}", t.text());
+    // A sandbox pty takes the lowest number the host terminal leaves.
+    t.send("exec 3<>/dev/ptmx; echo pts: $(ls /dev/pts); exec 3>&-; echo pts: $(ls /dev/pts)\n");
+    let mut both = [host_n.to_string(), u32::from(host_n == 0).to_string(), "ptmx".to_string()];
+    both.sort();
+    assert!(t.expect(&format!("\npts: {}\npts: {host_n} ptmx\n", both.join(" "))), "{}", t.text());
+    t.send("sh -c 'echo started; exec sleep 30'\n");
+    assert!(t.expect("\nstarted\n"), "{}", t.text());
+    t.send("\x03");
+    t.send("echo rc=$?\n");
+    assert!(t.expect("rc=130"), "^C did not end the foreground job: {}", t.text());
+    t.send("sh -c 'echo started; exec sleep 30'\n");
+    assert!(t.expect("\nstarted\n"), "{}", t.text());
+    t.send("\x1a");
+    assert!(t.expect("Stopped"), "^Z did not stop the foreground job: {}", t.text());
+    // (A stopped job left behind would make `exit` below refuse.)
+    t.send("kill -9 %1\n");
+    // Nothing outside the sandbox took the terminal's signals (the gofer
+    // still serves files).
+    t.send("/bin/busybox echo files-$((2+2))\n");
+    assert!(t.expect("\nfiles-4\n"), "{}", t.text());
+    t.send("exit 5\n");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.0.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            panic!("the shell did not exit: {}", t.text());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(5), "{}", t.text());
+}

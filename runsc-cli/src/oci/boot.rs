@@ -70,7 +70,7 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     }
     if args.console_socket.is_some() {
         let ctl = ctl.clone();
-        std::thread::spawn(move || super::console::forward_signals(&ctl));
+        std::thread::spawn(move || super::console::forward_signals(&ctl, false));
     }
     match vcpus.join() {
         Ok(Ok(status)) => status,

@@ -73,15 +73,32 @@ pub fn forward_to(sock: &Path, set: nix::sys::signal::SigSet, pid: u32, terminal
     }
 }
 
-/// Passes terminal signals to the sandbox until it ends.
-pub fn forward_signals(ctl: &platform_kvm::Controller) {
+/// Blocks the terminal's signals in this thread and the threads it
+/// starts, for `forward_signals` (`rvisor do` on a terminal).
+pub fn block_terminal_signals() -> Result<()> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.thread_block().context("blocking terminal signals")
+}
+
+/// Passes terminal signals to the sandbox until it ends. `stop_self`:
+/// a ^Z the sandbox's init would stop for at its default action stops
+/// this process instead (`rvisor do`: the host's shell gets its job back
+/// and `fg` resumes it).
+pub fn forward_signals(ctl: &platform_kvm::Controller, stop_self: bool) {
     let mut set = nix::sys::signal::SigSet::empty();
     for s in FORWARDED {
         set.add(s);
     }
     while ctl.ended().is_none() {
         let Ok(sig) = set.wait() else { break };
-        let _ = ctl.request(abi::control::Kind::Signal, [sig as u64, 0, 2, 0, 0, 0, 0, 0], &[]);
+        let ask = u64::from(stop_self && sig == nix::sys::signal::Signal::SIGTSTP);
+        let r = ctl.request(abi::control::Kind::Signal, [sig as u64, 0, 2, ask, 0, 0, 0, 0], &[]);
+        if matches!(r, Ok((1, _))) && ask == 1 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGSTOP);
+        }
     }
 }
 

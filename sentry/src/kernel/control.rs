@@ -120,6 +120,12 @@ fn signal(args: &[u64; 8]) -> (i64, Vec<u8>) {
             .and_then(|fds| fds.lock().get(0).ok().and_then(|f| crate::fs::devpts::number_of(&f.path())));
         let own_group = owner.as_ref().map_or(pid, |p| p.inner.lock().pgid);
         let fg = console.and_then(crate::fs::devpts::foreground_of).unwrap_or(own_group);
+        // `rvisor do`'s program is a job of the host's shell: ^Z while it
+        // is in the foreground stops the whole sandbox, as the program
+        // would stop natively (here its group is orphaned: nothing would).
+        if args[3] == 1 && fg == own_group && owner.as_ref().is_some_and(|p| super::signal::stops_by_default(p, sig)) {
+            return (1, Vec::new());
+        }
         for p in super::process::all_processes() {
             let i = p.inner.lock();
             let hit = i.pgid == fg && !i.zombie;

@@ -236,6 +236,21 @@ pub fn bit(sig: u32) -> u64 {
 /// `docker stop` of a `sleep` waits for its timeout, as with runc.
 pub static INIT_PROTECTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
+/// Whether stop signal `sig` is at its default action for `p` and some
+/// thread of it takes it (where its group is not orphaned, it stops `p`).
+pub fn stops_by_default(p: &Process, sig: u32) -> bool {
+    if sig == 0 || sig > NSIG || bit(sig) & STOP_SET == 0 {
+        return false;
+    }
+    if p.pid == 1 && INIT_PROTECTED.load(Ordering::Relaxed) {
+        return false;
+    }
+    if p.sighand.lock()[sig as usize - 1].handler != SIG_DFL {
+        return false;
+    }
+    p.inner.lock().threads.iter().any(|t| t.sigmask.load(Ordering::Relaxed) & bit(sig) == 0)
+}
+
 /// True if `sig` would be discarded on arrival (ignored, explicitly or by default).
 fn ignored(p: &Process, sig: u32) -> bool {
     // The container's init cannot be stopped from inside (as Linux's
