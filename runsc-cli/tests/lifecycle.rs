@@ -351,3 +351,79 @@ fn the_seccomp_profile_is_enforced() {
     assert!(err.contains("config.json"), "{err}");
     assert!(!e.root.join("s3").exists());
 }
+
+mod terminal;
+
+/// Receives the console master from `--console-socket`, as a runtime's
+/// client does: the master and the slave's name.
+fn accept_console(listener: std::os::unix::net::UnixListener) -> (std::os::fd::OwnedFd, String) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().expect("console socket connection");
+    let mut name = [0u8; 128];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).expect("recvmsg");
+    let fd = msg
+        .cmsgs()
+        .expect("control messages")
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("a master fd");
+    let len = msg.bytes;
+    // SAFETY: SCM_RIGHTS just gave us this descriptor; nothing else owns it.
+    let master = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    (master, String::from_utf8_lossy(&name[..len]).into_owned())
+}
+
+/// terminal:true: the console is the container's /dev/pts/N (`tty` says
+/// the name the client got), ptys made inside share its number space,
+/// and ^C reaches the shell's foreground job.
+#[test]
+fn a_console_is_the_containers_terminal() {
+    let e = Env::new("console");
+    e.config(&["/bin/busybox", "env", "PS1=$ ", "/bin/sh", "-i"], "");
+    let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap();
+    std::fs::write(e.bundle().join("config.json"), cfg.replace("\"terminal\":false", "\"terminal\":true")).unwrap();
+    let sock = e.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let console = std::thread::spawn(move || accept_console(listener));
+    let mut run = terminal::Reaped(Command::new(env!("CARGO_BIN_EXE_rvisor"))
+        .arg("--root")
+        .arg(&e.root)
+        .args(["run", "--bundle", &bundle_arg(&e), "--console-socket", sock.to_str().unwrap(), "c1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let (master, name) = console.join().unwrap();
+    let host_n: u32 = name.strip_prefix("/dev/pts/").and_then(|n| n.parse().ok()).expect("a /dev/pts slave");
+    let mut t = terminal::Term::new(master);
+    assert!(t.expect("$ "), "no prompt: {}", t.text());
+    t.send("tty\n");
+    assert!(t.expect(&format!("\n{name}\n")), "{}", t.text());
+    t.send("exec 3<>/dev/ptmx; echo pts: $(ls /dev/pts); exec 3>&-; echo pts: $(ls /dev/pts)\n");
+    let mut both = [host_n.to_string(), u32::from(host_n == 0).to_string(), "ptmx".to_string()];
+    both.sort();
+    assert!(t.expect(&format!("\npts: {}\npts: {host_n} ptmx\n", both.join(" "))), "{}", t.text());
+    t.send("sh -c 'echo started; exec sleep 30'\n");
+    assert!(t.expect("\nstarted\n"), "{}", t.text());
+    t.send("\x03");
+    t.send("echo rc=$?\n");
+    assert!(t.expect("rc=130"), "^C did not end the foreground job: {}", t.text());
+    t.send("exit 6\n");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = run.0.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            panic!("the container did not exit: {}", t.text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(6), "{}", t.text());
+}
