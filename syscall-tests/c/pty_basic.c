@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
@@ -39,6 +40,7 @@ static const char *errname(int e)
 	case ENXIO: return "ENXIO";
 	case ENOENT: return "ENOENT";
 	case ESRCH: return "ESRCH";
+	case EFAULT: return "EFAULT";
 	default: return "E?";
 	}
 }
@@ -719,6 +721,29 @@ static void intr_kills(void)
 	close(m);
 }
 
+/* Writes from memory that ends early: the bytes before the hole (Linux copies a tty write in
+ * 2 KiB chunks), EFAULT when there are none; huge lengths are no problem. */
+static void faults(void)
+{
+	char name[64];
+	int m, s;
+	CHECK(open_pair(&m, &s, name, sizeof name) == 0, "pair for faults");
+	char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(p, 'f', 4096);
+	munmap(p + 4096, 4096);
+	CHECK(write(m, p, 8192) == 4096, "master write up to unmapped memory: the mapped part");
+	errno = 0;
+	CHECK(write(m, p + 4096, 10) == -1 && errno == EFAULT, "master write from unmapped memory: EFAULT");
+	CHECK(write(s, p, 8192) == 4096, "slave write up to unmapped memory: the mapped part");
+	errno = 0;
+	CHECK(write(s, p + 4096, 10) == -1 && errno == EFAULT, "slave write from unmapped memory: EFAULT");
+	errno = 0;
+	CHECK(write(s, p, 0x7ffff000) == 4096, "slave write of 2 GiB from 4 KiB of memory: the 4 KiB");
+	munmap(p, 4096);
+	close(s);
+	close(m);
+}
+
 /* Closing the master hangs the slave up. */
 static void hangup(void)
 {
@@ -865,6 +890,7 @@ int main(void)
 	session();
 	stops();
 	intr_kills();
+	faults();
 	hangup();
 	slave_close();
 	packet_mode();

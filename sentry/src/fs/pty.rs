@@ -367,15 +367,73 @@ fn total(segs: &[UserSeg]) -> usize {
     segs.iter().map(|s| s.1).sum()
 }
 
-fn copy_in(t: &Task, segs: &[UserSeg]) -> Result<Vec<u8>, Errno> {
-    let mut data = alloc::vec![0u8; total(segs)];
-    let mut mm = t.mm.lock();
-    let mut at = 0;
-    for &(addr, len) in segs {
-        mm.copy_in(addr, &mut data[at..at + len])?;
-        at += len;
+/// The bytes of a write, taken from the caller a piece at a time: what a
+/// write moves is bounded by the queues, not by the length asked for
+/// (up to 2 GiB, more than the sentry's heap).
+struct Source<'a> {
+    t: &'a Task,
+    segs: &'a [UserSeg],
+    /// The length of the write; cut short where the caller's memory ends.
+    total: usize,
+    piece: Vec<u8>,
+    /// The offset of `piece` in the write.
+    at: usize,
+}
+
+impl<'a> Source<'a> {
+    /// The largest piece copied at once (a queue's size).
+    const PIECE: usize = 64 << 10;
+    /// Linux copies a tty write in chunks this big: a fault ends the
+    /// write after the last whole chunk (EFAULT if it is the first).
+    const CHUNK: usize = 2048;
+
+    fn new(t: &'a Task, segs: &'a [UserSeg]) -> Source<'a> {
+        Source { t, segs, total: total(segs), piece: Vec::new(), at: 0 }
     }
-    Ok(data)
+
+    /// Copies bytes [`off`, `off` + `buf.len()`) of the write.
+    fn copy(&self, off: usize, buf: &mut [u8]) -> Result<(), Errno> {
+        let mut mm = self.t.mm.lock();
+        let (mut skip, mut got) = (off, 0);
+        for &(addr, len) in self.segs {
+            if got == buf.len() {
+                break;
+            }
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            let n = (len - skip).min(buf.len() - got);
+            mm.copy_in(addr + skip as u64, &mut buf[got..got + n])?;
+            got += n;
+            skip = 0;
+        }
+        Ok(())
+    }
+
+    /// The bytes from offset `done` on: at least one unless all are done.
+    fn from(&mut self, done: usize) -> Result<&[u8], Errno> {
+        if done < self.at || done >= self.at + self.piece.len() {
+            let want = (self.total - done).min(Self::PIECE);
+            let mut piece = alloc::vec![0u8; want];
+            let mut have = 0;
+            while have < want {
+                let n = (want - have).min(Self::CHUNK);
+                if let Err(e) = self.copy(done + have, &mut piece[have..have + n]) {
+                    if have == 0 {
+                        return Err(e);
+                    }
+                    self.total = done + have;
+                    break;
+                }
+                have += n;
+            }
+            piece.truncate(have);
+            self.piece = piece;
+            self.at = done;
+        }
+        Ok(&self.piece[done - self.at..])
+    }
 }
 
 fn copy_out(t: &Task, segs: &[UserSeg], data: &[u8]) -> Result<(), Errno> {
@@ -399,7 +457,8 @@ fn baud(code: u32) -> u32 {
     if code & BOTHER == 0 {
         RATES[(code & 0xf) as usize]
     } else {
-        HIGH.get((code & 0xf) as usize - 1).copied().unwrap_or(0)
+        // BOTHER alone (no code) names no rate.
+        ((code & 0xf) as usize).checked_sub(1).and_then(|i| HIGH.get(i)).copied().unwrap_or(0)
     }
 }
 
@@ -689,14 +748,19 @@ impl FileOps for PtyMaster {
         if off.is_some() {
             return Err(Errno::ESPIPE);
         }
-        let data = copy_in(t, segs)?;
+        let mut src = Source::new(t, segs);
         let pty = &self.pty;
         let mut written = 0;
         let pending = || t.proc.pending();
-        while written < data.len() {
+        while written < src.total {
+            let data = match src.from(written) {
+                Ok(d) => d,
+                Err(_) if written > 0 => break,
+                Err(e) => return Err(e),
+            };
             let r = pty.wq.wait(&t.shared, &pending, None, || {
                 let mut s = pty.state.lock();
-                let n = s.ld.write_input(&data[written..]);
+                let n = s.ld.write_input(data);
                 if n > 0 {
                     return Some(Ok(n));
                 }
@@ -918,18 +982,24 @@ impl FileOps for PtySlave {
         if self.pty.state.lock().ld.termios.c_lflag & tty::TOSTOP != 0 {
             job_control(&self.pty, t, Access::Change)?;
         }
-        let data = copy_in(t, segs)?;
+        let mut src = Source::new(t, segs);
         let pty = &self.pty;
         let mut written = 0;
         let pending = || t.proc.pending();
         loop {
+            let data = match src.from(written) {
+                Ok(d) => d,
+                Err(_) if written > 0 => break,
+                Err(e) => return Err(e),
+            };
             let r = pty.wq.wait(&t.shared, &pending, None, || {
                 let mut s = pty.state.lock();
                 if !s.master_open {
                     return Some(Err(Errno::EIO));
                 }
-                let n = s.ld.write_output(&data[written..]);
-                if n > 0 || written == data.len() {
+                let n = s.ld.write_output(data);
+                // A write of nothing returns at once.
+                if n > 0 || data.is_empty() {
                     return Some(Ok(n));
                 }
                 if nonblock {
@@ -941,7 +1011,7 @@ impl FileOps for PtySlave {
                 Ok(Ok(n)) => {
                     written += n;
                     pty.wake();
-                    if written == data.len() {
+                    if written == src.total {
                         break;
                     }
                 }
