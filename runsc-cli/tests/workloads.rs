@@ -1015,7 +1015,6 @@ print("cleaned", not os.path.exists(d))
 
 // needs sentry ptys (branch pty)
 #[test]
-#[ignore = "needs sentry ptys (branch pty)"]
 fn python_pty_spawn() {
     // pty.spawn copies the child's terminal output to stdout (with the
     // terminal's \r\n) and returns its wait status.
