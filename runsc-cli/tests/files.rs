@@ -114,8 +114,12 @@ fn a_symlink_swapped_in_during_walks_is_not_followed() {
                 let _ = std::os::unix::fs::symlink(&outside, &tmp);
                 let _ = std::fs::rename(vol.join("dir"), vol.join("realdir"));
                 let _ = std::fs::rename(&tmp, vol.join("dir"));
+                // Each state lasts a moment, so walks meet both even on a
+                // loaded machine.
+                std::thread::sleep(std::time::Duration::from_micros(300));
                 let _ = std::fs::remove_file(vol.join("dir"));
                 let _ = std::fs::rename(vol.join("realdir"), vol.join("dir"));
+                std::thread::sleep(std::time::Duration::from_micros(300));
                 n += 1;
             }
         })

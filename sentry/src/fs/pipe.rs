@@ -7,7 +7,6 @@
 use abi::linux::Stat;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
-use alloc::vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 
@@ -176,6 +175,29 @@ impl Drop for PipeEnd {
     }
 }
 
+/// Most bytes a write takes from the caller at once (the largest pipe).
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Copies bytes [off, off+buf.len()) of the caller's segments into `buf`.
+fn copy_from_segs(t: &Task, segs: &[UserSeg], off: usize, buf: &mut [u8]) -> Result<(), Errno> {
+    let mut mm = t.mm.lock();
+    let (mut pos, mut done) = (0usize, 0usize);
+    for &(addr, len) in segs {
+        if done == buf.len() {
+            break;
+        }
+        let end = pos + len;
+        if end > off + done {
+            let from = off + done - pos;
+            let n = (len - from).min(buf.len() - done);
+            mm.copy_in(addr + from as u64, &mut buf[done..done + n])?;
+            done += n;
+        }
+        pos = end;
+    }
+    Ok(())
+}
+
 fn total(segs: &[UserSeg]) -> usize {
     segs.iter().map(|s| s.1).sum()
 }
@@ -243,19 +265,22 @@ impl FileOps for PipeEnd {
             return Err(Errno::EBADF);
         }
         let want = total(segs);
-        let mut data = vec![0u8; want];
-        {
-            let mut mm = t.mm.lock();
-            let mut at = 0;
-            for &(addr, len) in segs {
-                mm.copy_in(addr, &mut data[at..at + len])?;
-                at += len;
-            }
-        }
         let p = &self.pipe;
         let mut written = 0usize;
         let pending = || t.proc.pending();
+        // The caller's bytes come in a piece at a time (a huge length must
+        // not become one sentry allocation); `data` holds [base, base+len).
+        let mut data = alloc::vec::Vec::new();
+        let mut base = 0usize;
         while written < want || want == 0 {
+            if written >= base + data.len() && want > 0 {
+                base = written;
+                let n = (want - written).min(WRITE_CHUNK);
+                data.resize(n, 0);
+                if let Err(e) = copy_from_segs(t, segs, base, &mut data) {
+                    return if written > 0 { Ok(written as u64) } else { Err(e) };
+                }
+            }
             let r = p.writable.wait(&t.shared, &pending, None, || {
                 if p.readers.load(Ordering::Acquire) == 0 {
                     return Some(Err(Errno::EPIPE));
@@ -266,8 +291,8 @@ impl FileOps for PipeEnd {
                 // Small writes go in whole or not at all.
                 let need = if left <= PIPE_BUF { left } else { 1 };
                 if room >= need.max(1) || want == 0 {
-                    let n = left.min(room);
-                    b.extend(&data[written..written + n]);
+                    let n = left.min(room).min(base + data.len() - written);
+                    b.extend(&data[written - base..written - base + n]);
                     return Some(Ok(n));
                 }
                 if nonblock {
