@@ -6,7 +6,8 @@
 //!
 //! Run as root, host files are served by a gofer process (`rvisor gofer`)
 //! confined to the root and the volumes; otherwise (no right to make a
-//! mount namespace) the VMM reads them itself, read-only.
+//! mount namespace) the VMM reads the host's root itself, read-only, and
+//! `--root`/`--volume` are refused.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -176,6 +177,10 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
             Ok(s) => Some(s),
             Err(e) => return fail(&format!("starting the gofer: {e}"), EXIT_RUNTIME),
         }
+    } else if args.root.is_some() || !volumes.is_empty() {
+        // Without a gofer the VMM would resolve paths itself, and a
+        // symlink swapped in on the host could lead it out of DIR.
+        return fail("--root and --volume need root: their files are served by a gofer confined to them", EXIT_RUNTIME);
     } else {
         None
     };

@@ -99,35 +99,37 @@ fn nothing_escapes_the_root_and_volumes() {
 #[test]
 fn a_symlink_swapped_in_during_walks_is_not_followed() {
     let t = Tree::new("race");
-    let dir = t.path("vol/dir");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("secret"), "harmless").unwrap();
-    // The host flips /data/dir between a directory and a symlink to the
-    // directory holding the secret, while the sandbox walks through it.
+    // The host keeps making directories dN holding a harmless file and,
+    // a moment later, swaps each for a symlink to the directory holding
+    // the secret, while the sandbox walks through whatever dN it finds.
+    // (New names, so the sentry's cache of kinds never answers for them.)
     let stop = Arc::new(AtomicBool::new(false));
     let flipper = {
         let (stop, vol, outside) = (stop.clone(), t.path("vol"), t.path("outside"));
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let tmp = vol.join(format!("swap{n}"));
-                let _ = std::os::unix::fs::symlink(&outside, &tmp);
-                let _ = std::fs::rename(vol.join("dir"), vol.join("realdir"));
-                let _ = std::fs::rename(&tmp, vol.join("dir"));
-                // Each state lasts a moment, so walks meet both even on a
-                // loaded machine.
-                std::thread::sleep(std::time::Duration::from_micros(300));
-                let _ = std::fs::remove_file(vol.join("dir"));
-                let _ = std::fs::rename(vol.join("realdir"), vol.join("dir"));
-                std::thread::sleep(std::time::Duration::from_micros(300));
+                let d = vol.join(format!("d{n}"));
+                let _ = std::fs::create_dir(&d);
+                let _ = std::fs::write(d.join("secret"), "harmless");
+                // Long enough for walks to get through on a loaded
+                // machine; the symlink's moment below is shorter.
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let gone = vol.join(format!("gone{n}"));
+                let _ = std::fs::rename(&d, &gone);
+                let _ = std::os::unix::fs::symlink(&outside, &d);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                let _ = std::fs::remove_file(&d);
+                let _ = std::fs::remove_dir_all(&gone);
                 n += 1;
             }
         })
     };
-    let o = t.run("i=0; while [ $i -lt 300 ]; do cat /data/dir/secret 2>/dev/null; echo; i=$((i+1)); done");
+    let o = t.run("i=0; while [ $i -lt 200 ]; do for d in /data/d*; do cat $d/secret 2>/dev/null; echo; done; i=$((i+1)); done");
     stop.store(true, Ordering::Relaxed);
     flipper.join().unwrap();
     let out = text(&o);
+    assert!(o.status.success(), "{}", &out[..out.len().min(400)]);
     assert!(out.contains("harmless"), "the walk never succeeded:\n{}", &out[..out.len().min(400)]);
     assert!(!out.contains(SECRET), "a swapped-in symlink was followed to the host");
 }
