@@ -584,86 +584,88 @@ impl Service {
         if !self.may_write(path.as_bytes()) || (matches!(op, PathOp::Rename | PathOp::Link) && !self.may_write(second()?.as_bytes())) {
             return Err(libc::EROFS);
         }
-        if let Some(files) = &self.files {
-            return self.gofer_path_op(files, op, &path, a).map(|()| 0);
+        match op {
+            PathOp::Unlink if arg & !(libc::AT_REMOVEDIR as u64) != 0 => return Err(libc::EINVAL),
+            PathOp::Rename if arg & !3 != 0 => return Err(libc::EINVAL),
+            _ => {}
         }
-        // SAFETY (all calls below): NUL-terminated paths read from guest
-        // memory, plain integer arguments or a local buffer; each call is a
-        // single host syscall with no memory retained.
+        // utimensat's (atime, mtime), as (seconds, nanoseconds) pairs.
+        let times = if op == PathOp::Utimens {
+            let mut ts = [0u8; 32];
+            self.mem.read(arg, &mut ts).map_err(|_| libc::EFAULT)?;
+            let get = |i: usize| i64::from_le_bytes(ts[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            [(get(0), get(1)), (get(2), get(3))]
+        } else {
+            [(0, 0); 2]
+        };
+        if let Some(files) = &self.files {
+            return self.gofer_path_op(files, op, &path, a, times).map(|()| 0);
+        }
+        // Each call below is a single host syscall on NUL-terminated paths
+        // read from guest memory, plain integers or a local buffer, with no
+        // memory retained.
         let r = match op {
             PathOp::Create => {
                 let mode = (arg & 0o177777) as libc::mode_t;
                 match mode & libc::S_IFMT {
+                    // SAFETY: a NUL-terminated path and an integer mode.
                     libc::S_IFDIR => unsafe { libc::mkdir(path.as_ptr(), mode & 0o7777) },
+                    // SAFETY: as above; rdev 0 (no device nodes).
                     libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK => unsafe { libc::mknod(path.as_ptr(), mode, 0) },
                     _ => return Err(libc::EPERM),
                 }
             }
-            PathOp::Unlink => {
-                if arg & !(libc::AT_REMOVEDIR as u64) != 0 {
-                    return Err(libc::EINVAL);
-                }
-                unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), arg as i32) }
-            }
+            // SAFETY: a NUL-terminated path and flags checked above.
+            PathOp::Unlink => unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), arg as i32) },
             PathOp::Rename => {
                 let to = second()?;
-                if arg & !3 != 0 {
-                    return Err(libc::EINVAL);
-                }
+                // SAFETY: two NUL-terminated paths and flags checked above.
                 (unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, path.as_ptr(), libc::AT_FDCWD, to.as_ptr(), arg as u32) }) as i32
             }
             PathOp::Symlink => {
                 let target = self.read_bytes(a[3], a[4], hypercall::MAX_PATH)?;
                 let target = std::ffi::CString::new(target).map_err(|_| libc::EINVAL)?;
+                // SAFETY: two NUL-terminated strings that outlive the call.
                 unsafe { libc::symlink(target.as_ptr(), path.as_ptr()) }
             }
             PathOp::Link => {
                 let to = second()?;
+                // SAFETY: two NUL-terminated paths, flags 0.
                 unsafe { libc::linkat(libc::AT_FDCWD, path.as_ptr(), libc::AT_FDCWD, to.as_ptr(), 0) }
             }
+            // SAFETY: a NUL-terminated path and an integer mode.
             PathOp::Chmod => unsafe { libc::fchmodat(libc::AT_FDCWD, path.as_ptr(), (arg & 0o7777) as libc::mode_t, 0) },
+            // SAFETY: a NUL-terminated path and integer ids.
             PathOp::Chown => unsafe { libc::lchown(path.as_ptr(), arg as u32, (arg >> 32) as u32) },
             PathOp::Utimens => {
-                let mut ts = [0u8; 32];
-                self.mem.read(arg, &mut ts).map_err(|_| libc::EFAULT)?;
-                let get = |i: usize| i64::from_le_bytes(ts[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-                let times = [
-                    libc::timespec { tv_sec: get(0), tv_nsec: get(1) },
-                    libc::timespec { tv_sec: get(2), tv_nsec: get(3) },
-                ];
+                let times = times.map(|(tv_sec, tv_nsec)| libc::timespec { tv_sec, tv_nsec });
+                // SAFETY: a NUL-terminated path and a local array of two timespecs.
                 unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) }
             }
+            // SAFETY: a NUL-terminated path and an offset checked by to_off.
             PathOp::Truncate => unsafe { libc::truncate(path.as_ptr(), to_off(arg)?) },
         };
         check(i64::from(r))
     }
 
-    /// `path_op` through the gofer, with the same argument checks.
-    fn gofer_path_op(&self, files: &crate::files::GoferFiles, op: hypercall::PathOp, path: &std::ffi::CStr, a: &[u64; 6]) -> Result<(), i32> {
+    /// `path_op` through the gofer; `path_op` has checked the flags and
+    /// read the times.
+    fn gofer_path_op(&self, files: &crate::files::GoferFiles, op: hypercall::PathOp, path: &std::ffi::CStr, a: &[u64; 6], times: [(i64, i64); 2]) -> Result<(), i32> {
         use hypercall::PathOp;
         let arg = a[5];
-        let mut times = None;
         let second = match op {
             PathOp::Rename | PathOp::Link => self.read_path(a[3], a[4])?.into_bytes(),
             PathOp::Symlink => self.read_bytes(a[3], a[4], hypercall::MAX_PATH)?,
             _ => Vec::new(),
         };
         match op {
-            PathOp::Unlink if arg & !(libc::AT_REMOVEDIR as u64) != 0 => return Err(libc::EINVAL),
-            PathOp::Rename if arg & !3 != 0 => return Err(libc::EINVAL),
             PathOp::Symlink if second.is_empty() || second.contains(&0) => return Err(libc::EINVAL),
             PathOp::Truncate => {
                 to_off(arg)?;
             }
-            PathOp::Utimens => {
-                let mut ts = [0u8; 32];
-                self.mem.read(arg, &mut ts).map_err(|_| libc::EFAULT)?;
-                let get = |i: usize| i64::from_le_bytes(ts[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-                let t = |i| gofer::protocol::Timespec { sec: get(i), nsec: get(i + 1) };
-                times = Some([t(0), t(2)]);
-            }
             _ => {}
         }
+        let times = (op == PathOp::Utimens).then(|| times.map(|(sec, nsec)| gofer::protocol::Timespec { sec, nsec }));
         files.path_op(op, path.to_bytes(), &second, arg, times)
     }
 

@@ -190,15 +190,16 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         source: source.into(),
         options: options.into(),
     };
+    // Without a gofer the root is the host's / (checked above), as in
+    // `do_mounts`; with one, paths are the gofer's.
     let mut mounts = SandboxConfig::do_mounts();
     let mut writable = Vec::new();
     if gofer.is_some() {
         mounts[0].source = crate::gofer_cmd::ROOT_DIR.into();
-    } else {
-        mounts[0].source = root.to_string_lossy().into_owned();
     }
+    // Volumes come only with a gofer (checked above).
     for (i, v) in volumes.iter().enumerate() {
-        let source = if gofer.is_some() { crate::gofer_cmd::volume_dir(i) } else { v.source.to_string_lossy().into_owned() };
+        let source = crate::gofer_cmd::volume_dir(i);
         if !v.readonly {
             writable.push(source.clone());
         }
