@@ -117,6 +117,8 @@ numbers! {
     Clock = 4,
     /// Sleep until a host event or timeout: (timeout_ns, u64::MAX = none).
     Halt = 5,
+    /// End the `Halt` of another vCPU (work is waiting for it): (vCPU index).
+    Wake = 6,
     /// Open a host file read-only: (path_gpa, path_len, linux open flags).
     /// Returns a handle. Temporary until the gofer takes over.
     HostOpen = 16,

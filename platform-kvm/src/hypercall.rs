@@ -8,6 +8,7 @@
 //! memory and handles.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,13 @@ struct ConsoleLimit {
     dropped: u64,
 }
 
+/// The vCPU whose mailbox is at `mailbox_gpa` (vCPU 0 for anything else:
+/// only used to pick a wake-up flag).
+fn vcpu_of(mailbox_gpa: u64) -> usize {
+    let i = mailbox_gpa.saturating_sub(abi::layout::VCPU_BLOCKS_GPA) / abi::layout::VCPU_BLOCK_SIZE;
+    usize::try_from(i).ok().filter(|&i| i < abi::layout::MAX_VCPUS as usize).unwrap_or(0)
+}
+
 /// Serves the hypercalls of one sandbox (shared by its vCPU threads).
 pub struct Service {
     mem: Arc<GuestMemory>,
@@ -89,6 +97,10 @@ pub struct Service {
     /// the user asked for --strace).
     console_rate: Option<u32>,
     wake: Arc<(Mutex<bool>, Condvar)>,
+    /// Per-vCPU wake-ups (`Nr::Wake`), waited for under `wake`'s lock.
+    woken: [AtomicBool; abi::layout::MAX_VCPUS as usize],
+    /// Set when the sandbox ends: halts return and vCPU threads stop.
+    stopping: AtomicBool,
     /// Host sockets (`Nr::Net`).
     net: crate::net::Net,
     /// Lifecycle events from the sentry (ready, control answers, exits).
@@ -118,6 +130,8 @@ impl Service {
             console: Mutex::new(ConsoleLimit { window: Instant::now(), lines: 0, dropped: 0 }),
             console_rate: Some(CONSOLE_LINES_PER_SEC),
             wake: wake.clone(),
+            woken: [const { AtomicBool::new(false) }; abi::layout::MAX_VCPUS as usize],
+            stopping: AtomicBool::new(false),
             net: crate::net::Net::new(mem.clone(), wake, false).expect("epoll_create1"),
             control: crate::control::ControlShared::new(),
             allow_writes: false,
@@ -185,6 +199,18 @@ impl Service {
         cv.notify_all();
     }
 
+    /// Ends every halt and tells the vCPU threads to stop (the sandbox
+    /// ended on one of them).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// Whether the sandbox is ending.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     /// Handles the request in the mailbox at `mailbox_gpa`.
     pub fn handle(&self, mailbox_gpa: u64) -> Control {
         let Ok(mb) = self.mem.read_obj::<Mailbox>(mailbox_gpa) else {
@@ -201,7 +227,7 @@ impl Service {
                 self.report_panic(&mb.args);
                 return Control::Exit(SENTRY_PANIC_STATUS);
             }
-            Some(nr) => (self.dispatch(nr, &mb.args), Control::Resume),
+            Some(nr) => (self.dispatch(nr, &mb.args, mailbox_gpa), Control::Resume),
         };
         let ret = match ret {
             Ok(v) => i64::try_from(v).unwrap_or(i64::MAX),
@@ -213,11 +239,12 @@ impl Service {
         ctl
     }
 
-    fn dispatch(&self, nr: Nr, a: &[u64; 6]) -> HcResult {
+    fn dispatch(&self, nr: Nr, a: &[u64; 6], mailbox: u64) -> HcResult {
         match nr {
             Nr::ConsoleWrite => self.console_write(a[0], a[1]),
             Nr::Clock => self.clock(a[0]),
-            Nr::Halt => self.halt(a[0]),
+            Nr::Halt => self.halt(vcpu_of(mailbox), a[0]),
+            Nr::Wake => self.wake_vcpu(a[0]),
             Nr::HostOpen => self.open(a[0], a[1], a[2], a[3]),
             Nr::HostClose => {
                 self.net.forget(a[0]);
@@ -331,7 +358,7 @@ impl Service {
         Ok(0)
     }
 
-    fn halt(&self, timeout_ns: u64) -> HcResult {
+    fn halt(&self, vcpu: usize, timeout_ns: u64) -> HcResult {
         // Socket events that are already there end the halt at once.
         if self.net.drain_for_halt() {
             self.net.awake();
@@ -343,17 +370,31 @@ impl Service {
         // again; the sentry re-halts if it has nothing to do.
         let limit = Duration::from_nanos(timeout_ns.min(10_000_000_000));
         let deadline = Instant::now() + limit;
-        while !*woken {
+        let mine = &self.woken[vcpu];
+        while !*woken && !mine.load(Ordering::SeqCst) && !self.stopping() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             woken = cv.wait_timeout(woken, left).unwrap_or_else(|e| e.into_inner()).0;
         }
-        *woken = false;
+        // A wake-up for this vCPU leaves the shared one for another.
+        if !mine.swap(false, Ordering::SeqCst) {
+            *woken = false;
+        }
         drop(woken);
         self.net.drain_for_halt();
         self.net.awake();
+        Ok(0)
+    }
+
+    /// Ends vCPU `index`'s halt, or its next one.
+    fn wake_vcpu(&self, index: u64) -> HcResult {
+        let flag = usize::try_from(index).ok().and_then(|i| self.woken.get(i)).ok_or(libc::EINVAL)?;
+        let (m, cv) = &*self.wake;
+        let _guard = m.lock().unwrap_or_else(|e| e.into_inner());
+        flag.store(true, Ordering::SeqCst);
+        cv.notify_all();
         Ok(0)
     }
 

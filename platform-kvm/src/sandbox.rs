@@ -52,6 +52,9 @@ pub struct SandboxConfig {
     /// Trees the sentry may write without `allow_writes` (read-write
     /// volumes), as mount sources.
     pub writable: Vec<String>,
+    /// vCPUs (0: one per host CPU this process may use); at most
+    /// `abi::layout::MAX_VCPUS`.
+    pub num_vcpus: u32,
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -151,6 +154,14 @@ fn host_xcr0() -> u64 {
     u64::from(lo) | (u64::from(hi) << 32)
 }
 
+/// How many vCPUs a sandbox asking for `wanted` (0: as many as the host
+/// lets this process use) gets.
+pub fn vcpu_count(wanted: u32) -> u32 {
+    let host = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    let n = if wanted == 0 { host } else { wanted };
+    n.clamp(1, abi::layout::MAX_VCPUS)
+}
+
 /// The signal that interrupts a vCPU thread's KVM_RUN (a "kick").
 const KICK_SIGNAL: i32 = libc::SIGUSR2;
 
@@ -216,7 +227,7 @@ impl Sandbox {
         let heap_end = loaded.end_gpa.div_ceil(2 << 20) * (2 << 20) + SENTRY_HEAP_SIZE;
         mem.prefer_small_pages(0, heap_end);
         boot::build_page_tables(&mem, flavour)?;
-        let num_vcpus = 1;
+        let num_vcpus = vcpu_count(cfg.num_vcpus);
         for i in 0..num_vcpus {
             boot::build_descriptors(&mem, i)?;
         }
@@ -318,15 +329,34 @@ impl Sandbox {
                 .map_err(Error::Thread)?
         };
         let _ = finished_rx.recv();
+        // The sandbox ended on one vCPU: stop the others, which may be in
+        // KVM_RUN (kicked out of it; a kick that lands just before KVM_RUN
+        // is missed, hence the repeats) or halted (woken by `stop`).
+        service.stop();
+        {
+            use std::os::unix::thread::JoinHandleExt;
+            let mut left = threads.len() - 1;
+            while left > 0 {
+                for t in &threads {
+                    // SAFETY: the thread is not joined yet (joins happen
+                    // below), so its pthread_t is valid even if it ended.
+                    unsafe { libc::pthread_kill(t.as_pthread_t(), KICK_SIGNAL) };
+                }
+                while left > 0 && finished_rx.recv_timeout(std::time::Duration::from_millis(2)).is_ok() {
+                    left -= 1;
+                }
+            }
+        }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = ticker.join();
         let mut status = None;
         let mut err = None;
         for t in threads {
             match t.join().map_err(|_| Error::Setup("vCPU thread panicked")).and_then(|r| r.map_err(Error::from)) {
-                Ok(r) => {
+                Ok(Some(r)) => {
                     status.get_or_insert(r);
                 }
+                Ok(None) => {}
                 Err(e) => err = Some(e),
             }
         }

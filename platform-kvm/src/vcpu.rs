@@ -159,8 +159,9 @@ pub fn classify(exit: &Result<VcpuExit<'_>, kvm_ioctls::Error>, flavour: Flavour
     }
 }
 
-/// Runs vCPU `index` until the sandbox exits; returns the exit status.
-pub fn run(mut fd: VcpuFd, index: u32, flavour: Flavour, service: Arc<Service>) -> Result<i32, VcpuError> {
+/// Runs vCPU `index` until the sandbox exits; returns the exit status if
+/// the sandbox ended on this vCPU (None: it ended on another one).
+pub fn run(mut fd: VcpuFd, index: u32, flavour: Flavour, service: Arc<Service>) -> Result<Option<i32>, VcpuError> {
     let r = run_loop(&mut fd, index, flavour, &service);
     if std::env::var_os("RVISOR_KVM_STATS").is_some() {
         crate::stats::print(&format!("vcpu{index}"), &fd);
@@ -168,9 +169,12 @@ pub fn run(mut fd: VcpuFd, index: u32, flavour: Flavour, service: Arc<Service>) 
     r
 }
 
-fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) -> Result<i32, VcpuError> {
+fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) -> Result<Option<i32>, VcpuError> {
     let mailbox = layout::vcpu_block(index) + blk::MAILBOX;
     loop {
+        if service.stopping() {
+            return Ok(None);
+        }
         service.control().wait_while_paused();
         let kind = {
             let exit = fd.run();
@@ -179,13 +183,13 @@ fn run_loop(fd: &mut VcpuFd, index: u32, flavour: Flavour, service: &Service) ->
         match kind {
             ExitKind::Hypercall => {
                 if let Control::Exit(status) = service.handle(mailbox) {
-                    return Ok(status);
+                    return Ok(Some(status));
                 }
             }
             ExitKind::Interrupted => preempt(fd, index, service),
             ExitKind::Shutdown => {
                 eprintln!("rvisor: the sentry triple-faulted; {}", describe(fd));
-                return Ok(SENTRY_PANIC_STATUS);
+                return Ok(Some(SENTRY_PANIC_STATUS));
             }
             ExitKind::Other(what) => {
                 return Err(VcpuError::Unexpected(format!("{what}; {}", describe(fd))));

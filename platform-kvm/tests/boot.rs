@@ -70,6 +70,7 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         net_raw: false,
         gofer: None,
         writable: vec![],
+        num_vcpus: 1,
     };
     Sandbox::new(cfg)?.run()
 }

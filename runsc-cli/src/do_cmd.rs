@@ -37,6 +37,9 @@ pub struct DoArgs {
     /// Guest memory in MiB.
     #[arg(long = "memory-mib", default_value_t = DEFAULT_MEMORY >> 20)]
     memory_mib: u64,
+    /// vCPUs of the sandbox (default: one per host CPU, at most 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(abi::layout::MAX_VCPUS)))]
+    cpus: Option<u32>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true)]
     command: Vec<String>,
@@ -240,6 +243,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         net_raw: false,
         gofer,
         writable,
+        num_vcpus: args.cpus.unwrap_or(0),
     };
     if no_network {
         if let Err(e) = crate::netns::isolate() {

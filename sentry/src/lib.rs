@@ -60,13 +60,13 @@ pub(crate) fn finish(e: ExitReason) -> ! {
 pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     let flavour = if info.flavour == Flavour::Native as u32 { Flavour::Native } else { Flavour::Pvm };
     arch::set_flavour(flavour);
+    // The boot vCPU runs the sentry from here on; the others wait for
+    // `BOOTED` and then the lock.
+    kernel::sched::bkl_lock();
     let block = PHYS_OFFSET + layout::vcpu_block(0);
-    host::init(block + blk::MAILBOX);
     kernel::preempt::init(block + blk::PREEMPT);
-    // SAFETY: the per-CPU page belongs to vCPU 0, GS base points at it.
-    unsafe { arch::percpu::init(block + blk::PERCPU, flavour == Flavour::Pvm, info.xcr0, block + blk::VIF + 8) };
-    // SAFETY: the IDT page is vCPU 0's, zeroed by the VMM and loaded in IDTR.
-    unsafe { arch::install_idt_and_syscall(block + blk::IDT) };
+    // SAFETY: vCPU 0's own block, with GS base pointing at its per-CPU page.
+    unsafe { init_cpu(info, flavour, 0) };
     if info.magic != BOOT_MAGIC {
         host::exit(125);
     }
@@ -95,7 +95,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     let hwcap = u64::from(core::arch::x86_64::__cpuid(1).edx);
     kernel::init(kernel::Kernel {
         uts,
-        num_cpus: info.num_vcpus.max(1),
+        num_cpus: info.num_vcpus.clamp(1, layout::MAX_VCPUS),
         xsave_size,
         hwcap,
         minsigstksz: (xsave_size as u64 + 1024 + 15) & !15,
@@ -161,6 +161,43 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     } else {
         kernel::spawn_task(task);
     }
+    BOOTED.store(true, core::sync::atomic::Ordering::Release);
+    kernel::sched::idle()
+}
+
+/// Set once the boot vCPU has the kernel ready for the others.
+static BOOTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Adopts vCPU `cpu`'s per-CPU block and IDT and points its syscall
+/// entry at the sentry.
+///
+/// # Safety
+/// Must run on vCPU `cpu` itself, once, before it enters user mode: the VMM
+/// set its GS base to the block's per-CPU page and loaded its (zeroed) IDT.
+unsafe fn init_cpu(info: &BootInfo, flavour: Flavour, cpu: u32) {
+    let block = PHYS_OFFSET + layout::vcpu_block(cpu);
+    // SAFETY: guaranteed by the caller: the page is this vCPU's alone.
+    unsafe { arch::percpu::init(block + blk::PERCPU, flavour == Flavour::Pvm, info.xcr0, block + blk::VIF + 8, cpu, block) };
+    // SAFETY: the IDT page is this vCPU's, zeroed by the VMM and in IDTR.
+    unsafe { arch::install_idt_and_syscall(block + blk::IDT) };
+}
+
+/// Entry of the other vCPUs: they wait until the boot vCPU has set up the
+/// kernel, then run tasks like it does.
+///
+/// # Safety
+/// Called once per vCPU `cpu` > 0 with the VMM's boot state.
+pub unsafe fn ap_main(info: &BootInfo, cpu: u32) -> ! {
+    let flavour = if info.flavour == Flavour::Native as u32 { Flavour::Native } else { Flavour::Pvm };
+    if cpu >= info.num_vcpus.min(layout::MAX_VCPUS) {
+        arch::halt_forever();
+    }
+    // SAFETY: this is vCPU `cpu`, starting with the VMM's state for it.
+    unsafe { init_cpu(info, flavour, cpu) };
+    while !BOOTED.load(core::sync::atomic::Ordering::Acquire) {
+        host::halt(1_000_000);
+    }
+    kernel::sched::bkl_lock();
     kernel::sched::idle()
 }
 

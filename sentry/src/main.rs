@@ -1,4 +1,4 @@
-//! The sentry image's entry point. The VMM starts vCPU 0 here with RSP on
+//! The sentry image's entry point. The VMM starts every vCPU here with RSP on
 //! the vCPU's boot stack, RDI = the BootInfo's address (direct map) and
 //! RSI = the vCPU index.
 #![no_std]
@@ -17,7 +17,11 @@ core::arch::global_asm!(
     main = sym sentry_main,
 );
 
-extern "C" fn sentry_main(info: &BootInfo, _vcpu: u64) -> ! {
+extern "C" fn sentry_main(info: &BootInfo, vcpu: u64) -> ! {
+    if vcpu != 0 {
+        // SAFETY: each vCPU starts here once, with its own index.
+        unsafe { sentry::ap_main(info, vcpu as u32) }
+    }
     let image_end = info.image_end;
     let heap_start = image_end.div_ceil(2 << 20) * (2 << 20);
     let heap_end = heap_start + sentry::HEAP_SIZE;

@@ -169,6 +169,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
             .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetRaw)),
         gofer: None,
         writable: vec![],
+        num_vcpus: super::cpus::allowance(&spec),
     };
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;

@@ -6,6 +6,7 @@
 pub mod boot;
 pub mod cgroup;
 pub mod console;
+pub mod cpus;
 pub mod exec;
 pub mod hooks;
 pub mod state;

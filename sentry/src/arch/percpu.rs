@@ -19,6 +19,11 @@ pub struct PerCpu {
     pub cr2: u64,
     pub vif_cr2: u64,
     pub scratch: u64,
+    /// This vCPU's index (0 = the boot vCPU).
+    pub cpu: u64,
+    /// Direct-map address of this vCPU's block (mailbox, preemption
+    /// handshake).
+    pub block: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, regs) == 0x18);
@@ -37,12 +42,13 @@ pub fn get() -> *mut PerCpu {
     p as *mut PerCpu
 }
 
-/// Initializes the per-CPU block at `va` (the address GS base holds).
+/// Initializes the per-CPU block at `va` (the address GS base holds) of
+/// vCPU `cpu`, whose block is at `block` (direct map).
 ///
 /// # Safety
 /// `va` must be this vCPU's per-CPU page, mapped writable, and GS base
 /// must already point at it.
-pub unsafe fn init(va: u64, pvm: bool, xcr0: u64, vif_cr2_va: u64) {
+pub unsafe fn init(va: u64, pvm: bool, xcr0: u64, vif_cr2_va: u64, cpu: u32, block: u64) {
     let p = va as *mut PerCpu;
     // SAFETY: guaranteed by the caller; the page is ours alone.
     unsafe {
@@ -59,8 +65,31 @@ pub unsafe fn init(va: u64, pvm: bool, xcr0: u64, vif_cr2_va: u64) {
             cr2: 0,
             vif_cr2: vif_cr2_va,
             scratch: 0,
+            cpu: u64::from(cpu),
+            block,
         })
     };
+}
+
+/// This vCPU's index; 0 before `init` (only the boot vCPU runs then).
+pub fn cpu() -> usize {
+    let p = get();
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null self pointer means `init` ran: the block is valid
+    // for the life of the sentry and `cpu` never changes afterwards.
+    unsafe { (*p).cpu as usize }
+}
+
+/// Direct-map address of this vCPU's block, or 0 before `init`.
+pub fn block() -> u64 {
+    let p = get();
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `cpu`.
+    unsafe { (*p).block }
 }
 
 /// The exception that last brought the CPU into the sentry.

@@ -6,24 +6,19 @@
 
 use abi::hypercall::{ClockReading, IoVec, Mailbox, Nr, RET_PENDING};
 use abi::linux::Stat;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::errno::Errno;
 use crate::mm::phys;
 
-static MAILBOX_VA: AtomicU64 = AtomicU64::new(0);
-
-/// Sets the mailbox of the boot vCPU.
-pub fn init(mailbox_va: u64) {
-    MAILBOX_VA.store(mailbox_va, Ordering::Relaxed);
-}
-
-/// Makes one hypercall; returns the VMM's raw result (`-errno` on failure).
+/// Makes one hypercall through this vCPU's mailbox; returns the VMM's raw
+/// result (`-errno` on failure).
 pub fn call(nr: Nr, args: [u64; 6]) -> i64 {
-    let mb = MAILBOX_VA.load(Ordering::Relaxed) as *mut Mailbox;
-    if mb.is_null() {
+    let block = crate::arch::percpu::block();
+    if block == 0 {
         return -i64::from(Errno::ENOSYS.0);
     }
+    let mb = (block + abi::layout::vcpu::MAILBOX) as *mut Mailbox;
     // SAFETY: the mailbox page is this vCPU's, mapped in the direct map,
     // and only this vCPU uses it; the VMM reads it only while we are exited.
     unsafe { mb.write_volatile(Mailbox { nr: nr as u64, args, ret: RET_PENDING }) };
@@ -109,6 +104,11 @@ pub fn clock() -> ClockReading {
 /// Sleeps until `timeout_ns` passes or the VMM wakes us.
 pub fn halt(timeout_ns: u64) {
     call(Nr::Halt, [timeout_ns, 0, 0, 0, 0, 0]);
+}
+
+/// Ends vCPU `cpu`'s halt (or its next one, if it is not halted yet).
+pub fn wake_cpu(cpu: usize) {
+    call(Nr::Wake, [cpu as u64, 0, 0, 0, 0, 0]);
 }
 
 /// Opens a host file (skeleton; the gofer replaces this). Writes are

@@ -33,8 +33,8 @@ fn block() -> *mut ControlHeader {
 }
 
 fn flag() -> Option<*mut u64> {
-    let p = super::preempt::block_ptr()?;
-    // SAFETY: `p` points at this vCPU's Preempt block (direct map).
+    let p = super::preempt::global_block()?;
+    // SAFETY: `p` points at vCPU 0's Preempt block (direct map).
     Some(unsafe { core::ptr::addr_of_mut!((*p).control) })
 }
 

@@ -1,15 +1,20 @@
 //! The scheduler (Linux: `kernel/sched`). Each task runs on its own kernel
 //! stack; a task gives up the CPU by calling `schedule` (after marking
 //! itself blocked, or to yield), which switches straight to the next
-//! runnable task, or to the idle loop on the boot stack. The idle loop
-//! fires timers and halts the vCPU in the VMM until the next deadline.
+//! runnable task, or to the vCPU's idle loop on its boot stack. The idle
+//! loop fires timers and halts the vCPU in the VMM until the next deadline.
 //!
-//! The sentry is not preemptible: a task keeps the CPU until it blocks,
-//! yields or returns to user mode, so a check-then-block sequence cannot
-//! race with a wake-up on this vCPU. One vCPU for now; the run queue lock
-//! is what per-vCPU queues will split.
+//! Several vCPUs: applications run in parallel, the sentry does not. Sentry
+//! code runs under one big lock (`BKL`), taken when a vCPU leaves user mode
+//! or its halt and released when it returns to user mode or halts; a task
+//! switch hands it over with the CPU. So the sentry is still not
+//! preemptible and check-then-block sequences cannot race with a wake-up,
+//! while the time applications spend in user mode (most of it) overlaps.
+//! An address space runs on one vCPU at a time (`pick` skips tasks whose
+//! root another vCPU has loaded): the sentry changes page tables only from
+//! the vCPU that runs them, so no TLB shootdown is ever needed.
 //!
-//! Lock order: SCHED is a leaf lock, never held across a switch.
+//! Lock order: BKL, then SCHED (a leaf lock, never held across a switch).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -107,18 +112,70 @@ impl KStack {
     }
 }
 
+/// Most vCPUs.
+const NCPU: usize = abi::layout::MAX_VCPUS as usize;
+
 struct Sched {
-    current: Option<Arc<TaskShared>>,
+    /// The task each vCPU runs.
+    current: [Option<Arc<TaskShared>>; NCPU],
     runq: VecDeque<Arc<TaskShared>>,
     /// (deadline in CLOCK_MONOTONIC ns, what happens)
     timers: Vec<(u64, TimerAction)>,
     /// Stacks of exited tasks, freed once we are off them.
     dead: Vec<KStack>,
-    cr3: u64,
+    /// The root each vCPU has loaded (0: not known, reload before use).
+    cr3: [u64; NCPU],
 }
 
-static SCHED: Mutex<Sched> = Mutex::new(Sched { current: None, runq: VecDeque::new(), timers: Vec::new(), dead: Vec::new(), cr3: 0 });
-static IDLE_RSP: AtomicU64 = AtomicU64::new(0);
+impl Sched {
+    /// Whether a vCPU other than `me` runs the address space `cr3`.
+    fn runs_elsewhere(&self, me: usize, cr3: u64) -> bool {
+        self.current.iter().enumerate().any(|(i, c)| i != me && c.as_ref().is_some_and(|c| c.cr3.load(Ordering::Relaxed) == cr3))
+    }
+
+    /// Position in the run queue of the first task vCPU `me` may run.
+    fn pickable(&self, me: usize) -> Option<usize> {
+        self.runq.iter().position(|t| !self.runs_elsewhere(me, t.cr3.load(Ordering::Relaxed)))
+    }
+
+    fn is_current(&self, t: &Arc<TaskShared>) -> Option<usize> {
+        self.current.iter().position(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, t)))
+    }
+}
+
+static SCHED: Mutex<Sched> = Mutex::new(Sched {
+    current: [const { None }; NCPU],
+    runq: VecDeque::new(),
+    timers: Vec::new(),
+    dead: Vec::new(),
+    cr3: [0; NCPU],
+});
+/// Each vCPU's idle context while it runs a task.
+static IDLE_RSP: [AtomicU64; NCPU] = [const { AtomicU64::new(0) }; NCPU];
+/// vCPUs halted in the VMM (bit per vCPU).
+static HALTED: AtomicU32 = AtomicU32::new(0);
+
+/// The big sentry lock: a ticket lock, so a vCPU making syscalls in a
+/// loop cannot starve another.
+static BKL_NEXT: AtomicU32 = AtomicU32::new(0);
+static BKL_SERVING: AtomicU32 = AtomicU32::new(0);
+
+/// Takes the big sentry lock (leaving user mode or a halt).
+pub fn bkl_lock() {
+    let ticket = BKL_NEXT.fetch_add(1, Ordering::Relaxed);
+    while BKL_SERVING.load(Ordering::Acquire) != ticket {
+        core::hint::spin_loop();
+    }
+}
+
+/// Releases the big sentry lock (entering user mode or a halt).
+pub fn bkl_unlock() {
+    BKL_SERVING.fetch_add(1, Ordering::Release);
+}
+
+fn cpu() -> usize {
+    crate::arch::percpu::cpu()
+}
 /// Earliest timer deadline (u64::MAX: none), checked cheaply on syscall exit.
 static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
 
@@ -197,11 +254,11 @@ pub fn run_timers() {
     }
 }
 /// Where a dying task's last context goes (it is never resumed).
-static DEAD_RSP: AtomicU64 = AtomicU64::new(0);
+static DEAD_RSP: [AtomicU64; NCPU] = [const { AtomicU64::new(0) }; NCPU];
 
-/// The running task.
+/// The task running on this vCPU.
 pub fn current() -> Option<Arc<TaskShared>> {
-    SCHED.lock().current.clone()
+    SCHED.lock().current[cpu()].clone()
 }
 
 /// Starts a new kernel thread running `entry(arg)` for `task`.
@@ -225,7 +282,7 @@ fn charge(t: &TaskShared, now: u64) {
 
 /// CPU time `t` has used (ns), its current slice included when it runs.
 pub fn cpu_time(t: &Arc<TaskShared>) -> u64 {
-    let running = SCHED.lock().current.as_ref().is_some_and(|c| Arc::ptr_eq(c, t));
+    let running = SCHED.lock().is_current(t).is_some();
     let done = t.cpu_ns.load(Ordering::Relaxed);
     if running {
         done + super::clock::monotonic_ns().saturating_sub(t.slice_start.load(Ordering::Relaxed))
@@ -244,7 +301,7 @@ pub fn maybe_yield(me: &TaskShared) {
     if super::clock::monotonic_ns().saturating_sub(me.slice_start.load(Ordering::Relaxed)) < TIMESLICE_NS {
         return;
     }
-    if SCHED.lock().runq.is_empty() {
+    if SCHED.lock().pickable(cpu()).is_none() {
         charge(me, super::clock::monotonic_ns());
         return;
     }
@@ -262,9 +319,29 @@ pub fn others_waiting() -> bool {
 /// Lets the other runnable tasks run; the current one stays runnable.
 pub fn yield_now() {
     run_timers();
-    if !SCHED.lock().runq.is_empty() {
+    if SCHED.lock().pickable(cpu()).is_some() {
         schedule();
     }
+}
+
+/// Wakes a halted vCPU if a runnable task waits that it could run (called
+/// on the way back to user mode: a waker that blocks instead runs the
+/// woken task itself, without the cost of a wake-up in the VMM).
+pub fn kick_idle() {
+    let halted = HALTED.load(Ordering::Relaxed);
+    if halted == 0 {
+        return;
+    }
+    let target = {
+        let s = SCHED.lock();
+        let idle = halted.trailing_zeros() as usize;
+        if s.pickable(idle).is_none() {
+            return;
+        }
+        idle
+    };
+    HALTED.fetch_and(!(1 << target), Ordering::Relaxed);
+    crate::host::wake_cpu(target);
 }
 
 /// Blocks the current task until a wake-up (a signal, a timer).
@@ -277,9 +354,16 @@ pub fn block(me: &TaskShared) {
 pub fn wake(t: &Arc<TaskShared>) {
     if t.state.compare_exchange(BLOCKED, RUNNABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
         let mut s = SCHED.lock();
-        if !s.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, t)) {
+        if s.is_current(t).is_none() {
             s.runq.push_back(t.clone());
         }
+        return;
+    }
+    // Running in user mode on another vCPU (the sentry is ours): have it
+    // interrupted, so it sees what woke it (a signal) within a tick.
+    let me = cpu();
+    if let Some(c) = SCHED.lock().is_current(t).filter(|&c| c != me) {
+        super::preempt::request_on(c);
     }
 }
 
@@ -298,14 +382,15 @@ pub fn cancel_timers(t: &Arc<TaskShared>) {
 /// Switches away from the current task. Returns when it runs again (if
 /// it is blocked: after a `wake`; if runnable: after the others had a turn).
 pub fn schedule() {
+    let me = cpu();
     let (save, to, cr3) = {
         let mut s = SCHED.lock();
-        let cur = s.current.take();
+        let cur = s.current[me].take();
         let save = match &cur {
             // A dead task's record may be freed as soon as `cur` drops.
-            Some(c) if c.state.load(Ordering::Relaxed) == DEAD => DEAD_RSP.as_ptr(),
+            Some(c) if c.state.load(Ordering::Relaxed) == DEAD => DEAD_RSP[me].as_ptr(),
             Some(c) => c.rsp.as_ptr(),
-            None => IDLE_RSP.as_ptr(),
+            None => IDLE_RSP[me].as_ptr(),
         };
         if let Some(c) = cur {
             charge(&c, super::clock::monotonic_ns());
@@ -313,15 +398,15 @@ pub fn schedule() {
                 s.runq.push_back(c);
             }
         }
-        match s.runq.pop_front() {
+        match s.pickable(me).and_then(|i| s.runq.remove(i)) {
             Some(next) => {
                 next.slice_start.store(super::clock::monotonic_ns(), Ordering::Relaxed);
                 let rsp = next.rsp.load(Ordering::Relaxed);
                 let cr3 = next.cr3.load(Ordering::Relaxed);
-                s.current = Some(next);
+                s.current[me] = Some(next);
                 (save, rsp, cr3)
             }
-            None => (save, IDLE_RSP.load(Ordering::Relaxed), 0),
+            None => (save, IDLE_RSP[me].load(Ordering::Relaxed), 0),
         }
     };
     switch_to(save, to, cr3);
@@ -329,12 +414,7 @@ pub fn schedule() {
 
 fn switch_to(save: *mut u64, to: u64, cr3: u64) {
     if cr3 != 0 {
-        let mut s = SCHED.lock();
-        if s.cr3 != cr3 {
-            s.cr3 = cr3;
-            drop(s);
-            switch::load_cr3(cr3);
-        }
+        load_root(cr3);
     }
     if save as u64 == 0 {
         return;
@@ -348,27 +428,27 @@ fn switch_to(save: *mut u64, to: u64, cr3: u64) {
     drop(dead);
 }
 
-/// Notes that the address space of the current task changed (exec).
-pub fn set_cr3(t: &Arc<TaskShared>, cr3: u64) {
-    t.cr3.store(cr3, Ordering::Relaxed);
+/// Loads `cr3` on this vCPU unless it is loaded already.
+fn load_root(cr3: u64) {
+    let me = cpu();
     let mut s = SCHED.lock();
-    if s.cr3 != cr3 {
-        s.cr3 = cr3;
+    if s.cr3[me] != cr3 {
+        s.cr3[me] = cr3;
         drop(s);
         switch::load_cr3(cr3);
     }
 }
 
+/// Notes that the address space of the current task changed (exec).
+pub fn set_cr3(t: &Arc<TaskShared>, cr3: u64) {
+    t.cr3.store(cr3, Ordering::Relaxed);
+    load_root(cr3);
+}
+
 /// Runs on the sentry's template root (no user half), so the current
 /// address space can be freed.
 pub fn use_kernel_root() {
-    let root = abi::layout::BOOT_PML4_GPA;
-    let mut s = SCHED.lock();
-    if s.cr3 != root {
-        s.cr3 = root;
-        drop(s);
-        switch::load_cr3(root);
-    }
+    load_root(abi::layout::BOOT_PML4_GPA);
 }
 
 /// Ends the current task: never returns. Its stack is freed by whoever runs next.
@@ -387,8 +467,10 @@ fn unreachable_halt() -> ! {
     crate::arch::halt_forever()
 }
 
-/// The idle loop, on the boot stack: runs tasks, fires timers, halts.
+/// The idle loop of a vCPU, on its boot stack, entered with the BKL held:
+/// runs tasks, fires timers, halts.
 pub fn idle() -> ! {
+    let me = cpu();
     loop {
         super::control::poll();
         crate::net::host::poll_events();
@@ -396,7 +478,7 @@ pub fn idle() -> ! {
         let now = super::clock::monotonic_ns();
         let next_deadline = {
             let s = SCHED.lock();
-            if !s.runq.is_empty() {
+            if s.pickable(me).is_some() {
                 None
             } else {
                 Some(s.timers.iter().map(|(d, _)| *d).min().unwrap_or(now + 10_000_000_000))
@@ -404,7 +486,16 @@ pub fn idle() -> ! {
         };
         match next_deadline {
             None => schedule(),
-            Some(d) => crate::host::halt(d.saturating_sub(now)),
+            Some(d) => {
+                // No user root stays loaded while the sentry is not here to
+                // see its address space change or go away.
+                use_kernel_root();
+                HALTED.fetch_or(1 << me, Ordering::Relaxed);
+                bkl_unlock();
+                crate::host::halt(d.saturating_sub(now));
+                bkl_lock();
+                HALTED.fetch_and(!(1 << me), Ordering::Relaxed);
+            }
         }
     }
 }
