@@ -63,8 +63,12 @@ pub struct Preempt {
     /// Set by the VMM when the network readiness table changed
     /// ([`crate::net`]); cleared by the sentry before it looks.
     pub net: u64,
+    /// Set by the sentry (vCPU 0's block only) when an application used
+    /// a whole tick while other tasks waited: the VMM's ticker then wakes
+    /// a halted vCPU, if any, and clears it.
+    pub spread: u64,
 }
-// SAFETY: repr(C), five u64, no padding.
+// SAFETY: repr(C), six u64, no padding.
 unsafe impl crate::Pod for Preempt {}
 
 /// How often the VMM checks whether a vCPU should be preempted.

@@ -1034,3 +1034,62 @@ print("\nsummary", repr(out), os.waitstatus_to_exitcode(status))
         "stdin-tty\r\nstdout-tty\r\n1\r\ndone\r\n\nsummary 'stdin-tty\\nstdout-tty\\n1\\ndone\\n' 3\n",
     );
 }
+
+// ---- several vCPUs ------------------------------------------------------
+
+/// Two CPU-bound processes: with two vCPUs each ends up on its own (the
+/// sentry spreads work that keeps a vCPU busy for whole timeslices while
+/// other tasks wait), with one they share vCPU 0. `sched_getcpu` (the
+/// getcpu syscall) tells where a process runs; the affinity mask shows the
+/// sandbox's vCPUs. Only the sandbox is checked: natively, where the two
+/// run is the host scheduler's business.
+#[test]
+fn cpu_bound_processes_spread_over_vcpus() {
+    let p = script(
+        "spread.py",
+        r#"
+import ctypes, os, time
+libc = ctypes.CDLL(None)
+def spin():
+    seen = set()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        for _ in range(20000):
+            pass
+        seen.add(libc.sched_getcpu())
+    return seen
+r, w = os.pipe()
+pids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, (" ".join(map(str, spin())) + "\n").encode())
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+os.close(w)
+cpus = sorted({int(c) for c in os.read(r, 4096).split()})
+print(len(os.sched_getaffinity(0)), cpus)
+"#,
+    );
+    for (n, want) in [("2", "2 [0, 1]\n"), ("1", "1 [0]\n")] {
+        let mut cmd = Command::new(RVISOR);
+        cmd.args(["do", "--cpus", n, "--cwd", "/", "--", PYTHON, &p]);
+        environment(&mut cmd);
+        assert_out(&run(cmd, &format!("rvisor do --cpus {n}"), TIMEOUT), &format!("rvisor do --cpus {n}"), want, 0);
+    }
+}
+
+/// A signal reaches a process spinning in user mode on another vCPU (its
+/// vCPU is asked to preempt it), and SIGKILL ends it.
+#[test]
+fn signals_reach_a_spinning_process_on_another_vcpu() {
+    sh(
+        "busybox sh -c 'trap \"echo got-usr1; exit 3\" USR1; while :; do :; done' & a=$!; \
+         busybox sh -c 'while :; do :; done' & b=$!; \
+         sleep 0.3; kill -USR1 $a; wait $a; echo a=$?; kill -9 $b; wait $b; echo b=$?",
+        "got-usr1\na=3\nb=137\n",
+        0,
+    );
+}

@@ -115,7 +115,6 @@ pub fn run(t: &mut Task) -> ExitReason {
         crate::arch::set_fs_base(t.fs_base);
         // A CPU-time timer needs the ticker too, to fire in a busy loop.
         preempt::set_wanted(sched::others_waiting() || t.proc.cpu_itimers_armed.load(core::sync::atomic::Ordering::Relaxed));
-        sched::kick_idle();
         let fpu = t.fpu.as_mut_ptr();
         // Other vCPUs may run the sentry while this one is in user mode.
         sched::bkl_unlock();
@@ -142,7 +141,9 @@ fn handle_exception(t: &mut Task) {
             itimer::check_cpu(&t.proc);
             control::poll();
             crate::net::host::poll_events();
-            sched::yield_now();
+            if !sched::preempted(&t.shared) {
+                sched::yield_now();
+            }
             return;
         }
     }

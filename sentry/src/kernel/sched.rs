@@ -13,6 +13,12 @@
 //! An address space runs on one vCPU at a time (`pick` skips tasks whose
 //! root another vCPU has loaded): the sentry changes page tables only from
 //! the vCPU that runs them, so no TLB shootdown is ever needed.
+//! A woken task goes on the shared run queue and is not pushed to a halted
+//! vCPU at once: waking one costs a VMM round trip (~20 µs here), and the
+//! waker usually blocks soon and runs it itself (pipes, ping-pong, fork
+//! and wait), and tasks that hand work back and forth run best on one
+//! vCPU. A task waits for the vCPU it last ran on, unless that one has
+//! nothing to run; work spreads when it is CPU-bound (`spread`).
 //!
 //! Lock order: BKL, then SCHED (a leaf lock, never held across a switch).
 
@@ -67,6 +73,9 @@ pub struct TaskShared {
     /// CPU time used before `slice_start` (ns): the time the task held a
     /// vCPU, in user mode or in the sentry on its behalf.
     cpu_ns: AtomicU64,
+    /// The vCPU the task last ran on, where it waits to run again while
+    /// that vCPU is busy (`ANY_CPU`: wherever one is free).
+    last_cpu: AtomicU32,
     stack: Mutex<Option<KStack>>,
 }
 
@@ -88,6 +97,7 @@ impl TaskShared {
             vfork_released: AtomicBool::new(false),
             slice_start: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
+            last_cpu: AtomicU32::new(ANY_CPU),
             stack: Mutex::new(None),
         })
     }
@@ -114,6 +124,8 @@ impl KStack {
 
 /// Most vCPUs.
 const NCPU: usize = abi::layout::MAX_VCPUS as usize;
+/// `TaskShared::last_cpu` of a task any free vCPU may take.
+const ANY_CPU: u32 = u32::MAX;
 
 struct Sched {
     /// The task each vCPU runs.
@@ -133,9 +145,18 @@ impl Sched {
         self.current.iter().enumerate().any(|(i, c)| i != me && c.as_ref().is_some_and(|c| c.cr3.load(Ordering::Relaxed) == cr3))
     }
 
+    /// Whether vCPU `me` may run `t` now: no other vCPU runs its address
+    /// space, and the vCPU it last ran on (whose caches it warmed, and
+    /// whose run queue turn it waits for) is `me` or has nothing to run.
+    fn may_run(&self, me: usize, t: &TaskShared) -> bool {
+        let last = t.last_cpu.load(Ordering::Relaxed) as usize;
+        let free = last == me || self.current.get(last).is_none_or(|c| c.is_none());
+        free && !self.runs_elsewhere(me, t.cr3.load(Ordering::Relaxed))
+    }
+
     /// Position in the run queue of the first task vCPU `me` may run.
     fn pickable(&self, me: usize) -> Option<usize> {
-        self.runq.iter().position(|t| !self.runs_elsewhere(me, t.cr3.load(Ordering::Relaxed)))
+        self.runq.iter().position(|t| self.may_run(me, t))
     }
 
     fn is_current(&self, t: &Arc<TaskShared>) -> Option<usize> {
@@ -152,8 +173,6 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched {
 });
 /// Each vCPU's idle context while it runs a task.
 static IDLE_RSP: [AtomicU64; NCPU] = [const { AtomicU64::new(0) }; NCPU];
-/// vCPUs halted in the VMM (bit per vCPU).
-static HALTED: AtomicU32 = AtomicU32::new(0);
 
 /// The big sentry lock: a ticket lock, so a vCPU making syscalls in a
 /// loop cannot starve another.
@@ -269,6 +288,8 @@ pub fn spawn(task: &Arc<TaskShared>, entry: extern "C" fn(u64) -> !, arg: u64) {
     task.rsp.store(rsp, Ordering::Relaxed);
     *task.stack.lock() = Some(stack);
     task.state.store(RUNNABLE, Ordering::Relaxed);
+    // Near its parent: a fork is mostly followed by a wait for the child.
+    task.last_cpu.store(cpu() as u32, Ordering::Relaxed);
     SCHED.lock().runq.push_back(task.clone());
 }
 
@@ -298,11 +319,15 @@ pub const TIMESLICE_NS: u64 = 5_000_000;
 /// (A preemption point: the sentry has no timer interrupt yet, so a task
 /// spinning in user mode without syscalls still keeps the CPU.)
 pub fn maybe_yield(me: &TaskShared) {
-    if super::clock::monotonic_ns().saturating_sub(me.slice_start.load(Ordering::Relaxed)) < TIMESLICE_NS {
+    let now = super::clock::monotonic_ns();
+    if now.saturating_sub(me.slice_start.load(Ordering::Relaxed)) < TIMESLICE_NS {
         return;
     }
     if SCHED.lock().pickable(cpu()).is_none() {
-        charge(me, super::clock::monotonic_ns());
+        charge(me, now);
+        return;
+    }
+    if spread(me, now) {
         return;
     }
     schedule();
@@ -324,24 +349,43 @@ pub fn yield_now() {
     }
 }
 
-/// Wakes a halted vCPU if a runnable task waits that it could run (called
-/// on the way back to user mode: a waker that blocks instead runs the
-/// woken task itself, without the cost of a wake-up in the VMM).
-pub fn kick_idle() {
-    let halted = HALTED.load(Ordering::Relaxed);
-    if halted == 0 {
-        return;
+/// The ticker preempted `me`'s application; returns true if it should
+/// keep this vCPU rather than yield (see `spread`).
+pub fn preempted(me: &TaskShared) -> bool {
+    let now = super::clock::monotonic_ns();
+    now.saturating_sub(me.slice_start.load(Ordering::Relaxed)) >= TIMESLICE_NS && spread(me, now)
+}
+
+/// When the last spread was asked for (CLOCK_MONOTONIC ns).
+static SPREAD_AT: AtomicU64 = AtomicU64::new(0);
+
+/// `me` used up its timeslice while tasks wait for its vCPU: CPU-bound
+/// work outnumbers the busy vCPUs. If a vCPU is idle, the waiting tasks
+/// may move there (the VMM's ticker wakes it within a tick, see
+/// `preempt::request_spread`) and `me` keeps this vCPU meanwhile (true),
+/// so the woken vCPU finds them still queued. Tasks of `me`'s address
+/// space cannot run beside it, so they wait here.
+fn spread(me: &TaskShared, now: u64) -> bool {
+    let here = cpu() as u32;
+    let n = super::get().num_cpus as usize;
+    let s = SCHED.lock();
+    if !s.current.iter().take(n).any(Option::is_none) {
+        return false;
     }
-    let target = {
-        let s = SCHED.lock();
-        let idle = halted.trailing_zeros() as usize;
-        if s.pickable(idle).is_none() {
-            return;
-        }
-        idle
-    };
-    HALTED.fetch_and(!(1 << target), Ordering::Relaxed);
-    crate::host::wake_cpu(target);
+    if now.saturating_sub(SPREAD_AT.load(Ordering::Relaxed)) < 2 * abi::hypercall::PREEMPT_TICK_NS {
+        return true;
+    }
+    let mine = me.cr3.load(Ordering::Relaxed);
+    let mut moved = false;
+    for t in s.runq.iter().filter(|t| t.last_cpu.load(Ordering::Relaxed) == here && t.cr3.load(Ordering::Relaxed) != mine) {
+        t.last_cpu.store(ANY_CPU, Ordering::Relaxed);
+        moved = true;
+    }
+    if moved {
+        SPREAD_AT.store(now, Ordering::Relaxed);
+        super::preempt::request_spread();
+    }
+    moved
 }
 
 /// Blocks the current task until a wake-up (a signal, a timer).
@@ -401,6 +445,7 @@ pub fn schedule() {
         match s.pickable(me).and_then(|i| s.runq.remove(i)) {
             Some(next) => {
                 next.slice_start.store(super::clock::monotonic_ns(), Ordering::Relaxed);
+                next.last_cpu.store(me as u32, Ordering::Relaxed);
                 let rsp = next.rsp.load(Ordering::Relaxed);
                 let cr3 = next.cr3.load(Ordering::Relaxed);
                 s.current[me] = Some(next);
@@ -490,11 +535,9 @@ pub fn idle() -> ! {
                 // No user root stays loaded while the sentry is not here to
                 // see its address space change or go away.
                 use_kernel_root();
-                HALTED.fetch_or(1 << me, Ordering::Relaxed);
                 bkl_unlock();
                 crate::host::halt(d.saturating_sub(now));
                 bkl_lock();
-                HALTED.fetch_and(!(1 << me), Ordering::Relaxed);
             }
         }
     }

@@ -361,6 +361,20 @@ pub fn sys_sched_getaffinity(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_sched_yield(_t: &mut Task, _a: &Args) -> SysResult {
+    crate::kernel::sched::yield_now();
+    Ok(0)
+}
+
+/// getcpu(cpu, node, cache): the vCPU the caller runs on, NUMA node 0.
+pub fn sys_getcpu(t: &mut Task, a: &Args) -> SysResult {
+    let cpu = crate::arch::percpu::cpu() as u32;
+    let mut mm = t.mm.lock();
+    if a.u64(0) != 0 {
+        mm.write_obj(a.u64(0), &cpu)?;
+    }
+    if a.u64(1) != 0 {
+        mm.write_obj(a.u64(1), &0u32)?;
+    }
     Ok(0)
 }
 

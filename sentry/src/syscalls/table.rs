@@ -233,6 +233,7 @@ rows! {
     (299, recvmmsg, super::net::sys_recvmmsg, Partial("the timeout is checked between messages, as Linux")),
     (302, prlimit64, process::sys_prlimit64, Partial("only the calling process")),
     (307, sendmmsg, super::net::sys_sendmmsg, Full),
+    (309, getcpu, process::sys_getcpu, Full),
     (316, renameat2, fs::sys_renameat2, Partial("no RENAME_WHITEOUT")),
     (318, getrandom, info::sys_getrandom, Full),
     (319, memfd_create, mm::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not wait for writable maps to go")),
