@@ -1093,3 +1093,36 @@ fn signals_reach_a_spinning_process_on_another_vcpu() {
         0,
     );
 }
+
+/// CPU time is split into user time (computing) and system time (in the
+/// kernel, here the sentry): a busy loop is mostly user time, a loop of
+/// syscalls adds system time, for the process and its reaped children.
+#[test]
+fn python_user_and_system_time() {
+    python(
+        "usersys.py",
+        r#"
+import os, resource
+t0 = os.times()
+x = 0
+for i in range(3_000_000):
+    x += i
+t1 = os.times()
+for _ in range(20000):
+    os.stat("/")
+t2 = os.times()
+print("busy loop mostly user:", t1.user - t0.user > 2 * (t1.system - t0.system))
+print("syscalls add system time:", t2.system > t1.system)
+pid = os.fork()
+if pid == 0:
+    for _ in range(20000):
+        os.stat("/")
+    y = sum(range(2_000_000))
+    os._exit(0)
+os.waitpid(pid, 0)
+c = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("child user and system:", c.ru_utime > 0, c.ru_stime > 0)
+"#,
+        "busy loop mostly user: True\nsyscalls add system time: True\nchild user and system: True True\n",
+    );
+}

@@ -27,7 +27,9 @@ pub fn exit_task(mut t: Box<Task>, why: ExitReason) -> ! {
     let last = {
         let mut inner = proc.inner.lock();
         inner.threads.retain(|x| !Arc::ptr_eq(x, &me));
-        proc.cpu_gone.fetch_add(super::sched::cpu_time(&me), core::sync::atomic::Ordering::Relaxed);
+        let spent = super::sched::cpu_times(&me);
+        proc.cpu_gone.fetch_add(spent.total(), core::sync::atomic::Ordering::Relaxed);
+        proc.sys_gone.fetch_add(spent.sys, core::sync::atomic::Ordering::Relaxed);
         let last = inner.threads.is_empty();
         // A group exit (exit_group, fatal signal) already set the status;
         // otherwise the process ends with its last thread's exit.

@@ -116,12 +116,14 @@ pub fn run(t: &mut Task) -> ExitReason {
         // A CPU-time timer needs the ticker too, to fire in a busy loop.
         preempt::set_wanted(sched::others_waiting() || t.proc.cpu_itimers_armed.load(core::sync::atomic::Ordering::Relaxed));
         let fpu = t.fpu.as_mut_ptr();
+        sched::to_user(&t.shared);
         // Other vCPUs may run the sentry while this one is in user mode.
         sched::bkl_unlock();
         // SAFETY: `t.regs` and `t.fpu` live in `t`, which outlives the call;
         // the FPU area is 64-byte aligned and sized for the XSAVE features.
         let reason = unsafe { percpu::enter_user(&mut t.regs, fpu) };
         sched::bkl_lock();
+        sched::from_user(&t.shared);
         t.fs_base = crate::arch::fs_base();
         if reason == entry::REASON_SYSCALL {
             crate::syscalls::dispatch(t);

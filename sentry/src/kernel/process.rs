@@ -31,6 +31,9 @@ pub struct Process {
     /// CPU time (ns) of reaped children and their own reaped children
     /// (RUSAGE_CHILDREN, times' cutime).
     pub cpu_children: AtomicU64,
+    /// The system-time parts of `cpu_gone` and `cpu_children`.
+    pub sys_gone: AtomicU64,
+    pub sys_children: AtomicU64,
     /// Signals sent to the process as a whole (bit N-1 = signal N).
     pub pending: AtomicU64,
     /// Signal dispositions, shared by the process's threads.
@@ -69,11 +72,27 @@ pub struct ProcView {
     pub start_ns: u64,
 }
 
+/// A total and its system part as user and system time.
+fn split(total: u64, sys: u64) -> super::sched::CpuTimes {
+    let sys = sys.min(total);
+    super::sched::CpuTimes { user: total - sys, sys }
+}
+
 impl Process {
     /// CPU time (ns) of the process: its live threads and those gone.
     pub fn cpu_time(&self) -> u64 {
-        let live: u64 = self.inner.lock().threads.iter().map(super::sched::cpu_time).sum();
-        live + self.cpu_gone.load(Ordering::Relaxed)
+        self.cpu_times().total()
+    }
+
+    /// `cpu_time` split into user and system time.
+    pub fn cpu_times(&self) -> super::sched::CpuTimes {
+        let live = self.inner.lock().threads.iter().map(super::sched::cpu_times).fold(super::sched::CpuTimes::default(), |a, b| a + b);
+        live + split(self.cpu_gone.load(Ordering::Relaxed), self.sys_gone.load(Ordering::Relaxed))
+    }
+
+    /// CPU time of the reaped children (RUSAGE_CHILDREN).
+    pub fn children_times(&self) -> super::sched::CpuTimes {
+        split(self.cpu_children.load(Ordering::Relaxed), self.sys_children.load(Ordering::Relaxed))
     }
 
     /// Refreshes the /proc view from a task of the process.
@@ -175,6 +194,8 @@ impl Process {
             child_events: WaitQueue::new(),
             cpu_gone: AtomicU64::new(0),
             cpu_children: AtomicU64::new(0),
+            sys_gone: AtomicU64::new(0),
+            sys_children: AtomicU64::new(0),
             stop_wq: WaitQueue::new(),
             pending: AtomicU64::new(0),
             sighand: Mutex::new(sighand),

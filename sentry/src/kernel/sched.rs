@@ -73,6 +73,11 @@ pub struct TaskShared {
     /// CPU time used before `slice_start` (ns): the time the task held a
     /// vCPU, in user mode or in the sentry on its behalf.
     cpu_ns: AtomicU64,
+    /// Part of `cpu_ns` spent in the sentry (system time).
+    sys_ns: AtomicU64,
+    /// When the task last entered the sentry and is there since, or 0
+    /// while it runs in user mode.
+    sentry_since: AtomicU64,
     /// The vCPU the task last ran on, where it waits to run again while
     /// that vCPU is busy (`ANY_CPU`: wherever one is free).
     last_cpu: AtomicU32,
@@ -97,6 +102,8 @@ impl TaskShared {
             vfork_released: AtomicBool::new(false),
             slice_start: AtomicU64::new(0),
             cpu_ns: AtomicU64::new(0),
+            sys_ns: AtomicU64::new(0),
+            sentry_since: AtomicU64::new(0),
             last_cpu: AtomicU32::new(ANY_CPU),
             stack: Mutex::new(None),
         })
@@ -299,17 +306,68 @@ fn charge(t: &TaskShared, now: u64) {
     if start != 0 {
         t.cpu_ns.fetch_add(now.saturating_sub(start), Ordering::Relaxed);
     }
+    let since = t.sentry_since.load(Ordering::Relaxed);
+    if since != 0 {
+        t.sys_ns.fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+        t.sentry_since.store(now, Ordering::Relaxed);
+    }
+}
+
+/// The running task enters user mode: its time in the sentry so far is
+/// system time.
+pub fn to_user(t: &TaskShared) {
+    let since = t.sentry_since.swap(0, Ordering::Relaxed);
+    if since != 0 {
+        t.sys_ns.fetch_add(super::clock::monotonic_ns().saturating_sub(since), Ordering::Relaxed);
+    }
+}
+
+/// The running task came back from user mode into the sentry.
+pub fn from_user(t: &TaskShared) {
+    t.sentry_since.store(super::clock::monotonic_ns(), Ordering::Relaxed);
+}
+
+/// CPU time split into user and system time (ns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub user: u64,
+    pub sys: u64,
+}
+
+impl CpuTimes {
+    /// User plus system time.
+    pub fn total(self) -> u64 {
+        self.user + self.sys
+    }
+}
+
+impl core::ops::Add for CpuTimes {
+    type Output = CpuTimes;
+    fn add(self, o: CpuTimes) -> CpuTimes {
+        CpuTimes { user: self.user + o.user, sys: self.sys + o.sys }
+    }
 }
 
 /// CPU time `t` has used (ns), its current slice included when it runs.
 pub fn cpu_time(t: &Arc<TaskShared>) -> u64 {
+    cpu_times(t).total()
+}
+
+/// `cpu_time` split into user and system time.
+pub fn cpu_times(t: &Arc<TaskShared>) -> CpuTimes {
     let running = SCHED.lock().is_current(t).is_some();
-    let done = t.cpu_ns.load(Ordering::Relaxed);
+    let mut total = t.cpu_ns.load(Ordering::Relaxed);
+    let mut sys = t.sys_ns.load(Ordering::Relaxed);
     if running {
-        done + super::clock::monotonic_ns().saturating_sub(t.slice_start.load(Ordering::Relaxed))
-    } else {
-        done
+        let now = super::clock::monotonic_ns();
+        total += now.saturating_sub(t.slice_start.load(Ordering::Relaxed));
+        let since = t.sentry_since.load(Ordering::Relaxed);
+        if since != 0 {
+            sys += now.saturating_sub(since);
+        }
     }
+    let sys = sys.min(total);
+    CpuTimes { user: total - sys, sys }
 }
 
 /// How long a task runs before yielding to others at its next syscall.
@@ -446,6 +504,8 @@ pub fn schedule() {
             Some(next) => {
                 next.slice_start.store(super::clock::monotonic_ns(), Ordering::Relaxed);
                 next.last_cpu.store(me as u32, Ordering::Relaxed);
+                // Tasks are switched to inside the sentry.
+                next.sentry_since.store(super::clock::monotonic_ns(), Ordering::Relaxed);
                 let rsp = next.rsp.load(Ordering::Relaxed);
                 let cr3 = next.cr3.load(Ordering::Relaxed);
                 s.current[me] = Some(next);

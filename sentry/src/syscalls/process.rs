@@ -600,8 +600,9 @@ fn wait_child(t: &mut Task, sel: i64, nohang: bool, w: WaitFor) -> Result<(u32, 
                 let pid = c.pid;
                 drop(ci);
                 if reap {
-                    let spent = c.cpu_time() + c.cpu_children.load(core::sync::atomic::Ordering::Relaxed);
-                    proc.cpu_children.fetch_add(spent, core::sync::atomic::Ordering::Relaxed);
+                    let spent = c.cpu_times() + c.children_times();
+                    proc.cpu_children.fetch_add(spent.total(), core::sync::atomic::Ordering::Relaxed);
+                    proc.sys_children.fetch_add(spent.sys, core::sync::atomic::Ordering::Relaxed);
                     inner.children.remove(i);
                     process::unregister_process(pid);
                 }

@@ -56,22 +56,23 @@ fn now_for(t: &Task, clk: i32) -> Result<u64, Errno> {
     }
 }
 
-/// getrusage(2). The sentry does not tell user from system time apart:
-/// all of a task's CPU time is reported as user time.
+/// getrusage(2): user and system time; the other fields stay 0.
 pub fn sys_getrusage(t: &mut Task, a: &Args) -> SysResult {
     const RUSAGE_SELF: i32 = 0;
     const RUSAGE_CHILDREN: i32 = -1;
     const RUSAGE_THREAD: i32 = 1;
-    let ns = match a.i32(0) {
-        RUSAGE_SELF => t.proc.cpu_time(),
-        RUSAGE_CHILDREN => t.proc.cpu_children.load(core::sync::atomic::Ordering::Relaxed),
-        RUSAGE_THREAD => crate::kernel::sched::cpu_time(&t.shared),
+    let times = match a.i32(0) {
+        RUSAGE_SELF => t.proc.cpu_times(),
+        RUSAGE_CHILDREN => t.proc.children_times(),
+        RUSAGE_THREAD => crate::kernel::sched::cpu_times(&t.shared),
         _ => return Err(Errno::EINVAL),
     };
     // struct rusage: ru_utime, ru_stime (timevals), then 14 longs.
     let mut r = [0i64; 18];
-    r[0] = (ns / NSEC) as i64;
-    r[1] = ((ns % NSEC) / 1000) as i64;
+    r[0] = (times.user / NSEC) as i64;
+    r[1] = ((times.user % NSEC) / 1000) as i64;
+    r[2] = (times.sys / NSEC) as i64;
+    r[3] = ((times.sys % NSEC) / 1000) as i64;
     t.mm.lock().write_obj(a.u64(1), &r).map(|()| 0)
 }
 
@@ -80,8 +81,8 @@ pub fn sys_getrusage(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_times(t: &mut Task, a: &Args) -> SysResult {
     const TICK_NS: u64 = NSEC / 100;
     if a.u64(0) != 0 {
-        let cut = t.proc.cpu_children.load(core::sync::atomic::Ordering::Relaxed);
-        let tms = [(t.proc.cpu_time() / TICK_NS) as i64, 0, (cut / TICK_NS) as i64, 0];
+        let (me, kids) = (t.proc.cpu_times(), t.proc.children_times());
+        let tms = [me.user, me.sys, kids.user, kids.sys].map(|ns| (ns / TICK_NS) as i64);
         t.mm.lock().write_obj(a.u64(0), &tms)?;
     }
     Ok(clock::uptime_ns() / TICK_NS)
