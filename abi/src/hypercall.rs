@@ -63,12 +63,8 @@ pub struct Preempt {
     /// Set by the VMM when the network readiness table changed
     /// ([`crate::net`]); cleared by the sentry before it looks.
     pub net: u64,
-    /// Set by the sentry (vCPU 0's block only) when an application used
-    /// a whole tick while other tasks waited: the VMM's ticker then wakes
-    /// a halted vCPU, if any, and clears it.
-    pub spread: u64,
 }
-// SAFETY: repr(C), six u64, no padding.
+// SAFETY: repr(C), five u64, no padding.
 unsafe impl crate::Pod for Preempt {}
 
 /// How often the VMM checks whether a vCPU should be preempted.
@@ -123,6 +119,9 @@ numbers! {
     Halt = 5,
     /// End the `Halt` of another vCPU (work is waiting for it): (vCPU index).
     Wake = 6,
+    /// Let the host run other threads (a vCPU waiting for a sentry lock
+    /// whose holder's thread may not be running): no arguments.
+    Yield = 7,
     /// Open a host file read-only: (path_gpa, path_len, linux open flags).
     /// Returns a handle. Temporary until the gofer takes over.
     HostOpen = 16,

@@ -8,7 +8,7 @@
 //! memory and handles.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,8 +101,6 @@ pub struct Service {
     woken: [AtomicBool; abi::layout::MAX_VCPUS as usize],
     /// Set when the sandbox ends: halts return and vCPU threads stop.
     stopping: AtomicBool,
-    /// vCPUs sleeping in `Halt` (bit per vCPU).
-    halted: AtomicU32,
     /// Host sockets (`Nr::Net`).
     net: crate::net::Net,
     /// Lifecycle events from the sentry (ready, control answers, exits).
@@ -134,7 +132,6 @@ impl Service {
             wake: wake.clone(),
             woken: [const { AtomicBool::new(false) }; abi::layout::MAX_VCPUS as usize],
             stopping: AtomicBool::new(false),
-            halted: AtomicU32::new(0),
             net: crate::net::Net::new(mem.clone(), wake, false).expect("epoll_create1"),
             control: crate::control::ControlShared::new(),
             allow_writes: false,
@@ -248,6 +245,10 @@ impl Service {
             Nr::Clock => self.clock(a[0]),
             Nr::Halt => self.halt(vcpu_of(mailbox), a[0]),
             Nr::Wake => self.wake_vcpu(a[0]),
+            Nr::Yield => {
+                std::thread::yield_now();
+                Ok(0)
+            }
             Nr::HostOpen => self.open(a[0], a[1], a[2], a[3]),
             Nr::HostClose => {
                 self.net.forget(a[0]);
@@ -374,7 +375,6 @@ impl Service {
         let limit = Duration::from_nanos(timeout_ns.min(10_000_000_000));
         let deadline = Instant::now() + limit;
         let mine = &self.woken[vcpu];
-        self.halted.fetch_or(1 << vcpu, Ordering::SeqCst);
         while !*woken && !mine.load(Ordering::SeqCst) && !self.stopping() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -382,7 +382,6 @@ impl Service {
             }
             woken = cv.wait_timeout(woken, left).unwrap_or_else(|e| e.into_inner()).0;
         }
-        self.halted.fetch_and(!(1 << vcpu), Ordering::SeqCst);
         // A wake-up for this vCPU leaves the shared one for another.
         if !mine.swap(false, Ordering::SeqCst) {
             *woken = false;
@@ -391,20 +390,6 @@ impl Service {
         self.net.drain_for_halt();
         self.net.awake();
         Ok(0)
-    }
-
-    /// Wakes one halted vCPU if the sentry asked for one (the ticker calls
-    /// this; see `sentry::kernel::sched`).
-    pub(crate) fn spread_work(&self) {
-        let halted = self.halted.load(Ordering::SeqCst);
-        if halted == 0 {
-            return;
-        }
-        let at = abi::layout::vcpu_block(0) + abi::layout::vcpu::PREEMPT + std::mem::offset_of!(abi::hypercall::Preempt, spread) as u64;
-        if self.mem.read_obj::<u64>(at).is_ok_and(|v| v != 0) {
-            let _ = self.mem.write_obj(at, &0u64);
-            let _ = self.wake_vcpu(u64::from(halted.trailing_zeros()));
-        }
     }
 
     /// Ends vCPU `index`'s halt, or its next one.

@@ -180,8 +180,7 @@ fn install_kick_handler() {
     }
 }
 
-/// Every tick, kicks the vCPUs whose sentry asked to be preempted and
-/// wakes a halted one if tasks wait for a vCPU.
+/// Every tick, kicks the vCPUs whose sentry asked to be preempted.
 fn ticker(threads: &[libc::pthread_t], done: &std::sync::atomic::AtomicBool, service: &Service) {
     let tick = std::time::Duration::from_nanos(abi::hypercall::PREEMPT_TICK_NS);
     // RVISOR_WATCHDOG=1: kick every tick so a vCPU that never exits shows
@@ -189,9 +188,6 @@ fn ticker(threads: &[libc::pthread_t], done: &std::sync::atomic::AtomicBool, ser
     let watchdog = std::env::var_os("RVISOR_WATCHDOG").is_some();
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(tick);
-        if threads.len() > 1 {
-            service.spread_work();
-        }
         for (i, &th) in threads.iter().enumerate() {
             let at = abi::layout::vcpu_block(i as u32) + abi::layout::vcpu::PREEMPT;
             let wanted = watchdog

@@ -106,6 +106,11 @@ pub fn halt(timeout_ns: u64) {
     call(Nr::Halt, [timeout_ns, 0, 0, 0, 0, 0]);
 }
 
+/// Lets the host run other threads for a moment.
+pub fn yield_cpu() {
+    call(Nr::Yield, [0; 6]);
+}
+
 /// Ends vCPU `cpu`'s halt (or its next one, if it is not halted yet).
 pub fn wake_cpu(cpu: usize) {
     call(Nr::Wake, [cpu as u64, 0, 0, 0, 0, 0]);

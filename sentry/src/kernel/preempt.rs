@@ -69,15 +69,6 @@ pub fn take_saved_rip() -> Option<u64> {
     Some(rip)
 }
 
-/// Asks the VMM for another vCPU: CPU-bound tasks wait for this one.
-pub fn request_spread() {
-    if let Some(p) = global_block() {
-        // SAFETY: vCPU 0's block (direct map), read and cleared by the
-        // VMM's ticker; a lost store only delays the request by a tick.
-        unsafe { core::ptr::addr_of_mut!((*p).spread).write_volatile(1) };
-    }
-}
-
 /// Takes the VMM's network bits (`Preempt::net`, `abi::net::NET_*`).
 pub fn take_net_flag() -> u64 {
     let Some(p) = global_block() else { return 0 };

@@ -18,7 +18,8 @@
 //! waker usually blocks soon and runs it itself (pipes, ping-pong, fork
 //! and wait), and tasks that hand work back and forth run best on one
 //! vCPU. A task waits for the vCPU it last ran on, unless that one has
-//! nothing to run; work spreads when it is CPU-bound (`spread`).
+//! nothing to run; work spreads when it is CPU-bound (`spread`), and only
+//! then is a halted vCPU woken.
 //!
 //! Lock order: BKL, then SCHED (a leaf lock, never held across a switch).
 
@@ -186,11 +187,21 @@ static IDLE_RSP: [AtomicU64; NCPU] = [const { AtomicU64::new(0) }; NCPU];
 static BKL_NEXT: AtomicU32 = AtomicU32::new(0);
 static BKL_SERVING: AtomicU32 = AtomicU32::new(0);
 
-/// Takes the big sentry lock (leaving user mode or a halt).
+/// Takes the big sentry lock (leaving user mode or a halt). A long wait
+/// means the holder's host thread is probably not running (the host has
+/// more runnable threads than CPUs): then the waiter gives its host CPU
+/// away now and then instead of spinning on it.
 pub fn bkl_lock() {
+    const SPINS: u32 = 1 << 12;
     let ticket = BKL_NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut spins = 0;
     while BKL_SERVING.load(Ordering::Acquire) != ticket {
         core::hint::spin_loop();
+        spins += 1;
+        if spins == SPINS {
+            spins = 0;
+            crate::host::yield_cpu();
+        }
     }
 }
 
@@ -414,36 +425,33 @@ pub fn preempted(me: &TaskShared) -> bool {
     now.saturating_sub(me.slice_start.load(Ordering::Relaxed)) >= TIMESLICE_NS && spread(me, now)
 }
 
-/// When the last spread was asked for (CLOCK_MONOTONIC ns).
-static SPREAD_AT: AtomicU64 = AtomicU64::new(0);
-
 /// `me` used up its timeslice while tasks wait for its vCPU: CPU-bound
 /// work outnumbers the busy vCPUs. If a vCPU is idle, the waiting tasks
-/// may move there (the VMM's ticker wakes it within a tick, see
-/// `preempt::request_spread`) and `me` keeps this vCPU meanwhile (true),
-/// so the woken vCPU finds them still queued. Tasks of `me`'s address
-/// space cannot run beside it, so they wait here.
+/// may move there and it is woken (a VMM round trip, at most once per
+/// timeslice); `me` keeps this vCPU for another timeslice (true). Tasks of
+/// `me`'s address space cannot run beside it, so they wait here.
 fn spread(me: &TaskShared, now: u64) -> bool {
-    let here = cpu() as u32;
+    let here = cpu();
     let n = super::get().num_cpus as usize;
-    let s = SCHED.lock();
-    if !s.current.iter().take(n).any(Option::is_none) {
-        return false;
-    }
-    if now.saturating_sub(SPREAD_AT.load(Ordering::Relaxed)) < 2 * abi::hypercall::PREEMPT_TICK_NS {
-        return true;
-    }
-    let mine = me.cr3.load(Ordering::Relaxed);
-    let mut moved = false;
-    for t in s.runq.iter().filter(|t| t.last_cpu.load(Ordering::Relaxed) == here && t.cr3.load(Ordering::Relaxed) != mine) {
-        t.last_cpu.store(ANY_CPU, Ordering::Relaxed);
-        moved = true;
-    }
-    if moved {
-        SPREAD_AT.store(now, Ordering::Relaxed);
-        super::preempt::request_spread();
-    }
-    moved
+    let idle = {
+        let s = SCHED.lock();
+        let Some(idle) = (0..n).find(|&i| i != here && s.current[i].is_none()) else {
+            return false;
+        };
+        let mine = me.cr3.load(Ordering::Relaxed);
+        let mut moved = false;
+        for t in s.runq.iter().filter(|t| t.last_cpu.load(Ordering::Relaxed) == here as u32 && t.cr3.load(Ordering::Relaxed) != mine) {
+            t.last_cpu.store(ANY_CPU, Ordering::Relaxed);
+            moved = true;
+        }
+        if !moved {
+            return false;
+        }
+        idle
+    };
+    crate::host::wake_cpu(idle);
+    charge(me, now);
+    true
 }
 
 /// Blocks the current task until a wake-up (a signal, a timer).
