@@ -463,9 +463,18 @@ pub fn block(me: &TaskShared) {
 /// Makes a blocked task runnable.
 pub fn wake(t: &Arc<TaskShared>) {
     if t.state.compare_exchange(BLOCKED, RUNNABLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        let me = cpu();
         let mut s = SCHED.lock();
         if s.is_current(t).is_none() {
             s.runq.push_back(t.clone());
+            // It waits for the vCPU it last ran on: if that one runs an
+            // application, have it interrupted at its next tick (it then
+            // yields, or moves the task to an idle vCPU), or a program
+            // spinning there without syscalls would keep it waiting.
+            let last = t.last_cpu.load(Ordering::Relaxed) as usize;
+            if last != me && s.current.get(last).is_some_and(Option::is_some) {
+                super::preempt::request_on(last);
+            }
         }
         return;
     }
