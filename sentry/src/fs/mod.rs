@@ -12,6 +12,7 @@ pub mod eventfd;
 pub mod host;
 pub mod hostfs;
 pub mod lock;
+pub mod mqueue;
 pub mod pidfd;
 pub mod pipe;
 pub mod signalfd;

@@ -124,7 +124,7 @@ fn wait(t: &mut Task, k: Key, addr: u64, val: u32, bitset: u32, deadline: Option
 }
 
 /// Reads a timeout argument: relative for FUTEX_WAIT, absolute otherwise.
-fn deadline(t: &mut Task, va: u64, absolute: bool, realtime: bool) -> Result<Option<u64>, Errno> {
+pub(super) fn deadline(t: &mut Task, va: u64, absolute: bool, realtime: bool) -> Result<Option<u64>, Errno> {
     if va == 0 {
         return Ok(None);
     }

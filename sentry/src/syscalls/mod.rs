@@ -11,6 +11,7 @@ pub mod futex;
 pub mod info;
 pub mod ipc;
 pub mod mm;
+pub mod mqueue;
 pub mod names;
 pub mod net;
 pub mod poll;

@@ -18,6 +18,7 @@
 //! touching application memory.
 #![forbid(unsafe_code)]
 
+pub mod mqueue;
 pub mod msg;
 pub mod sem;
 pub mod shm;
