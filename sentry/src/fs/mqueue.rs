@@ -105,6 +105,12 @@ impl FileOps for MqFile {
         &self.path
     }
 
+    /// A queue file is a regular file that polls (Linux gives it a poll
+    /// method), so epoll takes it.
+    fn can_poll(&self) -> bool {
+        true
+    }
+
     fn poll(&self, _events: u16) -> u16 {
         let (has_msg, has_room) = self.queue.readiness();
         let mut r = 0;

@@ -454,9 +454,12 @@ impl<T> Waiter<T> {
 }
 
 /// Process `pid` has ended: its semaphore adjustments are applied
-/// (Linux: exit_sem). Its shared memory detaches with its address space.
+/// (Linux: exit_sem), its message queue notifications are dropped (its
+/// descriptors closed: Linux's mqueue_flush_file). Its shared memory
+/// detaches with its address space.
 pub fn exit_process(pid: u32) {
     sem::exit_undo(pid, now_secs());
+    mqueue::process_exited(pid);
 }
 
 #[cfg(test)]

@@ -10,13 +10,14 @@
 //!
 //! Senders and receivers sleep on the queue's wait queue and look again
 //! when woken (a message taken or added); pollers are woken through
-//! `POLL_WQ`. Lock order: REGISTRY, then a queue's `inner`; USAGE is a
-//! leaf, never held while a queue is dropped.
+//! `POLL_WQ`. Lock order: REGISTRY, then ALL or a queue's `inner`;
+//! USAGE is a leaf. No lock is held while a queue may be dropped (its
+//! drop takes USAGE).
 #![forbid(unsafe_code)]
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
@@ -298,6 +299,8 @@ impl Drop for MQueue {
 static REGISTRY: Mutex<BTreeMap<String, Arc<MQueue>>> = Mutex::new(BTreeMap::new());
 /// Queues that exist, named or not (Linux: mq_queues_count).
 static QUEUES: AtomicU32 = AtomicU32::new(0);
+/// Every queue, named or not: a process's exit drops its notifications.
+static ALL: Mutex<Vec<Weak<MQueue>>> = Mutex::new(Vec::new());
 /// Bytes charged per user against RLIMIT_MSGQUEUE (Linux: user->mq_bytes).
 static USAGE: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
 
@@ -374,7 +377,7 @@ fn new_queue(c: &Create) -> Result<Arc<MQueue>, Errno> {
         uid: c.creds.fsuid,
         gid: c.creds.fsgid,
     };
-    Ok(Arc::new(MQueue {
+    let q = Arc::new(MQueue {
         maxmsg,
         msgsize,
         ino: crate::fs::anon::next_ino(),
@@ -382,7 +385,21 @@ fn new_queue(c: &Create) -> Result<Arc<MQueue>, Errno> {
         charged_uid: uid,
         inner: Mutex::new(inner),
         wq: WaitQueue::new(),
-    }))
+    });
+    let mut all = ALL.lock();
+    all.retain(|w| w.strong_count() > 0);
+    all.push(Arc::downgrade(&q));
+    Ok(q)
+}
+
+/// Process `pid` has ended: it no longer holds any notification.
+pub fn process_exited(pid: u32) {
+    let live: Vec<Arc<MQueue>> = ALL.lock().iter().filter_map(Weak::upgrade).collect();
+    for q in &live {
+        q.closed_by(pid);
+    }
+    // The queues are dropped here, outside ALL's lock (a drop takes USAGE).
+    drop(live);
 }
 
 /// How `open` found its queue.
