@@ -3,7 +3,20 @@
 //! the physical frame and offset, so they work across processes sharing
 //! memory. The sentry is not preemptible, so "check the word, then sleep"
 //! is atomic with respect to wakers on this vCPU.
+//!
+//! PI futexes (LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI) follow Linux's
+//! ownership protocol on the futex word: the owner's TID in the low 30
+//! bits, FUTEX_WAITERS when someone sleeps in the kernel, FUTEX_OWNER_DIED
+//! after the owner died holding it. Sleepers queue in arrival order on the
+//! futex's `PiState`; unlocking hands the lock straight to the first of
+//! them (the word then names it), as Linux's rt_mutex does. Priority
+//! inheritance itself has nothing to do: all tasks have one priority.
+//!
+//! A dying thread (Linux: futex_exit_release) walks its robust list,
+//! marking the futexes it still owns FUTEX_OWNER_DIED and waking a waiter,
+//! then hands the PI futexes it owns to their first waiters.
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -13,18 +26,32 @@ use super::Args;
 use crate::errno::{Errno, SysResult};
 use crate::kernel::sched::{self, TaskShared, BLOCKED};
 use crate::kernel::task::Task;
-use crate::kernel::wait::ERESTARTSYS;
+use crate::kernel::wait::{ERESTARTNOINTR, ERESTARTSYS};
+use crate::mm::MemoryManager;
 
 const FUTEX_WAIT: u32 = 0;
 const FUTEX_WAKE: u32 = 1;
 const FUTEX_REQUEUE: u32 = 3;
 const FUTEX_CMP_REQUEUE: u32 = 4;
 const FUTEX_WAKE_OP: u32 = 5;
+const FUTEX_LOCK_PI: u32 = 6;
+const FUTEX_UNLOCK_PI: u32 = 7;
+const FUTEX_TRYLOCK_PI: u32 = 8;
+const FUTEX_WAIT_REQUEUE_PI: u32 = 11;
+const FUTEX_CMP_REQUEUE_PI: u32 = 12;
+const FUTEX_LOCK_PI2: u32 = 13;
 const FUTEX_WAIT_BITSET: u32 = 9;
 const FUTEX_WAKE_BITSET: u32 = 10;
 const FUTEX_PRIVATE_FLAG: u32 = 128;
 const FUTEX_CLOCK_REALTIME: u32 = 256;
 const BITSET_MATCH_ANY: u32 = u32::MAX;
+/// Bits of a PI (and robust) futex word.
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// Most robust list entries walked (Linux: ROBUST_LIST_LIMIT), so a
+/// looping list cannot hold a dying thread forever.
+const ROBUST_LIST_LIMIT: usize = 2048;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Key {
@@ -94,26 +121,7 @@ fn wait(t: &mut Task, k: Key, addr: u64, val: u32, bitset: u32, deadline: Option
     }
     let woken = Arc::new(AtomicBool::new(false));
     WAITERS.lock().push(Waiter { key: k, bitset, task: t.shared.clone(), woken: woken.clone() });
-    let me = t.shared.clone();
-    let result = loop {
-        if woken.load(Ordering::Acquire) {
-            break Ok(0);
-        }
-        if t.deliverable() != 0 || me.killed.load(Ordering::Relaxed) {
-            break Err(ERESTARTSYS);
-        }
-        if let Some(d) = deadline {
-            if crate::kernel::clock::monotonic_ns() >= d {
-                break Err(Errno::ETIMEDOUT);
-            }
-            sched::add_timer(d, &me);
-        }
-        me.state.store(BLOCKED, Ordering::Release);
-        sched::schedule();
-        if deadline.is_some() {
-            sched::cancel_timers(&me);
-        }
-    };
+    let result = sleep_until(t, &woken, deadline).map(|()| 0);
     if result.is_err() {
         WAITERS.lock().retain(|w| !Arc::ptr_eq(&w.woken, &woken));
         if woken.load(Ordering::Acquire) {
@@ -121,6 +129,32 @@ fn wait(t: &mut Task, k: Key, addr: u64, val: u32, bitset: u32, deadline: Option
         }
     }
     result
+}
+
+/// Sleeps until `flag` is set (Ok), a signal is deliverable or the group
+/// is killed (ERESTARTSYS), or `deadline` (CLOCK_MONOTONIC ns) passes
+/// (ETIMEDOUT).
+fn sleep_until(t: &Task, flag: &AtomicBool, deadline: Option<u64>) -> Result<(), Errno> {
+    let me = &t.shared;
+    loop {
+        if flag.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if t.deliverable() != 0 || me.killed.load(Ordering::Relaxed) {
+            return Err(ERESTARTSYS);
+        }
+        if let Some(d) = deadline {
+            if crate::kernel::clock::monotonic_ns() >= d {
+                return Err(Errno::ETIMEDOUT);
+            }
+            sched::add_timer(d, me);
+        }
+        me.state.store(BLOCKED, Ordering::Release);
+        sched::schedule();
+        if deadline.is_some() {
+            sched::cancel_timers(me);
+        }
+    }
 }
 
 /// Reads a timeout argument: relative for FUTEX_WAIT, absolute otherwise.
@@ -183,7 +217,7 @@ pub fn sys_futex(t: &mut Task, a: &Args) -> SysResult {
     let private = op & FUTEX_PRIVATE_FLAG != 0;
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    if realtime && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {
+    if realtime && !matches!(cmd, FUTEX_WAIT_BITSET | FUTEX_WAIT | FUTEX_LOCK_PI2 | FUTEX_WAIT_REQUEUE_PI) {
         return Err(Errno::ENOSYS);
     }
     match cmd {
@@ -237,6 +271,235 @@ pub fn sys_futex(t: &mut Task, a: &Args) -> SysResult {
             }
             Ok(n as u64)
         }
+        // LOCK_PI's timeout is an absolute CLOCK_REALTIME time, LOCK_PI2's
+        // an absolute CLOCK_MONOTONIC one unless FUTEX_CLOCK_REALTIME.
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 => {
+            let d = deadline(t, a.u64(3), true, cmd == FUTEX_LOCK_PI || realtime)?;
+            let k = key(t, addr, private)?;
+            lock_pi(t, k, addr, d, false)
+        }
+        FUTEX_TRYLOCK_PI => {
+            let k = key(t, addr, private)?;
+            lock_pi(t, k, addr, None, true)
+        }
+        FUTEX_UNLOCK_PI => {
+            let k = key(t, addr, private)?;
+            unlock_pi(t, k, addr)
+        }
+        // Condition variables on PI mutexes: glibc's condvars no longer
+        // use these.
+        FUTEX_WAIT_REQUEUE_PI | FUTEX_CMP_REQUEUE_PI => Err(Errno::ENOSYS),
         _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// A task asleep in LOCK_PI.
+struct PiWaiter {
+    task: Arc<TaskShared>,
+    tid: u32,
+    /// Where the waiter sees the futex word: a dying owner hands the lock
+    /// over through the waiter's own mapping (the owner's address may
+    /// differ for a shared futex, and it may have none).
+    mm: Arc<Mutex<MemoryManager>>,
+    addr: u64,
+    /// Set when the lock was handed to this waiter.
+    granted: Arc<AtomicBool>,
+}
+
+/// A contended PI futex (Linux: futex_pi_state): who owns it and who
+/// waits, in arrival order. It exists while someone waits.
+struct PiState {
+    key: Key,
+    owner: u32,
+    waiters: VecDeque<PiWaiter>,
+}
+
+static PI: Mutex<Vec<PiState>> = Mutex::new(Vec::new());
+
+/// Hands a PI futex to its first waiter, if any: the word names the new
+/// owner (with FUTEX_WAITERS, as Linux leaves it) plus `keep` of the old
+/// value's bits, written through `write` (None: the waiter's own mapping).
+/// Returns false if nobody waited.
+fn hand_over(k: Key, keep: u32, write: Option<(&Task, u64)>) -> Result<bool, Errno> {
+    let w = {
+        let mut pi = PI.lock();
+        let Some(i) = pi.iter().position(|s| s.key == k) else { return Ok(false) };
+        let w = pi[i].waiters.pop_front();
+        match &w {
+            Some(w) if !pi[i].waiters.is_empty() => pi[i].owner = w.tid,
+            _ => {
+                pi.swap_remove(i);
+            }
+        }
+        match w {
+            Some(w) => w,
+            None => return Ok(false),
+        }
+    };
+    let r = match write {
+        Some((t, addr)) => {
+            let mut mm = t.mm.lock();
+            mm.read_obj::<u32>(addr).and_then(|old| mm.write_obj(addr, &(FUTEX_WAITERS | w.tid | (old & keep))))
+        }
+        None => {
+            let mut mm = w.mm.lock();
+            mm.read_obj::<u32>(w.addr).and_then(|old| mm.write_obj(w.addr, &(FUTEX_WAITERS | w.tid | (old & keep))))
+        }
+    };
+    // The waiter owns the lock even if the word could not be written (it
+    // was unmapped): Linux's owner fix-up would fail the same way.
+    w.granted.store(true, Ordering::Release);
+    sched::wake(&w.task);
+    r.map(|()| true)
+}
+
+/// FUTEX_LOCK_PI / LOCK_PI2 / TRYLOCK_PI (Linux: futex_lock_pi): takes a
+/// free lock, else queues behind its owner and sleeps until handed the
+/// lock, the timeout, or never for a trylock (EAGAIN). EDEADLK for a lock
+/// the caller owns, ESRCH when the owner TID names no thread.
+fn lock_pi(t: &mut Task, k: Key, addr: u64, deadline: Option<u64>, trylock: bool) -> SysResult {
+    let me = t.tid;
+    let owner = {
+        let mut mm = t.mm.lock();
+        let val: u32 = mm.read_obj(addr)?;
+        let owner = val & FUTEX_TID_MASK;
+        if owner == me {
+            return Err(Errno::EDEADLK);
+        }
+        let mut pi = PI.lock();
+        let state = pi.iter_mut().find(|s| s.key == k);
+        if owner == 0 {
+            // Free (its last owner may have died: the bit stays for the
+            // new owner to see). Queued waiters keep FUTEX_WAITERS.
+            let waiters = if state.is_some() { FUTEX_WAITERS } else { 0 };
+            if let Some(s) = state {
+                s.owner = me;
+            }
+            drop(pi);
+            mm.write_obj(addr, &(me | (val & FUTEX_OWNER_DIED) | waiters))?;
+            return Ok(0);
+        }
+        drop(pi);
+        // The owner must go to the kernel to unlock from now on.
+        if val & FUTEX_WAITERS == 0 {
+            mm.write_obj(addr, &(val | FUTEX_WAITERS))?;
+        }
+        owner
+    };
+    if crate::kernel::process::find_task(owner).is_none() {
+        return Err(Errno::ESRCH);
+    }
+    if trylock {
+        return Err(Errno::EAGAIN);
+    }
+    let granted = Arc::new(AtomicBool::new(false));
+    {
+        let w = PiWaiter { task: t.shared.clone(), tid: me, mm: t.mm.clone(), addr, granted: granted.clone() };
+        let mut pi = PI.lock();
+        match pi.iter_mut().find(|s| s.key == k) {
+            Some(s) => s.waiters.push_back(w),
+            None => pi.push(PiState { key: k, owner, waiters: VecDeque::from([w]) }),
+        }
+    }
+    match sleep_until(t, &granted, deadline) {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            {
+                let mut pi = PI.lock();
+                if let Some(i) = pi.iter().position(|s| s.key == k) {
+                    pi[i].waiters.retain(|w| !Arc::ptr_eq(&w.granted, &granted));
+                    if pi[i].waiters.is_empty() {
+                        pi.swap_remove(i);
+                    }
+                }
+            }
+            if granted.load(Ordering::Acquire) {
+                return Ok(0);
+            }
+            // A signal never fails the lock: it is retaken after the
+            // handler (Linux: ERESTARTNOINTR).
+            Err(if e == ERESTARTSYS { ERESTARTNOINTR } else { e })
+        }
+    }
+}
+
+/// FUTEX_UNLOCK_PI (Linux: futex_unlock_pi): only the owner may unlock
+/// (EPERM); the first waiter gets the lock, or the word becomes 0.
+fn unlock_pi(t: &mut Task, k: Key, addr: u64) -> SysResult {
+    let val: u32 = t.mm.lock().read_obj(addr)?;
+    if val & FUTEX_TID_MASK != t.tid {
+        return Err(Errno::EPERM);
+    }
+    if !hand_over(k, 0, Some((t, addr)))? {
+        t.mm.lock().write_obj(addr, &0u32)?;
+    }
+    Ok(0)
+}
+
+/// A robust futex's owner died (Linux: handle_futex_death): if the word
+/// still names `tid`, it gets FUTEX_OWNER_DIED (keeping FUTEX_WAITERS)
+/// and, for a non-PI futex, one waiter is woken to recover it (a PI
+/// futex's waiter is handed the lock by `exit_futexes`). A pending
+/// non-PI op on a free word also wakes one, as the unlocker may have
+/// died between its store and its wake.
+fn futex_death(t: &Task, addr: u64, pi: bool, pending: bool) {
+    let Ok(val) = t.mm.lock().read_obj::<u32>(addr) else { return };
+    if pending && !pi && val == 0 {
+        wake_addr(t, addr, 1);
+        return;
+    }
+    if val & FUTEX_TID_MASK != t.tid {
+        return;
+    }
+    let new = (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+    if t.mm.lock().write_obj(addr, &new).is_err() {
+        return;
+    }
+    if !pi && val & FUTEX_WAITERS != 0 {
+        wake_addr(t, addr, 1);
+    }
+}
+
+/// Walks the thread's robust list (Linux: exit_robust_list): `struct
+/// robust_list_head { next, futex_offset, list_op_pending }`; an entry's
+/// low bit marks a PI futex.
+fn exit_robust_list(t: &Task) {
+    let head = t.robust_list.0;
+    if head == 0 {
+        return;
+    }
+    let read = |va: u64| t.mm.lock().read_obj::<u64>(va).ok();
+    let (Some(mut entry), Some(offset), Some(pending)) = (read(head), read(head.wrapping_add(8)), read(head.wrapping_add(16))) else { return };
+    let offset = offset as i64;
+    let futex_of = |e: u64| e.wrapping_add(offset as u64);
+    let mut n = 0;
+    while entry != head && n < ROBUST_LIST_LIMIT {
+        let (e, pi) = (entry & !1, entry & 1 != 0);
+        // Read the next entry first: the futex's owner-died handling may
+        // let another thread free this one.
+        let Some(next) = read(e) else { return };
+        if e != pending & !1 {
+            futex_death(t, futex_of(e), pi, false);
+        }
+        entry = next;
+        n += 1;
+    }
+    if pending != 0 {
+        futex_death(t, futex_of(pending & !1), pending & 1 != 0, true);
+    }
+}
+
+/// A thread is exiting (Linux: futex_exit_release): robust futexes it
+/// holds are marked and waiters woken, the PI futexes it owns go to their
+/// first waiters (keeping FUTEX_OWNER_DIED if the robust walk set it).
+pub fn exit_futexes(t: &Task) {
+    exit_robust_list(t);
+    loop {
+        let owned = PI.lock().iter().find(|s| s.owner == t.tid).map(|s| s.key);
+        let Some(k) = owned else { break };
+        // A failed write still hands the lock over (the state moves on).
+        if let Ok(false) = hand_over(k, FUTEX_OWNER_DIED, None) {
+            PI.lock().retain(|s| s.key != k);
+        }
     }
 }

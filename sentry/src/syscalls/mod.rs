@@ -121,6 +121,11 @@ pub fn dispatch(t: &mut Task) {
             t.restart = true;
             (-i64::from(Errno::EINTR.0)) as u64
         }
+        Err(crate::kernel::wait::ERESTARTNOINTR) => {
+            t.restart = true;
+            t.restart_nointr = true;
+            (-i64::from(Errno::EINTR.0)) as u64
+        }
         Err(crate::kernel::wait::ERESTARTNOHAND) => {
             t.restart = true;
             t.restart_nohand = true;
