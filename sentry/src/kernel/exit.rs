@@ -1,7 +1,7 @@
 //! Ending threads and processes (Linux: kernel/exit.c): robust and PI
 //! futexes, clear_child_tid, the last thread turning the process into a
-//! zombie, reparenting its children to init, telling the parent. When init (pid 1) ends, the
-//! sandbox ends with its status.
+//! zombie, reparenting its children to init, telling the parent. When
+//! init (pid 1) ends, the sandbox ends with its status.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
