@@ -203,7 +203,7 @@ fn sys_static(path: &str) -> Option<&'static str> {
         return Some(p);
     }
     // Directories: the longest static prefix that matches.
-    ["sys", "sys/fs", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
+    ["sys", "sys/fs", "sys/fs/mqueue", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
 }
 
 impl ProcInode {

@@ -1,6 +1,7 @@
 //! System V IPC (Linux: ipc/util.c, and the namespace's three `ipc_ids`):
 //! shared memory segments (`shm`), semaphore sets (`sem`) and message
-//! queues (`msg`). The sandbox is one IPC namespace.
+//! queues (`msg`); and POSIX message queues (`mqueue`), which have names
+//! instead of ids. The sandbox is one IPC namespace.
 //!
 //! Each kind keeps its objects in an [`Ids`] table behind one lock, as
 //! Linux's per-kind rwsem plus per-object spinlock collapsed into one
