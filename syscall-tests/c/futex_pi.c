@@ -5,7 +5,8 @@
  * shared PI mutex between processes, and raw FUTEX_LOCK_PI/LOCK_PI2/
  * TRYLOCK_PI/UNLOCK_PI on the futex word: the TID, FUTEX_WAITERS and
  * hand-off to a waiter, EDEADLK, EPERM, ESRCH, EAGAIN, ETIMEDOUT, EINVAL,
- * EFAULT, ENOSYS. Prints no TIDs, only comparisons with them. */
+ * EFAULT, ENOSYS; FUTEX_WAIT_REQUEUE_PI/CMP_REQUEUE_PI onto a free and
+ * onto a held PI lock. Prints no TIDs, only comparisons with them. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
@@ -117,6 +118,78 @@ static void *raw_holder(void *arg)
 	if (fx(&word, FUTEX_UNLOCK_PI_PRIVATE, NULL) != 0)
 		printf("holder unlock failed: %s\n", en(errno));
 	return NULL;
+}
+
+/* ---- requeue to PI ---- */
+
+static uint32_t cond, pil;
+
+struct rq {
+	pthread_t th;
+	int err, owned, asleep;
+};
+
+static long rqwait(uint32_t *c, uint32_t val, const struct timespec *ts, uint32_t *pi)
+{
+	return syscall(SYS_futex, c, FUTEX_WAIT_REQUEUE_PI_PRIVATE, val, ts, pi, 0);
+}
+
+static long cmp_requeue(uint32_t *c, int nr_wake, int nr_requeue, uint32_t *pi, uint32_t val3)
+{
+	return syscall(SYS_futex, c, FUTEX_CMP_REQUEUE_PI_PRIVATE, nr_wake, (void *)(long)nr_requeue, pi, val3);
+}
+
+static void *requeue_waiter(void *arg)
+{
+	struct rq *q = arg;
+	q->asleep = 1;
+	errno = 0;
+	long r = rqwait(&cond, 0, NULL, &pil);
+	q->err = r == -1 ? errno : 0;
+	q->owned = (pil & TID_MASK) == (uint32_t)gettid();
+	if (r == 0)
+		fx(&pil, FUTEX_UNLOCK_PI_PRIVATE, NULL);
+	return NULL;
+}
+
+static void requeue_tests(void)
+{
+	cond = 1;
+	pil = 0;
+	F("WAIT_REQUEUE_PI value changed", rqwait(&cond, 0, NULL, &pil));
+	F("WAIT_REQUEUE_PI same futex", rqwait(&cond, 1, NULL, &cond));
+	struct timespec mono = after_ms(CLOCK_MONOTONIC, 50);
+	F("WAIT_REQUEUE_PI timeout", rqwait(&cond, 1, &mono, &pil));
+	cond = 0;
+	F("CMP_REQUEUE_PI nr_wake 2", cmp_requeue(&cond, 2, 0, &pil, 0));
+	F("CMP_REQUEUE_PI value changed", cmp_requeue(&cond, 1, 0, &pil, 5));
+	errno = 0;
+	printf("CMP_REQUEUE_PI nobody: %ld\n", cmp_requeue(&cond, 1, 0, &pil, 0));
+
+	/* The lock is free: the waiter takes it. */
+	struct rq a = {0}, b = {0};
+	pthread_create(&a.th, NULL, requeue_waiter, &a);
+	while (!a.asleep)
+		usleep(1000);
+	usleep(50000);
+	printf("CMP_REQUEUE_PI free lock: %ld\n", cmp_requeue(&cond, 1, 0, &pil, 0));
+	pthread_join(a.th, NULL);
+	printf("waiter: %s, owned it: %d, word after: %#x\n", en(a.err), a.owned, pil);
+
+	/* The lock is held: both waiters queue on it, then get it in turn. */
+	F("LOCK_PI", fx(&pil, FUTEX_LOCK_PI_PRIVATE, NULL));
+	a = (struct rq){0};
+	pthread_create(&a.th, NULL, requeue_waiter, &a);
+	pthread_create(&b.th, NULL, requeue_waiter, &b);
+	while (!a.asleep || !b.asleep)
+		usleep(1000);
+	usleep(50000);
+	printf("CMP_REQUEUE_PI held lock: %ld\n", cmp_requeue(&cond, 1, 1, &pil, 0));
+	printf("waiters bit: %d, still mine: %d\n", (pil & FUTEX_WAITERS) != 0, (pil & TID_MASK) == (uint32_t)gettid());
+	F("UNLOCK_PI to the requeued", fx(&pil, FUTEX_UNLOCK_PI_PRIVATE, NULL));
+	pthread_join(a.th, NULL);
+	pthread_join(b.th, NULL);
+	printf("waiters: %s/%s, owned it: %d/%d, word after: %#x\n", en(a.err), en(b.err), a.owned, b.owned, pil);
 }
 
 /* ---- robust ---- */
@@ -308,6 +381,8 @@ int main(void)
 	pthread_join(th[0], NULL);
 	F("UNLOCK_PI", fx(&word, FUTEX_UNLOCK_PI_PRIVATE, NULL));
 	printf("word: %#x\n", word);
+
+	requeue_tests();
 
 	/* Robust mutexes whose owner exits holding them. */
 	robust_case("robust", PTHREAD_PRIO_NONE, 0);

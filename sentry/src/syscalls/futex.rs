@@ -11,6 +11,8 @@
 //! futex's `PiState`; unlocking hands the lock straight to the first of
 //! them (the word then names it), as Linux's rt_mutex does. Priority
 //! inheritance itself has nothing to do: all tasks have one priority.
+//! FUTEX_WAIT_REQUEUE_PI waits on a plain futex for FUTEX_CMP_REQUEUE_PI
+//! to give it a PI futex or queue it there.
 //!
 //! A dying thread (Linux: futex_exit_release) walks its robust list,
 //! marking the futexes it still owns FUTEX_OWNER_DIED and waking a waiter,
@@ -61,9 +63,21 @@ enum Key {
 
 struct Waiter {
     key: Key,
+    /// 0 for a FUTEX_WAIT_REQUEUE_PI waiter: no wake reaches it, only
+    /// FUTEX_CMP_REQUEUE_PI.
     bitset: u32,
     task: Arc<TaskShared>,
     woken: Arc<AtomicBool>,
+    requeue_pi: Option<RequeuePi>,
+}
+
+/// What a FUTEX_WAIT_REQUEUE_PI waiter needs to become a PI waiter.
+struct RequeuePi {
+    /// The PI futex it expects to be moved to.
+    target: Key,
+    tid: u32,
+    mm: Arc<Mutex<MemoryManager>>,
+    addr: u64,
 }
 
 static WAITERS: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
@@ -120,7 +134,7 @@ fn wait(t: &mut Task, k: Key, addr: u64, val: u32, bitset: u32, deadline: Option
         return Err(Errno::EAGAIN);
     }
     let woken = Arc::new(AtomicBool::new(false));
-    WAITERS.lock().push(Waiter { key: k, bitset, task: t.shared.clone(), woken: woken.clone() });
+    WAITERS.lock().push(Waiter { key: k, bitset, task: t.shared.clone(), woken: woken.clone(), requeue_pi: None });
     let result = sleep_until(t, &woken, deadline).map(|()| 0);
     if result.is_err() {
         WAITERS.lock().retain(|w| !Arc::ptr_eq(&w.woken, &woken));
@@ -254,7 +268,7 @@ pub fn sys_futex(t: &mut Task, a: &Args) -> SysResult {
                 if moved >= n2 {
                     break;
                 }
-                if w.key == k1 {
+                if w.key == k1 && w.requeue_pi.is_none() {
                     w.key = k2;
                     moved += 1;
                 }
@@ -286,9 +300,21 @@ pub fn sys_futex(t: &mut Task, a: &Args) -> SysResult {
             let k = key(t, addr, private)?;
             unlock_pi(t, k, addr)
         }
-        // Condition variables on PI mutexes: glibc's condvars no longer
-        // use these.
-        FUTEX_WAIT_REQUEUE_PI | FUTEX_CMP_REQUEUE_PI => Err(Errno::ENOSYS),
+        FUTEX_WAIT_REQUEUE_PI => {
+            let (addr2, k1) = (a.u64(4), key(t, addr, private)?);
+            let k2 = key(t, addr2, private)?;
+            let d = deadline(t, a.u64(3), true, realtime)?;
+            wait_requeue_pi(t, (k1, addr), val, (k2, addr2), d)
+        }
+        FUTEX_CMP_REQUEUE_PI => {
+            let (addr2, nr_requeue) = (a.u64(4), a.u64(3) as u32 as i32);
+            if val != 1 || nr_requeue < 0 {
+                return Err(Errno::EINVAL);
+            }
+            let k1 = key(t, addr, private)?;
+            let k2 = key(t, addr2, private)?;
+            cmp_requeue_pi(t, (k1, addr), (k2, addr2), nr_requeue as usize, a.u32(5))
+        }
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -434,6 +460,112 @@ fn unlock_pi(t: &mut Task, k: Key, addr: u64) -> SysResult {
         t.mm.lock().write_obj(addr, &0u32)?;
     }
     Ok(0)
+}
+
+/// FUTEX_WAIT_REQUEUE_PI (Linux: futex_wait_requeue_pi): waits on the
+/// plain futex `k1` (EAGAIN unless it holds `val`) until
+/// FUTEX_CMP_REQUEUE_PI gives it the PI futex `k2` or queues it there;
+/// returns once it owns `k2`. A signal before the requeue restarts the
+/// call; after it, the call fails with EAGAIN (Linux's answer: a restart
+/// would see the word changed).
+fn wait_requeue_pi(t: &mut Task, (k1, addr1): (Key, u64), val: u32, (k2, addr2): (Key, u64), deadline: Option<u64>) -> SysResult {
+    if k1 == k2 {
+        return Err(Errno::EINVAL);
+    }
+    let cur: u32 = t.mm.lock().read_obj(addr1)?;
+    if cur != val {
+        return Err(Errno::EAGAIN);
+    }
+    let granted = Arc::new(AtomicBool::new(false));
+    let rq = RequeuePi { target: k2, tid: t.tid, mm: t.mm.clone(), addr: addr2 };
+    WAITERS.lock().push(Waiter { key: k1, bitset: 0, task: t.shared.clone(), woken: granted.clone(), requeue_pi: Some(rq) });
+    let Err(e) = sleep_until(t, &granted, deadline) else { return Ok(0) };
+    let still_waiting = {
+        let mut w = WAITERS.lock();
+        let before = w.len();
+        w.retain(|x| !Arc::ptr_eq(&x.woken, &granted));
+        w.len() != before
+    };
+    if !still_waiting {
+        let mut pi = PI.lock();
+        if let Some(i) = pi.iter().position(|s| s.key == k2) {
+            pi[i].waiters.retain(|w| !Arc::ptr_eq(&w.granted, &granted));
+            if pi[i].waiters.is_empty() {
+                pi.swap_remove(i);
+            }
+        }
+    }
+    if granted.load(Ordering::Acquire) {
+        return Ok(0);
+    }
+    Err(match (e, still_waiting) {
+        (ERESTARTSYS, true) => ERESTARTNOINTR,
+        (ERESTARTSYS, false) => Errno::EAGAIN,
+        (e, _) => e,
+    })
+}
+
+/// FUTEX_CMP_REQUEUE_PI (Linux: futex_requeue with requeue_pi): if the
+/// plain futex `k1` still holds `val3`, its first waiter takes the PI
+/// futex `k2` if it is free (else queues on it), and up to `nr_requeue`
+/// more queue on it. Every waiter moved must be waiting for `k2` (EINVAL).
+/// Returns how many were woken or moved.
+fn cmp_requeue_pi(t: &mut Task, (k1, addr1): (Key, u64), (k2, addr2): (Key, u64), nr_requeue: usize, val3: u32) -> SysResult {
+    if k1 == k2 {
+        return Err(Errno::EINVAL);
+    }
+    let cur: u32 = t.mm.lock().read_obj(addr1)?;
+    if cur != val3 {
+        return Err(Errno::EAGAIN);
+    }
+    let word: u32 = t.mm.lock().read_obj(addr2)?;
+    // The word must be writable before any waiter leaves its queue.
+    t.mm.lock().write_obj(addr2, &word)?;
+    let owner = word & FUTEX_TID_MASK;
+    let moved: Vec<Waiter> = {
+        let mut w = WAITERS.lock();
+        let mine: Vec<usize> = w.iter().enumerate().filter(|(_, x)| x.key == k1).map(|(i, _)| i).take(nr_requeue.saturating_add(1)).collect();
+        if mine.iter().any(|&i| w[i].requeue_pi.as_ref().map(|r| r.target) != Some(k2)) {
+            return Err(Errno::EINVAL);
+        }
+        if owner != 0 && mine.first().is_some_and(|&i| w[i].requeue_pi.as_ref().is_some_and(|r| r.tid == owner)) {
+            return Err(Errno::EDEADLK);
+        }
+        if owner != 0 && !mine.is_empty() && crate::kernel::process::find_task(owner).is_none() {
+            return Err(Errno::ESRCH);
+        }
+        mine.iter().rev().map(|&i| w.remove(i)).collect::<Vec<_>>().into_iter().rev().collect()
+    };
+    let Some(first) = moved.first() else { return Ok(0) };
+    let mut rest = &moved[..];
+    let new_owner = if owner == 0 {
+        // The first waiter takes the free lock (FUTEX_WAITERS set, as
+        // Linux's proxy lock does: more may be queued behind it).
+        let tid = first.requeue_pi.as_ref().map_or(0, |r| r.tid);
+        let _ = t.mm.lock().write_obj(addr2, &(tid | FUTEX_WAITERS | (word & FUTEX_OWNER_DIED)));
+        first.woken.store(true, Ordering::Release);
+        sched::wake(&first.task);
+        rest = &moved[1..];
+        tid
+    } else {
+        let _ = t.mm.lock().write_obj(addr2, &(word | FUTEX_WAITERS));
+        owner
+    };
+    if !rest.is_empty() {
+        let mut pi = PI.lock();
+        let i = match pi.iter().position(|s| s.key == k2) {
+            Some(i) => i,
+            None => {
+                pi.push(PiState { key: k2, owner: new_owner, waiters: VecDeque::new() });
+                pi.len() - 1
+            }
+        };
+        for w in rest {
+            let Some(r) = &w.requeue_pi else { continue };
+            pi[i].waiters.push_back(PiWaiter { task: w.task.clone(), tid: r.tid, mm: r.mm.clone(), addr: r.addr, granted: w.woken.clone() });
+        }
+    }
+    Ok(moved.len() as u64)
 }
 
 /// A robust futex's owner died (Linux: handle_futex_death): if the word

@@ -178,7 +178,7 @@ rows! {
     (199, fremovexattr, fs::sys_fremovexattr, Partial("no filesystem stores extended attributes yet")),
     (200, tkill, process::sys_tkill, Full),
     (201, time, time::sys_time, Full),
-    (202, futex, futex::sys_futex, Partial("FUTEX_WAIT_REQUEUE_PI and FUTEX_CMP_REQUEUE_PI fail with ENOSYS; PI futexes keep Linux's ownership protocol, with no priorities to inherit")),
+    (202, futex, futex::sys_futex, Partial("PI futexes keep Linux's ownership protocol; priority inheritance is a no-op (tasks have no priorities)")),
     (204, sched_getaffinity, process::sys_sched_getaffinity, Full),
     (213, epoll_create, super::epoll::sys_epoll_create, Full),
     (217, getdents64, fs::sys_getdents64, Full),
