@@ -33,9 +33,14 @@ impl Env {
     }
 
     fn config(&self, args: &[&str], extra: &str) {
+        self.config_mounts(args, "", extra);
+    }
+
+    /// `config` with more mounts (JSON objects, each after a comma).
+    fn config_mounts(&self, args: &[&str], mounts: &str, extra: &str) {
         let args = serde_json::to_string(args).unwrap();
         let cfg = format!(
-            r#"{{"ociVersion":"1.0.2","process":{{"terminal":false,"user":{{"uid":0,"gid":0}},"args":{args},"env":["PATH=/bin"],"cwd":"/"}},"root":{{"path":"rootfs"}},"hostname":"lc","mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},{{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["mode=755"]}}]{extra}}}"#
+            r#"{{"ociVersion":"1.0.2","process":{{"terminal":false,"user":{{"uid":0,"gid":0}},"args":{args},"env":["PATH=/bin"],"cwd":"/"}},"root":{{"path":"rootfs"}},"hostname":"lc","mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},{{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["mode=755"]}}{mounts}]{extra}}}"#
         );
         std::fs::write(self.bundle().join("config.json"), cfg).unwrap();
     }
@@ -306,6 +311,25 @@ fn overlay2_keeps_writes_in_the_sandbox() {
     let (code, _, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "v2"]);
     assert_eq!(code, 0, "{err}");
     assert!(e.bundle().join("rootfs/tmp/ovl").exists());
+}
+
+#[test]
+fn mqueue_mount_lists_queues_and_sysctls_apply() {
+    let e = Env::new("mq");
+    // Creating a file in the mqueue filesystem makes a queue with the
+    // default sizes; reading it gives its status line; rm removes it.
+    let script = "cat /proc/sys/fs/mqueue/msg_max /proc/sys/fs/mqueue/queues_max; \
+                  touch /dev/mqueue/q1 /dev/mqueue/q2; ls /dev/mqueue; cat /dev/mqueue/q1; \
+                  ls -l /dev/mqueue/q2 | cut -c1-10; rm /dev/mqueue/q1; ls /dev/mqueue; mkdir /dev/mqueue/d || echo no dirs";
+    e.config_mounts(
+        &["sh", "-c", script],
+        r#",{"destination":"/dev/mqueue","type":"mqueue","source":"mqueue"}"#,
+        r#","linux":{"namespaces":[{"type":"ipc"},{"type":"mount"}],"sysctl":{"fs.mqueue.msg_max":"20"}}"#,
+    );
+    let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "mq1"]);
+    assert_eq!(code, 0, "{err}");
+    let want = "20\n256\nq1\nq2\nQSIZE:0          NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n-rw-r--r--\nq2\nno dirs\n";
+    assert_eq!(out, want, "{err}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod eventfd;
 pub mod host;
 pub mod hostfs;
 pub mod lock;
+pub mod mqueue;
 pub mod pidfd;
 pub mod pipe;
 pub mod signalfd;
@@ -83,6 +84,14 @@ pub trait FileOps: Send + Sync {
     /// Default: a file that never blocks.
     fn poll(&self, _events: u16) -> u16 {
         POLLIN | POLLOUT
+    }
+    /// Whether readiness means anything (Linux: file_can_poll), which
+    /// epoll requires. Default: not for regular files and directories,
+    /// which are always ready.
+    fn can_poll(&self) -> bool {
+        const S_IFMT: u32 = 0o170000;
+        let kind = self.stat().map(|s| s.st_mode & S_IFMT).unwrap_or(0);
+        !(kind == 0o100000 || kind == 0o040000 || self.is_dir())
     }
     /// Readiness changes come from the host (stdio), not from sentry
     /// objects that wake `POLL_WQ`: pollers must re-check periodically.

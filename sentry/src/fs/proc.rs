@@ -125,6 +125,11 @@ const PID_LINKS: &[&str] = &["exe", "cwd", "root"];
 /// Directories and files below /proc/sys (sorted; a directory is a prefix).
 const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/fs/file-max", || "9223372036854775807\n".into()),
+    ("sys/fs/mqueue/msg_default", || sysctl("fs.mqueue.msg_default", "10\n")),
+    ("sys/fs/mqueue/msg_max", || sysctl("fs.mqueue.msg_max", "10\n")),
+    ("sys/fs/mqueue/msgsize_default", || sysctl("fs.mqueue.msgsize_default", "8192\n")),
+    ("sys/fs/mqueue/msgsize_max", || sysctl("fs.mqueue.msgsize_max", "8192\n")),
+    ("sys/fs/mqueue/queues_max", || sysctl("fs.mqueue.queues_max", "256\n")),
     ("sys/fs/nr_open", || "1048576\n".into()),
     ("sys/kernel/cap_last_cap", || "40\n".into()),
     ("sys/kernel/domainname", || uts_line(|u| &u.domainname)),
@@ -198,7 +203,7 @@ fn sys_static(path: &str) -> Option<&'static str> {
         return Some(p);
     }
     // Directories: the longest static prefix that matches.
-    ["sys", "sys/fs", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
+    ["sys", "sys/fs", "sys/fs/mqueue", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
 }
 
 impl ProcInode {

@@ -260,7 +260,12 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
     let img = stack::build(STACK_TOP, &argv_b, &envp_b, path.as_bytes(), random, &aux)?;
     m.copy_out(img.sp, &img.bytes)?;
 
-    // Commit: switch to the new address space, then let the old one go.
+    // Commit: the old image's robust and PI futexes are released as at
+    // exit (Linux: futex_exec_release) and its robust list forgotten, as
+    // its addresses mean nothing in the new image. Then switch to the new
+    // address space and let the old one go.
+    crate::syscalls::futex::exit_futexes(t);
+    t.robust_list = (0, 0);
     let root = m.page_table().root();
     let old = core::mem::replace(&mut t.mm, Arc::new(Mutex::new(m)));
     super::sched::set_cr3(&t.shared, root);

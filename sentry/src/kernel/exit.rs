@@ -1,7 +1,7 @@
-//! Ending threads and processes (Linux: kernel/exit.c): clear_child_tid,
-//! the last thread turning the process into a zombie, reparenting its
-//! children to init, telling the parent. When init (pid 1) ends, the
-//! sandbox ends with its status.
+//! Ending threads and processes (Linux: kernel/exit.c): robust and PI
+//! futexes, clear_child_tid, the last thread turning the process into a
+//! zombie, reparenting its children to init, telling the parent. When
+//! init (pid 1) ends, the sandbox ends with its status.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -15,6 +15,9 @@ use super::task::{ExitReason, Task};
 
 /// Ends a thread; never returns.
 pub fn exit_task(mut t: Box<Task>, why: ExitReason) -> ! {
+    // Robust and PI futexes first, while the thread's TID is still the
+    // one their words name (Linux: futex_exit_release in mm_release).
+    crate::syscalls::futex::exit_futexes(&t);
     if t.clear_child_tid != 0 {
         let addr = t.clear_child_tid;
         let _ = t.mm.lock().write_obj(addr, &0u32);

@@ -104,6 +104,7 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
         altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 { super::signal::ALTSTACK_DISABLED } else { t.altstack },
         restart: false,
         restart_nohand: false,
+        restart_nointr: false,
         handler_running: false,
         keep_regs: false,
         saved_mask: None,

@@ -572,7 +572,8 @@ pub fn finish_restart(t: &mut Task, handler_ran_without_restart: bool) {
     }
     t.restart = false;
     let nohand = core::mem::take(&mut t.restart_nohand);
-    if handler_ran_without_restart || (nohand && t.handler_running) {
+    let nointr = core::mem::take(&mut t.restart_nointr);
+    if !nointr && (handler_ran_without_restart || (nohand && t.handler_running)) {
         t.regs.rax = (-i64::from(crate::errno::Errno::EINTR.0)) as u64;
     } else {
         t.regs.rip -= 2;

@@ -180,6 +180,7 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         altstack: super::signal::ALTSTACK_DISABLED,
         restart: false,
         restart_nohand: false,
+        restart_nointr: false,
         handler_running: false,
         keep_regs: false,
         saved_mask: None,

@@ -163,6 +163,9 @@ pub struct Task {
     pub restart: bool,
     /// The interrupted call was ERESTARTNOHAND.
     pub restart_nohand: bool,
+    /// The interrupted call was ERESTARTNOINTR: restarted even after a
+    /// handler without SA_RESTART.
+    pub restart_nointr: bool,
     /// A handler frame is being set up (finish_restart's view).
     pub handler_running: bool,
     /// Dispatch must leave the registers as the handler set them

@@ -12,6 +12,9 @@ use crate::errno::Errno;
 /// Internal errno: the syscall may be restarted after a signal handler
 /// (SA_RESTART) or transparently; never seen by the application.
 pub const ERESTARTSYS: Errno = Errno(512);
+/// Internal errno: always restart, handler or not (futex LOCK_PI, which
+/// must never fail with EINTR); never seen by the application.
+pub const ERESTARTNOINTR: Errno = Errno(513);
 /// Internal errno: restart unless a handler runs (then EINTR, whatever
 /// SA_RESTART says): sigsuspend, pause, select.
 pub const ERESTARTNOHAND: Errno = Errno(514);

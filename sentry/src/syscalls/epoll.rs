@@ -64,10 +64,7 @@ pub fn sys_epoll_ctl(t: &mut Task, a: &Args) -> SysResult {
         let fds = t.fds.lock();
         (fds.get(epfd)?, fds.get(fd)?)
     };
-    // Regular files and directories are always ready: Linux refuses them.
-    const S_IFMT: u32 = 0o170000;
-    let kind = file.ops.stat().map(|s| s.st_mode & S_IFMT).unwrap_or(0);
-    if kind == 0o100000 || kind == 0o040000 || file.ops.is_dir() {
+    if !file.ops.can_poll() {
         return Err(Errno::EPERM);
     }
     if Arc::ptr_eq(&ep_file, &file) {

@@ -11,6 +11,7 @@ pub mod futex;
 pub mod info;
 pub mod ipc;
 pub mod mm;
+pub mod mqueue;
 pub mod names;
 pub mod net;
 pub mod poll;
@@ -118,6 +119,11 @@ pub fn dispatch(t: &mut Task) {
             // Settled by signal handling: restarted, or EINTR if a
             // handler without SA_RESTART runs.
             t.restart = true;
+            (-i64::from(Errno::EINTR.0)) as u64
+        }
+        Err(crate::kernel::wait::ERESTARTNOINTR) => {
+            t.restart = true;
+            t.restart_nointr = true;
             (-i64::from(Errno::EINTR.0)) as u64
         }
         Err(crate::kernel::wait::ERESTARTNOHAND) => {

@@ -3,7 +3,7 @@
 //! not listed return ENOSYS (logged once).
 
 use super::names::{NAMES, NR_SYSCALLS};
-use super::{file, fs, futex, info, ipc, mm, poll, process, signal, time, Handler};
+use super::{file, fs, futex, info, ipc, mm, mqueue, poll, process, signal, time, Handler};
 use crate::kernel::sigframe;
 
 /// How completely a syscall is implemented.
@@ -178,7 +178,7 @@ rows! {
     (199, fremovexattr, fs::sys_fremovexattr, Partial("no filesystem stores extended attributes yet")),
     (200, tkill, process::sys_tkill, Full),
     (201, time, time::sys_time, Full),
-    (202, futex, futex::sys_futex, Partial("no PI operations")),
+    (202, futex, futex::sys_futex, Partial("PI futexes keep Linux's ownership protocol; priority inheritance is a no-op (tasks have no priorities)")),
     (204, sched_getaffinity, process::sys_sched_getaffinity, Full),
     (213, epoll_create, super::epoll::sys_epoll_create, Full),
     (217, getdents64, fs::sys_getdents64, Full),
@@ -197,6 +197,12 @@ rows! {
     (233, epoll_ctl, super::epoll::sys_epoll_ctl, Partial("edge-triggered mode may report extra edges after unrelated I/O")),
     (234, tgkill, process::sys_tgkill, Full),
     (235, utimes, fs::sys_utimes, Full),
+    (240, mq_open, mqueue::sys_mq_open, Full),
+    (241, mq_unlink, mqueue::sys_mq_unlink, Full),
+    (242, mq_timedsend, mqueue::sys_mq_timedsend, Full),
+    (243, mq_timedreceive, mqueue::sys_mq_timedreceive, Full),
+    (244, mq_notify, mqueue::sys_mq_notify, Partial("SIGEV_THREAD (a netlink socket) fails with ENOSYS")),
+    (245, mq_getsetattr, mqueue::sys_mq_getsetattr, Full),
     (247, waitid, process::sys_waitid, Partial("exits only")),
     (257, openat, fs::sys_openat, Partial("no O_TMPFILE")),
     (258, mkdirat, fs::sys_mkdirat, Full),

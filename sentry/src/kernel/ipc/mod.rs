@@ -1,6 +1,7 @@
 //! System V IPC (Linux: ipc/util.c, and the namespace's three `ipc_ids`):
 //! shared memory segments (`shm`), semaphore sets (`sem`) and message
-//! queues (`msg`). The sandbox is one IPC namespace.
+//! queues (`msg`); and POSIX message queues (`mqueue`), which have names
+//! instead of ids. The sandbox is one IPC namespace.
 //!
 //! Each kind keeps its objects in an [`Ids`] table behind one lock, as
 //! Linux's per-kind rwsem plus per-object spinlock collapsed into one
@@ -18,6 +19,7 @@
 //! touching application memory.
 #![forbid(unsafe_code)]
 
+pub mod mqueue;
 pub mod msg;
 pub mod sem;
 pub mod shm;
@@ -453,9 +455,12 @@ impl<T> Waiter<T> {
 }
 
 /// Process `pid` has ended: its semaphore adjustments are applied
-/// (Linux: exit_sem). Its shared memory detaches with its address space.
+/// (Linux: exit_sem), its message queue notifications are dropped (its
+/// descriptors closed: Linux's mqueue_flush_file). Its shared memory
+/// detaches with its address space.
 pub fn exit_process(pid: u32) {
     sem::exit_undo(pid, now_secs());
+    mqueue::process_exited(pid);
 }
 
 #[cfg(test)]
