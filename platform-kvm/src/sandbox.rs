@@ -52,6 +52,8 @@ pub struct SandboxConfig {
     /// Trees the sentry may write without `allow_writes` (read-write
     /// volumes), as mount sources.
     pub writable: Vec<String>,
+    /// The id maps of the gofer's user namespace, when it runs in one.
+    pub gofer_id_maps: Option<crate::files::IdMaps>,
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -275,7 +277,7 @@ impl Sandbox {
         }
         service = service.writable_trees(&cfg.writable);
         if let Some(sock) = cfg.gofer {
-            service = service.with_gofer(crate::files::GoferFiles::connect(sock)?);
+            service = service.with_gofer(crate::files::GoferFiles::connect(sock, cfg.gofer_id_maps.clone())?);
         }
         if cfg.flags & abi::boot::flags::STRACE != 0 {
             service = service.unlimited_console();

@@ -70,6 +70,7 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         net_raw: false,
         gofer: None,
         writable: vec![],
+        gofer_id_maps: None,
     };
     Sandbox::new(cfg)?.run()
 }

@@ -240,6 +240,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         net_raw: false,
         gofer,
         writable,
+        gofer_id_maps: None,
     };
     if no_network {
         if let Err(e) = crate::netns::isolate() {
