@@ -85,6 +85,9 @@ fn serve(a: &GoferArgs) -> Result<()> {
             enter_user_namespace(std::os::unix::net::UnixStream::from(s))?;
         }
         let root = gofer::confine::confine_in_place(&a.root).context("confining the gofer")?;
+        // As the VMM: a process of the same uid with the same or more
+        // capabilities (another container's gofer) cannot reach our fds.
+        nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
         let config = gofer::Config { readonly: false, proc_self_fd: Some(proc_fd), ..gofer::Config::default() };
         gofer::serve(sock, root, &config).context("serving")?;
         return Ok(());

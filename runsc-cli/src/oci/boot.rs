@@ -577,6 +577,10 @@ fn enter_tree(rootfs: &Path) -> Result<PathBuf> {
     };
     let keep = VMM_CAPS.iter().fold(0u64, |m, &(c, _)| m | 1 << c);
     gofer::confine::limit_capabilities(keep).context("dropping the VMM's capabilities")?;
+    // Other processes of our uid without CAP_SYS_PTRACE (another
+    // container's VMM, as taken over as this one) cannot then reach our
+    // fds or root through /proc; the runtime's clients (root) still can.
+    nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     Ok(proc_root)
 }
 
