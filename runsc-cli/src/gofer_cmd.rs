@@ -48,6 +48,26 @@ pub struct GoferArgs {
     userns_sync: Option<RawFd>,
 }
 
+/// Starts `rvisor gofer --fd N ARGS…` with one end of a new seqpacket
+/// pair (and `inherit` open across exec); returns the other end and the
+/// process. Its stdin and stdout are /dev/null, its stderr ours. It runs
+/// in a process group of its own: the terminal's ^C and ^Z go to the
+/// sandbox (see `rvisor do` and the OCI console), never to the gofer,
+/// which ends with the VMM anyway (PDEATHSIG of the calling thread).
+pub fn spawn(args: &[&std::ffi::OsStr], inherit: &[std::os::fd::BorrowedFd<'_>]) -> std::io::Result<(OwnedFd, std::process::Child)> {
+    use std::os::fd::AsRawFd;
+    let (vmm_end, gofer_end) = gofer::seqpacket_pair()?;
+    for fd in inherit.iter().map(|f| f.as_raw_fd()).chain([gofer_end.as_raw_fd()]) {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+    }
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg("gofer").arg("--fd").arg(gofer_end.as_raw_fd().to_string()).args(args);
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn()?;
+    Ok((vmm_end, child))
+}
+
 /// The gofer process's main; returns its exit status.
 pub fn run(a: &GoferArgs) -> i32 {
     match serve(a) {

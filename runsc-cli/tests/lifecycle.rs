@@ -414,6 +414,9 @@ fn a_console_is_the_containers_terminal() {
     t.send("\x03");
     t.send("echo rc=$?\n");
     assert!(t.expect("rc=130"), "^C did not end the foreground job: {}", t.text());
+    // The terminal's ^C was the sandbox's alone: the gofer still serves.
+    t.send("cat /etc/passwd\n");
+    assert!(t.expect("\nroot:x:0:0:root:/root:/bin/sh\n"), "{}", t.text());
     t.send("exit 6\n");
     let started = Instant::now();
     let status = loop {

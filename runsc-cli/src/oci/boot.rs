@@ -208,25 +208,18 @@ fn gofer_id_maps(spec: &Spec) -> Option<platform_kvm::files::IdMaps> {
 fn start_gofer(rootfs: &Path, maps: Option<&platform_kvm::files::IdMaps>) -> Result<OwnedFd> {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    let inherit = |fd: &dyn AsRawFd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
-    let (vmm_end, gofer_end) = gofer::seqpacket_pair().context("gofer socket")?;
-    inherit(&gofer_end)?;
-    let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg("gofer").arg("--fd").arg(gofer_end.as_raw_fd().to_string()).arg("--root").arg(rootfs).arg("--in-place");
+    let mut args = vec![std::ffi::OsStr::new("--root"), rootfs.as_os_str(), std::ffi::OsStr::new("--in-place")];
     let sync = match maps {
-        Some(_) => {
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("gofer sync socket")?;
-            inherit(&theirs)?;
-            cmd.arg("--userns-sync").arg(theirs.as_raw_fd().to_string());
-            Some((ours, theirs))
-        }
+        Some(_) => Some(std::os::unix::net::UnixStream::pair().context("gofer sync socket")?),
         None => None,
     };
-    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-    // Spawned from the thread that lives as long as the VMM: the gofer's
-    // PDEATHSIG follows that thread.
-    let child = cmd.spawn().context("starting the gofer")?;
-    drop(gofer_end);
+    let sync_arg = sync.as_ref().map(|(_, theirs)| theirs.as_raw_fd().to_string());
+    if let Some(n) = &sync_arg {
+        args.extend([std::ffi::OsStr::new("--userns-sync"), std::ffi::OsStr::new(n)]);
+    }
+    let inherit: Vec<_> = sync.iter().map(|(_, theirs)| theirs.as_fd()).collect();
+    // Called on the thread that lives as long as the VMM (see `spawn`).
+    let (vmm_end, child) = crate::gofer_cmd::spawn(&args, &inherit).context("starting the gofer")?;
     if let (Some((mut ours, theirs)), Some(maps)) = (sync, maps) {
         drop(theirs);
         let mut b = [0u8; 1];
