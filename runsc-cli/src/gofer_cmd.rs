@@ -155,5 +155,8 @@ fn enter_user_namespace(mut sync: std::os::unix::net::UnixStream) -> Result<()> 
     nix::unistd::setgroups(&[]).context("setgroups")?;
     nix::unistd::setresgid(root_g, root_g, root_g).context("setresgid 0 in the user namespace")?;
     nix::unistd::setresuid(root_u, root_u, root_u).context("setresuid 0 in the user namespace")?;
+    // A change of ids clears the parent-death signal: arm it again. The
+    // VMM is waiting for us (it attaches next), so it is still our parent.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("PR_SET_PDEATHSIG")?;
     Ok(())
 }

@@ -474,6 +474,15 @@ fn status_field(pid: i32, name: &str) -> String {
     s.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("").trim().to_string()
 }
 
+/// Waits for the gofer `pid` to end (it ends with its VMM).
+fn wait_gone(pid: i32) {
+    let t = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(t.elapsed() < Duration::from_secs(10), "the gofer outlived its VMM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Starts container `id` running `sleep` and returns the VMM's pid.
 fn start_sleeper(e: &Env, id: &str) -> i32 {
     let pidfile = e.dir.join(format!("{id}.pid"));
@@ -542,12 +551,7 @@ fn the_containers_files_come_through_the_gofer() {
     assert_eq!((code, out.as_str()), (0, "from-volume\n"), "{err}");
     assert_eq!(e.rv(&["kill", "g1", "KILL"]).0, 0);
     assert!(e.wait_status("g1", "stopped"));
-    // The gofer ends with its VMM.
-    let t = Instant::now();
-    while Path::new(&format!("/proc/{}", gofers[0])).exists() && std::fs::read_to_string(format!("/proc/{}/stat", gofers[0])).is_ok_and(|s| !s.contains(") Z")) {
-        assert!(t.elapsed() < Duration::from_secs(10), "the gofer outlived its VMM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_gone(gofers[0]);
 
     // A read-only root stays read-only through the gofer.
     let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap();
@@ -606,4 +610,5 @@ fn a_user_namespace_maps_the_gofers_ids() {
     assert_eq!(std::fs::read_to_string(vol.join("hosts-own")).unwrap(), "host\n");
     assert_eq!(e.rv(&["kill", "u1", "KILL"]).0, 0);
     assert!(e.wait_status("u1", "stopped"));
+    wait_gone(gofer);
 }
