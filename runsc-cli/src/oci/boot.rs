@@ -539,8 +539,6 @@ const VMM_CAPS: &[(u32, &str)] = &[
     (11, "CAP_NET_BROADCAST: broadcast and multicast on its sockets"),
     (12, "CAP_NET_ADMIN: socket options and NETLINK_ROUTE changes of the container's own network namespace"),
     (13, "CAP_NET_RAW: raw sockets, when the container's capabilities hold it (checked by the VMM)"),
-    (14, "CAP_IPC_LOCK: guest memory may be locked"),
-    (24, "CAP_SYS_RESOURCE: the sandbox's host fds and memory may pass soft limits"),
 ];
 
 /// Puts the VMM into the tree `build_tree` made: pivots into it (the
