@@ -164,6 +164,49 @@ pub fn confine_tree(binds: &[Bind]) -> Result<OwnedFd, GoferError> {
     pivot(at, &[])
 }
 
+/// Like [`confine`], for a root that already holds the sandbox's mounts
+/// at their sandbox paths (an OCI container: the runtime built that tree in
+/// the mount namespace the gofer inherits). The tree is bound recursively
+/// onto itself, so the root is a mount of this namespace (in a user
+/// namespace of its own the copied mounts are locked, and `pivot_root`
+/// refuses a locked root) keeping every mount below it; its flags stay as
+/// they are (a read-only root stays read-only; locked flags could not be
+/// cleared) with `nosuid,nodev` added.
+///
+/// Call it after entering the user namespace, if any: the mount namespace
+/// made here then belongs to it.
+pub fn confine_in_place(root: &Path) -> Result<OwnedFd, GoferError> {
+    let root_c = cpath(root)?;
+    private_namespace()?;
+    sys::mount(Some(&root_c), &root_c, None, libc::MS_BIND | libc::MS_REC).map_err(step("bind-mount the root"))?;
+    let held = sys::open(&root_c, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(step("open the root"))?;
+    let vfs = sys::fstatvfs(held.as_fd()).map_err(step("statvfs the root"))?;
+    let mut flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV;
+    for (st, ms) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if vfs.f_flag & st != 0 {
+            flags |= ms;
+        }
+    }
+    sys::mount(None, &proc_path(held.as_fd()), None, flags).map_err(step("remount the root nosuid,nodev"))?;
+    drop(held);
+    pivot(&root_c, &[])
+}
+
+/// Leaves only the capabilities in `keep` (a bit mask) in every set of the
+/// calling thread (threads it starts later inherit that) and sets
+/// `no_new_privs`. For the VMM of an OCI container, once it no longer
+/// needs to mount or open files.
+pub fn limit_capabilities(keep: u64) -> Result<(), GoferError> {
+    drop_caps_but(keep)?;
+    sys::set_no_new_privs().map_err(step("set no_new_privs"))
+}
+
 /// A mount namespace of our own in which nothing propagates.
 fn private_namespace() -> Result<(), GoferError> {
     sys::unshare(libc::CLONE_NEWNS).map_err(step("unshare(CLONE_NEWNS)"))?;
@@ -293,7 +336,10 @@ fn bind(root: BorrowedFd<'_>, b: &Bind) -> Result<(), GoferError> {
 
 /// Leaves only [`KEPT_CAPS`] in every capability set of the calling thread.
 fn drop_capabilities() -> Result<(), GoferError> {
-    let keep = kept_mask();
+    drop_caps_but(kept_mask())
+}
+
+fn drop_caps_but(keep: u64) -> Result<(), GoferError> {
     // The bounding set first: shrinking it needs CAP_SETPCAP, which capset
     // below removes.
     for c in 0..64u32 {

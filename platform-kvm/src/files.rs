@@ -21,12 +21,35 @@ type Res<T> = Result<T, i32>;
 /// The root fid `Attach` binds.
 const ROOT: Fid = 0;
 
+/// The id maps of a gofer that runs in a user namespace of its own:
+/// (first id in the gofer's namespace, first host id, count) ranges, as
+/// in /proc/PID/uid_map. The sentry deals in host ids (it maps them to the
+/// container's itself, and fstat of a donated fd by the VMM gives host
+/// ids), so ids crossing to and from such a gofer are translated here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdMaps {
+    pub uid: Vec<(u32, u32, u32)>,
+    pub gid: Vec<(u32, u32, u32)>,
+}
+
+impl IdMaps {
+    fn map(ranges: &[(u32, u32, u32)], id: u32, to_host: bool) -> Option<u32> {
+        ranges.iter().find_map(|&(inner, host, n)| {
+            let (from, to) = if to_host { (inner, host) } else { (host, inner) };
+            id.checked_sub(from).filter(|d| *d < n).map(|d| to + d)
+        })
+    }
+}
+
 /// A connection to the sandbox's gofer.
 pub struct GoferFiles {
     client: Mutex<Client>,
-    /// Owner given to files the sentry creates (the VMM's, as when it
-    /// created them itself; the sentry sets the container's afterwards).
+    /// Owner given to files the sentry creates, as ids of the gofer's
+    /// namespace (the VMM's, as when it created them itself, or the
+    /// gofer's root when the VMM's are not mapped there; the sentry sets
+    /// the container's afterwards).
     owner: (u32, u32),
+    maps: Option<IdMaps>,
 }
 
 /// Why the gofer could not be used at start.
@@ -35,8 +58,9 @@ pub struct GoferFiles {
 pub struct GoferStartError(String);
 
 impl GoferFiles {
-    /// Attaches to the gofer on `sock`.
-    pub fn connect(sock: OwnedFd) -> Result<GoferFiles, GoferStartError> {
+    /// Attaches to the gofer on `sock`; `maps` are its user namespace's
+    /// when it has one.
+    pub fn connect(sock: OwnedFd, maps: Option<IdMaps>) -> Result<GoferFiles, GoferStartError> {
         let mut client = Client::new(sock);
         match client.call(&Request::Attach) {
             Ok(Response { reply: Reply::Attach { .. }, .. }) => {}
@@ -44,8 +68,33 @@ impl GoferFiles {
             Err(e) => return Err(GoferStartError(format!("attach: {e}"))),
         }
         // SAFETY: geteuid/getegid have no preconditions.
-        let owner = unsafe { (libc::geteuid(), libc::getegid()) };
-        Ok(GoferFiles { client: Mutex::new(client), owner })
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let owner = match &maps {
+            Some(m) => (IdMaps::map(&m.uid, uid, false).unwrap_or(0), IdMaps::map(&m.gid, gid, false).unwrap_or(0)),
+            None => (uid, gid),
+        };
+        Ok(GoferFiles { client: Mutex::new(client), owner, maps })
+    }
+
+    /// A host id as the gofer names it (`EINVAL` when its namespace has
+    /// none for it, as chown(2) in a user namespace answers).
+    fn to_gofer(&self, id: u32, gid: bool) -> Res<u32> {
+        match &self.maps {
+            Some(m) => IdMaps::map(if gid { &m.gid } else { &m.uid }, id, false).ok_or(libc::EINVAL),
+            None => Ok(id),
+        }
+    }
+
+    /// A stat from the gofer with host ids. Ids the gofer's namespace
+    /// cannot name (its overflow id) come back through its map as they
+    /// went.
+    fn host_stat(&self, s: &gofer::protocol::Stat) -> Stat {
+        let mut st = to_stat(s);
+        if let Some(m) = &self.maps {
+            st.st_uid = IdMaps::map(&m.uid, st.st_uid, true).unwrap_or(st.st_uid);
+            st.st_gid = IdMaps::map(&m.gid, st.st_gid, true).unwrap_or(st.st_gid);
+        }
+        st
     }
 
     fn call(c: &mut Client, req: &Request) -> Res<Response> {
@@ -127,7 +176,7 @@ impl GoferFiles {
         let names_v = names.iter().map(|n| n.to_vec()).collect();
         match Self::call(&mut c, &Request::WalkStat { fid: ROOT, names: names_v })?.reply {
             Reply::WalkStat { stop, .. } if stop != 0 => Err(stop),
-            Reply::WalkStat { stats, .. } => stats.last().map(to_stat).ok_or(libc::EIO),
+            Reply::WalkStat { stats, .. } => stats.last().map(|s| self.host_stat(s)).ok_or(libc::EIO),
             _ => Err(libc::EIO),
         }
     }
@@ -215,6 +264,8 @@ impl GoferFiles {
             PathOp::Chmod => self.with_fid(&names, set(SetAttr { mask: attr::MODE, mode: (arg & 0o7777) as u32, ..SetAttr::default() })),
             PathOp::Chown => {
                 let (u, g) = (arg as u32, (arg >> 32) as u32);
+                let u = if u != u32::MAX { self.to_gofer(u, false)? } else { u };
+                let g = if g != u32::MAX { self.to_gofer(g, true)? } else { g };
                 // -1 leaves an id as it is, as in chown(2).
                 let mask = if u != u32::MAX { attr::UID } else { 0 } | if g != u32::MAX { attr::GID } else { 0 };
                 self.with_fid(&names, set(SetAttr { mask, uid: u, gid: g, ..SetAttr::default() }))
@@ -285,5 +336,17 @@ mod tests {
         assert_eq!(components(b"/a/../b"), Err(libc::EINVAL));
         assert_eq!(components(b"/a/./b"), Err(libc::EINVAL));
         assert_eq!(split_last(&[]).err(), Some(libc::EBUSY));
+    }
+
+    #[test]
+    fn ids_cross_the_map_both_ways() {
+        let r = [(0, 100_000, 65536), (70_000, 5000, 10)];
+        assert_eq!(IdMaps::map(&r, 100_007, false), Some(7));
+        assert_eq!(IdMaps::map(&r, 7, true), Some(100_007));
+        assert_eq!(IdMaps::map(&r, 5009, false), Some(70_009));
+        assert_eq!(IdMaps::map(&r, 5010, false), None);
+        assert_eq!(IdMaps::map(&r, 0, false), None);
+        assert_eq!(IdMaps::map(&r, 65536, true), None);
+        assert_eq!(IdMaps::map(&[], 1, true), None);
     }
 }

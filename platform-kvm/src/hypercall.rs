@@ -105,8 +105,8 @@ pub struct Service {
     net: crate::net::Net,
     /// Lifecycle events from the sentry (ready, control answers, exits).
     control: Arc<crate::control::ControlShared>,
-    /// Whether the sentry may change host files (OCI mode: the VMM's
-    /// mount namespace holds only the container's root and mounts).
+    /// Whether the sentry may change any host file the gofer serves (OCI
+    /// mode).
     allow_writes: bool,
     /// Trees the sentry may change even without `allow_writes`
     /// (read-write volumes of `rvisor do`), as path prefixes ending in '/'.
@@ -152,14 +152,16 @@ impl Service {
         self
     }
 
-    /// Whether a change to `path` is allowed (`..` never reaches here
-    /// through the gofer, which refuses it; the VMM's own resolution only
-    /// runs in OCI mode, where everything may be written).
+    /// Whether a change to `path` is allowed. Only through the gofer: the
+    /// VMM never changes a host file by path itself (it resolves paths
+    /// only for a sandbox without a gofer, read-only). `..` never reaches
+    /// the gofer, which refuses it.
     fn may_write(&self, path: &[u8]) -> bool {
-        self.allow_writes || (!path.split(|&b| b == b'/').any(|c| c == b"..") && self.writable.iter().any(|w| path.starts_with(w)))
+        self.files.is_some()
+            && (self.allow_writes || (!path.split(|&b| b == b'/').any(|c| c == b"..") && self.writable.iter().any(|w| path.starts_with(w))))
     }
 
-    /// Lets the sentry change files under the VMM's root.
+    /// Lets the sentry change any file the gofer serves.
     pub fn allow_writes(mut self) -> Self {
         self.allow_writes = true;
         self
@@ -643,54 +645,9 @@ impl Service {
         } else {
             [(0, 0); 2]
         };
-        if let Some(files) = &self.files {
-            return self.gofer_path_op(files, op, &path, a, times).map(|()| 0);
-        }
-        // Each call below is a single host syscall on NUL-terminated paths
-        // read from guest memory, plain integers or a local buffer, with no
-        // memory retained.
-        let r = match op {
-            PathOp::Create => {
-                let mode = (arg & 0o177777) as libc::mode_t;
-                match mode & libc::S_IFMT {
-                    // SAFETY: a NUL-terminated path and an integer mode.
-                    libc::S_IFDIR => unsafe { libc::mkdir(path.as_ptr(), mode & 0o7777) },
-                    // SAFETY: as above; rdev 0 (no device nodes).
-                    libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK => unsafe { libc::mknod(path.as_ptr(), mode, 0) },
-                    _ => return Err(libc::EPERM),
-                }
-            }
-            // SAFETY: a NUL-terminated path and flags checked above.
-            PathOp::Unlink => unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), arg as i32) },
-            PathOp::Rename => {
-                let to = second()?;
-                // SAFETY: two NUL-terminated paths and flags checked above.
-                (unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, path.as_ptr(), libc::AT_FDCWD, to.as_ptr(), arg as u32) }) as i32
-            }
-            PathOp::Symlink => {
-                let target = self.read_bytes(a[3], a[4], hypercall::MAX_PATH)?;
-                let target = std::ffi::CString::new(target).map_err(|_| libc::EINVAL)?;
-                // SAFETY: two NUL-terminated strings that outlive the call.
-                unsafe { libc::symlink(target.as_ptr(), path.as_ptr()) }
-            }
-            PathOp::Link => {
-                let to = second()?;
-                // SAFETY: two NUL-terminated paths, flags 0.
-                unsafe { libc::linkat(libc::AT_FDCWD, path.as_ptr(), libc::AT_FDCWD, to.as_ptr(), 0) }
-            }
-            // SAFETY: a NUL-terminated path and an integer mode.
-            PathOp::Chmod => unsafe { libc::fchmodat(libc::AT_FDCWD, path.as_ptr(), (arg & 0o7777) as libc::mode_t, 0) },
-            // SAFETY: a NUL-terminated path and integer ids.
-            PathOp::Chown => unsafe { libc::lchown(path.as_ptr(), arg as u32, (arg >> 32) as u32) },
-            PathOp::Utimens => {
-                let times = times.map(|(tv_sec, tv_nsec)| libc::timespec { tv_sec, tv_nsec });
-                // SAFETY: a NUL-terminated path and a local array of two timespecs.
-                unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) }
-            }
-            // SAFETY: a NUL-terminated path and an offset checked by to_off.
-            PathOp::Truncate => unsafe { libc::truncate(path.as_ptr(), to_off(arg)?) },
-        };
-        check(i64::from(r))
+        // `may_write` held, so a gofer serves the sandbox.
+        let files = self.files.as_ref().ok_or(libc::EROFS)?;
+        self.gofer_path_op(files, op, &path, a, times).map(|()| 0)
     }
 
     /// `path_op` through the gofer; `path_op` has checked the flags and
@@ -934,23 +891,36 @@ mod tests {
     fn writes_only_where_allowed() {
         let dir = std::env::temp_dir().join(format!("rvisor-hc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // Without a gofer the VMM changes nothing by path, whatever it was told.
         let s = service().allow_writes();
-        let path = format!("{}/d", dir.display());
-        s.mem.write(0x2000, path.as_bytes()).unwrap();
-        let len = path.len() as u64;
+        let host_path = format!("{}/d", dir.display());
+        s.mem.write(0x2000, host_path.as_bytes()).unwrap();
+        let len = host_path.len() as u64;
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, len, 0, 0, u64::from(libc::S_IFDIR | 0o755)]), -i64::from(libc::EROFS));
+        assert_eq!(call(&s, Nr::HostOpen as u64, [0x2000, len, (libc::O_RDWR | libc::O_CREAT) as u64, 0o644, 0, 0]), -i64::from(libc::EROFS));
+        assert!(!dir.join("d").exists());
+
+        // Through a gofer serving `dir`, paths are the gofer's.
+        let (vmm_end, gofer_end) = gofer::seqpacket_pair().unwrap();
+        let root = std::os::fd::OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        let server = std::thread::spawn(move || gofer::serve(gofer_end, root, &gofer::Config::default()));
+        let s = service().allow_writes().with_gofer(crate::files::GoferFiles::connect(vmm_end, None).unwrap());
+        s.mem.write(0x2000, b"/d").unwrap();
         // mkdir, then unknown sub-operations and flags are refused.
-        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, len, 0, 0, u64::from(libc::S_IFDIR | 0o755)]), 0);
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, 2, 0, 0, u64::from(libc::S_IFDIR | 0o755)]), 0);
         assert!(dir.join("d").is_dir());
-        assert_eq!(call(&s, Nr::HostPathOp as u64, [99, 0x2000, len, 0, 0, 0]), -i64::from(libc::EINVAL));
-        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, len, 0, 0, 0x8000]), -i64::from(libc::EINVAL));
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [99, 0x2000, 2, 0, 0, 0]), -i64::from(libc::EINVAL));
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 2, 0, 0, 0x8000]), -i64::from(libc::EINVAL));
         // Device nodes are never made.
-        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, len, 0, 0, u64::from(libc::S_IFCHR)]), -i64::from(libc::EPERM));
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [1, 0x2000, 2, 0, 0, u64::from(libc::S_IFCHR)]), -i64::from(libc::EPERM));
         // rmdir.
-        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, len, 0, 0, libc::AT_REMOVEDIR as u64]), 0);
+        assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 2, 0, 0, libc::AT_REMOVEDIR as u64]), 0);
         assert!(!dir.join("d").exists());
         // Relative paths are refused here too.
         s.mem.write(0x2000, b"relative").unwrap();
         assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 8, 0, 0, 0]), -i64::from(libc::EINVAL));
+        drop(s);
+        server.join().unwrap().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

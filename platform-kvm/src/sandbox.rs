@@ -55,6 +55,8 @@ pub struct SandboxConfig {
     /// vCPUs (0: one per host CPU this process may use); at most
     /// `abi::layout::MAX_VCPUS`.
     pub num_vcpus: u32,
+    /// The id maps of the gofer's user namespace, when it runs in one.
+    pub gofer_id_maps: Option<crate::files::IdMaps>,
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -286,7 +288,7 @@ impl Sandbox {
         }
         service = service.writable_trees(&cfg.writable);
         if let Some(sock) = cfg.gofer {
-            service = service.with_gofer(crate::files::GoferFiles::connect(sock)?);
+            service = service.with_gofer(crate::files::GoferFiles::connect(sock, cfg.gofer_id_maps.clone())?);
         }
         if cfg.flags & abi::boot::flags::STRACE != 0 {
             service = service.unlimited_console();

@@ -71,6 +71,7 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         gofer: None,
         writable: vec![],
         num_vcpus: 1,
+        gofer_id_maps: None,
     };
     Sandbox::new(cfg)?.run()
 }

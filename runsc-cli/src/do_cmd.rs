@@ -94,26 +94,18 @@ fn host_of(root: &Path, p: &Path) -> PathBuf {
 /// Starts `rvisor gofer` serving `root` and `volumes`; returns the VMM's
 /// end of its socket.
 fn start_gofer(root: &Path, volumes: &[Volume]) -> std::io::Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
-    let (vmm_end, gofer_end) = gofer::seqpacket_pair()?;
-    // The gofer's end must survive exec; nothing else runs threads here yet.
-    nix::fcntl::fcntl(gofer_end.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
-    let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg("gofer").arg("--fd").arg(gofer_end.as_raw_fd().to_string()).arg("--root").arg(root);
+    let mut args: Vec<std::ffi::OsString> = vec!["--root".into(), root.into()];
     for v in volumes {
         let mut a = v.source.clone().into_os_string();
         if v.readonly {
             a.push(":ro");
         }
-        cmd.arg("--volume").arg(a);
+        args.extend(["--volume".into(), a]);
     }
-    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-    // Out of the terminal's foreground job: ^C and ^Z are the sandbox's
-    // (see `run`), and the gofer ends with the VMM anyway (PDEATHSIG).
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn()?;
-    drop(gofer_end);
-    Ok(vmm_end)
+    // Single-threaded here: the gofer's end, made inheritable, reaches no
+    // other child.
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    Ok(crate::gofer_cmd::spawn(&args, &[])?.0)
 }
 
 fn dup_stdio() -> std::io::Result<[OwnedFd; 3]> {
@@ -244,6 +236,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         gofer,
         writable,
         num_vcpus: args.cpus.unwrap_or(0),
+        gofer_id_maps: None,
     };
     if no_network {
         if let Err(e) = crate::netns::isolate() {

@@ -438,6 +438,9 @@ fn a_console_is_the_containers_terminal() {
     t.send("\x03");
     t.send("echo rc=$?\n");
     assert!(t.expect("rc=130"), "^C did not end the foreground job: {}", t.text());
+    // The terminal's ^C was the sandbox's alone: the gofer still serves.
+    t.send("cat /etc/passwd\n");
+    assert!(t.expect("\nroot:x:0:0:root:/root:/bin/sh\n"), "{}", t.text());
     t.send("exit 6\n");
     let started = Instant::now();
     let status = loop {
@@ -450,4 +453,186 @@ fn a_console_is_the_containers_terminal() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(6), "{}", t.text());
+}
+
+/// A config whose mounts are /proc, /dev and `binds` (destination, host
+/// source, read-only), plus `linux` when given.
+fn config_with_binds(e: &Env, args: &[&str], binds: &[(&str, &Path, bool)], linux: &str) {
+    let mut mounts = vec![
+        serde_json::json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+        serde_json::json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}),
+    ];
+    for (dest, src, ro) in binds {
+        mounts.push(serde_json::json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", if *ro { "ro" } else { "rw" }]}));
+    }
+    let mut cfg = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": args, "env": ["PATH=/bin"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "hostname": "lc",
+        "mounts": mounts,
+    });
+    if !linux.is_empty() {
+        cfg["linux"] = serde_json::from_str(linux).unwrap();
+    }
+    std::fs::write(e.bundle().join("config.json"), cfg.to_string()).unwrap();
+}
+
+/// The processes whose parent is `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // "pid (comm) state ppid ...": comm may hold spaces, not ')'.
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok()) == Some(pid)
+        })
+        .collect()
+}
+
+/// A field of /proc/PID/status, such as "CapEff".
+fn status_field(pid: i32, name: &str) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("").trim().to_string()
+}
+
+/// Waits for the gofer `pid` to end (it ends with its VMM).
+fn wait_gone(pid: i32) {
+    let t = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(t.elapsed() < Duration::from_secs(10), "the gofer outlived its VMM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts container `id` running `sleep` and returns the VMM's pid.
+fn start_sleeper(e: &Env, id: &str) -> i32 {
+    let pidfile = e.dir.join(format!("{id}.pid"));
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(e), "--pid-file", pidfile.to_str().unwrap(), id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(e.rv(&["start", id]).0, 0);
+    std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn the_containers_files_come_through_the_gofer() {
+    let e = Env::new("gofer");
+    let vol = e.dir.join("vol");
+    let rovol = e.dir.join("rovol");
+    let secret = e.dir.join("secret");
+    for d in [&vol, &rovol, &secret] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(secret.join("s"), "topsecret\n").unwrap();
+    std::fs::write(rovol.join("f"), "ro-file\n").unwrap();
+    std::fs::write(e.bundle().join("rootfs/etc/motd"), "from-rootfs\n").unwrap();
+    // Symlinks in a volume that lead outside it on the host: the container
+    // resolves them in its own tree, never on the host.
+    std::os::unix::fs::symlink(&secret, vol.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../secret/s", vol.join("rel")).unwrap();
+    std::fs::copy("/bin/busybox", vol.join("bb")).unwrap();
+    std::os::unix::fs::symlink("bb", vol.join("echo")).unwrap();
+    config_with_binds(&e, &["sleep", "1000"], &[("/data", &vol, false), ("/rodata", &rovol, true)], "");
+    let vmm = start_sleeper(&e, "g1");
+
+    // The VMM's root is its /proc mirror: none of the container's files.
+    let root = PathBuf::from(format!("/proc/{vmm}/root"));
+    assert!(root.join("cpuinfo").exists());
+    for f in ["bin", "etc", "data", "rodata"] {
+        assert!(!root.join(f).exists(), "{f} in the VMM's root");
+    }
+    // No capability to reach past file permissions, mount or chroot.
+    let caps = u64::from_str_radix(&status_field(vmm, "CapEff"), 16).unwrap();
+    for (cap, name) in [(1, "DAC_OVERRIDE"), (2, "DAC_READ_SEARCH"), (18, "SYS_CHROOT"), (19, "SYS_PTRACE"), (21, "SYS_ADMIN")] {
+        assert_eq!(caps & (1 << cap), 0, "the VMM keeps CAP_{name}");
+    }
+    assert_eq!(status_field(vmm, "CapBnd"), status_field(vmm, "CapEff"));
+    // The gofer serves the container's tree, volumes included.
+    let gofers: Vec<i32> = children(vmm)
+        .into_iter()
+        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().contains("gofer"))
+        .collect();
+    assert_eq!(gofers.len(), 1, "one gofer per container");
+    let groot = PathBuf::from(format!("/proc/{}/root", gofers[0]));
+    assert_eq!(std::fs::read_to_string(groot.join("etc/motd")).unwrap(), "from-rootfs\n");
+    assert!(groot.join("rodata/f").exists());
+
+    let script = "cat /etc/motd; echo new > /data/new && echo rw-ok; echo x > /rodata/f || echo ro-refused; cat /rodata/f; \
+                  cat /data/abs/s || echo abs-refused; cat /data/rel || echo rel-refused; echo w > /tmp/w && cat /tmp/w";
+    let (code, out, err) = e.rv(&["exec", "g1", "sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from-rootfs\nrw-ok\nro-refused\nro-file\nabs-refused\nrel-refused\nw\n", "{err}");
+    assert!(!err.contains("topsecret") && !out.contains("topsecret"));
+    assert!(err.contains("Read-only file system"), "{err}");
+    // Writes went through to the host: the volume and the rootfs.
+    assert_eq!(std::fs::read_to_string(vol.join("new")).unwrap(), "new\n");
+    assert_eq!(std::fs::read_to_string(rovol.join("f")).unwrap(), "ro-file\n");
+    assert_eq!(std::fs::read_to_string(e.bundle().join("rootfs/tmp/w")).unwrap(), "w\n");
+    // exec of a program that only a volume holds: found through the gofer.
+    let (code, out, err) = e.rv(&["exec", "g1", "/data/echo", "from-volume"]);
+    assert_eq!((code, out.as_str()), (0, "from-volume\n"), "{err}");
+    assert_eq!(e.rv(&["kill", "g1", "KILL"]).0, 0);
+    assert!(e.wait_status("g1", "stopped"));
+    wait_gone(gofers[0]);
+
+    // A read-only root stays read-only through the gofer.
+    let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    v["root"]["readonly"] = serde_json::json!(true);
+    v["process"]["args"] = serde_json::json!(["sh", "-c", "cat /etc/motd; echo x > /etc/motd || echo root-ro; echo y > /data/y && echo vol-rw"]);
+    std::fs::write(e.bundle().join("config.json"), v.to_string()).unwrap();
+    let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "g2"]);
+    assert_eq!((code, out.as_str()), (0, "from-rootfs\nroot-ro\nvol-rw\n"), "{err}");
+    assert_eq!(std::fs::read_to_string(e.bundle().join("rootfs/etc/motd")).unwrap(), "from-rootfs\n");
+}
+
+#[test]
+fn a_user_namespace_maps_the_gofers_ids() {
+    let e = Env::new("userns");
+    let vol = e.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    // A host root's file in the volume: not the container's to write.
+    std::fs::write(vol.join("hosts-own"), "host\n").unwrap();
+    let chown = |p: &Path, id: u32| std::os::unix::fs::lchown(p, Some(id), Some(id)).unwrap();
+    fn walk(p: &Path, f: &dyn Fn(&Path)) {
+        f(p);
+        if p.is_dir() && !p.is_symlink() {
+            for d in std::fs::read_dir(p).unwrap().flatten() {
+                walk(&d.path(), f);
+            }
+        }
+    }
+    walk(&e.bundle().join("rootfs"), &|p| chown(p, 100_000));
+    chown(&vol, 100_000);
+    let linux = r#"{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"user"}],
+        "uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],
+        "gidMappings":[{"containerID":0,"hostID":100000,"size":65536}]}"#;
+    config_with_binds(&e, &["sleep", "1000"], &[("/data", &vol, false)], linux);
+    let vmm = start_sleeper(&e, "u1");
+    let gofer = children(vmm)
+        .into_iter()
+        .find(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().contains("gofer"))
+        .expect("a gofer");
+    // The gofer is the container's root, mapped: host uid 100000.
+    let map: Vec<String> = std::fs::read_to_string(format!("/proc/{gofer}/uid_map")).unwrap().split_whitespace().map(String::from).collect();
+    assert_eq!(map, ["0", "100000", "65536"]);
+    assert!(status_field(gofer, "Uid").starts_with("100000\t"), "{}", status_field(gofer, "Uid"));
+    let script = "echo a > /data/mine && echo made; mkdir /tmp/d && chown 1000:1000 /tmp/d && echo chowned; \
+                  echo b >> /data/hosts-own || echo host-file-refused; ls -ln /data/hosts-own";
+    let (code, out, err) = e.rv(&["exec", "u1", "sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("made\nchowned\nhost-file-refused\n"), "{out}{err}");
+    // The host file's owner is not in the map: the container sees nobody.
+    assert!(out.contains(" 65534 "), "{out}");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(vol.join("mine")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (100_000, 100_000));
+    let m = std::fs::metadata(e.bundle().join("rootfs/tmp/d")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (101_000, 101_000));
+    assert_eq!(std::fs::read_to_string(vol.join("hosts-own")).unwrap(), "host\n");
+    assert_eq!(e.rv(&["kill", "u1", "KILL"]).0, 0);
+    assert!(e.wait_status("u1", "stopped"));
+    wait_gone(gofer);
 }

@@ -248,3 +248,75 @@ fn child(t: &Path) {
     server.join().expect("server thread").expect("serve");
     println!("CONFINE-CHILD-OK");
 }
+
+const IN_PLACE_ENV: &str = "GOFER_CONFINE_IN_PLACE_DIR";
+const IN_PLACE_TEST: &str = "confine::tests::confine_in_place_keeps_the_tree_and_its_flags";
+
+/// An OCI runtime's tree: a read-only root holding a read-write and a
+/// read-only bind mount, built in a namespace the child makes first (as
+/// `rvisor boot` does), then confined in place.
+#[test]
+fn confine_in_place_keeps_the_tree_and_its_flags() {
+    if let Some(dir) = std::env::var_os(IN_PLACE_ENV) {
+        in_place_child(Path::new(&dir));
+        return;
+    }
+    let tmp = TempDir::new("confine-in-place");
+    let t = tmp.path();
+    for d in ["root/mnt/rw", "root/mnt/ro", "vol_rw", "vol_ro", "outside"] {
+        fs::create_dir_all(t.join(d)).expect("mkdir");
+    }
+    fs::write(t.join("root/inside.txt"), b"inside").expect("write");
+    fs::write(t.join("vol_ro/data.txt"), b"ro data").expect("write");
+    fs::write(t.join("outside/secret.txt"), b"secret").expect("write");
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([IN_PLACE_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(IN_PLACE_ENV, t)
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(line) = stdout.lines().find(|l| l.starts_with("CONFINE-SKIP")) {
+        eprintln!("skipping confine test: {line}");
+        return;
+    }
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("IN-PLACE-CHILD-OK"), "child did not run the scenario:\n{stdout}\n{stderr}");
+    // The write through the read-write bind reached the host.
+    assert_eq!(fs::read(t.join("vol_rw/new")).expect("read"), b"x");
+    assert!(!t.join("root/new").exists());
+}
+
+fn in_place_child(t: &Path) {
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("path");
+    let root = c(&t.join("root"));
+    if let Err(e) = crate::sys::unshare(libc::CLONE_NEWNS) {
+        println!("CONFINE-SKIP: no permission to unshare ({e})");
+        return;
+    }
+    let mount = |src: Option<&std::ffi::CStr>, dst: &std::ffi::CStr, flags: libc::c_ulong| crate::sys::mount(src, dst, None, flags).expect("mount");
+    mount(None, c"/", libc::MS_REC | libc::MS_PRIVATE);
+    mount(Some(&root), &root, libc::MS_BIND | libc::MS_REC);
+    mount(Some(&c(&t.join("vol_rw"))), &c(&t.join("root/mnt/rw")), libc::MS_BIND);
+    let ro = c(&t.join("root/mnt/ro"));
+    mount(Some(&c(&t.join("vol_ro"))), &ro, libc::MS_BIND);
+    mount(None, &ro, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY);
+    mount(None, &root, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY);
+
+    confine_in_place(&t.join("root")).expect("confine in place");
+
+    assert_eq!(fs::read("/inside.txt").expect("read"), b"inside");
+    assert_eq!(fs::read("/mnt/ro/data.txt").expect("read"), b"ro data");
+    let erofs = |p: &str| fs::write(p, b"x").map_err(|e| e.raw_os_error()).err();
+    assert_eq!(erofs("/new"), Some(Some(libc::EROFS)), "the root stays read-only");
+    assert_eq!(erofs("/mnt/ro/new"), Some(Some(libc::EROFS)));
+    fs::write("/mnt/rw/new", b"x").expect("write through the rw bind");
+    assert!(fs::metadata(t.join("outside/secret.txt")).is_err(), "the host's tree is gone");
+    let m = fs::metadata("/..").expect("stat");
+    let r = fs::metadata("/").expect("stat");
+    assert_eq!((m.dev(), m.ino()), (r.dev(), r.ino()));
+    let (eff, perm, _) = crate::sys::capget().expect("capget");
+    assert_eq!((eff & !kept_mask(), perm & !kept_mask()), (0, 0));
+    assert!(crate::sys::no_new_privs().expect("prctl"));
+    println!("IN-PLACE-CHILD-OK");
+}

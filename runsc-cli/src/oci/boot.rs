@@ -40,13 +40,16 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     // number and nothing else in this process uses it.
     #[allow(unsafe_code)]
     let sync = unsafe { std::fs::File::from_raw_fd(args.sync_fd) };
+    // `create` reads it to the end: no process we start (the gofer) may
+    // keep it open.
+    let _ = nix::fcntl::fcntl(args.sync_fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
     let mut sync = Some(sync);
     let report = |sync: &mut Option<std::fs::File>, msg: &str| {
         if let Some(mut f) = sync.take() {
             let _ = f.write_all(msg.as_bytes());
         }
     };
-    let (sandbox, listener) = match prepare(args, g) {
+    let (sandbox, listener, proc_root) = match prepare(args, g) {
         Ok(x) => x,
         Err(e) => {
             report(&mut sync, &format!("error: {}", super::chain(&e)));
@@ -66,7 +69,7 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     }
     {
         let ctl = ctl.clone();
-        std::thread::spawn(move || mirror_proc(&ctl));
+        std::thread::spawn(move || mirror_proc(&ctl, &proc_root));
     }
     if args.console_socket.is_some() {
         let ctl = ctl.clone();
@@ -82,7 +85,7 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     }
 }
 
-fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::unix::net::UnixListener)> {
+fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::unix::net::UnixListener, PathBuf)> {
     let flags = g.flags;
     let spec = super::load_spec(&args.bundle)?;
     let rootfs = super::rootfs_of(&spec, &args.bundle)?;
@@ -138,7 +141,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
     let mut envp = process.env().clone().unwrap_or_default();
     let passwd = secure_join(&rootfs, Path::new("/etc/passwd")).ok().and_then(|p| std::fs::read_to_string(p).ok());
     super::ensure_home(&mut envp, user.uid(), passwd.as_deref());
-    let cfg = SandboxConfig {
+    let mut cfg = SandboxConfig {
         image: crate::SENTRY_IMAGE,
         mem_size: MEMORY,
         exe: args_v[0].clone(),
@@ -170,11 +173,65 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
         gofer: None,
         writable: vec![],
         num_vcpus: super::cpus::allowance(&spec),
+        gofer_id_maps: None,
     };
+    // The container's tree, in a mount namespace of our own that still
+    // reaches the host's files until `enter_tree`.
+    build_tree(&spec, &rootfs, &cgroups)?;
+    let maps = gofer_id_maps(&spec);
+    cfg.gofer = Some(start_gofer(&rootfs, maps.as_ref())?);
+    cfg.gofer_id_maps = maps;
+    // This attaches to the gofer, which answers once it has its own copy
+    // of the tree: only then may this namespace change under it.
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
-    setup_rootfs(&spec, &rootfs, &cgroups)?;
-    Ok((sandbox, listener))
+    let proc_root = enter_tree(&rootfs)?;
+    Ok((sandbox, listener, proc_root))
+}
+
+/// The spec's user namespace id maps, when it has a user namespace with
+/// some: the gofer then runs in one with these maps.
+fn gofer_id_maps(spec: &Spec) -> Option<platform_kvm::files::IdMaps> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let linux = spec.linux().as_ref()?;
+    linux.namespaces().as_ref()?.iter().find(|n| n.typ() == LinuxNamespaceType::User)?;
+    let ranges = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<(u32, u32, u32)> {
+        m.iter().flatten().map(|x| (x.container_id(), x.host_id(), x.size())).collect()
+    };
+    let maps = platform_kvm::files::IdMaps { uid: ranges(linux.uid_mappings()), gid: ranges(linux.gid_mappings()) };
+    (!maps.uid.is_empty() && !maps.gid.is_empty()).then_some(maps)
+}
+
+/// Starts `rvisor gofer --in-place` serving the tree at `rootfs` (built in
+/// our mount namespace, which the gofer copies); returns our end of its
+/// socket. With `maps`, the gofer enters a user namespace and this writes
+/// its id maps.
+fn start_gofer(rootfs: &Path, maps: Option<&platform_kvm::files::IdMaps>) -> Result<OwnedFd> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut args = vec![std::ffi::OsStr::new("--root"), rootfs.as_os_str(), std::ffi::OsStr::new("--in-place")];
+    let sync = match maps {
+        Some(_) => Some(std::os::unix::net::UnixStream::pair().context("gofer sync socket")?),
+        None => None,
+    };
+    let sync_arg = sync.as_ref().map(|(_, theirs)| theirs.as_raw_fd().to_string());
+    if let Some(n) = &sync_arg {
+        args.extend([std::ffi::OsStr::new("--userns-sync"), std::ffi::OsStr::new(n)]);
+    }
+    let inherit: Vec<_> = sync.iter().map(|(_, theirs)| theirs.as_fd()).collect();
+    // Called on the thread that lives as long as the VMM (see `spawn`).
+    let (vmm_end, child) = crate::gofer_cmd::spawn(&args, &inherit).context("starting the gofer")?;
+    if let (Some((mut ours, theirs)), Some(maps)) = (sync, maps) {
+        drop(theirs);
+        let mut b = [0u8; 1];
+        ours.read_exact(&mut b).context("the gofer did not make its user namespace")?;
+        let lines = |m: &[(u32, u32, u32)]| m.iter().map(|(c, h, n)| format!("{c} {h} {n}\n")).collect::<String>();
+        let pid = child.id();
+        std::fs::write(format!("/proc/{pid}/gid_map"), lines(&maps.gid)).context("writing the gofer's gid_map")?;
+        std::fs::write(format!("/proc/{pid}/uid_map"), lines(&maps.uid)).context("writing the gofer's uid_map")?;
+        std::io::Write::write_all(&mut ours, b"m").context("gofer sync")?;
+    }
+    Ok(vmm_end)
 }
 
 /// The spec's seccomp profile as the sentry reads it (`kernel::seccomp`):
@@ -408,8 +465,9 @@ pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
 }
 
 /// Gives the VMM a mount namespace holding the container's root and bind
-/// mounts at their container paths (like runc's), then pivots into it.
-fn setup_rootfs(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) -> Result<()> {
+/// mounts at their container paths (like runc's) at `rootfs`; the host's
+/// tree stays until `enter_tree`.
+fn build_tree(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) -> Result<()> {
     use nix::sched::{unshare, CloneFlags};
     unshare(CloneFlags::CLONE_NEWNS).context("new mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).context("making mounts private")?;
@@ -462,7 +520,7 @@ fn setup_rootfs(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) ->
     let cpuinfo = std::fs::read("/proc/cpuinfo").unwrap_or_default();
     let proc_dir = rootfs.join("proc");
     if proc_dir.is_dir()
-        && mount(Some("proc-mirror"), &proc_dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=555,size=16m")).is_ok()
+        && mount(Some("proc-mirror"), &proc_dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755,size=16m")).is_ok()
     {
         let _ = std::fs::write(proc_dir.join("cpuinfo"), cpuinfo);
     }
@@ -470,11 +528,52 @@ fn setup_rootfs(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) ->
         mount(None::<&str>, rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
             .context("making the root read-only")?;
     }
+    Ok(())
+}
+
+/// Capabilities the VMM keeps once the sandbox runs, each with why. The
+/// container's files are the gofer's, so the file capabilities go
+/// (DAC_OVERRIDE, DAC_READ_SEARCH, CHOWN, FOWNER...), and so do mount,
+/// chroot, ptrace and the rest: a VMM taken over by the guest holds none.
+const VMM_CAPS: &[(u32, &str)] = &[
+    (10, "CAP_NET_BIND_SERVICE: the sandbox's sockets bind ports below 1024 in the container's network namespace"),
+    (11, "CAP_NET_BROADCAST: broadcast and multicast on its sockets"),
+    (12, "CAP_NET_ADMIN: socket options and NETLINK_ROUTE changes of the container's own network namespace"),
+    (13, "CAP_NET_RAW: raw sockets, when the container's capabilities hold it (checked by the VMM)"),
+];
+
+/// Puts the VMM into the tree `build_tree` made: pivots into it (the
+/// host's tree leaves this namespace), then, since the container's files
+/// are the gofer's, confines the VMM to the /proc mirror (a tmpfs of its
+/// own) with `chroot` and drops the capabilities it no longer needs. The
+/// namespace stays the container's tree, which host tools that join it
+/// (`podman cp`, `podman top`) read. Returns where the /proc mirror now
+/// is for the VMM.
+fn enter_tree(rootfs: &Path) -> Result<PathBuf> {
     std::env::set_current_dir(rootfs)?;
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
     umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
     std::env::set_current_dir("/")?;
-    Ok(())
+    let mirror = nix::sys::statfs::statfs("/proc").is_ok_and(|f| f.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+        && Path::new("/proc/cpuinfo").exists();
+    let proc_root = if mirror {
+        nix::unistd::chroot("/proc").context("chroot into the /proc mirror")?;
+        std::env::set_current_dir("/")?;
+        PathBuf::from("/")
+    } else {
+        // No /proc in the image to hold the mirror (and none could be
+        // made): the VMM keeps the container's tree as its root, without
+        // the capabilities to reach past the files' permissions.
+        log::warn!("no /proc mirror: the VMM is not confined to an empty root");
+        PathBuf::from("/proc")
+    };
+    let keep = VMM_CAPS.iter().fold(0u64, |m, &(c, _)| m | 1 << c);
+    gofer::confine::limit_capabilities(keep).context("dropping the VMM's capabilities")?;
+    // Other processes of our uid without CAP_SYS_PTRACE (another
+    // container's VMM, as taken over as this one) cannot then reach our
+    // fds or root through /proc; the runtime's clients (root) still can.
+    nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
+    Ok(proc_root)
 }
 
 /// The container's cgroup directories, read-only, at `dest` (runc's
@@ -521,8 +620,7 @@ fn make_mountpoint(p: &Path, dir: bool) -> Result<()> {
 /// Keeps /proc of the VMM's namespace in step with the sandbox: the
 /// process files `podman top` (psgo) reads, refreshed every second while
 /// the sandbox runs.
-fn mirror_proc(ctl: &Controller) {
-    let root = Path::new("/proc");
+fn mirror_proc(ctl: &Controller, root: &Path) {
     if !root.join("cpuinfo").exists() {
         return;
     }
