@@ -237,6 +237,8 @@ pub fn process_settings(p: &oci_spec::runtime::Process) -> Vec<String> {
         out.push(format!("cap_eff={:x}", mask(c.effective())));
         out.push(format!("cap_prm={:x}", mask(c.permitted())));
         out.push(format!("cap_bnd={:x}", mask(c.bounding())));
+        out.push(format!("cap_inh={:x}", mask(c.inheritable())));
+        out.push(format!("cap_amb={:x}", mask(c.ambient())));
     }
     const RLIMITS: [&str; 16] = [
         "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",

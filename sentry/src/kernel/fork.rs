@@ -115,6 +115,7 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
         pdeathsig: 0,
         dumpable: t.dumpable,
         no_new_privs: t.no_new_privs,
+        seccomp: t.seccomp.clone(),
         subreaper: false,
         rlimits: t.rlimits,
         exe: t.exe.clone(),
