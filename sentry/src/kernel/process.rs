@@ -160,6 +160,13 @@ pub fn task_count() -> usize {
     TASKS.lock().values().filter(|w| w.strong_count() > 0).count()
 }
 
+/// Tasks of processes whose real uid is `uid`, zombies included (what
+/// RLIMIT_NPROC counts; a process's threads share its leader's ids here).
+pub fn tasks_of_user(uid: u32) -> usize {
+    let procs: Vec<Arc<Process>> = PROCS.lock().values().filter_map(Weak::upgrade).collect();
+    procs.iter().filter(|p| p.view.lock().creds.uid == uid).map(|p| p.inner.lock().threads.len().max(1)).sum()
+}
+
 /// Allocates a free thread/process id.
 pub fn alloc_id() -> u32 {
     let tasks = TASKS.lock();

@@ -192,7 +192,8 @@ fn cap_words(t: &Task, hdr: u64) -> Result<usize, Errno> {
     const V1: u32 = 0x1998_0330;
     const V2: u32 = 0x2007_1026;
     const V3: u32 = 0x2008_0522;
-    match t.mm.lock().read_obj::<u32>(hdr)? {
+    let version = t.mm.lock().read_obj::<u32>(hdr)?;
+    match version {
         V1 => Ok(1),
         V2 | V3 => Ok(2),
         _ => {
