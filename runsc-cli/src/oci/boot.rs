@@ -119,7 +119,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
         extra.push("no_new_privs=1".into());
     }
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
-        extra.push(format!("seccomp={}", seccomp_profile(&s)?));
+        extra.push(format!("seccomp={}", super::seccomp::profile(&s)?));
     }
     if let Some(linux) = spec.linux() {
         for (k, v) in linux.sysctl().iter().flatten() {
@@ -174,53 +174,6 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
     setup_rootfs(&spec, &rootfs, &cgroups)?;
     Ok((sandbox, listener))
-}
-
-/// The spec's seccomp profile as the sentry reads it (`kernel::seccomp`):
-/// names resolved to x86-64 numbers (names this architecture lacks are
-/// skipped, as libseccomp does), actions and operators checked.
-pub fn seccomp_profile(s: &oci_spec::runtime::LinuxSeccomp) -> Result<String> {
-    let name_of = |v: serde_json::Value| v.as_str().map(String::from).unwrap_or_default();
-    let action = |a: oci_spec::runtime::LinuxSeccompAction, errno: Option<u32>| -> Result<String> {
-        Ok(match name_of(serde_json::to_value(a)?).as_str() {
-            "SCMP_ACT_ALLOW" => "allow".into(),
-            "SCMP_ACT_LOG" => "log".into(),
-            "SCMP_ACT_TRAP" => "trap".into(),
-            "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => "kill".into(),
-            "SCMP_ACT_KILL_PROCESS" => "killp".into(),
-            // A tracer does not exist here: libseccomp without one fails the call with ENOSYS.
-            "SCMP_ACT_TRACE" => "errno:38".into(),
-            "SCMP_ACT_ERRNO" => format!("errno:{}", errno.unwrap_or(libc::EPERM as u32).min(4095)),
-            other => bail!("seccomp action {other} is not supported"),
-        })
-    };
-    let mut out = format!("default={}", action(s.default_action(), s.default_errno_ret())?);
-    for rule in s.syscalls().iter().flatten() {
-        let act = action(rule.action(), rule.errno_ret())?;
-        let mut cmps = String::new();
-        for a in rule.args().iter().flatten() {
-            let op = match name_of(serde_json::to_value(a.op())?).as_str() {
-                "SCMP_CMP_NE" => 1,
-                "SCMP_CMP_LT" => 2,
-                "SCMP_CMP_LE" => 3,
-                "SCMP_CMP_EQ" => 4,
-                "SCMP_CMP_GE" => 5,
-                "SCMP_CMP_GT" => 6,
-                "SCMP_CMP_MASKED_EQ" => 7,
-                other => bail!("seccomp operator {other} is not supported"),
-            };
-            if a.index() > 5 {
-                bail!("seccomp argument index {} out of range", a.index());
-            }
-            cmps.push_str(&format!(",{}:{op}:{}:{}", a.index(), a.value(), a.value_two().unwrap_or(0)));
-        }
-        for name in rule.names() {
-            if let Some(nr) = sentry::syscalls::names::NAMES.iter().position(|n| !n.is_empty() && n == name) {
-                out.push_str(&format!(";{nr},{act}{cmps}"));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The spec's capabilities and rlimits as the sentry's boot settings.
