@@ -417,6 +417,31 @@ fn capabilities_as_runc_sets_them() {
     );
 }
 
+/// An exec'd process gets the container process's capabilities, rlimits
+/// and no_new_privs (runc execs with the same process settings), and
+/// `exec --cap` adds to them as runc's does.
+#[test]
+fn exec_keeps_the_process_limits() {
+    let e = Env::new("execcaps");
+    e.config(&["sleep", "30"], "");
+    let extra = r#""user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]},"rlimits":[{"type":"RLIMIT_NOFILE","hard":200,"soft":100}],"noNewPrivileges":true,"#;
+    let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap().replace(r#""user":{"uid":0,"gid":0},"#, extra);
+    std::fs::write(e.bundle().join("config.json"), cfg).unwrap();
+    assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "x1"]).0, 0);
+    assert_eq!(e.rv(&["start", "x1"]).0, 0);
+    let show = "/bin/busybox grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status | /bin/busybox tr '\\n\\t' '  '; ulimit -n";
+    let (code, out, err) = e.rv(&["exec", "x1", "sh", "-c", show]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapEff: 0000000000000020 CapBnd: 0000000000000020 NoNewPrivs: 1 100\n");
+    let (code, out, err) = e.rv(&["exec", "--cap", "CAP_NET_ADMIN", "x1", "sh", "-c", show]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapEff: 0000000000001020 CapBnd: 0000000000001020 NoNewPrivs: 1 100\n");
+    let (code, _, err) = e.rv(&["exec", "--cap", "CAP_BOGUS", "x1", "true"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("CAP_BOGUS"), "{err}");
+    let _ = e.rv(&["kill", "x1", "KILL"]);
+}
+
 mod terminal;
 
 /// Receives the console master from `--console-socket`, as a runtime's

@@ -590,8 +590,8 @@ fn handle(mut conn: std::os::unix::net::UnixStream, ctl: &Controller) -> Result<
             Ok((_, data)) => Reply::Ps { procs: parse_ps(&String::from_utf8_lossy(&data)) },
             Err(e) => err(e),
         },
-        Request::Exec { args, env, cwd, uid, gid, groups } => {
-            return exec(conn, ctl, fds, args, env, cwd, uid, gid, groups);
+        Request::Exec { args, env, cwd, uid, gid, groups, settings } => {
+            return exec(conn, ctl, fds, args, env, cwd, (uid, gid, groups), &settings);
         }
     };
     wire::send(&conn, &reply, &[])
@@ -605,9 +605,8 @@ fn exec(
     args: Vec<String>,
     env: Vec<String>,
     cwd: String,
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
+    (uid, gid, groups): (u32, u32, Vec<u32>),
+    settings: &[String],
 ) -> Result<()> {
     use abi::control::Kind;
     if fds.len() != 3 || args.is_empty() {
@@ -627,6 +626,14 @@ fn exec(
     }
     for g in &groups {
         data.extend_from_slice(&g.to_le_bytes());
+    }
+    // The settings follow the groups, NUL-terminated, to the end.
+    for s in settings {
+        if s.contains('\0') {
+            return wire::send(&conn, &err("NUL byte in exec settings"), &[]);
+        }
+        data.extend_from_slice(s.as_bytes());
+        data.push(0);
     }
     let a = [args.len() as u64, env.len() as u64, u64::from(uid), u64::from(gid), handles[0], handles[1], handles[2], groups.len() as u64];
     let pid = match ctl.request(Kind::Exec, a, &data) {
