@@ -106,6 +106,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "after-exec")) {
 		show("after exec CAP_CHOWN", CAP_CHOWN);
 		show("after exec CAP_KILL", CAP_KILL);
+		show("after exec CAP_NET_BIND_SERVICE", CAP_NET_BIND_SERVICE);
 		status_line("CapInh");
 		status_line("CapAmb");
 		return 0;
@@ -261,6 +262,26 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		execl("/proc/self/exe", "caps", "after-exec", (char *)NULL);
 		_exit(9);
+	}
+	CASE("keepcaps: a non-root user keeps capabilities through ambient") {
+		get();
+		d[0].inheritable |= 1u << CAP_NET_BIND_SERVICE;
+		report("  capset inheritable", set());
+		report("  get keepcaps", prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
+		report("  set keepcaps 2", prctl(PR_SET_KEEPCAPS, 2, 0, 0, 0));
+		report("  set keepcaps", prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+		report("  get keepcaps", prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
+		report("  setresuid(1000)", setresuid(1000, 1000, 1000));
+		show("CAP_NET_BIND_SERVICE as 1000", CAP_NET_BIND_SERVICE);
+		report("  raise ambient", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0));
+		fflush(stdout);
+		execl("/proc/self/exe", "caps", "after-exec", (char *)NULL);
+		_exit(9);
+	}
+
+	CASE("without keepcaps leaving root drops the permitted set") {
+		report("  setresuid(1000)", setresuid(1000, 1000, 1000));
+		show("CAP_NET_BIND_SERVICE as 1000", CAP_NET_BIND_SERVICE);
 	}
 	unlink(file);
 	return 0;

@@ -83,6 +83,9 @@ pub struct Creds {
     /// Given to the new program by a non-set-id exec (how a non-root
     /// task keeps capabilities).
     pub cap_ambient: u64,
+    /// PR_SET_KEEPCAPS: leaving root keeps the permitted set (cleared by
+    /// exec).
+    pub keep_caps: bool,
 }
 
 impl Default for Creds {
@@ -105,7 +108,7 @@ impl Creds {
     pub fn new(uid: u32, gid: u32, mut groups: Vec<u32>) -> Creds {
         groups.sort_unstable();
         let caps = if uid == 0 { CAP_FULL } else { 0 };
-        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups, cap_permitted: caps, cap_effective: caps, cap_bounding: CAP_FULL, cap_inheritable: 0, cap_ambient: 0 }
+        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups, cap_permitted: caps, cap_effective: caps, cap_bounding: CAP_FULL, cap_inheritable: 0, cap_ambient: 0, keep_caps: false }
     }
 
     /// Whether capability `cap` is in the effective set.
@@ -133,8 +136,10 @@ impl Creds {
         let was_root = old.uid == 0 || old.euid == 0 || old.suid == 0;
         let is_root = self.uid == 0 || self.euid == 0 || self.suid == 0;
         if was_root && !is_root {
-            self.cap_permitted = 0;
-            self.cap_effective = 0;
+            if !self.keep_caps {
+                self.cap_permitted = 0;
+                self.cap_effective = 0;
+            }
             // So that setresuid to non-root then exec still drops everything.
             self.cap_ambient = 0;
         }
@@ -327,6 +332,7 @@ impl Creds {
         const S_ISGID: u32 = 0o2000;
         const S_IXGRP: u32 = 0o010;
         let mut n = self.clone();
+        n.keep_caps = false;
         if !no_new_privs {
             if mode & S_ISUID != 0 {
                 n.euid = owner.0;

@@ -432,6 +432,8 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
     const PR_SET_DUMPABLE: u32 = 4;
     const PR_SET_NAME: u32 = 15;
     const PR_GET_NAME: u32 = 16;
+    const PR_GET_KEEPCAPS: u32 = 7;
+    const PR_SET_KEEPCAPS: u32 = 8;
     const PR_GET_SECCOMP: u32 = 21;
     const PR_SET_SECCOMP: u32 = 22;
     const PR_CAPBSET_READ: u32 = 23;
@@ -476,6 +478,16 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             Ok(0)
         }
         PR_GET_NAME => t.mm.lock().copy_out(a.u64(1), &t.comm).map(|()| 0),
+        PR_GET_KEEPCAPS => Ok(u64::from(t.creds.keep_caps)),
+        PR_SET_KEEPCAPS => {
+            if a.u64(1) > 1 {
+                return Err(Errno::EINVAL);
+            }
+            let mut n = (*t.creds).clone();
+            n.keep_caps = a.u64(1) == 1;
+            commit_creds(t, n);
+            Ok(0)
+        }
         PR_GET_SECCOMP => Ok(u64::from(t.seccomp.mode())),
         PR_SET_SECCOMP => match a.u64(1) {
             // The mode numbers, mapped to seccomp(2)'s operations.

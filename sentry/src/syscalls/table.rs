@@ -160,7 +160,7 @@ rows! {
     (133, mknod, fs::sys_mknod, Partial("fifos work inside the sandbox; device nodes exist but cannot be opened")),
     (137, statfs, fs::sys_statfs, Partial("synthetic sizes")),
     (138, fstatfs, fs::sys_fstatfs, Partial("synthetic sizes")),
-    (157, prctl, process::sys_prctl, Partial("names, dumpable, pdeathsig, no_new_privs, subreaper, seccomp, capability bounding and ambient sets; no keepcaps or securebits")),
+    (157, prctl, process::sys_prctl, Partial("names, dumpable, pdeathsig, no_new_privs, subreaper, seccomp, keepcaps, capability bounding and ambient sets; no securebits")),
     (158, arch_prctl, process::sys_arch_prctl, Partial("ARCH_SET_GS unsupported")),
     (160, setrlimit, process::sys_setrlimit, Full),
     (170, sethostname, info::sys_sethostname, Full),
