@@ -442,6 +442,19 @@ fn exec_keeps_the_process_limits() {
     let _ = e.rv(&["kill", "x1", "KILL"]);
 }
 
+/// A pids limit smaller than the VMM's own thread count still starts the
+/// sandbox (the host cgroup leaves the VMM room), and the sentry refuses
+/// the fork past the limit.
+#[test]
+fn a_tiny_pids_limit_is_enforced_inside() {
+    let e = Env::new("pids3");
+    e.config(&["sh", "-c", "sleep 1 & echo one; sleep 1 & echo two; sleep 1 & echo three; wait"], r#","linux":{"resources":{"pids":{"limit":3}}}"#);
+    let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "p1"]);
+    assert_eq!(out, "one\ntwo\n", "{err}");
+    assert!(err.contains("can't fork"), "{err}");
+    assert_eq!(code, 2, "{err}");
+}
+
 mod terminal;
 
 /// Receives the console master from `--console-socket`, as a runtime's

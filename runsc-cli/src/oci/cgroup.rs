@@ -241,11 +241,16 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
 }
 
 /// pids.max for a spec limit: runc leaves 0 alone and writes "max" for
-/// a negative one.
+/// a negative one. The sandbox's tasks are not host tasks (the sentry
+/// counts and limits them); on the host the cgroup holds the VMM's own
+/// threads (vCPUs, control, console, exec waiters), so a smaller limit
+/// is raised to what those need: written as given, `--pids-limit 5`
+/// made the VMM fail to start its threads.
 fn pids_value(limit: i64) -> Option<String> {
+    let vmm_threads = 32 + 2 * std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
     match limit {
         0 => None,
-        l if l > 0 => Some(l.to_string()),
+        l if l > 0 => Some(l.max(vmm_threads).to_string()),
         _ => Some("max".into()),
     }
 }
@@ -473,6 +478,11 @@ mod tests {
         let (cg, d) = fake("pids", &[("pids.max", "7")]);
         cg.apply(&resources(r#"{"pids":{"limit":0}}"#)).unwrap();
         assert_eq!(read(&d, "pids.max"), "7");
+        cg.apply(&resources(r#"{"pids":{"limit":4000}}"#)).unwrap();
+        assert_eq!(read(&d, "pids.max"), "4000");
+        // Room for the VMM's own threads, whatever the container's limit.
+        cg.apply(&resources(r#"{"pids":{"limit":3}}"#)).unwrap();
+        assert!(read(&d, "pids.max").parse::<i64>().unwrap() >= 34);
         cg.apply(&resources(r#"{"pids":{"limit":-1}}"#)).unwrap();
         assert_eq!(read(&d, "pids.max"), "max");
     }
