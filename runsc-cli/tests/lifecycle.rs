@@ -376,6 +376,109 @@ fn the_seccomp_profile_is_enforced() {
     assert!(!e.root.join("s3").exists());
 }
 
+/// runc's conversion of the profile: its flags are accepted, an unknown
+/// one is refused with runc's message and nothing is left; two
+/// conditions on the same argument are alternatives (runc adds one rule
+/// per condition), on different arguments both must hold.
+#[test]
+fn seccomp_flags_and_conditions_as_runc() {
+    let e = Env::new("scflags");
+    let or = r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC"],"syscalls":[{"names":["kill"],"action":"SCMP_ACT_ERRNO","args":[{"index":1,"value":0,"op":"SCMP_CMP_EQ"},{"index":1,"value":10,"op":"SCMP_CMP_EQ"}]},{"names":["kill"],"action":"SCMP_ACT_ERRNO","errnoRet":22,"args":[{"index":1,"value":12,"op":"SCMP_CMP_EQ"},{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}}"#;
+    let script = "trap '' USR1 USR2; kill -0 $$ 2>/dev/null; echo zero=$?; kill -USR1 $$ 2>/dev/null; echo usr1=$?; sleep 5 & kill -USR2 $! 2>/dev/null; echo usr2-child=$?; kill -USR2 $$ 2>/dev/null; echo usr2-self=$?";
+    e.config(&["sh", "-c", script], or);
+    let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "f1"]);
+    assert_eq!(code, 0, "{err}");
+    // USR2 to pid 1 is refused because both conditions hold ($$ is 1).
+    assert_eq!(out, "zero=1\nusr1=1\nusr2-child=0\nusr2-self=1\n");
+    let bogus = r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_BOGUS"]}}"#;
+    e.config(&["true"], bogus);
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), "f2"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("seccomp flag SECCOMP_FILTER_FLAG_BOGUS is not known to runc"), "{err}");
+    assert!(!e.root.join("f2").exists());
+    let notify = r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_NOTIFY"}]}}"#;
+    e.config(&["true"], notify);
+    let (code, _, err) = e.rv(&["create", "--bundle", &bundle_arg(&e), "f3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("SCMP_ACT_NOTIFY is not supported"), "{err}");
+    assert!(!e.root.join("f3").exists());
+}
+
+/// The five capability sets as runc leaves them before the program's
+/// exec: `--cap-drop all` leaves nothing (chown refused), a bounding set
+/// of NET_ADMIN shows as 0x1000, and a non-root user keeps capabilities
+/// only through the ambient set.
+#[test]
+fn capabilities_as_runc_sets_them() {
+    let e = Env::new("caps");
+    let caps = |uid: u32, set: &str, ambient: &str| {
+        format!(r#""user":{{"uid":{uid},"gid":{uid}}},"capabilities":{{"bounding":{set},"effective":{set},"permitted":{set},"inheritable":{set},"ambient":{ambient}}},"#)
+    };
+    let status = "cat /proc/self/status | /bin/busybox grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' | /bin/busybox tr '\\n\\t' '  '; echo; /bin/busybox chown 5 /tmp 2>/dev/null; echo chown=$?";
+    let run = |id: &str, c: String| {
+        e.config(&["sh", "-c", status], "");
+        let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap().replace(r#""user":{"uid":0,"gid":0},"#, &c);
+        std::fs::write(e.bundle().join("config.json"), cfg).unwrap();
+        let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), id]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert_eq!(
+        run("c1", caps(0, "[]", "[]")),
+        "CapInh: 0000000000000000 CapPrm: 0000000000000000 CapEff: 0000000000000000 CapBnd: 0000000000000000 CapAmb: 0000000000000000 \nchown=1\n"
+    );
+    assert_eq!(
+        run("c2", caps(0, r#"["CAP_NET_ADMIN","CAP_CHOWN"]"#, "[]")),
+        "CapInh: 0000000000001001 CapPrm: 0000000000001001 CapEff: 0000000000001001 CapBnd: 0000000000001001 CapAmb: 0000000000000000 \nchown=0\n"
+    );
+    assert_eq!(
+        run("c3", caps(1000, r#"["CAP_NET_BIND_SERVICE","CAP_CHOWN"]"#, r#"["CAP_NET_BIND_SERVICE"]"#)),
+        "CapInh: 0000000000000401 CapPrm: 0000000000000400 CapEff: 0000000000000400 CapBnd: 0000000000000401 CapAmb: 0000000000000400 \nchown=1\n"
+    );
+    assert_eq!(
+        run("c4", caps(1000, r#"["CAP_CHOWN"]"#, "[]")),
+        "CapInh: 0000000000000001 CapPrm: 0000000000000000 CapEff: 0000000000000000 CapBnd: 0000000000000001 CapAmb: 0000000000000000 \nchown=1\n"
+    );
+}
+
+/// An exec'd process gets the container process's capabilities, rlimits
+/// and no_new_privs (runc execs with the same process settings), and
+/// `exec --cap` adds to them as runc's does.
+#[test]
+fn exec_keeps_the_process_limits() {
+    let e = Env::new("execcaps");
+    e.config(&["sleep", "30"], "");
+    let extra = r#""user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]},"rlimits":[{"type":"RLIMIT_NOFILE","hard":200,"soft":100}],"noNewPrivileges":true,"#;
+    let cfg = std::fs::read_to_string(e.bundle().join("config.json")).unwrap().replace(r#""user":{"uid":0,"gid":0},"#, extra);
+    std::fs::write(e.bundle().join("config.json"), cfg).unwrap();
+    assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "x1"]).0, 0);
+    assert_eq!(e.rv(&["start", "x1"]).0, 0);
+    let show = "/bin/busybox grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status | /bin/busybox tr '\\n\\t' '  '; ulimit -n";
+    let (code, out, err) = e.rv(&["exec", "x1", "sh", "-c", show]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapEff: 0000000000000020 CapBnd: 0000000000000020 NoNewPrivs: 1 100\n");
+    let (code, out, err) = e.rv(&["exec", "--cap", "CAP_NET_ADMIN", "x1", "sh", "-c", show]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapEff: 0000000000001020 CapBnd: 0000000000001020 NoNewPrivs: 1 100\n");
+    let (code, _, err) = e.rv(&["exec", "--cap", "CAP_BOGUS", "x1", "true"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("CAP_BOGUS"), "{err}");
+    let _ = e.rv(&["kill", "x1", "KILL"]);
+}
+
+/// A pids limit smaller than the VMM's own thread count still starts the
+/// sandbox (the host cgroup leaves the VMM room), and the sentry refuses
+/// the fork past the limit.
+#[test]
+fn a_tiny_pids_limit_is_enforced_inside() {
+    let e = Env::new("pids3");
+    e.config(&["sh", "-c", "sleep 1 & echo one; sleep 1 & echo two; sleep 1 & echo three; wait"], r#","linux":{"resources":{"pids":{"limit":3}}}"#);
+    let (code, out, err) = e.rv(&["run", "--bundle", &bundle_arg(&e), "p1"]);
+    assert_eq!(out, "one\ntwo\n", "{err}");
+    assert!(err.contains("can't fork"), "{err}");
+    assert_eq!(code, 2, "{err}");
+}
+
 mod terminal;
 
 /// Receives the console master from `--console-socket`, as a runtime's

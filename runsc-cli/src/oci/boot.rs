@@ -122,7 +122,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
         extra.push("no_new_privs=1".into());
     }
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
-        extra.push(format!("seccomp={}", seccomp_profile(&s)?));
+        extra.push(format!("seccomp={}", super::seccomp::profile(&s)?));
     }
     if let Some(linux) = spec.linux() {
         for (k, v) in linux.sysctl().iter().flatten() {
@@ -234,53 +234,6 @@ fn start_gofer(rootfs: &Path, maps: Option<&platform_kvm::files::IdMaps>) -> Res
     Ok(vmm_end)
 }
 
-/// The spec's seccomp profile as the sentry reads it (`kernel::seccomp`):
-/// names resolved to x86-64 numbers (names this architecture lacks are
-/// skipped, as libseccomp does), actions and operators checked.
-pub fn seccomp_profile(s: &oci_spec::runtime::LinuxSeccomp) -> Result<String> {
-    let name_of = |v: serde_json::Value| v.as_str().map(String::from).unwrap_or_default();
-    let action = |a: oci_spec::runtime::LinuxSeccompAction, errno: Option<u32>| -> Result<String> {
-        Ok(match name_of(serde_json::to_value(a)?).as_str() {
-            "SCMP_ACT_ALLOW" => "allow".into(),
-            "SCMP_ACT_LOG" => "log".into(),
-            "SCMP_ACT_TRAP" => "trap".into(),
-            "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => "kill".into(),
-            "SCMP_ACT_KILL_PROCESS" => "killp".into(),
-            // A tracer does not exist here: libseccomp without one fails the call with ENOSYS.
-            "SCMP_ACT_TRACE" => "errno:38".into(),
-            "SCMP_ACT_ERRNO" => format!("errno:{}", errno.unwrap_or(libc::EPERM as u32).min(4095)),
-            other => bail!("seccomp action {other} is not supported"),
-        })
-    };
-    let mut out = format!("default={}", action(s.default_action(), s.default_errno_ret())?);
-    for rule in s.syscalls().iter().flatten() {
-        let act = action(rule.action(), rule.errno_ret())?;
-        let mut cmps = String::new();
-        for a in rule.args().iter().flatten() {
-            let op = match name_of(serde_json::to_value(a.op())?).as_str() {
-                "SCMP_CMP_NE" => 1,
-                "SCMP_CMP_LT" => 2,
-                "SCMP_CMP_LE" => 3,
-                "SCMP_CMP_EQ" => 4,
-                "SCMP_CMP_GE" => 5,
-                "SCMP_CMP_GT" => 6,
-                "SCMP_CMP_MASKED_EQ" => 7,
-                other => bail!("seccomp operator {other} is not supported"),
-            };
-            if a.index() > 5 {
-                bail!("seccomp argument index {} out of range", a.index());
-            }
-            cmps.push_str(&format!(",{}:{op}:{}:{}", a.index(), a.value(), a.value_two().unwrap_or(0)));
-        }
-        for name in rule.names() {
-            if let Some(nr) = sentry::syscalls::names::NAMES.iter().position(|n| !n.is_empty() && n == name) {
-                out.push_str(&format!(";{nr},{act}{cmps}"));
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The spec's capabilities and rlimits as the sentry's boot settings.
 pub fn process_settings(p: &oci_spec::runtime::Process) -> Vec<String> {
     let mut out = Vec::new();
@@ -295,6 +248,8 @@ pub fn process_settings(p: &oci_spec::runtime::Process) -> Vec<String> {
         out.push(format!("cap_eff={:x}", mask(c.effective())));
         out.push(format!("cap_prm={:x}", mask(c.permitted())));
         out.push(format!("cap_bnd={:x}", mask(c.bounding())));
+        out.push(format!("cap_inh={:x}", mask(c.inheritable())));
+        out.push(format!("cap_amb={:x}", mask(c.ambient())));
     }
     const RLIMITS: [&str; 16] = [
         "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
@@ -734,8 +689,8 @@ fn handle(mut conn: std::os::unix::net::UnixStream, ctl: &Controller) -> Result<
             Ok((_, data)) => Reply::Ps { procs: parse_ps(&String::from_utf8_lossy(&data)) },
             Err(e) => err(e),
         },
-        Request::Exec { args, env, cwd, uid, gid, groups } => {
-            return exec(conn, ctl, fds, args, env, cwd, uid, gid, groups);
+        Request::Exec { args, env, cwd, uid, gid, groups, settings } => {
+            return exec(conn, ctl, fds, args, env, cwd, (uid, gid, groups), &settings);
         }
     };
     wire::send(&conn, &reply, &[])
@@ -749,9 +704,8 @@ fn exec(
     args: Vec<String>,
     env: Vec<String>,
     cwd: String,
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
+    (uid, gid, groups): (u32, u32, Vec<u32>),
+    settings: &[String],
 ) -> Result<()> {
     use abi::control::Kind;
     if fds.len() != 3 || args.is_empty() {
@@ -771,6 +725,14 @@ fn exec(
     }
     for g in &groups {
         data.extend_from_slice(&g.to_le_bytes());
+    }
+    // The settings follow the groups, NUL-terminated, to the end.
+    for s in settings {
+        if s.contains('\0') {
+            return wire::send(&conn, &err("NUL byte in exec settings"), &[]);
+        }
+        data.extend_from_slice(s.as_bytes());
+        data.push(0);
     }
     let a = [args.len() as u64, env.len() as u64, u64::from(uid), u64::from(gid), handles[0], handles[1], handles[2], groups.len() as u64];
     let pid = match ctl.request(Kind::Exec, a, &data) {

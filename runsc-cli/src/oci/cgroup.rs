@@ -183,14 +183,28 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
     for p in chain.into_iter().rev() {
         let _ = std::fs::write(p.join("cgroup.subtree_control"), "+memory +pids +cpu");
     }
-    if let Some(l) = res.memory().as_ref().and_then(|m| m.limit()).filter(|l| *l > 0) {
-        write(dir, "memory.max", &l.to_string())?;
-        if let Some(s) = res.memory().as_ref().and_then(|m| m.swap()).filter(|s| *s >= l) {
-            let _ = std::fs::write(dir.join("memory.swap.max"), (s - l).to_string());
+    if let Some(m) = res.memory() {
+        let (limit, swap) = (m.limit().unwrap_or(0), m.swap().unwrap_or(0));
+        // v1's memory+swap becomes v2's swap alone (runc's conversion).
+        let swap_max = match (swap, limit) {
+            (0, _) => None,
+            (-1, _) => Some("max".to_string()),
+            (_, 0 | -1) => bail!("invalid memory+swap limit {swap}: it needs a memory limit"),
+            (s, l) if s < l => bail!("memory+swap limit {s} should be larger than memory limit {l}"),
+            (s, l) => Some((s - l).to_string()),
+        };
+        match limit {
+            -1 => write(dir, "memory.max", "max")?,
+            l if l > 0 => write(dir, "memory.max", &l.to_string())?,
+            _ => {}
+        }
+        if let Some(v) = swap_max {
+            // Without swap accounting the file is missing: fine.
+            let _ = std::fs::write(dir.join("memory.swap.max"), v);
         }
     }
-    if let Some(p) = res.pids() {
-        write(dir, "pids.max", &if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+    if let Some(v) = res.pids().map(|p| p.limit()).and_then(pids_value) {
+        write(dir, "pids.max", &v)?;
     }
     if let Some(r) = res.memory().as_ref().and_then(|m| m.reservation()).filter(|r| *r > 0) {
         write(dir, "memory.low", &r.to_string())?;
@@ -203,8 +217,14 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
         let _ = std::fs::write(dir.join("io.weight"), (1 + (u64::from(w).saturating_sub(10)) * 9999 / 990).to_string());
     }
     if let Some(c) = res.cpu() {
-        if let Some(q) = c.quota().filter(|q| *q > 0) {
-            write(dir, "cpu.max", &format!("{q} {}", c.period().unwrap_or(100_000)))?;
+        // runc: "max" unless a positive quota, then the period if given.
+        let (quota, period) = (c.quota().unwrap_or(0), c.period().unwrap_or(0));
+        if quota != 0 || period != 0 {
+            let mut v = if quota > 0 { quota.to_string() } else { "max".into() };
+            if period != 0 {
+                v.push_str(&format!(" {period}"));
+            }
+            write(dir, "cpu.max", &v)?;
         }
         if let Some(s) = c.shares().filter(|s| *s > 0) {
             // cpu.shares 2..262144 to cpu.weight 1..10000, as runc converts.
@@ -212,6 +232,58 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
         }
         if let Some(cpus) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
             write(dir, "cpuset.cpus", cpus)?;
+        }
+        if let Some(mems) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+            write(dir, "cpuset.mems", mems)?;
+        }
+    }
+    Ok(())
+}
+
+/// pids.max for a spec limit: runc leaves 0 alone and writes "max" for
+/// a negative one. The sandbox's tasks are not host tasks (the sentry
+/// counts and limits them); on the host the cgroup holds the VMM's own
+/// threads (vCPUs, control, console, exec waiters), so a smaller limit
+/// is raised to what those need: written as given, `--pids-limit 5`
+/// made the VMM fail to start its threads.
+fn pids_value(limit: i64) -> Option<String> {
+    let vmm_threads = 32 + 2 * std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    match limit {
+        0 => None,
+        l if l > 0 => Some(l.max(vmm_threads).to_string()),
+        _ => Some("max".into()),
+    }
+}
+
+/// cgroup v1's memory limit and memory+swap limit, in the order runc
+/// writes them so that neither is ever below the other (the kernel
+/// refuses that); -1 is unlimited, and an unlimited memory limit takes
+/// the swap limit along.
+fn apply_v1_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
+    const SWAP: &str = "memory.memsw.limit_in_bytes";
+    let limit = m.limit().unwrap_or(0);
+    let mut swap = m.swap().unwrap_or(0);
+    let has_swap = dir.join(SWAP).exists();
+    if limit == -1 && swap == 0 && has_swap {
+        swap = -1;
+    }
+    let set_limit = || write(dir, "memory.limit_in_bytes", &limit.to_string());
+    let set_swap = || if has_swap { write(dir, SWAP, &swap.to_string()) } else { Ok(()) };
+    if limit != 0 && swap != 0 {
+        let cur: i64 = std::fs::read_to_string(dir.join("memory.limit_in_bytes")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(i64::MAX);
+        if swap == -1 || cur < swap {
+            set_swap()?;
+            set_limit()?;
+        } else {
+            set_limit()?;
+            set_swap()?;
+        }
+    } else {
+        if limit != 0 {
+            set_limit()?;
+        }
+        if swap != 0 {
+            set_swap()?;
         }
     }
     Ok(())
@@ -235,21 +307,14 @@ impl Cgroups {
             }
             if has("memory") {
                 if let Some(m) = res.memory() {
-                    if let Some(r) = m.reservation().filter(|r| *r > 0) {
+                    if let Some(r) = m.reservation().filter(|r| *r != 0) {
                         write(dir, "memory.soft_limit_in_bytes", &r.to_string())?;
                     }
-                    if let Some(l) = m.limit().filter(|l| *l > 0) {
-                        write(dir, "memory.limit_in_bytes", &l.to_string())?;
-                        if let Some(s) = m.swap().filter(|s| *s >= l) {
-                            // Without swap accounting the file is missing: fine.
-                            let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), s.to_string());
-                        }
-                    }
+                    apply_v1_memory(dir, m)?;
                 }
             }
             if has("pids") {
-                if let Some(p) = res.pids() {
-                    let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+                if let Some(v) = res.pids().map(|p| p.limit()).and_then(pids_value) {
                     write(dir, "pids.max", &v)?;
                 }
             }
@@ -379,5 +444,59 @@ mod tests {
         if Path::new(ROOT).exists() {
             assert!(!hierarchies().is_empty());
         }
+    }
+
+    fn resources(json: &str) -> oci_spec::runtime::LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn fake(controllers: &str, files: &[(&str, &str)]) -> (Cgroups, PathBuf) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("rvisor-cg-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (f, v) in files {
+            std::fs::write(dir.join(f), v).unwrap();
+        }
+        (Cgroups { dirs: vec![(controllers.into(), dir.clone())] }, dir)
+    }
+
+    fn read(dir: &Path, f: &str) -> String {
+        std::fs::read_to_string(dir.join(f)).unwrap_or_default()
+    }
+
+    #[test]
+    fn v1_limits_as_runc_writes_them() {
+        let (cg, d) = fake("memory", &[("memory.limit_in_bytes", "1000"), ("memory.memsw.limit_in_bytes", "1000")]);
+        // Raising both: swap first (else the kernel refuses memory > memsw).
+        cg.apply(&resources(r#"{"memory":{"limit":5000,"swap":8000}}"#)).unwrap();
+        assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ("5000".into(), "8000".into()));
+        // Unlimited memory takes swap along.
+        cg.apply(&resources(r#"{"memory":{"limit":-1}}"#)).unwrap();
+        assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ("-1".into(), "-1".into()));
+        let (cg, d) = fake("pids", &[("pids.max", "7")]);
+        cg.apply(&resources(r#"{"pids":{"limit":0}}"#)).unwrap();
+        assert_eq!(read(&d, "pids.max"), "7");
+        cg.apply(&resources(r#"{"pids":{"limit":4000}}"#)).unwrap();
+        assert_eq!(read(&d, "pids.max"), "4000");
+        // Room for the VMM's own threads, whatever the container's limit.
+        cg.apply(&resources(r#"{"pids":{"limit":3}}"#)).unwrap();
+        assert!(read(&d, "pids.max").parse::<i64>().unwrap() >= 34);
+        cg.apply(&resources(r#"{"pids":{"limit":-1}}"#)).unwrap();
+        assert_eq!(read(&d, "pids.max"), "max");
+    }
+
+    #[test]
+    fn v2_limits_as_runc_writes_them() {
+        let (cg, d) = fake("unified", &[]);
+        cg.apply(&resources(r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"quota":-1,"period":50000,"mems":"0"}}"#)).unwrap();
+        assert_eq!(read(&d, "memory.max"), "1000");
+        assert_eq!(read(&d, "memory.swap.max"), "2000");
+        assert_eq!(read(&d, "cpu.max"), "max 50000");
+        assert_eq!(read(&d, "cpuset.mems"), "0");
+        cg.apply(&resources(r#"{"memory":{"limit":-1,"swap":-1},"cpu":{"quota":20000}}"#)).unwrap();
+        assert_eq!((read(&d, "memory.max"), read(&d, "memory.swap.max"), read(&d, "cpu.max")), ("max".into(), "max".into(), "20000".into()));
+        assert!(cg.apply(&resources(r#"{"memory":{"limit":3000,"swap":1000}}"#)).is_err());
     }
 }

@@ -38,7 +38,8 @@ pub struct ExecArgs {
     /// UID[:GID].
     #[arg(short, long)]
     user: Option<String>,
-    /// Accepted (capabilities are not modelled in the sandbox yet).
+    /// Add a capability to the process's bounding, effective and
+    /// permitted sets (and ambient, if it has inheritable ones), as runc.
     #[arg(short, long)]
     cap: Vec<String>,
     #[arg(short = 'g', long = "additional-gids")]
@@ -114,16 +115,49 @@ fn build_job(g: &Globals, a: &ExecArgs, dir: &Dir) -> Result<Job> {
     super::ensure_home(&mut env, uid, passwd.as_deref());
     let mut groups = p.user().additional_gids().clone().unwrap_or_default();
     groups.extend(&a.additional_gids);
+    let mut settings = super::boot::process_settings(&with_caps(&p, &a.cap)?);
+    if a.no_new_privs || p.no_new_privileges().unwrap_or(false) {
+        settings.push("no_new_privs=1".into());
+    }
     let terminal = a.tty || p.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() && a.detach {
         bail!("cannot allocate tty if runc will detach without setting console socket");
     }
     Ok(Job {
-        request: Request::Exec { args, env, cwd: if cwd.is_empty() { "/".into() } else { cwd }, uid, gid, groups },
+        request: Request::Exec { args, env, cwd: if cwd.is_empty() { "/".into() } else { cwd }, uid, gid, groups, settings },
         terminal: terminal && a.console_socket.is_some(),
         console_socket: a.console_socket.clone(),
         console_size: p.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
     })
+}
+
+/// `--cap` as runc applies it: each capability joins the bounding,
+/// effective and permitted sets, and the ambient set when the process
+/// has an inheritable set (ambient needs inheritable).
+fn with_caps(p: &Process, caps: &[String]) -> Result<Process> {
+    use oci_spec::runtime::Capability;
+    if caps.is_empty() {
+        return Ok(p.clone());
+    }
+    let mut c = p.capabilities().clone().unwrap_or_default();
+    for name in caps {
+        let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
+            .map_err(|_| anyhow!("unknown capability {name:?}"))?;
+        let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = set.clone().unwrap_or_default();
+            s.insert(cap);
+            Some(s)
+        };
+        c.set_bounding(add(c.bounding()));
+        c.set_effective(add(c.effective()));
+        c.set_permitted(add(c.permitted()));
+        if c.inheritable().is_some() {
+            c.set_ambient(add(c.ambient()));
+        }
+    }
+    let mut p = p.clone();
+    p.set_capabilities(Some(c));
+    Ok(p)
 }
 
 /// `exec`; returns the exit status (0 for --detach once started).

@@ -9,6 +9,7 @@ pub mod console;
 pub mod cpus;
 pub mod exec;
 pub mod hooks;
+pub mod seccomp;
 pub mod state;
 pub mod validate;
 pub mod wire;
@@ -46,11 +47,12 @@ pub fn chain(e: &dyn std::fmt::Display) -> String {
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let p = bundle.join("config.json");
     let data = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-    let raw: serde_json::Value = serde_json::from_slice(&data).with_context(|| format!("{}: malformed JSON", p.display()))?;
+    let mut raw: serde_json::Value = serde_json::from_slice(&data).with_context(|| format!("{}: malformed JSON", p.display()))?;
     let version = raw.get("ociVersion").and_then(|v| v.as_str()).ok_or_else(|| anyhow!("{}: no ociVersion", p.display()))?;
     if !version.starts_with("1.") {
         bail!("{}: unsupported ociVersion {version:?} (1.x supported)", p.display());
     }
+    seccomp::check_raw(&mut raw).with_context(|| format!("{}: invalid runtime spec", p.display()))?;
     let spec: Spec = serde_json::from_value(raw).with_context(|| format!("{}: invalid runtime spec", p.display()))?;
     Ok(spec)
 }

@@ -15,6 +15,9 @@ pub fn spec(spec: &Spec) -> Result<()> {
         }
     }
     let Some(linux) = spec.linux() else { return Ok(()) };
+    if let Some(s) = linux.seccomp() {
+        super::seccomp::profile(s)?;
+    }
     let has_ns = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
     if let Some(res) = linux.resources() {
         if let Some(m) = res.memory() {

@@ -22,7 +22,18 @@ pub enum Request {
     Signal { signal: i32, all: bool, pid: u32 },
     /// Start a process; its stdio comes as three fds with the frame.
     /// Answered with `started`, then `exited` when it ends.
-    Exec { args: Vec<String>, env: Vec<String>, cwd: String, uid: u32, gid: u32, groups: Vec<u32> },
+    /// `settings`: the process's capabilities, rlimits and
+    /// no_new_privs, as `boot::process_settings` writes them.
+    Exec {
+        args: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+        #[serde(default)]
+        settings: Vec<String>,
+    },
     Ps,
     Pause,
     Resume,
@@ -155,6 +166,7 @@ mod tests {
             uid: 1,
             gid: 2,
             groups: vec![3],
+            settings: vec!["cap_eff=0".into()],
         };
         send(&a, &req, &[devnull.as_raw_fd(); 3]).unwrap();
         let (got, fds) = recv::<Request>(&mut b).unwrap().unwrap();

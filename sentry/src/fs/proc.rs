@@ -516,15 +516,16 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
             if groups.is_empty() {
                 groups.push(' ');
             }
-            let (prm, eff, bnd) = (c.cap_permitted, c.cap_effective, c.cap_bounding);
+            let (prm, eff, bnd, inh, amb) = (c.cap_permitted, c.cap_effective, c.cap_bounding, c.cap_inheritable, c.cap_ambient);
+            let (sc_mode, sc_filters, nnp) = (v.seccomp.mode(), v.seccomp.filters(), u8::from(v.no_new_privs));
             let _ = write!(
                 s,
                 "Name:\t{comm}\nUmask:\t0022\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
                  Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{groups}\nNStgid:\t{pid}\nNSpid:\t{pid}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n\
                  VmPeak:\t{vm_kb:8} kB\nVmSize:\t{vm_kb:8} kB\nVmHWM:\t{rss_kb:8} kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\n\
                  SigQ:\t0/63704\nSigPnd:\t0000000000000000\nShdPnd:\t{pend:016x}\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
-                 CapInh:\t0000000000000000\nCapPrm:\t{prm:016x}\nCapEff:\t{eff:016x}\nCapBnd:\t{bnd:016x}\nCapAmb:\t0000000000000000\n\
-                 NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+                 CapInh:\t{inh:016x}\nCapPrm:\t{prm:016x}\nCapEff:\t{eff:016x}\nCapBnd:\t{bnd:016x}\nCapAmb:\t{amb:016x}\n\
+                 NoNewPrivs:\t{nnp}\nSeccomp:\t{sc_mode}\nSeccomp_filters:\t{sc_filters}\nCpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
                 c.uid,
                 c.euid,
                 c.suid,

@@ -176,6 +176,10 @@ fn exec(args: &[u64; 8], data: &[u8]) -> (i64, Vec<u8>) {
         return bad();
     }
     let groups = rest[..ngroups * 4].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    // Then the process's settings (capabilities, rlimits, no_new_privs),
+    // NUL-terminated, to the end.
+    let settings: Vec<String> =
+        rest[ngroups * 4..].split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
     let envp = strings.split_off(1 + argc);
     let argv = strings.split_off(1);
     let cwd = strings.pop().unwrap_or_default();
@@ -189,7 +193,7 @@ fn exec(args: &[u64; 8], data: &[u8]) -> (i64, Vec<u8>) {
         groups,
         umask: 0o022,
         stdio: [args[4], args[5], args[6]],
-        settings: Default::default(),
+        settings: super::spawn::Settings::parse(&settings),
     };
     match spawn::create(&spec) {
         Ok(t) => {

@@ -8,9 +8,9 @@
 //! Capabilities follow Linux's root emulation with no file capabilities:
 //! the permitted and effective sets are full for a root task and empty
 //! otherwise, and moving uids between 0 and non-0 drops or restores them
-//! as `cap_emulate_setxuid` does. Only the effective set is consulted for
-//! privilege, so capability dropping (capset, OCI capabilities) can land
-//! later without touching the checks.
+//! as `cap_emulate_setxuid` does. All five sets exist (capset, prctl's
+//! bounding and ambient calls and the OCI spec change them); only the
+//! effective set is consulted for privilege.
 
 use alloc::vec::Vec;
 
@@ -24,6 +24,7 @@ pub const CAP_FSETID: u32 = 4;
 pub const CAP_KILL: u32 = 5;
 pub const CAP_SETGID: u32 = 6;
 pub const CAP_SETUID: u32 = 7;
+pub const CAP_SETPCAP: u32 = 8;
 pub const CAP_LINUX_IMMUTABLE: u32 = 9;
 pub const CAP_NET_BIND_SERVICE: u32 = 10;
 pub const CAP_NET_ADMIN: u32 = 12;
@@ -76,6 +77,15 @@ pub struct Creds {
     pub cap_effective: u64,
     /// What exec may give back (the container spec's bounding set).
     pub cap_bounding: u64,
+    /// Kept across exec for files with inheritable capabilities (there
+    /// are none here), and the ceiling of the ambient set.
+    pub cap_inheritable: u64,
+    /// Given to the new program by a non-set-id exec (how a non-root
+    /// task keeps capabilities).
+    pub cap_ambient: u64,
+    /// PR_SET_KEEPCAPS: leaving root keeps the permitted set (cleared by
+    /// exec).
+    pub keep_caps: bool,
 }
 
 impl Default for Creds {
@@ -98,7 +108,7 @@ impl Creds {
     pub fn new(uid: u32, gid: u32, mut groups: Vec<u32>) -> Creds {
         groups.sort_unstable();
         let caps = if uid == 0 { CAP_FULL } else { 0 };
-        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups, cap_permitted: caps, cap_effective: caps, cap_bounding: CAP_FULL }
+        Creds { uid, gid, euid: uid, egid: gid, suid: uid, sgid: gid, fsuid: uid, fsgid: gid, groups, cap_permitted: caps, cap_effective: caps, cap_bounding: CAP_FULL, cap_inheritable: 0, cap_ambient: 0, keep_caps: false }
     }
 
     /// Whether capability `cap` is in the effective set.
@@ -126,8 +136,12 @@ impl Creds {
         let was_root = old.uid == 0 || old.euid == 0 || old.suid == 0;
         let is_root = self.uid == 0 || self.euid == 0 || self.suid == 0;
         if was_root && !is_root {
-            self.cap_permitted = 0;
-            self.cap_effective = 0;
+            if !self.keep_caps {
+                self.cap_permitted = 0;
+                self.cap_effective = 0;
+            }
+            // So that setresuid to non-root then exec still drops everything.
+            self.cap_ambient = 0;
         }
         if old.euid == 0 && self.euid != 0 {
             self.cap_effective = 0;
@@ -309,14 +323,16 @@ impl Creds {
 
     /// The credentials after exec of a file with mode `mode` owned by
     /// `owner` (Linux: bprm_fill_uid and cap_bprm_creds_from_file without
-    /// file capabilities): set-id bits apply unless `no_new_privs`, the
-    /// saved ids take the effective ones, and root gets its capabilities
-    /// back.
+    /// file capabilities): set-id bits apply unless `no_new_privs`; root
+    /// gets its bounding and inheritable sets as permitted (effective too
+    /// if the euid is root); no_new_privs forbids gaining any; a set-id
+    /// exec clears the ambient set, which is otherwise added to both.
     pub fn for_exec(&self, mode: u32, owner: (u32, u32), no_new_privs: bool) -> Creds {
         const S_ISUID: u32 = 0o4000;
         const S_ISGID: u32 = 0o2000;
         const S_IXGRP: u32 = 0o010;
         let mut n = self.clone();
+        n.keep_caps = false;
         if !no_new_privs {
             if mode & S_ISUID != 0 {
                 n.euid = owner.0;
@@ -325,11 +341,46 @@ impl Creds {
                 n.egid = owner.1;
             }
         }
+        let root = n.uid == 0 || n.euid == 0;
+        n.cap_permitted = if root { (self.cap_bounding | self.cap_inheritable) & CAP_FULL } else { 0 };
+        let full_effective = n.euid == 0;
+        let is_setid = n.euid != n.uid || n.egid != n.gid;
+        let gained = n.cap_permitted & !self.cap_permitted != 0;
+        if no_new_privs && (is_setid || gained) {
+            (n.euid, n.egid) = (n.uid, n.gid);
+            n.cap_permitted &= self.cap_permitted;
+        }
         (n.suid, n.fsuid) = (n.euid, n.euid);
         (n.sgid, n.fsgid) = (n.egid, n.egid);
-        n.cap_permitted = if n.uid == 0 || n.euid == 0 { CAP_FULL & n.cap_bounding } else { 0 };
-        n.cap_effective = if n.euid == 0 { n.cap_permitted } else { 0 };
+        if is_setid {
+            n.cap_ambient = 0;
+        }
+        n.cap_permitted |= n.cap_ambient;
+        n.cap_effective = if full_effective { n.cap_permitted } else { n.cap_ambient };
         n
+    }
+
+    /// capset(2) (Linux: cap_capset): the inheritable set may grow only
+    /// within the permitted set (or, with CAP_SETPCAP, the bounding set),
+    /// the permitted set only shrink, the effective set stay within the
+    /// permitted one; the ambient set keeps only what both still allow.
+    pub fn set_caps(&self, effective: u64, permitted: u64, inheritable: u64) -> Result<Creds, Errno> {
+        let subset = |a: u64, b: u64| a & !b == 0;
+        if !subset(inheritable, self.cap_inheritable | self.cap_permitted) && !self.capable(CAP_SETPCAP) {
+            return Err(Errno::EPERM);
+        }
+        if !subset(inheritable, self.cap_inheritable | self.cap_bounding)
+            || !subset(permitted, self.cap_permitted)
+            || !subset(effective, permitted)
+        {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        n.cap_effective = effective & CAP_FULL;
+        n.cap_permitted = permitted & CAP_FULL;
+        n.cap_inheritable = inheritable & CAP_FULL;
+        n.cap_ambient &= n.cap_permitted & n.cap_inheritable;
+        Ok(n)
     }
 
     /// Whether an exec with these creds must run in secure mode (AT_SECURE).
@@ -426,5 +477,48 @@ mod tests {
         let a = Creds::default().set_resuid(NO_ID, 1000, NO_ID).unwrap().for_access();
         assert!(a.capable(CAP_DAC_OVERRIDE));
         assert!(!u.for_access().capable(CAP_DAC_OVERRIDE));
+    }
+
+    #[test]
+    fn capset_rules() {
+        let root = Creds::default();
+        let chown = 1 << CAP_CHOWN;
+        // Dropping is always allowed; the effective set stays within the
+        // permitted one; nothing comes back.
+        let d = root.set_caps(CAP_FULL & !chown, CAP_FULL & !chown, 0).unwrap();
+        assert!(!d.capable(CAP_CHOWN) && d.capable(CAP_KILL));
+        assert_eq!(d.set_caps(CAP_FULL, CAP_FULL & !chown, 0), Err(Errno::EPERM));
+        assert_eq!(d.set_caps(0, CAP_FULL, 0), Err(Errno::EPERM));
+        // Inheritable: within permitted, or the bounding set with SETPCAP.
+        let u = d.set_caps(0, chown << 5, 0).unwrap();
+        assert_eq!(u.set_caps(0, chown << 5, chown), Err(Errno::EPERM));
+        assert!(d.set_caps(d.cap_effective, d.cap_permitted, chown).is_ok());
+        let mut nob = root.clone();
+        nob.cap_bounding = !chown & CAP_FULL;
+        assert_eq!(nob.set_caps(CAP_FULL, CAP_FULL, chown), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn exec_gives_ambient_and_root_sets() {
+        let kill = 1u64 << CAP_KILL;
+        let mut u = user(1000);
+        (u.cap_permitted, u.cap_inheritable, u.cap_ambient) = (kill, kill, kill);
+        let e = u.for_exec(0o755, (0, 0), false);
+        assert_eq!((e.cap_permitted, e.cap_effective, e.cap_ambient), (kill, kill, kill));
+        // A set-id exec drops the ambient set.
+        let s = u.for_exec(0o4755, (5, 5), false);
+        assert_eq!((s.cap_permitted, s.cap_ambient), (0, 0));
+        // Root: bounding | inheritable; no_new_privs keeps what it had.
+        let mut r = Creds::default();
+        r.cap_bounding = kill;
+        assert_eq!(r.for_exec(0o755, (0, 0), false).cap_effective, kill);
+        let mut r = Creds::default().set_caps(0, 0, 0).unwrap();
+        assert_eq!(r.for_exec(0o755, (0, 0), false).cap_effective, CAP_FULL);
+        r.cap_bounding = kill;
+        assert_eq!(r.for_exec(0o755, (0, 0), true).cap_effective, 0);
+        // Leaving root clears ambient.
+        let mut a = Creds::default();
+        (a.cap_inheritable, a.cap_ambient) = (kill, kill);
+        assert_eq!(a.set_uid(1000).unwrap().cap_ambient, 0);
     }
 }

@@ -57,6 +57,19 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
     if a.exit_signal > super::signal::NSIG {
         return Err(Errno::EINVAL);
     }
+    // RLIMIT_NPROC: root and tasks with CAP_SYS_RESOURCE or
+    // CAP_SYS_ADMIN are exempt (Linux: copy_process).
+    const RLIMIT_NPROC: usize = 6;
+    let c = &t.creds;
+    let nproc = t.rlimits[RLIMIT_NPROC].0;
+    if nproc != u64::MAX
+        && c.uid != 0
+        && !c.capable(super::creds::CAP_SYS_RESOURCE)
+        && !c.capable(super::creds::CAP_SYS_ADMIN)
+        && process::tasks_of_user(c.uid) as u64 >= nproc
+    {
+        return Err(Errno::EAGAIN);
+    }
     let max = process::PIDS_MAX.load(core::sync::atomic::Ordering::Relaxed);
     if max != 0 && process::task_count() >= max as usize {
         // What the pids controller answers when the limit is reached.
@@ -116,6 +129,7 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
         pdeathsig: 0,
         dumpable: t.dumpable,
         no_new_privs: t.no_new_privs,
+        seccomp: t.seccomp.clone(),
         subreaper: false,
         rlimits: t.rlimits,
         exe: t.exe.clone(),

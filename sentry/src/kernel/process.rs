@@ -51,6 +51,11 @@ pub struct Process {
     pub posix_timers: Mutex<super::posix_timer::PosixTimers>,
     /// What /proc shows of the process (kept current by clone and exec).
     pub view: Mutex<ProcView>,
+    /// The filter chain a SECCOMP_FILTER_FLAG_TSYNC call gave every
+    /// thread, and how many such calls there were (threads compare it
+    /// with theirs at each syscall).
+    pub seccomp_tsync: Mutex<Option<Arc<super::seccomp::Node>>>,
+    pub seccomp_gen: AtomicU64,
 }
 
 /// The parts of a process /proc reads, shared with its threads' state.
@@ -70,6 +75,9 @@ pub struct ProcView {
     pub fs: Option<Arc<Mutex<super::task::FsState>>>,
     /// CLOCK_MONOTONIC start time (ns).
     pub start_ns: u64,
+    /// The leader's seccomp state and no_new_privs (/proc/PID/status).
+    pub seccomp: super::seccomp::TaskSeccomp,
+    pub no_new_privs: bool,
 }
 
 /// A total and its system part as user and system time.
@@ -104,6 +112,8 @@ impl Process {
         v.mm = Some(t.mm.clone());
         v.fds = Some(t.fds.clone());
         v.fs = Some(t.fs.clone());
+        v.seccomp = t.seccomp.clone();
+        v.no_new_privs = t.no_new_privs;
         let join = |a: &[alloc::string::String]| {
             let mut b = Vec::new();
             for s in a {
@@ -169,6 +179,13 @@ pub fn task_count() -> usize {
     TASKS.lock().values().filter(|w| w.strong_count() > 0).count()
 }
 
+/// Tasks of processes whose real uid is `uid`, zombies included (what
+/// RLIMIT_NPROC counts; a process's threads share its leader's ids here).
+pub fn tasks_of_user(uid: u32) -> usize {
+    let procs: Vec<Arc<Process>> = PROCS.lock().values().filter_map(Weak::upgrade).collect();
+    procs.iter().filter(|p| p.view.lock().creds.uid == uid).map(|p| p.inner.lock().threads.len().max(1)).sum()
+}
+
 /// Allocates a free thread/process id.
 pub fn alloc_id() -> u32 {
     let tasks = TASKS.lock();
@@ -205,6 +222,8 @@ impl Process {
             posix_timers: Mutex::new(super::posix_timer::PosixTimers::default()),
             info: Mutex::new(super::signal::InfoSlots::new()),
             view: Mutex::new(ProcView::default()),
+            seccomp_tsync: Mutex::new(None),
+            seccomp_gen: AtomicU64::new(0),
         });
         PROCS.lock().insert(pid, Arc::downgrade(&p));
         p

@@ -67,6 +67,7 @@ pub const SIGTTIN: u32 = 21;
 pub const SIGTTOU: u32 = 22;
 pub const SIGURG: u32 = 23;
 pub const SIGWINCH: u32 = 28;
+pub const SIGSYS: u32 = 31;
 
 /// What a signal does when its disposition is SIG_DFL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +123,8 @@ pub const SI_TIMER: i32 = -2;
 /// si_code for SIGSEGV: no mapping / bad permissions.
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
+/// si_code for a SIGSYS from a seccomp filter.
+pub const SYS_SECCOMP: i32 = 1;
 /// si_code for SIGCHLD.
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
@@ -145,6 +148,11 @@ impl SigInfo {
     pub fn timer(id: i32, overrun: u32, value: u64, generation: u64) -> SigInfo {
         SigInfo { code: SI_TIMER, pid: id as u32, uid: overrun, addr: value, status: 0, timer_gen: generation.max(1) }
     }
+    /// A seccomp SIGSYS: the call's address, number and the filter's data
+    /// (si_call_addr, si_syscall, si_errno; si_arch is x86-64's).
+    pub fn seccomp(call_addr: u64, nr: u32, data: u16) -> SigInfo {
+        SigInfo { code: SYS_SECCOMP, addr: call_addr, pid: nr, status: i32::from(data), ..SigInfo::default() }
+    }
     /// True for a synchronous fault's siginfo (si_addr instead of si_pid).
     pub fn is_fault(&self, sig: u32) -> bool {
         matches!(sig, SIGILL | SIGTRAP | SIGBUS | SIGFPE | SIGSEGV) && self.code > 0 && self.code < SI_KERNEL
@@ -164,6 +172,11 @@ pub fn user_siginfo(sig: u32, info: &SigInfo) -> [u8; SIGINFO_SIZE] {
     put(8, &info.code.to_le_bytes());
     if info.is_fault(sig) {
         put(16, &info.addr.to_le_bytes());
+    } else if sig == SIGSYS && info.code == SYS_SECCOMP {
+        put(4, &info.status.to_le_bytes());
+        put(16, &info.addr.to_le_bytes());
+        put(24, &info.pid.to_le_bytes());
+        put(28, &crate::kernel::seccomp::AUDIT_ARCH_X86_64.to_le_bytes());
     } else {
         put(16, &info.pid.to_le_bytes());
         put(20, &info.uid.to_le_bytes());
@@ -468,6 +481,11 @@ pub fn kill_group(p: &Arc<Process>, why: ExitReason) {
 /// A synchronous fault (SIGSEGV, SIGILL...): delivered even if blocked or
 /// ignored, as Linux's force_sig does (handlers come with frame delivery).
 pub fn force_fault_signal(t: &mut Task, sig: u32, addr: u64, code: i32) {
+    force_signal(t, sig, SigInfo { code, addr, ..SigInfo::default() });
+}
+
+/// As `force_fault_signal`, with a whole siginfo.
+pub fn force_signal(t: &mut Task, sig: u32, info: SigInfo) {
     {
         let mut h = t.proc.sighand.lock();
         let a = &mut h[sig as usize - 1];
@@ -476,7 +494,7 @@ pub fn force_fault_signal(t: &mut Task, sig: u32, addr: u64, code: i32) {
         }
     }
     t.shared.sigmask.fetch_and(!bit(sig), Ordering::AcqRel);
-    t.shared.info.lock().push(sig, SigInfo { code, addr, ..SigInfo::default() }, false);
+    t.shared.info.lock().push(sig, info, false);
     t.shared.pending.fetch_or(bit(sig), Ordering::AcqRel);
 }
 

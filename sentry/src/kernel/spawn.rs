@@ -33,12 +33,23 @@ pub struct ProcSpec {
     pub settings: Settings,
 }
 
+/// The five capability sets as runc leaves them before it execs the
+/// container's program (the exec then applies Linux's rules to them).
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub bounding: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
 /// Process settings from the container spec.
 #[derive(Default, Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
-    /// (effective, permitted, bounding) capability sets; None: Linux's
-    /// default for the uid (all for root).
-    pub caps: Option<(u64, u64, u64)>,
+    /// The spec's capability sets; None: Linux's default for the uid
+    /// (all for root).
+    pub caps: Option<CapSets>,
     /// (resource, soft, hard).
     pub rlimits: Vec<(usize, u64, u64)>,
     /// The container's pids limit (boot only).
@@ -59,13 +70,15 @@ impl Settings {
     /// (the VMM built them; a bad one must not stop the boot).
     pub fn parse(items: &[String]) -> Settings {
         let mut s = Settings::default();
-        let (mut eff, mut prm, mut bnd) = (None, None, None);
+        let (mut eff, mut prm, mut bnd, mut inh, mut amb) = (None, None, None, None, None);
         for it in items {
             let Some((k, v)) = it.split_once('=') else { continue };
             match k {
                 "cap_eff" => eff = u64::from_str_radix(v, 16).ok(),
                 "cap_prm" => prm = u64::from_str_radix(v, 16).ok(),
                 "cap_bnd" => bnd = u64::from_str_radix(v, 16).ok(),
+                "cap_inh" => inh = u64::from_str_radix(v, 16).ok(),
+                "cap_amb" => amb = u64::from_str_radix(v, 16).ok(),
                 "pids_max" => s.pids_max = v.parse().ok(),
                 "no_new_privs" => s.no_new_privs = v == "1",
                 "seccomp" => s.seccomp = Some(v.into()),
@@ -91,8 +104,12 @@ impl Settings {
             }
         }
         if let (Some(e), Some(p)) = (eff, prm) {
+            // runc's order: the bounding set first, then capset (which
+            // cannot raise inheritable bits outside it), then each ambient
+            // raise (refused, and skipped, unless permitted and inheritable).
             let b = bnd.unwrap_or(p);
-            s.caps = Some((e & p & b, p & b, b));
+            let i = inh.unwrap_or(0) & b;
+            s.caps = Some(CapSets { effective: e & p, permitted: p, bounding: b, inheritable: i, ambient: amb.unwrap_or(0) & p & i });
         }
         s
     }
@@ -147,10 +164,12 @@ pub fn find_program(root: &Location, cwd: &Location, name: &str, envp: &[String]
 pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
     let root = vfs::walk::root().map_err(|_| fail(125, "no root filesystem".into()))?;
     let mut c = Creds::new(spec.uid, spec.gid, spec.groups.clone());
-    if let Some((eff, prm, bnd)) = spec.settings.caps {
-        c.cap_effective = eff;
-        c.cap_permitted = prm;
-        c.cap_bounding = bnd;
+    if let Some(cs) = spec.settings.caps {
+        c.cap_effective = cs.effective;
+        c.cap_permitted = cs.permitted;
+        c.cap_bounding = cs.bounding;
+        c.cap_inheritable = cs.inheritable;
+        c.cap_ambient = cs.ambient;
     }
     let creds = Arc::new(c);
     let cwd_loc = match vfs::walk::resolve(&root, &spec.cwd, true, &creds) {
@@ -192,6 +211,7 @@ pub fn create(spec: &ProcSpec) -> Result<Box<Task>, SpawnError> {
         pdeathsig: 0,
         dumpable: true,
         no_new_privs: spec.settings.no_new_privs,
+        seccomp: super::seccomp::TaskSeccomp::default(),
         subreaper: false,
         rlimits: crate::syscalls::process::default_rlimits(),
         exe: exe.clone(),

@@ -188,6 +188,8 @@ pub struct Task {
     pub dumpable: bool,
     /// PR_SET_NO_NEW_PRIVS.
     pub no_new_privs: bool,
+    /// The thread's own seccomp filters (or strict mode).
+    pub seccomp: super::seccomp::TaskSeccomp,
     /// PR_SET_CHILD_SUBREAPER.
     pub subreaper: bool,
     /// Resource limits (cur, max) by RLIMIT_ number.

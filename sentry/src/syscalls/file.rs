@@ -51,6 +51,55 @@ fn read_iovecs(t: &mut Task, iov: u64, cnt: u64) -> Result<Vec<UserSeg>, Errno> 
     Ok(segs)
 }
 
+/// RLIMIT_FSIZE's index.
+const RLIMIT_FSIZE: usize = 1;
+
+/// RLIMIT_FSIZE for a write to a regular file at `off` (None: the file
+/// position, or its end with O_APPEND): writing at or past the limit
+/// raises SIGXFSZ and fails with EFBIG, a write across it is cut short
+/// (Linux: generic_write_check_limits).
+fn fsize_limit(t: &Task, f: &OpenFile, segs: &[UserSeg], off: Option<u64>) -> Result<Option<Vec<UserSeg>>, Errno> {
+    const O_APPEND: u32 = 0o2000;
+    const SEEK_CUR: u32 = 1;
+    let limit = t.rlimits[RLIMIT_FSIZE].0;
+    let regular = f.loc.as_ref().is_some_and(|l| l.inode.kind() == crate::vfs::Kind::File);
+    // An empty write checks nothing (Linux: generic_write_checks).
+    if limit == u64::MAX || !regular || segs.iter().all(|s| s.1 == 0) {
+        return Ok(None);
+    }
+    let pos = match off {
+        Some(o) => o,
+        None if f.flags() & O_APPEND != 0 => f.ops.stat()?.st_size as u64,
+        None => f.ops.seek(0, SEEK_CUR)?,
+    };
+    if pos >= limit {
+        fsize_exceeded(t);
+        return Err(Errno::EFBIG);
+    }
+    let mut room = (limit - pos) as usize;
+    let mut out = Vec::with_capacity(segs.len());
+    for &(base, len) in segs {
+        let n = len.min(room);
+        room -= n;
+        out.push((base, n));
+    }
+    Ok(Some(out))
+}
+
+/// Sends the caller SIGXFSZ (Linux: send_sig from the write path).
+pub fn fsize_exceeded(t: &Task) {
+    const SIGXFSZ: u32 = 25;
+    crate::kernel::signal::send_to_thread(&t.proc, &t.shared, SIGXFSZ, crate::kernel::signal::SigInfo::kernel());
+}
+
+/// Writes `segs` within RLIMIT_FSIZE.
+fn write_limited(t: &Task, f: &OpenFile, segs: &[UserSeg], off: Option<u64>) -> SysResult {
+    match fsize_limit(t, f, segs, off)? {
+        Some(cut) => f.write(t, &cut, off),
+        None => f.write(t, segs, off),
+    }
+}
+
 fn offset(a: &Args, i: usize) -> Result<u64, Errno> {
     let off = a.u64(i) as i64;
     if off < 0 {
@@ -66,7 +115,7 @@ pub fn sys_read(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_write(t: &mut Task, a: &Args) -> SysResult {
     let f = file_for(t, a.fd(0), true)?;
-    f.write(t, &[(a.u64(1), a.usize(2).min(MAX_RW))], None)
+    write_limited(t, &f, &[(a.u64(1), a.usize(2).min(MAX_RW))], None)
 }
 
 pub fn sys_pread64(t: &mut Task, a: &Args) -> SysResult {
@@ -78,7 +127,7 @@ pub fn sys_pread64(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_pwrite64(t: &mut Task, a: &Args) -> SysResult {
     let off = offset(a, 3)?;
     let f = file_for(t, a.fd(0), true)?;
-    f.write(t, &[(a.u64(1), a.usize(2).min(MAX_RW))], Some(off))
+    write_limited(t, &f, &[(a.u64(1), a.usize(2).min(MAX_RW))], Some(off))
 }
 
 pub fn sys_readv(t: &mut Task, a: &Args) -> SysResult {
@@ -90,7 +139,7 @@ pub fn sys_readv(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_writev(t: &mut Task, a: &Args) -> SysResult {
     let f = file_for(t, a.fd(0), true)?;
     let segs = read_iovecs(t, a.u64(1), a.u64(2))?;
-    f.write(t, &segs, None)
+    write_limited(t, &f, &segs, None)
 }
 
 pub fn sys_preadv(t: &mut Task, a: &Args) -> SysResult {
@@ -104,7 +153,7 @@ pub fn sys_pwritev(t: &mut Task, a: &Args) -> SysResult {
     let off = offset(a, 3)?;
     let f = file_for(t, a.fd(0), true)?;
     let segs = read_iovecs(t, a.u64(1), a.u64(2))?;
-    f.write(t, &segs, Some(off))
+    write_limited(t, &f, &segs, Some(off))
 }
 
 pub fn sys_lseek(t: &mut Task, a: &Args) -> SysResult {

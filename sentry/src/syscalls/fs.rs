@@ -732,6 +732,12 @@ fn truncate_loc(t: &mut Task, loc: &Location, len: i64, by_path: bool) -> SysRes
     if by_path {
         perm::check_inode(&*loc.inode, &t.creds, perm::MAY_WRITE)?;
     }
+    // Growing a file past RLIMIT_FSIZE (Linux: inode_newsize_ok).
+    let limit = t.rlimits[1].0;
+    if len as u64 > limit && len as u64 > loc.inode.stat()?.st_size as u64 {
+        super::file::fsize_exceeded(t);
+        return Err(Errno::EFBIG);
+    }
     loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() }).map(|()| 0)
 }
 

@@ -23,9 +23,27 @@ fn check_prot(prot: u32) -> Result<u32, Errno> {
     Ok(prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
 }
 
+/// RLIMIT_AS's index.
+const RLIMIT_AS: usize = 9;
+
+/// Whether the address space may grow by `grow` bytes under RLIMIT_AS
+/// (Linux: may_expand_vm); ENOMEM if not.
+fn may_expand(t: &Task, grow: u64) -> Result<(), Errno> {
+    let limit = t.rlimits[RLIMIT_AS].0;
+    if limit == u64::MAX || grow == 0 {
+        return Ok(());
+    }
+    let used: u64 = t.mm.lock().vmas().iter().map(|v| v.end - v.start).sum();
+    match used.checked_add(crate::mm::page_up(grow).ok_or(Errno::ENOMEM)?) {
+        Some(n) if n <= limit => Ok(()),
+        _ => Err(Errno::ENOMEM),
+    }
+}
+
 pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
     let (addr, len, flags, fd, off) = (a.u64(0), a.u64(1), a.u32(3), a.fd(4), a.u64(5));
     let prot = check_prot(a.u32(2))?;
+    may_expand(t, len)?;
     let kind = flags & 3;
     if kind == 0 || (kind == MAP_SHARED_VALIDATE && flags & !KNOWN_FLAGS != 0) {
         return Err(Errno::EINVAL);
@@ -90,6 +108,7 @@ pub fn sys_mprotect(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_mremap(t: &mut Task, a: &Args) -> SysResult {
+    may_expand(t, a.u64(2).saturating_sub(a.u64(1)))?;
     t.mm.lock().mremap(a.u64(0), a.u64(1), a.u64(2), a.u32(3), a.u64(4))
 }
 
@@ -98,6 +117,11 @@ pub fn sys_madvise(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_brk(t: &mut Task, a: &Args) -> SysResult {
+    // A refused growth leaves the break where it is (brk's failure).
+    let cur = t.mm.lock().brk(0);
+    if a.u64(0) > cur && may_expand(t, a.u64(0) - cur).is_err() {
+        return Ok(cur);
+    }
     Ok(t.mm.lock().brk(a.u64(0)))
 }
 

@@ -67,24 +67,38 @@ fn warn_once(nr: u64) {
     }
 }
 
-/// What the container's seccomp profile does instead of the syscall.
-fn seccomp_denied(t: &mut Task, act: crate::kernel::seccomp::Action) -> SysResult {
-    use crate::kernel::seccomp::Action;
-    const SIGSYS: u32 = 31;
-    /// SYS_SECCOMP: si_code of a seccomp SIGSYS.
-    const SYS_SECCOMP: i32 = 1;
-    match act {
-        Action::Errno(e) => Err(Errno(i32::from(e))),
-        Action::Trap => {
-            crate::kernel::signal::force_fault_signal(t, SIGSYS, t.regs.rip, SYS_SECCOMP);
-            Err(Errno::ENOSYS)
-        }
-        Action::KillThread | Action::KillProcess => {
+/// Carries out a seccomp verdict in place of the syscall.
+fn seccomp_denied(t: &mut Task, nr: u64, v: crate::kernel::seccomp::Verdict) -> SysResult {
+    use crate::kernel::seccomp::Verdict;
+    use crate::kernel::signal::{self, SigInfo};
+    use crate::kernel::task::ExitReason;
+    use signal::{SIGKILL, SIGSYS};
+    let kill = |t: &mut Task, sig: u32, whole: bool| {
+        let alone = t.proc.inner.lock().threads.len() <= 1;
+        if whole || alone {
             let p = t.proc.clone();
-            crate::kernel::signal::kill_group(&p, crate::kernel::task::ExitReason::Signaled(SIGSYS));
+            signal::kill_group(&p, ExitReason::Signaled(sig));
+        }
+        t.exit = Some(ExitReason::Signaled(sig));
+    };
+    match v {
+        Verdict::Return(r) => r,
+        Verdict::Trap(data) => {
+            signal::force_signal(t, SIGSYS, SigInfo::seccomp(t.regs.rip, nr as u32, data));
+            // Linux rolls the registers back: the handler, and the code
+            // after it, see rax still holding the syscall number.
+            Ok(nr)
+        }
+        Verdict::KillThread => {
+            // Strict mode's kill is SIGKILL, a filter's SIGSYS.
+            let sig = if t.seccomp.mode() == crate::kernel::seccomp::MODE_STRICT { SIGKILL } else { SIGSYS };
+            kill(t, sig, false);
             Err(Errno::ENOSYS)
         }
-        Action::Allow | Action::Log => Err(Errno::ENOSYS),
+        Verdict::KillProcess => {
+            kill(t, SIGSYS, true);
+            Err(Errno::ENOSYS)
+        }
     }
 }
 
@@ -94,8 +108,8 @@ pub fn dispatch(t: &mut Task) {
     let args = Args([t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9]);
     t.keep_regs = false;
     crate::net::host::poll_events();
-    let ret = match (crate::kernel::seccomp::check(nr, &args.0), table::handler(nr)) {
-        (Some(act), _) => seccomp_denied(t, act),
+    let ret = match (crate::kernel::seccomp::check(t, nr, &args.0), table::handler(nr)) {
+        (Some(v), _) => seccomp_denied(t, nr, v),
         (None, Some(h)) => h(t, &args),
         (None, None) => {
             warn_once(nr);

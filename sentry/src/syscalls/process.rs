@@ -3,7 +3,7 @@
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
-use crate::kernel::creds::{Creds, CAP_KILL, CAP_SETGID, CAP_SYS_RESOURCE, NGROUPS_MAX};
+use crate::kernel::creds::{Creds, CAP_KILL, CAP_SETGID, CAP_SETPCAP, CAP_SYS_RESOURCE, NGROUPS_MAX};
 use crate::kernel::task::{ExitReason, Task};
 
 pub const RLIM_INFINITY: u64 = u64::MAX;
@@ -182,6 +182,62 @@ pub fn sys_setgroups(t: &mut Task, a: &Args) -> SysResult {
     t.mm.lock().copy_in(a.u64(1), &mut bytes)?;
     let groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let new = t.creds.set_groups(groups);
+    change_creds(t, new)
+}
+
+/// The capability ABI versions and how many 32-bit words each carries
+/// per set (Linux: cap_validate_magic); an unknown version is answered
+/// with the current one written back and EINVAL.
+fn cap_words(t: &Task, hdr: u64) -> Result<usize, Errno> {
+    const V1: u32 = 0x1998_0330;
+    const V2: u32 = 0x2007_1026;
+    const V3: u32 = 0x2008_0522;
+    let version = t.mm.lock().read_obj::<u32>(hdr)?;
+    match version {
+        V1 => Ok(1),
+        V2 | V3 => Ok(2),
+        _ => {
+            t.mm.lock().write_obj(hdr, &V3)?;
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+pub fn sys_capget(t: &mut Task, a: &Args) -> SysResult {
+    let words = cap_words(t, a.u64(0))?;
+    let pid = t.mm.lock().read_obj::<i32>(a.u64(0) + 4)?;
+    if a.u64(1) == 0 {
+        // A probe of the supported version.
+        return Ok(0);
+    }
+    let creds = match pid {
+        p if p < 0 => return Err(Errno::EINVAL),
+        0 => t.creds.clone(),
+        p if p as u32 == t.tid => t.creds.clone(),
+        p => crate::kernel::process::find_process(p as u32).ok_or(Errno::ESRCH)?.view.lock().creds.clone(),
+    };
+    let mut data = [0u32; 6];
+    for w in 0..words {
+        let part = |set: u64| (set >> (32 * w)) as u32;
+        data[w * 3..w * 3 + 3].copy_from_slice(&[part(creds.cap_effective), part(creds.cap_permitted), part(creds.cap_inheritable)]);
+    }
+    let bytes: alloc::vec::Vec<u8> = data[..words * 3].iter().flat_map(|x| x.to_le_bytes()).collect();
+    t.mm.lock().copy_out(a.u64(1), &bytes)?;
+    Ok(0)
+}
+
+pub fn sys_capset(t: &mut Task, a: &Args) -> SysResult {
+    let words = cap_words(t, a.u64(0))?;
+    let pid = t.mm.lock().read_obj::<i32>(a.u64(0) + 4)?;
+    // Only one's own capabilities may be set.
+    if pid != 0 && pid as u32 != t.tid {
+        return Err(Errno::EPERM);
+    }
+    let mut bytes = [0u8; 24];
+    t.mm.lock().copy_in(a.u64(1), &mut bytes[..words * 12])?;
+    let word = |i: usize| u64::from(u32::from_le_bytes([bytes[i * 4], bytes[i * 4 + 1], bytes[i * 4 + 2], bytes[i * 4 + 3]]));
+    let set = |k: usize| word(k) | word(3 + k) << 32;
+    let new = t.creds.set_caps(set(0), set(1), set(2));
     change_creds(t, new)
 }
 
@@ -390,8 +446,13 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
     const PR_SET_DUMPABLE: u32 = 4;
     const PR_SET_NAME: u32 = 15;
     const PR_GET_NAME: u32 = 16;
+    const PR_GET_KEEPCAPS: u32 = 7;
+    const PR_SET_KEEPCAPS: u32 = 8;
     const PR_GET_SECCOMP: u32 = 21;
+    const PR_SET_SECCOMP: u32 = 22;
     const PR_CAPBSET_READ: u32 = 23;
+    const PR_CAPBSET_DROP: u32 = 24;
+    const PR_CAP_AMBIENT: u32 = 47;
     const PR_SET_CHILD_SUBREAPER: u32 = 36;
     const PR_GET_CHILD_SUBREAPER: u32 = 37;
     const PR_SET_NO_NEW_PRIVS: u32 = 38;
@@ -431,12 +492,73 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
             Ok(0)
         }
         PR_GET_NAME => t.mm.lock().copy_out(a.u64(1), &t.comm).map(|()| 0),
-        PR_GET_SECCOMP => Ok(0),
+        PR_GET_KEEPCAPS => Ok(u64::from(t.creds.keep_caps)),
+        PR_SET_KEEPCAPS => {
+            if a.u64(1) > 1 {
+                return Err(Errno::EINVAL);
+            }
+            let mut n = (*t.creds).clone();
+            n.keep_caps = a.u64(1) == 1;
+            commit_creds(t, n);
+            Ok(0)
+        }
+        PR_GET_SECCOMP => Ok(u64::from(t.seccomp.mode())),
+        PR_SET_SECCOMP => match a.u64(1) {
+            // The mode numbers, mapped to seccomp(2)'s operations.
+            1 => crate::kernel::seccomp::set_mode(t, 0, 0, 0),
+            2 => crate::kernel::seccomp::set_mode(t, 1, 0, a.u64(2)),
+            _ => Err(Errno::EINVAL),
+        },
         PR_CAPBSET_READ => {
             if a.u64(1) > CAP_LAST_CAP {
                 return Err(Errno::EINVAL);
             }
-            Ok(1)
+            Ok(t.creds.cap_bounding >> a.u64(1) & 1)
+        }
+        PR_CAPBSET_DROP => {
+            if !t.creds.capable(CAP_SETPCAP) {
+                return Err(Errno::EPERM);
+            }
+            if a.u64(1) > CAP_LAST_CAP {
+                return Err(Errno::EINVAL);
+            }
+            let mut n = (*t.creds).clone();
+            n.cap_bounding &= !(1 << a.u64(1));
+            commit_creds(t, n);
+            Ok(0)
+        }
+        PR_CAP_AMBIENT => {
+            const IS_SET: u64 = 1;
+            const RAISE: u64 = 2;
+            const LOWER: u64 = 3;
+            const CLEAR_ALL: u64 = 4;
+            if a.u64(1) == CLEAR_ALL {
+                if a.u64(2) != 0 || a.u64(3) != 0 || a.u64(4) != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let mut n = (*t.creds).clone();
+                n.cap_ambient = 0;
+                commit_creds(t, n);
+                return Ok(0);
+            }
+            if a.u64(2) > CAP_LAST_CAP || a.u64(3) != 0 || a.u64(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let bit = 1u64 << a.u64(2);
+            let mut n = (*t.creds).clone();
+            match a.u64(1) {
+                IS_SET => return Ok(u64::from(n.cap_ambient & bit != 0)),
+                RAISE => {
+                    if n.cap_permitted & n.cap_inheritable & bit == 0 {
+                        return Err(Errno::EPERM);
+                    }
+                    n.cap_ambient |= bit;
+                }
+                LOWER => n.cap_ambient &= !bit,
+                _ => return Err(Errno::EINVAL),
+            }
+            commit_creds(t, n);
+            Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {
             t.subreaper = a.u64(1) != 0;
@@ -448,6 +570,9 @@ pub fn sys_prctl(t: &mut Task, a: &Args) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             t.no_new_privs = true;
+            if t.tid == t.pid() {
+                t.proc.view.lock().no_new_privs = true;
+            }
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS => Ok(u64::from(t.no_new_privs)),
