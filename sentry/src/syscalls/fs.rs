@@ -8,6 +8,7 @@ use alloc::vec;
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
+use crate::fs::inotify::{self, IN_ACCESS, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF, IN_OPEN};
 use crate::fs::{join, OpenFile};
 use crate::kernel::task::Task;
 use crate::kernel::creds::{Creds, CAP_MKNOD};
@@ -35,7 +36,7 @@ const PATH_MAX: usize = 4096;
 const S_IFDIR: u32 = 0o040000;
 
 /// Reads a path argument.
-fn path_arg(t: &mut Task, va: u64) -> Result<String, Errno> {
+pub fn path_arg(t: &mut Task, va: u64) -> Result<String, Errno> {
     if va == 0 {
         return Err(Errno::EFAULT);
     }
@@ -153,6 +154,7 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
                 created = true;
                 let umask = t.fs.lock().umask;
                 let inode = dir.inode.create(&name, Kind::File, mode & 0o7777 & !umask, 0, creator(t))?;
+                inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, false);
                 Location { path: child(&dir.path, &name), inode }
             }
             Err(e) => return Err(e),
@@ -163,14 +165,26 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     if !created {
         may_open(&loc, flags, &t.creds)?;
     }
-    if !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
+    let truncate = !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File;
+    if truncate {
         loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
     }
-    if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
-        return open_fifo(t, loc, flags);
+    let file = if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
+        open_fifo(t, loc, flags)?
+    } else {
+        let file = open_loc(loc, flags)?;
+        file.ops.opened(t, flags)?;
+        file
+    };
+    if flags & O_PATH == 0 {
+        if let Some(loc) = &file.loc {
+            // Linux reports the open before the truncation it did.
+            inotify::loc_event(loc, IN_OPEN);
+            if truncate {
+                inotify::loc_event(loc, IN_MODIFY);
+            }
+        }
     }
-    let file = open_loc(loc, flags)?;
-    file.ops.opened(t, flags)?;
     Ok(file)
 }
 
@@ -329,6 +343,9 @@ pub fn sys_getdents64(t: &mut Task, a: &Args) -> SysResult {
     let mut buf = vec![0u8; count];
     let n = f.ops.getdents(&mut buf)?;
     t.mm.lock().copy_out(a.u64(1), &buf[..n])?;
+    if let Some(loc) = &f.loc {
+        inotify::loc_event(loc, IN_ACCESS);
+    }
     Ok(n as u64)
 }
 
@@ -461,7 +478,9 @@ fn mknod_at(t: &mut Task, dirfd: i32, path: &str, kind: Kind, mode: u32, rdev: u
         return Err(Errno::EPERM);
     }
     let umask = t.fs.lock().umask;
-    dir.inode.create(&name, kind, mode & 0o7777 & !umask, rdev, creator(t)).map(|_| 0)
+    dir.inode.create(&name, kind, mode & 0o7777 & !umask, rdev, creator(t))?;
+    inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, kind == Kind::Dir);
+    Ok(0)
 }
 
 pub fn sys_mkdirat(t: &mut Task, a: &Args) -> SysResult {
@@ -518,7 +537,21 @@ fn unlink_at(t: &mut Task, dirfd: i32, path: &str, rmdir: bool) -> SysResult {
     if rmdir && walk::mounts().iter().any(|m| *m == join(&dir.path, &name)) {
         return Err(Errno::EBUSY);
     }
-    dir.inode.unlink(&name, rmdir).map(|()| 0)
+    // What inotify needs is taken before the name goes.
+    let watched = inotify::active().then(|| (victim.id(), victim.stat().map_or(1, |s| s.st_nlink)));
+    dir.inode.unlink(&name, rmdir)?;
+    if let Some((id, nlink)) = watched {
+        // As Linux: the link count change, then the inode's removal if
+        // that was its last name, then the directory's entry.
+        if !is_dir {
+            inotify::inode_event(&*victim, IN_ATTRIB);
+        }
+        if is_dir || nlink <= 1 {
+            inotify::inode_removed(id);
+        }
+        inotify::child_event(&*dir.inode, &name, IN_DELETE, 0, is_dir);
+    }
+    Ok(0)
 }
 
 pub fn sys_unlinkat(t: &mut Task, a: &Args) -> SysResult {
@@ -586,7 +619,32 @@ pub fn sys_renameat2(t: &mut Task, a: &Args) -> SysResult {
             }
         }
     }
-    od.inode.rename(&on, &nd.inode, &nn, flags).map(|()| 0)
+    let watched = inotify::active().then(|| (src.id(), dst.as_ref().map(|d| (d.id(), d.kind() == Kind::Dir, d.stat().map_or(1, |s| s.st_nlink)))));
+    od.inode.rename(&on, &nd.inode, &nn, flags)?;
+    if let Some((src_id, dst)) = watched {
+        let src_dir = src.kind() == Kind::Dir;
+        let cookie = inotify::new_cookie();
+        inotify::child_event(&*od.inode, &on, IN_MOVED_FROM, cookie, src_dir);
+        inotify::child_event(&*nd.inode, &nn, IN_MOVED_TO, cookie, src_dir);
+        match dst {
+            Some((id, is_dir, _)) if flags & 2 != 0 => {
+                let cookie = inotify::new_cookie();
+                inotify::child_event(&*nd.inode, &nn, IN_MOVED_FROM, cookie, is_dir);
+                inotify::child_event(&*od.inode, &on, IN_MOVED_TO, cookie, is_dir);
+                inotify::id_event(src_id, IN_MOVE_SELF);
+                inotify::id_event(id, IN_MOVE_SELF);
+            }
+            Some((id, is_dir, nlink)) => {
+                inotify::id_event(id, IN_ATTRIB | if is_dir { inotify::IN_ISDIR } else { 0 });
+                inotify::id_event(src_id, IN_MOVE_SELF);
+                if is_dir || nlink <= 1 {
+                    inotify::inode_removed(id);
+                }
+            }
+            None => inotify::id_event(src_id, IN_MOVE_SELF),
+        }
+    }
+    Ok(0)
 }
 
 pub fn sys_renameat(t: &mut Task, a: &Args) -> SysResult {
@@ -613,7 +671,9 @@ pub fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
         Err(e) => return Err(e),
     }
     perm::may_create(&*dir.inode, &t.creds)?;
-    dir.inode.symlink(&name, &target, creator(t)).map(|_| 0)
+    dir.inode.symlink(&name, &target, creator(t))?;
+    inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, false);
+    Ok(0)
 }
 
 pub fn sys_symlink(t: &mut Task, a: &Args) -> SysResult {
@@ -644,7 +704,10 @@ pub fn sys_linkat(t: &mut Task, a: &Args) -> SysResult {
     }
     perm::may_link(&src.inode.stat()?, &t.creds)?;
     perm::may_create(&*dir.inode, &t.creds)?;
-    dir.inode.link(&name, &src.inode).map(|()| 0)
+    dir.inode.link(&name, &src.inode)?;
+    inotify::inode_event(&*src.inode, IN_ATTRIB);
+    inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, false);
+    Ok(0)
 }
 
 pub fn sys_link(t: &mut Task, a: &Args) -> SysResult {
@@ -665,7 +728,28 @@ fn setattr_loc(t: &mut Task, loc: &Location, attr: &SetAttr, explicit_times: boo
     if attr.atime.is_some() || attr.mtime.is_some() {
         perm::may_set_times(&st, &t.creds, explicit_times)?;
     }
-    loc.inode.setattr(&attr).map(|()| 0)
+    loc.inode.setattr(&attr)?;
+    inotify::loc_event(loc, setattr_events(&attr));
+    Ok(0)
+}
+
+/// The inotify events of an attribute change (Linux: fsnotify_change):
+/// both times at once is a utime call (IN_ATTRIB), one alone reads as an
+/// access or a modification.
+fn setattr_events(a: &SetAttr) -> u32 {
+    let mut m = 0;
+    if a.mode.is_some() || a.uid.is_some() || a.gid.is_some() {
+        m |= IN_ATTRIB;
+    }
+    if a.size.is_some() {
+        m |= IN_MODIFY;
+    }
+    m | match (a.atime.is_some(), a.mtime.is_some()) {
+        (true, true) => IN_ATTRIB,
+        (true, false) => IN_ACCESS,
+        (false, true) => IN_MODIFY,
+        (false, false) => 0,
+    }
 }
 
 fn fd_loc(t: &Task, fd: i32) -> Result<Location, Errno> {
@@ -732,7 +816,9 @@ fn truncate_loc(t: &mut Task, loc: &Location, len: i64, by_path: bool) -> SysRes
     if by_path {
         perm::check_inode(&*loc.inode, &t.creds, perm::MAY_WRITE)?;
     }
-    loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() }).map(|()| 0)
+    loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() })?;
+    inotify::loc_event(loc, IN_MODIFY);
+    Ok(0)
 }
 
 pub fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {

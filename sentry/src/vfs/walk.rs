@@ -76,6 +76,13 @@ fn walk_canonical(path: &str) -> Result<Location, Errno> {
     Ok(cur)
 }
 
+/// The location at a canonical path (as `Location::path` holds), looked
+/// up again from the root without permission checks: for the kernel's
+/// own uses (inotify finding a file's parent directory).
+pub fn resolve_canonical(path: &str) -> Result<Location, Errno> {
+    walk_canonical(path)
+}
+
 /// Checks a path argument: not empty, not too long.
 pub fn check_path(path: &str) -> Result<(), Errno> {
     if path.is_empty() {
