@@ -815,6 +815,29 @@ impl Inode for OvlInode {
         self.copy_up(data)?.setattr(a)
     }
 
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+        // The lower layer's files show none: the host's are not read.
+        match self.upper() {
+            Some(u) => u.get_xattr(name),
+            None => crate::vfs::xattr::namespace(name).and(Err(Errno::ENODATA)),
+        }
+    }
+
+    fn set_xattr(&self, name: &str, value: Option<&[u8]>, flags: u32) -> Result<(), Errno> {
+        if crate::vfs::xattr::namespace(name)? == crate::vfs::xattr::Ns::Unstored {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let _ns = self.ovl.ns.lock();
+        if value.is_none() && self.upper().is_none() {
+            return crate::vfs::xattr::namespace(name).and(Err(Errno::ENODATA));
+        }
+        self.copy_up(true)?.set_xattr(name, value, flags)
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        self.upper().map_or(Ok(Vec::new()), |u| u.list_xattr())
+    }
+
     fn id(&self) -> (u64, u64) {
         if self.kind == Kind::Dir {
             return (self.ovl.dev, self.dir_ino);

@@ -285,6 +285,7 @@ pub struct TmpInode {
     opaque: AtomicBool,
     meta: Mutex<Meta>,
     body: Body,
+    xattrs: crate::vfs::xattr::Store,
 }
 
 impl TmpInode {
@@ -306,6 +307,7 @@ impl TmpInode {
             opaque: AtomicBool::new(false),
             meta: Mutex::new(Meta { mode: mode & 0o7777, uid: who.uid, gid: who.gid, nlink: 1, atime: t, mtime: t, ctime: t }),
             body,
+            xattrs: crate::vfs::xattr::Store::default(),
         })
     }
 
@@ -950,6 +952,20 @@ impl Inode for TmpInode {
         }
         m.ctime = t;
         Ok(())
+    }
+
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+        self.xattrs.get(name)
+    }
+
+    fn set_xattr(&self, name: &str, value: Option<&[u8]>, flags: u32) -> Result<(), Errno> {
+        self.xattrs.set(name, value, flags)?;
+        self.touch_c();
+        Ok(())
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        Ok(self.xattrs.names())
     }
 
     fn id(&self) -> (u64, u64) {

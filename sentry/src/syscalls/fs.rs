@@ -12,7 +12,7 @@ use crate::fs::inotify::{self, IN_ACCESS, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_MO
 use crate::fs::{join, OpenFile};
 use crate::kernel::task::Task;
 use crate::kernel::creds::{Creds, CAP_MKNOD};
-use crate::vfs::{self, perm, walk, Creator, Kind, Location, SetAttr};
+use crate::vfs::{self, perm, walk, xattr, Creator, Kind, Location, SetAttr};
 use alloc::sync::Arc;
 
 const AT_FDCWD: i32 = -100;
@@ -1105,51 +1105,106 @@ pub fn sys_pipe(t: &mut Task, a: &Args) -> SysResult {
     sys_pipe2(t, &Args([a.u64(0), 0, 0, 0, 0, 0]))
 }
 
-/// Extended attributes: no filesystem stores any yet, so reads find none
-/// (ENODATA, empty lists) and writes are refused (EOPNOTSUPP).
-fn xattr_target(t: &mut Task, a: &Args, kind: u8) -> Result<(), Errno> {
-    match kind {
-        b'f' => t.fds.lock().get(a.fd(0)).map(|_| ()),
-        b'l' | b'p' => {
-            let path = path_arg(t, a.u64(0))?;
-            resolve(t, AT_FDCWD, &path, kind == b'p').map(|_| ())
+/// What an xattr call names: a path (followed for `p`, not for `l`) or
+/// an fd (`f`). None: an fd without an inode of a filesystem (pipes,
+/// sockets), which keep no attributes.
+fn xattr_target(t: &mut Task, a: &Args, kind: u8) -> Result<Option<Location>, Errno> {
+    if kind == b'f' {
+        let f = t.fds.lock().get(a.fd(0))?;
+        if f.flags() & O_PATH != 0 {
+            return Err(Errno::EBADF);
         }
-        _ => Err(Errno::EINVAL),
+        return Ok(f.loc.clone());
+    }
+    let path = path_arg(t, a.u64(0))?;
+    resolve(t, AT_FDCWD, &path, kind == b'p').map(Some)
+}
+
+/// The answer for pipes and sockets: user.* is only for files and
+/// directories (EPERM to write, ENODATA to read), nothing else is stored.
+fn no_inode_xattr(name: &str, write: bool) -> Errno {
+    match (name.starts_with("user."), write) {
+        (true, true) => Errno::EPERM,
+        (true, false) => Errno::ENODATA,
+        _ => Errno::EOPNOTSUPP,
     }
 }
 
+/// An attribute name: ERANGE if empty or longer than XATTR_NAME_MAX.
 fn xattr_name(t: &mut Task, va: u64) -> Result<String, Errno> {
-    let name = t.mm.lock().read_cstr(va, 255).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::ERANGE } else { e })?;
-    if name.is_empty() {
+    let name = t.mm.lock().read_cstr(va, xattr::XATTR_NAME_MAX + 1).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::ERANGE } else { e })?;
+    if name.is_empty() || name.len() > xattr::XATTR_NAME_MAX {
         return Err(Errno::ERANGE);
     }
     Ok(name)
 }
 
+/// Copies `data` out if it fits `size` (0: only its length is asked).
+fn xattr_out(t: &mut Task, va: u64, size: usize, data: &[u8]) -> SysResult {
+    if size == 0 {
+        return Ok(data.len() as u64);
+    }
+    if data.len() > size {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.lock().copy_out(va, data)?;
+    Ok(data.len() as u64)
+}
+
 fn get_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
-    xattr_name(t, a.u64(1))?;
-    Err(Errno::ENODATA)
+    let name = xattr_name(t, a.u64(1))?;
+    let loc = xattr_target(t, a, kind)?.ok_or_else(|| no_inode_xattr(&name, false))?;
+    xattr::permission(&*loc.inode, &name, false, &t.creds)?;
+    xattr::namespace(&name)?;
+    let v = loc.inode.get_xattr(&name)?;
+    xattr_out(t, a.u64(2), a.usize(3).min(xattr::XATTR_SIZE_MAX), &v)
 }
 
 fn list_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
+    let Some(loc) = xattr_target(t, a, kind)? else { return Ok(0) };
+    let mut out = alloc::vec::Vec::new();
+    for n in loc.inode.list_xattr()?.iter().filter(|n| xattr::listable(n, &t.creds)) {
+        out.extend_from_slice(n.as_bytes());
+        out.push(0);
+    }
+    if out.len() > xattr::XATTR_SIZE_MAX {
+        return Err(Errno::E2BIG);
+    }
+    xattr_out(t, a.u64(1), a.usize(2).min(xattr::XATTR_SIZE_MAX), &out)
+}
+
+/// Sets (`value` true) or removes an attribute; either is an IN_ATTRIB.
+fn change_xattr(t: &mut Task, a: &Args, kind: u8, value: bool) -> SysResult {
+    let flags = if value { a.u32(4) } else { 0 };
+    if flags & !(xattr::XATTR_CREATE | xattr::XATTR_REPLACE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let name = xattr_name(t, a.u64(1))?;
+    let data = if value {
+        let size = a.usize(3);
+        if size > xattr::XATTR_SIZE_MAX {
+            return Err(Errno::E2BIG);
+        }
+        let mut v = vec![0u8; size];
+        t.mm.lock().copy_in(a.u64(2), &mut v)?;
+        Some(v)
+    } else {
+        None
+    };
+    let loc = xattr_target(t, a, kind)?.ok_or_else(|| no_inode_xattr(&name, true))?;
+    xattr::permission(&*loc.inode, &name, true, &t.creds)?;
+    xattr::namespace(&name)?;
+    loc.inode.set_xattr(&name, data.as_deref(), flags)?;
+    inotify::loc_event(&loc, IN_ATTRIB);
     Ok(0)
 }
 
 fn set_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
-    xattr_name(t, a.u64(1))?;
-    if a.u32(4) & !3 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    Err(Errno::EOPNOTSUPP)
+    change_xattr(t, a, kind, true)
 }
 
 fn remove_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
-    xattr_name(t, a.u64(1))?;
-    Err(Errno::ENODATA)
+    change_xattr(t, a, kind, false)
 }
 
 pub fn sys_setxattr(t: &mut Task, a: &Args) -> SysResult {

@@ -13,6 +13,7 @@
 
 pub mod perm;
 pub mod walk;
+pub mod xattr;
 
 use abi::linux::Stat;
 use alloc::boxed::Box;
@@ -161,6 +162,20 @@ pub trait Inode: Send + Sync {
     /// Changes attributes.
     fn setattr(&self, _a: &SetAttr) -> Result<(), Errno> {
         Err(Errno::EROFS)
+    }
+    /// The extended attribute `name` (namespace and permission already
+    /// checked by `xattr`). Default: a filesystem that stores none.
+    fn get_xattr(&self, _name: &str) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Sets (`value` Some) or removes extended attribute `name`, with
+    /// XATTR_CREATE / XATTR_REPLACE `flags`.
+    fn set_xattr(&self, _name: &str, _value: Option<&[u8]>, _flags: u32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Names of the extended attributes held.
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        Ok(Vec::new())
     }
     /// statfs of the filesystem: Linux's 120-byte `struct statfs`; None
     /// where the filesystem has no numbers of its own (a generic answer).
