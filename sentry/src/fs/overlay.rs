@@ -619,6 +619,17 @@ impl Inode for OvlInode {
         Ok(node)
     }
 
+    fn tmpfile(&self, mode: u32, who: Creator, linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        if self.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let _ns = self.ovl.ns.lock();
+        let pu = self.copy_up(false)?;
+        let node = pu.tmpfile_node(mode, who, linkable)?;
+        // Upper-only and unnamed: no parent slot to find it through.
+        Ok(OvlInode::make(&self.ovl, Weak::new(), alloc::format!("#{}", node.ino()), Kind::File, 0, Some(node), None))
+    }
+
     fn symlink(&self, name: &str, target: &str, who: Creator) -> Result<Arc<dyn Inode>, Errno> {
         let node = self.add_entry(name, |pu| pu.symlink_node(name, target, who))?;
         Ok(node)

@@ -336,6 +336,13 @@ impl Inode for ProcInode {
         Ok(Arc::new(ProcInode { node }))
     }
 
+    fn magic_link(&self) -> Option<crate::vfs::Location> {
+        match &self.node {
+            Node::Fd(pid, fd) => fds_of(*pid).ok()?.lock().get(*fd).ok()?.loc.clone(),
+            _ => None,
+        }
+    }
+
     fn readlink(&self) -> Result<String, Errno> {
         match &self.node {
             Node::SelfLink => Ok(current_pid().to_string()),

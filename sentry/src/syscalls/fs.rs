@@ -105,7 +105,8 @@ fn may_open(loc: &Location, flags: u32, creds: &Creds) -> Result<(), Errno> {
 /// Opens a resolved location.
 pub fn open_loc(loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno> {
     let kind = loc.inode.kind();
-    if flags & O_DIRECTORY != 0 && kind != Kind::Dir {
+    // O_TMPFILE carries O_DIRECTORY for the directory it names.
+    if flags & O_DIRECTORY != 0 && flags & O_TMPFILE == 0 && kind != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
     if kind == Kind::Dir && flags & O_ACCMODE != 0 {
@@ -126,10 +127,15 @@ fn open_fifo(t: &Task, loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno
 }
 
 fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
-    if flags & O_TMPFILE == O_TMPFILE {
-        return Err(Errno::EOPNOTSUPP);
-    }
     let follow = flags & O_NOFOLLOW == 0;
+    if flags & O_TMPFILE != 0 {
+        let loc = tmpfile_at(t, dirfd, path, flags, mode)?;
+        let file = open_loc(loc, flags)?;
+        if let Some(loc) = &file.loc {
+            inotify::loc_event(loc, IN_OPEN);
+        }
+        return Ok(file);
+    }
     // A file this open creates is not checked against its own mode (open
     // O_CREAT|O_WRONLY with mode 0444 works), nor truncated.
     let mut created = false;
@@ -188,6 +194,25 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     Ok(file)
 }
 
+/// O_TMPFILE: an unnamed regular file in the directory `path` names
+/// (Linux: vfs_tmpfile). It needs O_DIRECTORY without O_CREAT and write
+/// access; O_EXCL keeps linkat from ever naming it.
+fn tmpfile_at(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Result<Location, Errno> {
+    if flags & (O_DIRECTORY | O_CREAT) != O_DIRECTORY || flags & O_ACCMODE == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let dir = resolve(t, dirfd, path, flags & O_NOFOLLOW == 0)?;
+    if dir.inode.kind() != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    perm::check_inode(&*dir.inode, &t.creds, perm::MAY_WRITE | perm::MAY_EXEC)?;
+    let umask = t.fs.lock().umask;
+    let inode = dir.inode.tmpfile(mode & 0o7777 & !umask, creator(t), flags & O_EXCL == 0)?;
+    // What Linux's /proc/self/fd shows for it.
+    let path = alloc::format!("{}/#{} (deleted)", dir.path.trim_end_matches('/'), inode.id().1);
+    Ok(Location { inode, path })
+}
+
 fn child(dir: &str, name: &str) -> String {
     join(dir, name)
 }
@@ -217,7 +242,7 @@ pub fn sys_openat2(t: &mut Task, a: &Args) -> SysResult {
         let mut mm = t.mm.lock();
         (mm.read_obj(a.u64(2))?, mm.read_obj(a.u64(2) + 8)?, mm.read_obj(a.u64(2) + 16)?)
     };
-    if flags >> 32 != 0 || mode >> 12 != 0 || (flags & u64::from(O_CREAT) == 0 && mode != 0) {
+    if flags >> 32 != 0 || mode >> 12 != 0 || (flags & u64::from(O_CREAT | O_TMPFILE) == 0 && mode != 0) {
         return Err(Errno::EINVAL);
     }
     // RESOLVE_NO_XDEV 1, NO_MAGICLINKS 2, NO_SYMLINKS 4, BENEATH 8, IN_ROOT 16, CACHED 32.

@@ -201,7 +201,7 @@ rows! {
     (253, inotify_init, super::epoll::sys_inotify_init, Full),
     (254, inotify_add_watch, super::epoll::sys_inotify_add_watch, Partial("events come from the sandbox's own operations, not from changes the host makes")),
     (255, inotify_rm_watch, super::epoll::sys_inotify_rm_watch, Full),
-    (257, openat, fs::sys_openat, Partial("no O_TMPFILE")),
+    (257, openat, fs::sys_openat, Partial("O_TMPFILE on tmpfs and the overlay root only (EOPNOTSUPP elsewhere)")),
     (258, mkdirat, fs::sys_mkdirat, Full),
     (259, mknodat, fs::sys_mknodat, Partial("fifos work inside the sandbox; device nodes exist but cannot be opened")),
     (260, fchownat, fs::sys_fchownat, Full),

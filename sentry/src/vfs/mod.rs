@@ -142,6 +142,11 @@ pub trait Inode: Send + Sync {
     fn create(&self, _name: &str, _kind: Kind, _mode: u32, _rdev: u64, _who: Creator) -> Result<Arc<dyn Inode>, Errno> {
         Err(Errno::EROFS)
     }
+    /// O_TMPFILE: a regular file in this directory's filesystem with no
+    /// name; `linkable` (no O_EXCL) lets linkat name it later.
+    fn tmpfile(&self, _mode: u32, _who: Creator, _linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Creates a symlink `name` → `target`.
     fn symlink(&self, _name: &str, _target: &str, _who: Creator) -> Result<Arc<dyn Inode>, Errno> {
         Err(Errno::EROFS)
@@ -180,6 +185,11 @@ pub trait Inode: Send + Sync {
     /// statfs of the filesystem: Linux's 120-byte `struct statfs`; None
     /// where the filesystem has no numbers of its own (a generic answer).
     fn statfs(&self) -> Option<[u8; 120]> {
+        None
+    }
+    /// A /proc/PID/fd/N link: the open file's own location, which a walk
+    /// follows instead of the link's text (the file may have no name).
+    fn magic_link(&self) -> Option<Location> {
         None
     }
     /// Identity for mount points and rename checks: (device, inode).
