@@ -16,6 +16,7 @@ pub mod lock;
 pub mod pidfd;
 pub mod pipe;
 pub mod signalfd;
+pub mod sysfs;
 pub mod timerfd;
 pub mod tmpfs;
 pub mod overlay;

@@ -683,6 +683,12 @@ fn top_file(name: &str) -> Result<Vec<u8>, Errno> {
     Ok(s.into_bytes())
 }
 
+/// A file whose content is `data`, for other synthetic filesystems
+/// (sysfs) that refuse write opens themselves.
+pub(crate) fn content_file(data: Vec<u8>, stat: Stat) -> Box<dyn FileOps> {
+    Box::new(ProcFile { data, pos: Mutex::new(0), stat })
+}
+
 /// An open /proc file: the content generated at open time.
 struct ProcFile {
     data: Vec<u8>,
