@@ -1051,7 +1051,9 @@ os.setxattr(f, "user.k", b"v")
 print("xattr", os.getxattr(f, "user.k"), os.listxattr(f))
 fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
 os.write(fd, b"tmp")
-os.link(f"/proc/self/fd/{fd}", os.path.join(d, "named"), follow_symlinks=True)
+# With a dir fd Python calls linkat (AT_SYMLINK_FOLLOW), not link.
+dfd = os.open(d, os.O_RDONLY)
+os.link(f"/proc/self/fd/{fd}", "named", dst_dir_fd=dfd, follow_symlinks=True)
 print("tmpfile", open(os.path.join(d, "named")).read(), sorted(os.listdir(d)))
 with tempfile.TemporaryFile(dir="/tmp") as t:
     t.write(b"abc"); t.seek(0)
