@@ -568,8 +568,9 @@ fn unlink_at(t: &mut Task, dirfd: i32, path: &str, rmdir: bool) -> SysResult {
     if let Some((id, nlink)) = watched {
         // As Linux: the link count change, then the inode's removal if
         // that was its last name, then the directory's entry.
+        // By the identity taken before: a host file's name is gone now.
         if !is_dir {
-            inotify::inode_event(&*victim, IN_ATTRIB);
+            inotify::id_event(id, IN_ATTRIB);
         }
         if is_dir || nlink <= 1 {
             inotify::inode_removed(id);
