@@ -56,6 +56,10 @@ const VALID_BITS: u32 = IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UN
 pub const MAX_QUEUED_EVENTS: usize = 16384;
 /// /proc/sys/fs/inotify/max_user_watches (per sandbox here).
 pub const MAX_WATCHES: usize = 65536;
+/// /proc/sys/fs/inotify/max_user_instances (per sandbox here).
+pub const MAX_INSTANCES: usize = 128;
+/// Live instances.
+static NINSTANCES: AtomicUsize = AtomicUsize::new(0);
 /// Size of `struct inotify_event` without its name.
 const EVENT_HDR: usize = 16;
 
@@ -166,16 +170,21 @@ pub struct InotifyFile {
     inst: Arc<Instance>,
 }
 
-/// inotify_init1: a new instance's file.
-pub fn new_instance() -> InotifyFile {
+/// inotify_init1: a new instance's file; EMFILE past the instance limit.
+pub fn new_instance() -> Result<InotifyFile, Errno> {
+    if NINSTANCES.fetch_add(1, Ordering::Relaxed) >= MAX_INSTANCES {
+        NINSTANCES.fetch_sub(1, Ordering::Relaxed);
+        return Err(Errno::EMFILE);
+    }
     let inst = Arc::new(Instance { queue: Mutex::new(VecDeque::new()), next_wd: AtomicU32::new(1), wq: WaitQueue::new(), ino: anon::next_ino() });
     INSTANCES.insert(inst.ino, &inst);
-    InotifyFile { inst }
+    Ok(InotifyFile { inst })
 }
 
 impl Drop for InotifyFile {
     fn drop(&mut self) {
         INSTANCES.remove(self.inst.ino);
+        NINSTANCES.fetch_sub(1, Ordering::Relaxed);
         let key = self.inst.ino;
         let mut w = WATCHES.lock();
         w.retain(|_, v| {
@@ -429,7 +438,7 @@ mod tests {
 
     #[test]
     fn queue_merges_and_overflows() {
-        let f = new_instance();
+        let f = new_instance().unwrap();
         let ev = || Event { wd: 1, mask: IN_MODIFY, cookie: 0, name: "a".into() };
         f.inst.push(ev());
         f.inst.push(ev());

@@ -125,6 +125,9 @@ const PID_LINKS: &[&str] = &["exe", "cwd", "root"];
 /// Directories and files below /proc/sys (sorted; a directory is a prefix).
 const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/fs/file-max", || "9223372036854775807\n".into()),
+    ("sys/fs/inotify/max_queued_events", || format!("{}\n", super::inotify::MAX_QUEUED_EVENTS)),
+    ("sys/fs/inotify/max_user_instances", || format!("{}\n", super::inotify::MAX_INSTANCES)),
+    ("sys/fs/inotify/max_user_watches", || format!("{}\n", super::inotify::MAX_WATCHES)),
     ("sys/fs/nr_open", || "1048576\n".into()),
     ("sys/kernel/cap_last_cap", || "40\n".into()),
     ("sys/kernel/domainname", || uts_line(|u| &u.domainname)),
@@ -198,7 +201,7 @@ fn sys_static(path: &str) -> Option<&'static str> {
         return Some(p);
     }
     // Directories: the longest static prefix that matches.
-    ["sys", "sys/fs", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
+    ["sys", "sys/fs", "sys/fs/inotify", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
 }
 
 impl ProcInode {

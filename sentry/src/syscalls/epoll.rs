@@ -289,11 +289,11 @@ pub fn sys_inotify_init1(t: &mut Task, a: &Args) -> SysResult {
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
-    install(t, Box::new(inotify::new_instance()), flags)
+    install(t, Box::new(inotify::new_instance()?), flags)
 }
 
 pub fn sys_inotify_init(t: &mut Task, _a: &Args) -> SysResult {
-    install(t, Box::new(inotify::new_instance()), 0)
+    install(t, Box::new(inotify::new_instance()?), 0)
 }
 
 pub fn sys_inotify_add_watch(t: &mut Task, a: &Args) -> SysResult {
