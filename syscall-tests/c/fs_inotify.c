@@ -234,6 +234,27 @@ int main(void)
 	errno = 0;
 	CHECK(inotify_init1(0x12) < 0 && errno == EINVAL, "init1 bad flags EINVAL");
 
+	/* IN_EXCL_UNLINK: no events for a child written after its unlink. */
+	int in3 = inotify_init1(IN_NONBLOCK), in4 = inotify_init1(IN_NONBLOCK);
+	int wx = inotify_add_watch(in3, dir, IN_MODIFY | IN_EXCL_UNLINK);
+	int wy = inotify_add_watch(in4, dir, IN_MODIFY);
+	snprintf(path, sizeof path, "%s/e", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	write(fd, "1", 1);
+	wd_names[wx & 63] = 'X';
+	drain(in3, "IN_EXCL_UNLINK, linked");
+	wd_names[wy & 63] = 'Y';
+	drain(in4, "no IN_EXCL_UNLINK, linked");
+	unlink(path);
+	write(fd, "2", 1);
+	close(fd);
+	wd_names[wx & 63] = 'X';
+	drain(in3, "IN_EXCL_UNLINK, unlinked");
+	wd_names[wy & 63] = 'Y';
+	drain(in4, "no IN_EXCL_UNLINK, unlinked");
+	close(in3);
+	close(in4);
+
 	rmdir(dir);
 	close(ep);
 	close(in2);

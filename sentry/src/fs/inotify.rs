@@ -255,16 +255,16 @@ pub fn rm_watch(inst: &Arc<Instance>, wd: i32) -> Result<(), Errno> {
 /// events on a directory's child. `linked`: for IN_EXCL_UNLINK watches,
 /// whether the child is still in the directory (asked lazily).
 fn deliver(id: Id, mask: u32, cookie: u32, name: &str, linked: &mut dyn FnMut() -> bool) {
+    let wanted = |x: &Watch| x.mask & mask & IN_ALL_EVENTS != 0;
+    // The lookup runs without the lock held: it may reach the host.
+    let need_linked = !name.is_empty() && WATCHES.lock().get(&id).is_some_and(|v| v.iter().any(|x| wanted(x) && x.mask & IN_EXCL_UNLINK != 0));
+    let still_linked = !need_linked || linked();
     let mut hits: Vec<(Arc<Instance>, i32, bool)> = Vec::new();
     {
         let mut w = WATCHES.lock();
         let Some(v) = w.get_mut(&id) else { return };
-        let mut excl: Option<bool> = None;
         for x in v.iter() {
-            if x.mask & mask & IN_ALL_EVENTS == 0 {
-                continue;
-            }
-            if !name.is_empty() && x.mask & IN_EXCL_UNLINK != 0 && !*excl.get_or_insert_with(&mut *linked) {
+            if !wanted(x) || (!name.is_empty() && x.mask & IN_EXCL_UNLINK != 0 && !still_linked) {
                 continue;
             }
             if let Some(i) = x.inst.upgrade() {
