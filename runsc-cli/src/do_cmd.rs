@@ -188,6 +188,9 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
     // Without a gofer the root is the host's / (checked above), as in
     // `do_mounts`; with one, paths are the gofer's.
     let mut mounts = SandboxConfig::do_mounts();
+    // The sentry's own /sys: the host's would describe the host's CPUs,
+    // not the sandbox's vCPUs.
+    mounts.push(m("sysfs", "/sys", "", ""));
     let mut writable = Vec::new();
     if gofer.is_some() {
         mounts[0].source = crate::gofer_cmd::ROOT_DIR.into();

@@ -1126,3 +1126,32 @@ print("child user and system:", c.ru_utime > 0, c.ru_stime > 0)
         "busy loop mostly user: True\nsyscalls add system time: True\nchild user and system: True True\n",
     );
 }
+
+#[test]
+fn python_sysfs_xattr_tmpfile() {
+    // os.cpu_count reads /sys (the sandbox's vCPUs, as the affinity mask
+    // says); tempfile.TemporaryFile uses O_TMPFILE; xattrs on tmpfs.
+    python(
+        "sysfs_xattr_tmpfile.py",
+        r#"
+import os, shutil, tempfile
+print("cpu_count", os.cpu_count() == len(os.sched_getaffinity(0)) == os.sysconf("SC_NPROCESSORS_CONF"))
+d = tempfile.mkdtemp(dir="/dev/shm")
+f = os.path.join(d, "x")
+open(f, "w").close()
+os.setxattr(f, "user.k", b"v")
+print("xattr", os.getxattr(f, "user.k"), os.listxattr(f))
+fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
+os.write(fd, b"tmp")
+# With a dir fd Python calls linkat (AT_SYMLINK_FOLLOW), not link.
+dfd = os.open(d, os.O_RDONLY)
+os.link(f"/proc/self/fd/{fd}", "named", dst_dir_fd=dfd, follow_symlinks=True)
+print("tmpfile", open(os.path.join(d, "named")).read(), sorted(os.listdir(d)))
+with tempfile.TemporaryFile(dir="/tmp") as t:
+    t.write(b"abc"); t.seek(0)
+    print("TemporaryFile", t.read(), os.fstat(t.fileno()).st_nlink)
+shutil.rmtree(d)
+"#,
+        "cpu_count True\nxattr b'v' ['user.k']\ntmpfile tmp ['named', 'x']\nTemporaryFile b'abc' 0\n",
+    );
+}

@@ -242,9 +242,10 @@ fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
             "dev" => fs::dev::DevFs::root(),
             "devpts" => fs::devpts::root(),
             "mqueue" => fs::mqueue::root(),
+            "sysfs" => fs::sysfs::root(kernel::get().num_cpus),
             // Not implemented yet: an empty read-only directory keeps the
             // mount point visible without pretending to have content.
-            "sysfs" | "cgroup" => {
+            "cgroup" => {
                 fs::tmpfs::Tmpfs::with_limit(dev(), 0o755, root_owner, 1 << 20).root()
             }
             other => return Err(format!("mount {dest}: unknown filesystem type {other}")),

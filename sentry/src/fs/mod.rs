@@ -11,11 +11,13 @@ pub mod epoll;
 pub mod eventfd;
 pub mod host;
 pub mod hostfs;
+pub mod inotify;
 pub mod lock;
 pub mod mqueue;
 pub mod pidfd;
 pub mod pipe;
 pub mod signalfd;
+pub mod sysfs;
 pub mod timerfd;
 pub mod tmpfs;
 pub mod overlay;
@@ -140,8 +142,13 @@ pub struct OpenFile {
 impl Drop for OpenFile {
     fn drop(&mut self) {
         // OFD and flock locks belong to the open file description.
-        if self.loc.is_some() {
+        if let Some(loc) = &self.loc {
             lock::release_owner(lock::Owner::File(self as *const OpenFile as usize));
+            let flags = self.flags();
+            if inotify::active() && flags & tmpfs::O_PATH == 0 {
+                let mask = if flags & tmpfs::O_ACCMODE != 0 { inotify::IN_CLOSE_WRITE } else { inotify::IN_CLOSE_NOWRITE };
+                inotify::loc_event(loc, mask);
+            }
         }
     }
 }
@@ -177,12 +184,25 @@ impl OpenFile {
 
     /// Reads through the file's operations with its own O_NONBLOCK.
     pub fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>) -> SysResult {
-        self.ops.read(t, segs, off, self.nonblock())
+        let r = self.ops.read(t, segs, off, self.nonblock());
+        self.notify(&r, inotify::IN_ACCESS);
+        r
     }
 
     /// Writes through the file's operations with its own O_NONBLOCK.
     pub fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>) -> SysResult {
-        self.ops.write(t, segs, off, self.nonblock())
+        let r = self.ops.write(t, segs, off, self.nonblock());
+        self.notify(&r, inotify::IN_MODIFY);
+        r
+    }
+
+    /// inotify: a read or write that moved bytes is an event on the file.
+    fn notify(&self, r: &SysResult, mask: u32) {
+        if let (Ok(1..), Some(loc)) = (r, &self.loc) {
+            if inotify::active() {
+                inotify::loc_event(loc, mask);
+            }
+        }
     }
 }
 

@@ -619,6 +619,17 @@ impl Inode for OvlInode {
         Ok(node)
     }
 
+    fn tmpfile(&self, mode: u32, who: Creator, linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        if self.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let _ns = self.ovl.ns.lock();
+        let pu = self.copy_up(false)?;
+        let node = pu.tmpfile_node(mode, who, linkable)?;
+        // Upper-only and unnamed: no parent slot to find it through.
+        Ok(OvlInode::make(&self.ovl, Weak::new(), alloc::format!("#{}", node.ino()), Kind::File, 0, Some(node), None))
+    }
+
     fn symlink(&self, name: &str, target: &str, who: Creator) -> Result<Arc<dyn Inode>, Errno> {
         let node = self.add_entry(name, |pu| pu.symlink_node(name, target, who))?;
         Ok(node)
@@ -813,6 +824,29 @@ impl Inode for OvlInode {
         // Truncation to 0 (O_TRUNC) need not copy the old content.
         let data = !(self.kind == Kind::File && a.size == Some(0));
         self.copy_up(data)?.setattr(a)
+    }
+
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+        // The lower layer's files show none: the host's are not read.
+        match self.upper() {
+            Some(u) => u.get_xattr(name),
+            None => crate::vfs::xattr::namespace(name).and(Err(Errno::ENODATA)),
+        }
+    }
+
+    fn set_xattr(&self, name: &str, value: Option<&[u8]>, flags: u32) -> Result<(), Errno> {
+        if crate::vfs::xattr::namespace(name)? == crate::vfs::xattr::Ns::Unstored {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let _ns = self.ovl.ns.lock();
+        if value.is_none() && self.upper().is_none() {
+            return crate::vfs::xattr::namespace(name).and(Err(Errno::ENODATA));
+        }
+        self.copy_up(true)?.set_xattr(name, value, flags)
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        self.upper().map_or(Ok(Vec::new()), |u| u.list_xattr())
     }
 
     fn id(&self) -> (u64, u64) {

@@ -125,6 +125,9 @@ const PID_LINKS: &[&str] = &["exe", "cwd", "root"];
 /// Directories and files below /proc/sys (sorted; a directory is a prefix).
 const SYS_FILES: &[(&str, fn() -> String)] = &[
     ("sys/fs/file-max", || "9223372036854775807\n".into()),
+    ("sys/fs/inotify/max_queued_events", || format!("{}\n", super::inotify::MAX_QUEUED_EVENTS)),
+    ("sys/fs/inotify/max_user_instances", || format!("{}\n", super::inotify::MAX_INSTANCES)),
+    ("sys/fs/inotify/max_user_watches", || format!("{}\n", super::inotify::MAX_WATCHES)),
     ("sys/fs/mqueue/msg_default", || sysctl("fs.mqueue.msg_default", "10\n")),
     ("sys/fs/mqueue/msg_max", || sysctl("fs.mqueue.msg_max", "10\n")),
     ("sys/fs/mqueue/msgsize_default", || sysctl("fs.mqueue.msgsize_default", "8192\n")),
@@ -203,7 +206,7 @@ fn sys_static(path: &str) -> Option<&'static str> {
         return Some(p);
     }
     // Directories: the longest static prefix that matches.
-    ["sys", "sys/fs", "sys/fs/mqueue", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
+    ["sys", "sys/fs", "sys/fs/inotify", "sys/fs/mqueue", "sys/kernel", "sys/kernel/random", "sys/net", "sys/net/core", "sys/vm", "sysvipc"].into_iter().find(|d| *d == path)
 }
 
 impl ProcInode {
@@ -339,6 +342,13 @@ impl Inode for ProcInode {
             _ => return Err(Errno::ENOTDIR),
         };
         Ok(Arc::new(ProcInode { node }))
+    }
+
+    fn magic_link(&self) -> Option<crate::vfs::Location> {
+        match &self.node {
+            Node::Fd(pid, fd) => fds_of(*pid).ok()?.lock().get(*fd).ok()?.loc.clone(),
+            _ => None,
+        }
     }
 
     fn readlink(&self) -> Result<String, Errno> {
@@ -680,6 +690,12 @@ fn top_file(name: &str) -> Result<Vec<u8>, Errno> {
         _ => return Err(Errno::ENOENT),
     }
     Ok(s.into_bytes())
+}
+
+/// A file whose content is `data`, for other synthetic filesystems
+/// (sysfs) that refuse write opens themselves.
+pub(crate) fn content_file(data: Vec<u8>, stat: Stat) -> Box<dyn FileOps> {
+    Box::new(ProcFile { data, pos: Mutex::new(0), stat })
 }
 
 /// An open /proc file: the content generated at open time.

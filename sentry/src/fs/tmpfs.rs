@@ -283,8 +283,12 @@ pub struct TmpInode {
     /// The overlay's "opaque directory" mark (what trusted.overlay.opaque
     /// is to Linux overlayfs); tmpfs itself ignores it.
     opaque: AtomicBool,
+    /// An O_TMPFILE file (no name yet) that linkat may still give a name
+    /// (Linux: I_LINKABLE); cleared by the first link.
+    linkable: AtomicBool,
     meta: Mutex<Meta>,
     body: Body,
+    xattrs: crate::vfs::xattr::Store,
 }
 
 impl TmpInode {
@@ -304,8 +308,10 @@ impl TmpInode {
             kind,
             rdev,
             opaque: AtomicBool::new(false),
+            linkable: AtomicBool::new(false),
             meta: Mutex::new(Meta { mode: mode & 0o7777, uid: who.uid, gid: who.gid, nlink: 1, atime: t, mtime: t, ctime: t }),
             body,
+            xattrs: crate::vfs::xattr::Store::default(),
         })
     }
 
@@ -427,6 +433,27 @@ impl TmpInode {
         }
         let _ns = self.fs.ns.lock();
         self.insert_new(name, kind, mode, rdev, who, String::new())
+    }
+
+    /// `Inode::tmpfile`, returning the concrete type: a regular file with
+    /// no name (nlink 0), owned like a file created here.
+    pub fn tmpfile_node(&self, mode: u32, who: Creator, linkable: bool) -> Result<Arc<TmpInode>, Errno> {
+        let d = self.dir()?;
+        let _ns = self.fs.ns.lock();
+        if d.lock().removed {
+            return Err(Errno::ENOENT);
+        }
+        let mut who = who;
+        {
+            let m = self.meta.lock();
+            if m.mode & S_ISGID != 0 {
+                who.gid = m.gid;
+            }
+        }
+        let node = TmpInode::alloc(&self.fs, Kind::File, mode, 0, who, Weak::new(), String::new());
+        node.meta.lock().nlink = 0;
+        node.linkable.store(linkable, Ordering::Relaxed);
+        Ok(node)
     }
 
     /// `Inode::symlink`, returning the concrete type.
@@ -765,7 +792,7 @@ impl Inode for TmpInode {
         let t = t.arc()?;
         let _ns = self.fs.ns.lock();
         // A name that was unlinked cannot be brought back (no O_TMPFILE yet).
-        if t.meta.lock().nlink == 0 {
+        if t.meta.lock().nlink == 0 && !t.linkable.load(Ordering::Relaxed) {
             return Err(Errno::ENOENT);
         }
         {
@@ -783,6 +810,7 @@ impl Inode for TmpInode {
             m.nlink += 1;
             m.ctime = now();
         }
+        t.linkable.store(false, Ordering::Relaxed);
         self.touch_mc();
         Ok(())
     }
@@ -950,6 +978,24 @@ impl Inode for TmpInode {
         }
         m.ctime = t;
         Ok(())
+    }
+
+    fn tmpfile(&self, mode: u32, who: Creator, linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        Ok(self.tmpfile_node(mode, who, linkable)?)
+    }
+
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+        self.xattrs.get(name)
+    }
+
+    fn set_xattr(&self, name: &str, value: Option<&[u8]>, flags: u32) -> Result<(), Errno> {
+        self.xattrs.set(name, value, flags)?;
+        self.touch_c();
+        Ok(())
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        Ok(self.xattrs.names())
     }
 
     fn id(&self) -> (u64, u64) {

@@ -1,6 +1,6 @@
 //! epoll and the event-notification fds: epoll_create/create1/ctl/wait/
 //! pwait/pwait2, eventfd/eventfd2, timerfd_create/settime/gettime,
-//! signalfd/signalfd4 (Linux: fs/eventpoll.c, fs/eventfd.c,
+//! signalfd/signalfd4, inotify_init/init1/add_watch/rm_watch (Linux: fs/eventpoll.c, fs/eventfd.c,
 //! fs/timerfd.c, fs/signalfd.c). The files live in `crate::fs`.
 
 use alloc::boxed::Box;
@@ -13,7 +13,7 @@ use crate::fs::epoll::{EpollFile, EPOLLS, EPOLL_CTL_DEL, HOST_POLL_NS};
 use crate::fs::eventfd::{EventFd, EFD_SEMAPHORE};
 use crate::fs::signalfd::{SignalFd, SIGNALFDS};
 use crate::fs::timerfd::{self, TimerFd, TIMERFDS};
-use crate::fs::{OpenFile, POLL_WQ};
+use crate::fs::{inotify, OpenFile, POLL_WQ};
 use crate::kernel::clock;
 use crate::kernel::task::Task;
 
@@ -277,4 +277,35 @@ pub fn sys_signalfd4(t: &mut Task, a: &Args) -> SysResult {
 
 pub fn sys_signalfd(t: &mut Task, a: &Args) -> SysResult {
     signalfd_common(t, a.fd(0), a.u64(1), a.u64(2), 0)
+}
+
+// ---------------------------------------------------------------- inotify
+
+pub fn sys_inotify_init1(t: &mut Task, a: &Args) -> SysResult {
+    let flags = a.u32(0);
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    install(t, Box::new(inotify::new_instance()?), flags)
+}
+
+pub fn sys_inotify_init(t: &mut Task, _a: &Args) -> SysResult {
+    install(t, Box::new(inotify::new_instance()?), 0)
+}
+
+pub fn sys_inotify_add_watch(t: &mut Task, a: &Args) -> SysResult {
+    let f = t.fds.lock().get(a.fd(0))?;
+    let inst = inotify::instance_of(&f)?;
+    let mask = a.u32(2);
+    let path = super::fs::path_arg(t, a.u64(1))?;
+    let loc = super::fs::resolve(t, -100, &path, mask & inotify::IN_DONT_FOLLOW == 0)?;
+    // Watching needs read permission on the inode (Linux: inotify_find_inode).
+    crate::vfs::perm::check_inode(&*loc.inode, &t.creds, crate::vfs::perm::MAY_READ)?;
+    inotify::add_watch(&inst, &*loc.inode, mask).map(|wd| wd as u64)
+}
+
+pub fn sys_inotify_rm_watch(t: &mut Task, a: &Args) -> SysResult {
+    let f = t.fds.lock().get(a.fd(0))?;
+    let inst = inotify::instance_of(&f)?;
+    inotify::rm_watch(&inst, a.i32(1)).map(|()| 0)
 }

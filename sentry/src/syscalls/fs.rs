@@ -8,10 +8,11 @@ use alloc::vec;
 
 use super::Args;
 use crate::errno::{Errno, SysResult};
+use crate::fs::inotify::{self, IN_ACCESS, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF, IN_OPEN};
 use crate::fs::{join, OpenFile};
 use crate::kernel::task::Task;
 use crate::kernel::creds::{Creds, CAP_MKNOD};
-use crate::vfs::{self, perm, walk, Creator, Kind, Location, SetAttr};
+use crate::vfs::{self, perm, walk, xattr, Creator, Kind, Location, SetAttr};
 use alloc::sync::Arc;
 
 const AT_FDCWD: i32 = -100;
@@ -35,7 +36,7 @@ const PATH_MAX: usize = 4096;
 const S_IFDIR: u32 = 0o040000;
 
 /// Reads a path argument.
-fn path_arg(t: &mut Task, va: u64) -> Result<String, Errno> {
+pub fn path_arg(t: &mut Task, va: u64) -> Result<String, Errno> {
     if va == 0 {
         return Err(Errno::EFAULT);
     }
@@ -104,7 +105,8 @@ fn may_open(loc: &Location, flags: u32, creds: &Creds) -> Result<(), Errno> {
 /// Opens a resolved location.
 pub fn open_loc(loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno> {
     let kind = loc.inode.kind();
-    if flags & O_DIRECTORY != 0 && kind != Kind::Dir {
+    // O_TMPFILE carries O_DIRECTORY for the directory it names.
+    if flags & O_DIRECTORY != 0 && flags & O_TMPFILE == 0 && kind != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
     if kind == Kind::Dir && flags & O_ACCMODE != 0 {
@@ -125,10 +127,15 @@ fn open_fifo(t: &Task, loc: Location, flags: u32) -> Result<Arc<OpenFile>, Errno
 }
 
 fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
-    if flags & O_TMPFILE == O_TMPFILE {
-        return Err(Errno::EOPNOTSUPP);
-    }
     let follow = flags & O_NOFOLLOW == 0;
+    if flags & O_TMPFILE != 0 {
+        let loc = tmpfile_at(t, dirfd, path, flags, mode)?;
+        let file = open_loc(loc, flags)?;
+        if let Some(loc) = &file.loc {
+            inotify::loc_event(loc, IN_OPEN);
+        }
+        return Ok(file);
+    }
     // A file this open creates is not checked against its own mode (open
     // O_CREAT|O_WRONLY with mode 0444 works), nor truncated.
     let mut created = false;
@@ -153,6 +160,7 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
                 created = true;
                 let umask = t.fs.lock().umask;
                 let inode = dir.inode.create(&name, Kind::File, mode & 0o7777 & !umask, 0, creator(t))?;
+                inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, false);
                 Location { path: child(&dir.path, &name), inode }
             }
             Err(e) => return Err(e),
@@ -163,15 +171,46 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     if !created {
         may_open(&loc, flags, &t.creds)?;
     }
-    if !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
+    let truncate = !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File;
+    if truncate {
         loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
     }
-    if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
-        return open_fifo(t, loc, flags);
+    let file = if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
+        open_fifo(t, loc, flags)?
+    } else {
+        let file = open_loc(loc, flags)?;
+        file.ops.opened(t, flags)?;
+        file
+    };
+    if flags & O_PATH == 0 {
+        if let Some(loc) = &file.loc {
+            // Linux reports the open before the truncation it did.
+            inotify::loc_event(loc, IN_OPEN);
+            if truncate {
+                inotify::loc_event(loc, IN_MODIFY);
+            }
+        }
     }
-    let file = open_loc(loc, flags)?;
-    file.ops.opened(t, flags)?;
     Ok(file)
+}
+
+/// O_TMPFILE: an unnamed regular file in the directory `path` names
+/// (Linux: vfs_tmpfile). It needs O_DIRECTORY without O_CREAT and write
+/// access; O_EXCL keeps linkat from ever naming it.
+fn tmpfile_at(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Result<Location, Errno> {
+    if flags & (O_DIRECTORY | O_CREAT) != O_DIRECTORY || flags & O_ACCMODE == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let dir = resolve(t, dirfd, path, flags & O_NOFOLLOW == 0)?;
+    if dir.inode.kind() != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    perm::check_inode(&*dir.inode, &t.creds, perm::MAY_WRITE | perm::MAY_EXEC)?;
+    let umask = t.fs.lock().umask;
+    let inode = dir.inode.tmpfile(mode & 0o7777 & !umask, creator(t), flags & O_EXCL == 0)?;
+    // What Linux's /proc/self/fd shows for it.
+    let path = alloc::format!("{}/#{} (deleted)", dir.path.trim_end_matches('/'), inode.id().1);
+    Ok(Location { inode, path })
 }
 
 fn child(dir: &str, name: &str) -> String {
@@ -203,7 +242,7 @@ pub fn sys_openat2(t: &mut Task, a: &Args) -> SysResult {
         let mut mm = t.mm.lock();
         (mm.read_obj(a.u64(2))?, mm.read_obj(a.u64(2) + 8)?, mm.read_obj(a.u64(2) + 16)?)
     };
-    if flags >> 32 != 0 || mode >> 12 != 0 || (flags & u64::from(O_CREAT) == 0 && mode != 0) {
+    if flags >> 32 != 0 || mode >> 12 != 0 || (flags & u64::from(O_CREAT | O_TMPFILE) == 0 && mode != 0) {
         return Err(Errno::EINVAL);
     }
     // RESOLVE_NO_XDEV 1, NO_MAGICLINKS 2, NO_SYMLINKS 4, BENEATH 8, IN_ROOT 16, CACHED 32.
@@ -329,6 +368,9 @@ pub fn sys_getdents64(t: &mut Task, a: &Args) -> SysResult {
     let mut buf = vec![0u8; count];
     let n = f.ops.getdents(&mut buf)?;
     t.mm.lock().copy_out(a.u64(1), &buf[..n])?;
+    if let Some(loc) = &f.loc {
+        inotify::loc_event(loc, IN_ACCESS);
+    }
     Ok(n as u64)
 }
 
@@ -461,7 +503,9 @@ fn mknod_at(t: &mut Task, dirfd: i32, path: &str, kind: Kind, mode: u32, rdev: u
         return Err(Errno::EPERM);
     }
     let umask = t.fs.lock().umask;
-    dir.inode.create(&name, kind, mode & 0o7777 & !umask, rdev, creator(t)).map(|_| 0)
+    dir.inode.create(&name, kind, mode & 0o7777 & !umask, rdev, creator(t))?;
+    inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, kind == Kind::Dir);
+    Ok(0)
 }
 
 pub fn sys_mkdirat(t: &mut Task, a: &Args) -> SysResult {
@@ -518,7 +562,22 @@ fn unlink_at(t: &mut Task, dirfd: i32, path: &str, rmdir: bool) -> SysResult {
     if rmdir && walk::mounts().iter().any(|m| *m == join(&dir.path, &name)) {
         return Err(Errno::EBUSY);
     }
-    dir.inode.unlink(&name, rmdir).map(|()| 0)
+    // What inotify needs is taken before the name goes.
+    let watched = inotify::active().then(|| (victim.id(), victim.stat().map_or(1, |s| s.st_nlink)));
+    dir.inode.unlink(&name, rmdir)?;
+    if let Some((id, nlink)) = watched {
+        // As Linux: the link count change, then the inode's removal if
+        // that was its last name, then the directory's entry.
+        // By the identity taken before: a host file's name is gone now.
+        if !is_dir {
+            inotify::id_event(id, IN_ATTRIB);
+        }
+        if is_dir || nlink <= 1 {
+            inotify::inode_removed(id);
+        }
+        inotify::child_event(&*dir.inode, &name, IN_DELETE, 0, is_dir);
+    }
+    Ok(0)
 }
 
 pub fn sys_unlinkat(t: &mut Task, a: &Args) -> SysResult {
@@ -586,7 +645,32 @@ pub fn sys_renameat2(t: &mut Task, a: &Args) -> SysResult {
             }
         }
     }
-    od.inode.rename(&on, &nd.inode, &nn, flags).map(|()| 0)
+    let watched = inotify::active().then(|| (src.id(), dst.as_ref().map(|d| (d.id(), d.kind() == Kind::Dir, d.stat().map_or(1, |s| s.st_nlink)))));
+    od.inode.rename(&on, &nd.inode, &nn, flags)?;
+    if let Some((src_id, dst)) = watched {
+        let src_dir = src.kind() == Kind::Dir;
+        let cookie = inotify::new_cookie();
+        inotify::child_event(&*od.inode, &on, IN_MOVED_FROM, cookie, src_dir);
+        inotify::child_event(&*nd.inode, &nn, IN_MOVED_TO, cookie, src_dir);
+        match dst {
+            Some((id, is_dir, _)) if flags & 2 != 0 => {
+                let cookie = inotify::new_cookie();
+                inotify::child_event(&*nd.inode, &nn, IN_MOVED_FROM, cookie, is_dir);
+                inotify::child_event(&*od.inode, &on, IN_MOVED_TO, cookie, is_dir);
+                inotify::id_event(src_id, IN_MOVE_SELF);
+                inotify::id_event(id, IN_MOVE_SELF);
+            }
+            Some((id, is_dir, nlink)) => {
+                inotify::id_event(id, IN_ATTRIB | if is_dir { inotify::IN_ISDIR } else { 0 });
+                inotify::id_event(src_id, IN_MOVE_SELF);
+                if is_dir || nlink <= 1 {
+                    inotify::inode_removed(id);
+                }
+            }
+            None => inotify::id_event(src_id, IN_MOVE_SELF),
+        }
+    }
+    Ok(0)
 }
 
 pub fn sys_renameat(t: &mut Task, a: &Args) -> SysResult {
@@ -613,7 +697,9 @@ pub fn sys_symlinkat(t: &mut Task, a: &Args) -> SysResult {
         Err(e) => return Err(e),
     }
     perm::may_create(&*dir.inode, &t.creds)?;
-    dir.inode.symlink(&name, &target, creator(t)).map(|_| 0)
+    dir.inode.symlink(&name, &target, creator(t))?;
+    inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, false);
+    Ok(0)
 }
 
 pub fn sys_symlink(t: &mut Task, a: &Args) -> SysResult {
@@ -644,7 +730,10 @@ pub fn sys_linkat(t: &mut Task, a: &Args) -> SysResult {
     }
     perm::may_link(&src.inode.stat()?, &t.creds)?;
     perm::may_create(&*dir.inode, &t.creds)?;
-    dir.inode.link(&name, &src.inode).map(|()| 0)
+    dir.inode.link(&name, &src.inode)?;
+    inotify::inode_event(&*src.inode, IN_ATTRIB);
+    inotify::child_event(&*dir.inode, &name, IN_CREATE, 0, false);
+    Ok(0)
 }
 
 pub fn sys_link(t: &mut Task, a: &Args) -> SysResult {
@@ -665,7 +754,28 @@ fn setattr_loc(t: &mut Task, loc: &Location, attr: &SetAttr, explicit_times: boo
     if attr.atime.is_some() || attr.mtime.is_some() {
         perm::may_set_times(&st, &t.creds, explicit_times)?;
     }
-    loc.inode.setattr(&attr).map(|()| 0)
+    loc.inode.setattr(&attr)?;
+    inotify::loc_event(loc, setattr_events(&attr));
+    Ok(0)
+}
+
+/// The inotify events of an attribute change (Linux: fsnotify_change):
+/// both times at once is a utime call (IN_ATTRIB), one alone reads as an
+/// access or a modification.
+fn setattr_events(a: &SetAttr) -> u32 {
+    let mut m = 0;
+    if a.mode.is_some() || a.uid.is_some() || a.gid.is_some() {
+        m |= IN_ATTRIB;
+    }
+    if a.size.is_some() {
+        m |= IN_MODIFY;
+    }
+    m | match (a.atime.is_some(), a.mtime.is_some()) {
+        (true, true) => IN_ATTRIB,
+        (true, false) => IN_ACCESS,
+        (false, true) => IN_MODIFY,
+        (false, false) => 0,
+    }
 }
 
 fn fd_loc(t: &Task, fd: i32) -> Result<Location, Errno> {
@@ -738,7 +848,9 @@ fn truncate_loc(t: &mut Task, loc: &Location, len: i64, by_path: bool) -> SysRes
         super::file::fsize_exceeded(t);
         return Err(Errno::EFBIG);
     }
-    loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() }).map(|()| 0)
+    loc.inode.setattr(&SetAttr { size: Some(len as u64), ..SetAttr::default() })?;
+    inotify::loc_event(loc, IN_MODIFY);
+    Ok(0)
 }
 
 pub fn sys_truncate(t: &mut Task, a: &Args) -> SysResult {
@@ -1025,51 +1137,106 @@ pub fn sys_pipe(t: &mut Task, a: &Args) -> SysResult {
     sys_pipe2(t, &Args([a.u64(0), 0, 0, 0, 0, 0]))
 }
 
-/// Extended attributes: no filesystem stores any yet, so reads find none
-/// (ENODATA, empty lists) and writes are refused (EOPNOTSUPP).
-fn xattr_target(t: &mut Task, a: &Args, kind: u8) -> Result<(), Errno> {
-    match kind {
-        b'f' => t.fds.lock().get(a.fd(0)).map(|_| ()),
-        b'l' | b'p' => {
-            let path = path_arg(t, a.u64(0))?;
-            resolve(t, AT_FDCWD, &path, kind == b'p').map(|_| ())
+/// What an xattr call names: a path (followed for `p`, not for `l`) or
+/// an fd (`f`). None: an fd without an inode of a filesystem (pipes,
+/// sockets), which keep no attributes.
+fn xattr_target(t: &mut Task, a: &Args, kind: u8) -> Result<Option<Location>, Errno> {
+    if kind == b'f' {
+        let f = t.fds.lock().get(a.fd(0))?;
+        if f.flags() & O_PATH != 0 {
+            return Err(Errno::EBADF);
         }
-        _ => Err(Errno::EINVAL),
+        return Ok(f.loc.clone());
+    }
+    let path = path_arg(t, a.u64(0))?;
+    resolve(t, AT_FDCWD, &path, kind == b'p').map(Some)
+}
+
+/// The answer for pipes and sockets: user.* is only for files and
+/// directories (EPERM to write, ENODATA to read), nothing else is stored.
+fn no_inode_xattr(name: &str, write: bool) -> Errno {
+    match (name.starts_with("user."), write) {
+        (true, true) => Errno::EPERM,
+        (true, false) => Errno::ENODATA,
+        _ => Errno::EOPNOTSUPP,
     }
 }
 
+/// An attribute name: ERANGE if empty or longer than XATTR_NAME_MAX.
 fn xattr_name(t: &mut Task, va: u64) -> Result<String, Errno> {
-    let name = t.mm.lock().read_cstr(va, 255).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::ERANGE } else { e })?;
-    if name.is_empty() {
+    let name = t.mm.lock().read_cstr(va, xattr::XATTR_NAME_MAX + 1).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::ERANGE } else { e })?;
+    if name.is_empty() || name.len() > xattr::XATTR_NAME_MAX {
         return Err(Errno::ERANGE);
     }
     Ok(name)
 }
 
+/// Copies `data` out if it fits `size` (0: only its length is asked).
+fn xattr_out(t: &mut Task, va: u64, size: usize, data: &[u8]) -> SysResult {
+    if size == 0 {
+        return Ok(data.len() as u64);
+    }
+    if data.len() > size {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.lock().copy_out(va, data)?;
+    Ok(data.len() as u64)
+}
+
 fn get_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
-    xattr_name(t, a.u64(1))?;
-    Err(Errno::ENODATA)
+    let name = xattr_name(t, a.u64(1))?;
+    let loc = xattr_target(t, a, kind)?.ok_or_else(|| no_inode_xattr(&name, false))?;
+    xattr::permission(&*loc.inode, &name, false, &t.creds)?;
+    xattr::namespace(&name)?;
+    let v = loc.inode.get_xattr(&name)?;
+    xattr_out(t, a.u64(2), a.usize(3).min(xattr::XATTR_SIZE_MAX), &v)
 }
 
 fn list_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
+    let Some(loc) = xattr_target(t, a, kind)? else { return Ok(0) };
+    let mut out = alloc::vec::Vec::new();
+    for n in loc.inode.list_xattr()?.iter().filter(|n| xattr::listable(n, &t.creds)) {
+        out.extend_from_slice(n.as_bytes());
+        out.push(0);
+    }
+    if out.len() > xattr::XATTR_SIZE_MAX {
+        return Err(Errno::E2BIG);
+    }
+    xattr_out(t, a.u64(1), a.usize(2).min(xattr::XATTR_SIZE_MAX), &out)
+}
+
+/// Sets (`value` true) or removes an attribute; either is an IN_ATTRIB.
+fn change_xattr(t: &mut Task, a: &Args, kind: u8, value: bool) -> SysResult {
+    let flags = if value { a.u32(4) } else { 0 };
+    if flags & !(xattr::XATTR_CREATE | xattr::XATTR_REPLACE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let name = xattr_name(t, a.u64(1))?;
+    let data = if value {
+        let size = a.usize(3);
+        if size > xattr::XATTR_SIZE_MAX {
+            return Err(Errno::E2BIG);
+        }
+        let mut v = vec![0u8; size];
+        t.mm.lock().copy_in(a.u64(2), &mut v)?;
+        Some(v)
+    } else {
+        None
+    };
+    let loc = xattr_target(t, a, kind)?.ok_or_else(|| no_inode_xattr(&name, true))?;
+    xattr::permission(&*loc.inode, &name, true, &t.creds)?;
+    xattr::namespace(&name)?;
+    loc.inode.set_xattr(&name, data.as_deref(), flags)?;
+    inotify::loc_event(&loc, IN_ATTRIB);
     Ok(0)
 }
 
 fn set_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
-    xattr_name(t, a.u64(1))?;
-    if a.u32(4) & !3 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    Err(Errno::EOPNOTSUPP)
+    change_xattr(t, a, kind, true)
 }
 
 fn remove_xattr(t: &mut Task, a: &Args, kind: u8) -> SysResult {
-    xattr_target(t, a, kind)?;
-    xattr_name(t, a.u64(1))?;
-    Err(Errno::ENODATA)
+    change_xattr(t, a, kind, false)
 }
 
 pub fn sys_setxattr(t: &mut Task, a: &Args) -> SysResult {

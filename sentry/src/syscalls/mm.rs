@@ -89,7 +89,8 @@ pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
     // Private copy of the file: map writable, fill, then apply `prot`.
     let at = t.mm.lock().mmap(addr, len, PROT_READ | PROT_WRITE, fixed, noreplace, shared, backing)?;
     let n = crate::mm::page_up(len).ok_or(Errno::ENOMEM)?;
-    let r = file.read(t, &[(at, n as usize)], Some(off));
+    // Through the file's operations: mapping is not an inotify read.
+    let r = file.ops.read(t, &[(at, n as usize)], Some(off), false);
     let r = r.and_then(|_| t.mm.lock().mprotect(at, n, prot));
     if let Err(e) = r {
         let _ = t.mm.lock().munmap(at, n);

@@ -13,6 +13,7 @@
 
 pub mod perm;
 pub mod walk;
+pub mod xattr;
 
 use abi::linux::Stat;
 use alloc::boxed::Box;
@@ -141,6 +142,11 @@ pub trait Inode: Send + Sync {
     fn create(&self, _name: &str, _kind: Kind, _mode: u32, _rdev: u64, _who: Creator) -> Result<Arc<dyn Inode>, Errno> {
         Err(Errno::EROFS)
     }
+    /// O_TMPFILE: a regular file in this directory's filesystem with no
+    /// name; `linkable` (no O_EXCL) lets linkat name it later.
+    fn tmpfile(&self, _mode: u32, _who: Creator, _linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Creates a symlink `name` → `target`.
     fn symlink(&self, _name: &str, _target: &str, _who: Creator) -> Result<Arc<dyn Inode>, Errno> {
         Err(Errno::EROFS)
@@ -162,9 +168,28 @@ pub trait Inode: Send + Sync {
     fn setattr(&self, _a: &SetAttr) -> Result<(), Errno> {
         Err(Errno::EROFS)
     }
+    /// The extended attribute `name` (namespace and permission already
+    /// checked by `xattr`). Default: a filesystem that stores none.
+    fn get_xattr(&self, _name: &str) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Sets (`value` Some) or removes extended attribute `name`, with
+    /// XATTR_CREATE / XATTR_REPLACE `flags`.
+    fn set_xattr(&self, _name: &str, _value: Option<&[u8]>, _flags: u32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Names of the extended attributes held.
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        Ok(Vec::new())
+    }
     /// statfs of the filesystem: Linux's 120-byte `struct statfs`; None
     /// where the filesystem has no numbers of its own (a generic answer).
     fn statfs(&self) -> Option<[u8; 120]> {
+        None
+    }
+    /// A /proc/PID/fd/N link: the open file's own location, which a walk
+    /// follows instead of the link's text (the file may have no name).
+    fn magic_link(&self) -> Option<Location> {
         None
     }
     /// Identity for mount points and rename checks: (device, inode).

@@ -76,6 +76,13 @@ fn walk_canonical(path: &str) -> Result<Location, Errno> {
     Ok(cur)
 }
 
+/// The location at a canonical path (as `Location::path` holds), looked
+/// up again from the root without permission checks: for the kernel's
+/// own uses (inotify finding a file's parent directory).
+pub fn resolve_canonical(path: &str) -> Result<Location, Errno> {
+    walk_canonical(path)
+}
+
 /// Checks a path argument: not empty, not too long.
 pub fn check_path(path: &str) -> Result<(), Errno> {
     if path.is_empty() {
@@ -152,6 +159,22 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: 
                     *links += 1;
                     if *links > MAX_SYMLINKS {
                         return Err(Errno::ELOOP);
+                    }
+                    if let Some(target) = inode.magic_link() {
+                        // /proc/PID/fd/N: the open file itself, even if it
+                        // was renamed or has no name.
+                        let rest: Vec<&str> = comps[i + 1..].to_vec();
+                        if rest.is_empty() {
+                            if must_be_dir && target.inode.kind() != Kind::Dir {
+                                return Err(Errno::ENOTDIR);
+                            }
+                            return Ok(target);
+                        }
+                        let mut tail = rest.join("/");
+                        if must_be_dir {
+                            tail.push('/');
+                        }
+                        return walk(target, &tail, follow_last, links, creds);
                     }
                     let target = inode.readlink()?;
                     if target.is_empty() {
