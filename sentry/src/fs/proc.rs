@@ -365,6 +365,11 @@ impl Inode for ProcInode {
         }
     }
 
+    fn magic_link(&self) -> Option<Result<crate::vfs::Location, Errno>> {
+        let Node::Fd(pid, fd) = &self.node else { return None };
+        Some(fds_of(*pid).and_then(|t| t.lock().get(*fd).map_err(|_| Errno::ENOENT)).and_then(|f| super::reopen::location_of(&f)))
+    }
+
     fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
         if flags & 3 != 0 && !matches!(&self.node, Node::PidFile(_, "comm") | Node::PidFile(_, "oom_score_adj")) {
             return Err(Errno::EACCES);

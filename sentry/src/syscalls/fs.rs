@@ -166,7 +166,9 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     if !created && flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && loc.inode.kind() == Kind::File {
         loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
     }
-    if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
+    // A pipe reached through /proc/PID/fd is no FIFO with a table entry:
+    // it opens itself.
+    if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 && !crate::fs::reopen::is_reopenable(&*loc.inode) {
         return open_fifo(t, loc, flags);
     }
     let file = open_loc(loc, flags)?;

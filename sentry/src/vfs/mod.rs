@@ -129,6 +129,13 @@ pub trait Inode: Send + Sync {
     fn readlink(&self) -> Result<String, Errno> {
         Err(Errno::EINVAL)
     }
+    /// A "magic" symlink (/proc/PID/fd/N, Linux's nd_jump_link): following
+    /// it lands on the open file itself, not on the path `readlink` shows
+    /// (which may be deleted, renamed, or no path at all, as for a pipe).
+    /// None for ordinary symlinks and everything else.
+    fn magic_link(&self) -> Option<Result<Location, Errno>> {
+        None
+    }
     /// Opens the inode for I/O with open(2) flags (O_TRUNC already applied
     /// by the caller through `setattr`).
     fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno>;

@@ -153,6 +153,10 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: 
                     if *links > MAX_SYMLINKS {
                         return Err(Errno::ELOOP);
                     }
+                    if let Some(target) = inode.magic_link() {
+                        cur = target?;
+                        continue;
+                    }
                     let target = inode.readlink()?;
                     if target.is_empty() {
                         return Err(Errno::ENOENT);
