@@ -307,9 +307,9 @@ fn python_multiprocessing_forkserver() {
 
 #[test]
 fn python_unix_socket_paths_are_files() {
-    python(
-        "sockpath.py",
-        r#"
+    python(&py::Py {
+        name: "sockpath.py",
+        text: r#"
 import socket, os, stat, tempfile, shutil
 d = tempfile.mkdtemp()
 p = os.path.join(d, "s")
@@ -329,8 +329,8 @@ socket.socket(socket.AF_UNIX).bind(p)
 print("after unlink ok")
 shutil.rmtree(d)
 "#,
-        "listed ['s']\nis socket True\nmode 0o600\nrebind Address already in use\nafter unlink ok\n",
-    );
+        stdout: "listed ['s']\nis socket True\nmode 0o600\nrebind Address already in use\nafter unlink ok\n",
+    });
 }
 
 #[test]
@@ -342,9 +342,9 @@ fn python_alarm_and_setitimer() {
 fn python_cpu_time_itimers() {
     // Spins for at most 30 s of wall time, so a timer that never fires
     // shows up as a count of 0 rather than a hang.
-    python(
-        "cputimers.py",
-        r#"
+    python(&py::Py {
+        name: "cputimers.py",
+        text: r#"
 import signal, time
 for which, sig, name in ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM, "virtual"), (signal.ITIMER_PROF, signal.SIGPROF, "prof")):
     n = []
@@ -356,8 +356,8 @@ for which, sig, name in ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM, "virtual"), (
     signal.setitimer(which, 0)
     print(name, min(len(n), 3), set(n) <= {sig})
 "#,
-        "virtual 3 True\nprof 3 True\n",
-    );
+        stdout: "virtual 3 True\nprof 3 True\n",
+    });
 }
 
 #[test]
@@ -367,9 +367,9 @@ fn python_fork_and_waitpid() {
 
 #[test]
 fn python_selectors_unix_sockets() {
-    python(
-        "selectors_unix.py",
-        r#"
+    python(&py::Py {
+        name: "selectors_unix.py",
+        text: r#"
 import selectors, socket, os, tempfile, shutil
 d = tempfile.mkdtemp()
 path = os.path.join(d, "echo.sock")
@@ -449,12 +449,12 @@ for i in range(5):
 print("dgrams", [u.recv(100).decode() for _ in range(5)])
 shutil.rmtree(d)
 "#,
-        "selector EpollSelector\naccepted 8\nechoed True 80000\nserver saw eof 8 1\n\
+        stdout: "selector EpollSelector\naccepted 8\nechoed True 80000\nserver saw eof 8 1\n\
          EpollSelector True ['b'] b'ping' [('bw', True)] ['hup'] b''\n\
          PollSelector True ['b'] b'ping' [('bw', True)] ['hup'] b''\n\
          SelectSelector True ['b'] b'ping' [('bw', True)] ['hup'] b''\n\
          dgrams ['dgram 0', 'dgram 1', 'dgram 2', 'dgram 3', 'dgram 4']\n",
-    );
+    });
 }
 
 #[test]
@@ -470,7 +470,5 @@ fn python_file_work() {
 // needs sentry ptys (branch pty)
 #[test]
 fn python_pty_spawn() {
-    // pty.spawn copies the child's terminal output to stdout (with the
-    // terminal's \r\n) and returns its wait status.
     python(&py::PTY_SPAWN);
 }
