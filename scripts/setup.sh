@@ -26,5 +26,11 @@ if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ]; then
   echo "setup: /dev/kvm is missing or not readable; rvisor needs KVM (PVM or VMX/SVM)" >&2
   exit 1
 fi
-bash scripts/debian-root.sh
+# The Debian root for runsc-cli/tests/debian_root.rs (built once, cached;
+# mmdebstrap and the tests need root, as CI runs).
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/debian-root.sh
+else
+  echo "setup: not root: the Debian root (scripts/debian-root.sh) is not built; its tests need root anyway"
+fi
 cargo build --release --workspace
