@@ -336,6 +336,16 @@ impl Inode for ProcInode {
         Ok(Arc::new(ProcInode { node }))
     }
 
+    fn magic_link(&self) -> Option<crate::vfs::Location> {
+        match &self.node {
+            Node::Fd(pid, fd) => {
+                let f = fds_of(*pid).ok()?.lock().get(*fd).ok()?;
+                Some(super::reopen::location_of(&f))
+            }
+            _ => None,
+        }
+    }
+
     fn readlink(&self) -> Result<String, Errno> {
         match &self.node {
             Node::SelfLink => Ok(current_pid().to_string()),
@@ -363,11 +373,6 @@ impl Inode for ProcInode {
             }
             _ => Err(Errno::EINVAL),
         }
-    }
-
-    fn magic_link(&self) -> Option<Result<crate::vfs::Location, Errno>> {
-        let Node::Fd(pid, fd) = &self.node else { return None };
-        Some(fds_of(*pid).and_then(|t| t.lock().get(*fd).map_err(|_| Errno::ENOENT)).and_then(|f| super::reopen::location_of(&f)))
     }
 
     fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {

@@ -21,19 +21,20 @@ use crate::kernel::task::Task;
 use crate::vfs::{Inode, Kind, Location};
 
 /// Where following a /proc/PID/fd link to `f` lands.
-pub fn location_of(f: &Arc<OpenFile>) -> Result<Location, Errno> {
+pub fn location_of(f: &Arc<OpenFile>) -> Location {
     if let Some(l) = &f.loc {
-        return Ok(l.clone());
+        return l.clone();
     }
-    let stat = f.ops.stat()?;
+    // A file whose stat fails still has a type to show: a socket's.
+    let stat = f.ops.stat().unwrap_or(Stat { st_mode: crate::vfs::S_IFSOCK | 0o777, ..Stat::default() });
     let (target, path) = if let Some(end) = f.ops.as_any().and_then(|a| a.downcast_ref::<PipeEnd>()) {
         (Target::Pipe(end.pipe_ref()), format!("pipe:[{}]", stat.st_ino))
     } else if f.ops.host_backed() {
         (Target::Host(f.clone()), String::from(f.ops.path()))
     } else {
-        return Err(Errno::ENXIO);
+        (Target::Other, f.path())
     };
-    Ok(Location { inode: Arc::new(Reopenable { target, stat }), path })
+    Location { inode: Arc::new(Reopenable { target, stat }), path }
 }
 
 /// True for the inodes `location_of` makes for files without a location:
@@ -43,7 +44,8 @@ pub fn is_reopenable(inode: &dyn Inode) -> bool {
     inode.as_any().is::<Reopenable>()
 }
 
-/// A pipe or host stream reached through /proc/PID/fd.
+/// A file without a location reached through /proc/PID/fd: stat works on
+/// it (stat(2) of the link, fstat after an O_PATH open), opening it depends.
 struct Reopenable {
     target: Target,
     /// Taken when the link was followed (the type and owner decide open's
@@ -56,13 +58,15 @@ enum Target {
     /// their own, and the original may close (the pipe sees it).
     Pipe(PipeRef),
     Host(Arc<OpenFile>),
+    /// Sockets and the sentry's event files: stat only.
+    Other,
 }
 
 impl Inode for Reopenable {
     fn stat(&self) -> Result<Stat, Errno> {
         match &self.target {
-            Target::Pipe(_) => Ok(self.stat),
             Target::Host(f) => f.ops.stat(),
+            Target::Pipe(_) | Target::Other => Ok(self.stat),
         }
     }
 
@@ -74,6 +78,7 @@ impl Inode for Reopenable {
         match &self.target {
             Target::Pipe(p) => Ok(Box::new(p.open(flags)?)),
             Target::Host(f) => Ok(Box::new(Shared(f.clone()))),
+            Target::Other => Err(Errno::ENXIO),
         }
     }
 

@@ -129,13 +129,6 @@ pub trait Inode: Send + Sync {
     fn readlink(&self) -> Result<String, Errno> {
         Err(Errno::EINVAL)
     }
-    /// A "magic" symlink (/proc/PID/fd/N, Linux's nd_jump_link): following
-    /// it lands on the open file itself, not on the path `readlink` shows
-    /// (which may be deleted, renamed, or no path at all, as for a pipe).
-    /// None for ordinary symlinks and everything else.
-    fn magic_link(&self) -> Option<Result<Location, Errno>> {
-        None
-    }
     /// Opens the inode for I/O with open(2) flags (O_TRUNC already applied
     /// by the caller through `setattr`).
     fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno>;
@@ -172,6 +165,11 @@ pub trait Inode: Send + Sync {
     /// statfs of the filesystem: Linux's 120-byte `struct statfs`; None
     /// where the filesystem has no numbers of its own (a generic answer).
     fn statfs(&self) -> Option<[u8; 120]> {
+        None
+    }
+    /// A /proc/PID/fd/N link: the open file's own location, which a walk
+    /// follows instead of the link's text (the file may have no name).
+    fn magic_link(&self) -> Option<Location> {
         None
     }
     /// Identity for mount points and rename checks: (device, inode).

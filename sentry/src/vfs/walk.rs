@@ -154,8 +154,20 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: 
                         return Err(Errno::ELOOP);
                     }
                     if let Some(target) = inode.magic_link() {
-                        cur = target?;
-                        continue;
+                        // /proc/PID/fd/N: the open file itself, even if it
+                        // was renamed or has no name.
+                        let rest: Vec<&str> = comps[i + 1..].to_vec();
+                        if rest.is_empty() {
+                            if must_be_dir && target.inode.kind() != Kind::Dir {
+                                return Err(Errno::ENOTDIR);
+                            }
+                            return Ok(target);
+                        }
+                        let mut tail = rest.join("/");
+                        if must_be_dir {
+                            tail.push('/');
+                        }
+                        return walk(target, &tail, follow_last, links, creds);
                     }
                     let target = inode.readlink()?;
                     if target.is_empty() {
