@@ -16,6 +16,11 @@
 # - `python3 -c pass` PY_RUNS times (default 20) one after another inside one sandbox under
 #   spawn.c (after one warm-up run), ms per run; and, for reference, the wall time of a whole
 #   `rvisor do -- python3 -c pass` (a new sandbox each, median of PY_RUNS).
+# - the same two python3 rows in the Debian bookworm root scripts/debian-root.sh builds
+#   (DEBIAN_ROOT, default /var/tmp/rvisor-debian-bookworm; root only): `rvisor do --root` (spawn.c
+#   through a read-only --volume at /mnt) against native `chroot` into the root (spawn.c bind-mounted
+#   at /mnt in a private mount namespace, so the root itself never changes). Its own python3,
+#   libraries and ld.so come through the gofer.
 # Median of REPS (default 3) runs each, the environments interleaved so that the noise of the
 # shared machine hits all alike. runsc (RUNSC=path overrides; default platform) needs root and
 # jq; in the /tmp rows its bundle is the host's / with `--overlay2=root:memory`, runsc's equivalent
@@ -35,6 +40,7 @@ seq_mib=${SEQ_MIB:-100}
 stat_files=${STAT_FILES:-10000}
 py_runs=${PY_RUNS:-20}
 reps=${REPS:-3}
+deb=${DEBIAN_ROOT:-/var/tmp/rvisor-debian-bookworm}
 limit=${LIMIT:-300} # seconds allowed for any single run
 
 if [[ ! -x $rvisor ]]; then
@@ -52,6 +58,14 @@ if [[ $(id -u) != 0 ]]; then
 elif ! command -v jq >/dev/null; then
 	echo "note: jq missing: runsc and the host-directory row (\`rvisor run\`) are skipped" >&2
 	oci=0
+fi
+deb_envs=()
+if [[ $(id -u) != 0 ]]; then
+	echo "note: not root: the Debian-root rows are skipped" >&2
+elif [[ ! -f $deb/etc/rvisor-root-stamp ]]; then
+	echo "note: no Debian root at $deb (scripts/debian-root.sh builds it): its rows are skipped" >&2
+else
+	deb_envs=(deb-native deb-rvisor)
 fi
 if ((oci)); then
 	host_envs+=(rvisor-oci)
@@ -139,6 +153,12 @@ run() {
 		out=$(timeout "$limit" "$runsc_bin" --root "$tmp/state-runsc" --network=none --overlay2=root:memory \
 			run --bundle "$tmp/bundle-do" "$id" 2>>"$log" </dev/null)
 		;;
+	deb-native)
+		out=$(timeout "$limit" unshare --mount --propagation private -- sh -c \
+			'mount --bind -o ro "$1" "$2/mnt" && r=$2 && shift 2 && exec chroot "$r" "$@"' sh "$bin" "$deb" "$@" \
+			2>>"$log" </dev/null)
+		;;
+	deb-rvisor) out=$(timeout "$limit" "$rvisor" do --root "$deb" --volume "$bin:/mnt:ro" -- "$@" 2>>"$log" </dev/null) ;;
 	rvisor-oci)
 		oci_config data "$@"
 		out=$(timeout "$limit" "$rvisor" --root "$tmp/state-rvisor" run --bundle "$tmp/bundle-data" "$id" 2>>"$log" </dev/null)
@@ -196,7 +216,7 @@ percent() {
 # verdict VALUE OP LIMIT: "met" or "NOT MET" (VALUE may end in x or %), "-" if not a number.
 verdict() {
 	awk -v v="${1%[x%]}" -v op="$2" -v l="$3" 'BEGIN {
-		if (v !~ /^[0-9.eE+-]+$/) { print "-"; exit }
+		if (v !~ /^[0-9.eE+-]+$/ || v !~ /[0-9]/) { print "-"; exit }
 		ok = op == "<=" ? v + 0 <= l + 0 : v + 0 >= l + 0
 		print ok ? "met" : "NOT MET"
 	}'
@@ -222,6 +242,7 @@ bench() {
 			case $env in
 			native) dir=$native_dir b=$bin ;;
 			rvisor | runsc) dir=$tmp b=$bin ;;
+			deb-*) dir=/tmp b=/mnt ;;
 			*-oci) dir=/data b=/bin ;;
 			esac
 			args=()
@@ -257,6 +278,12 @@ wall_ms() {
 	elif [[ $env == rvisor ]]; then
 		t0=${EPOCHREALTIME/./}
 		timeout "$limit" "$rvisor" do -- "$py" -c pass >/dev/null 2>>"$log" </dev/null
+	elif [[ $env == deb-rvisor ]]; then
+		t0=${EPOCHREALTIME/./}
+		timeout "$limit" "$rvisor" do --root "$deb" -- /usr/bin/python3 -c pass >/dev/null 2>>"$log" </dev/null
+	elif [[ $env == deb-native ]]; then
+		t0=${EPOCHREALTIME/./}
+		timeout "$limit" chroot "$deb" /usr/bin/python3 -c pass >/dev/null 2>>"$log" </dev/null
 	else
 		t0=${EPOCHREALTIME/./}
 		timeout "$limit" "$py" -c pass >/dev/null 2>>"$log" </dev/null
@@ -294,11 +321,25 @@ if [[ -n $py ]]; then
 		[[ ${samples[$env]} == *[a-z]* ]] && failed_any=1
 	done
 fi
+if ((${#deb_envs[@]})); then
+	bench debpy deb_envs "$shm" @BIN@/spawn "$py_runs" /usr/bin/python3 -c pass
+	pick debpy deb_envs 1 debpy_us
+	for env in "${deb_envs[@]}"; do res[debpy,$env]=$(scale "${res[debpy_us,$env]}" 1e-3); done
+	declare -A samples=()
+	for ((i = 0; i < py_runs; i++)); do
+		for env in "${deb_envs[@]}"; do samples[$env]+="$(wall_ms "$env")"$'\n'; done
+	done
+	for env in "${deb_envs[@]}"; do
+		res[debpywall,$env]=$(printf '%s' "${samples[$env]}" | grep . | median)
+		[[ ${samples[$env]} == *[a-z]* ]] && failed_any=1
+	done
+fi
 
 echo "rvisor: $rvisor"
 [[ " ${envs[*]} " == *" runsc "* ]] &&
 	echo "runsc: $("$runsc_bin" --version 2>/dev/null | head -n 1), default platform, --overlay2=root:memory over the host's /"
 echo "native /tmp rows: a tmpfs (/dev/shm); host-directory row: $(df --output=fstype "$hostdir" 2>/dev/null | tail -n 1) under /tmp"
+((${#deb_envs[@]})) && echo "Debian root: $deb (native: chroot; rvisor: do --root)"
 # table TITLE ENVS ROW...: each ROW is "LABEL;KEY".
 table() {
 	local -n cols=$2
@@ -321,6 +362,9 @@ rows=("write $seq_mib MiB to /tmp (MB/s);tmp_w" "read it back (MB/s);tmp_r"
 table "file system (median of $reps)" envs "${rows[@]}"
 table "host directory (median of $reps)" host_envs \
 	"write $seq_mib MiB (MB/s);host_w" "read it back (MB/s);host_r"
+((${#deb_envs[@]})) && table "Debian root (median of $reps)" deb_envs \
+	"python3 -c pass x$py_runs, one sandbox (ms/run);debpy" \
+	"python3 -c pass, a new sandbox each (ms);debpywall"
 
 for other in "${envs[@]}"; do
 	[[ $other == rvisor ]] && continue
@@ -354,3 +398,9 @@ for other in "${host_envs[@]}"; do
 		echo ")"
 	done
 done
+if ((${#deb_envs[@]})); then
+	echo "how many times slower rvisor do --root is than native chroot in the Debian root:"
+	r=$(ratio "${res[debpy,deb-rvisor]}" "${res[debpy,deb-native]}" 0)
+	printf "  %-22s %8s   (target <= 2x: %s)\n" "python3 -c pass" "$r" "$(verdict "$r" "<=" 2)"
+	printf "  %-22s %8s\n" "  with sandbox start" "$(ratio "${res[debpywall,deb-rvisor]}" "${res[debpywall,deb-native]}" 0)"
+fi

@@ -46,16 +46,18 @@ pub struct DoArgs {
 }
 
 /// Finds `cmd` like a shell: a path if it has a slash, else on `PATH`.
-fn resolve(cmd: &str, cwd: &Path, path_var: Option<&str>) -> Option<PathBuf> {
+/// `cwd`, `PATH` and the answer are the sandbox's paths; `host` says where
+/// the host sees one (under the root, or in a volume).
+fn resolve(cmd: &str, cwd: &Path, path_var: Option<&str>, host: impl Fn(&Path) -> PathBuf) -> Option<PathBuf> {
     if cmd.contains('/') {
         let p = cwd.join(cmd);
-        return p.exists().then_some(p);
+        return host(&p).exists().then_some(p);
     }
     let path_var = path_var.unwrap_or("/usr/local/bin:/usr/bin:/bin");
     path_var
         .split(':')
         .map(|d| cwd.join(if d.is_empty() { "." } else { d }).join(cmd))
-        .find(|p| p.is_file())
+        .find(|p| host(p).is_file())
 }
 
 /// One `--volume`.
@@ -86,7 +88,20 @@ fn parse_volume(v: &str) -> Result<Volume, String> {
     Ok(Volume { source, dest: dest.trim_end_matches('/').to_string(), readonly })
 }
 
-/// A sandbox path's file on the host, under `root` (for finding the command).
+/// A sandbox path's file on the host: in the volume mounted over it (the
+/// deepest), else under `root` (for finding the command).
+fn host_path(root: &Path, volumes: &[Volume], p: &Path) -> PathBuf {
+    let inside = volumes
+        .iter()
+        .filter_map(|v| p.strip_prefix(&v.dest).ok().map(|rest| (v, rest)))
+        .max_by_key(|(v, _)| v.dest.len());
+    match inside {
+        Some((v, rest)) => v.source.join(rest),
+        None => host_of(root, p),
+    }
+}
+
+/// A sandbox path's file on the host, under `root`.
 fn host_of(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
@@ -141,7 +156,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         },
         Err(e) => return fail(&format!("current directory: {e}"), EXIT_RUNTIME),
     };
-    if !host_of(&root, &cwd).is_dir() && !volumes.iter().any(|v| cwd.starts_with(&v.dest)) {
+    if !host_path(&root, &volumes, &cwd).is_dir() {
         return fail(&format!("--cwd {}: not a directory", cwd.display()), EXIT_RUNTIME);
     }
     let mut env: Vec<String> = std::env::vars_os()
@@ -156,15 +171,8 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
     }
     let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH="));
     let cmd = &args.command[0];
-    let Some(exe) = resolve(cmd, &host_of(&root, &cwd), path_var.map(|p| {
-        p.split(':').map(|d| if d.starts_with('/') { host_of(&root, Path::new(d)).to_string_lossy().into_owned() } else { d.to_string() }).collect::<Vec<_>>().join(":")
-    }).as_deref()) else {
+    let Some(exe) = resolve(cmd, &cwd, path_var, |p| host_path(&root, &volumes, p)) else {
         return fail(&format!("{cmd}: command not found"), 127);
-    };
-    // Back to the sandbox's view of the path.
-    let exe = match exe.strip_prefix(&root) {
-        Ok(rel) => Path::new("/").join(rel),
-        Err(_) => exe,
     };
     // A gofer needs a mount namespace of its own: root's privilege.
     let gofer = if nix::unistd::geteuid().is_root() {
@@ -299,9 +307,27 @@ mod tests {
     #[test]
     fn resolves_like_a_shell() {
         let root = Path::new("/");
-        assert_eq!(resolve("sh", root, Some("/nonexistent:/bin")), Some(PathBuf::from("/bin/sh")));
-        assert_eq!(resolve("definitely-not-a-command-xyz", root, None), None);
-        assert_eq!(resolve("/bin/sh", root, None), Some(PathBuf::from("/bin/sh")));
-        assert_eq!(resolve("./bin/sh", root, None), Some(PathBuf::from("/./bin/sh")));
+        let host = |p: &Path| p.to_path_buf();
+        assert_eq!(resolve("sh", root, Some("/nonexistent:/bin"), host), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(resolve("definitely-not-a-command-xyz", root, None, host), None);
+        assert_eq!(resolve("/bin/sh", root, None, host), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(resolve("./bin/sh", root, None, host), Some(PathBuf::from("/./bin/sh")));
+    }
+
+    #[test]
+    fn commands_are_found_in_volumes() {
+        // A root with no /bin/sh, a volume at /tools holding one: the
+        // command is found at its sandbox path, through the volume.
+        let root = tempfile::tempdir().unwrap();
+        let vol = tempfile::tempdir().unwrap();
+        std::fs::write(vol.path().join("tool"), "").unwrap();
+        std::fs::create_dir(vol.path().join("sub")).unwrap();
+        let volumes = [Volume { source: vol.path().to_path_buf(), dest: "/tools".into(), readonly: true }];
+        let host = |p: &Path| host_path(root.path(), &volumes, p);
+        assert_eq!(resolve("/tools/tool", Path::new("/"), None, host), Some(PathBuf::from("/tools/tool")));
+        assert_eq!(resolve("tool", Path::new("/"), Some("/bin:/tools"), host), Some(PathBuf::from("/tools/tool")));
+        assert_eq!(resolve("../tool", Path::new("/tools/sub"), None, host), Some(PathBuf::from("/tools/sub/../tool")));
+        assert_eq!(resolve("/bin/sh", Path::new("/"), None, host), None);
+        assert_eq!(host_path(root.path(), &volumes, Path::new("/toolsx/a")), root.path().join("toolsx/a"));
     }
 }

@@ -23,6 +23,7 @@ pub mod tmpfs;
 pub mod overlay;
 pub mod proc;
 pub mod pty;
+pub mod reopen;
 pub mod tty;
 
 use abi::linux::Stat;

@@ -136,7 +136,45 @@ pub fn open_fifo(t: &Task, inode: Arc<dyn crate::vfs::Inode>, path: &str, flags:
     Ok(end)
 }
 
+/// A pipe without being one of its ends.
+pub struct PipeRef(Arc<Pipe>);
+
+impl PipeRef {
+    /// A new end opened with open(2) `flags` (Linux opens a pipe's inode
+    /// like a FIFO): the read end of a pipe may come back as a writer.
+    /// Unlike a FIFO's open it never waits for the other side; the pipe had
+    /// both when it was made.
+    pub fn open(&self, flags: u32) -> Result<PipeEnd, Errno> {
+        let (read, write) = match flags & 3 {
+            0 => (true, false),
+            1 => (false, true),
+            2 => (true, true),
+            _ => return Err(Errno::EINVAL),
+        };
+        let p = &self.0;
+        if read {
+            p.readers.fetch_add(1, Ordering::AcqRel);
+            p.reader_opens.fetch_add(1, Ordering::AcqRel);
+        }
+        if write {
+            p.writers.fetch_add(1, Ordering::AcqRel);
+            p.writer_opens.fetch_add(1, Ordering::AcqRel);
+        }
+        let writers_seen = p.writer_opens.load(Ordering::Acquire);
+        p.readable.wake_all();
+        p.writable.wake_all();
+        POLL_WQ.wake_all();
+        Ok(PipeEnd { pipe: p.clone(), read, write, fifo: None, writers_seen })
+    }
+}
+
 impl PipeEnd {
+    /// The pipe, to open again through /proc/PID/fd (holding it neither
+    /// reads nor writes, so the pipe's ends still see EOF and EPIPE).
+    pub fn pipe_ref(&self) -> PipeRef {
+        PipeRef(self.pipe.clone())
+    }
+
     /// F_GETPIPE_SZ (`want` None) and F_SETPIPE_SZ: the capacity after.
     /// Linux rounds up to a power-of-two number of pages and refuses to
     /// shrink below what is buffered.
@@ -322,6 +360,10 @@ impl FileOps for PipeEnd {
             }
         }
         Ok(written as u64)
+    }
+
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        Some(self)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

@@ -346,7 +346,10 @@ impl Inode for ProcInode {
 
     fn magic_link(&self) -> Option<crate::vfs::Location> {
         match &self.node {
-            Node::Fd(pid, fd) => fds_of(*pid).ok()?.lock().get(*fd).ok()?.loc.clone(),
+            Node::Fd(pid, fd) => {
+                let f = fds_of(*pid).ok()?.lock().get(*fd).ok()?;
+                Some(super::reopen::location_of(&f))
+            }
             _ => None,
         }
     }

@@ -469,6 +469,18 @@ impl TmpInode {
         self.insert_new(name, Kind::Symlink, 0o777, 0, who, target.into())
     }
 
+    /// A read(2) of the file: its access time moves as under Linux's
+    /// default relatime (tar, find -atime and mail readers look at it):
+    /// only when it is not newer than the last change, or a day old, so
+    /// most reads of a file leave it alone.
+    fn accessed(&self) {
+        let mut m = self.meta.lock();
+        let now = now();
+        if m.atime <= m.mtime || m.atime <= m.ctime || now.0.saturating_sub(m.atime.0) >= 24 * 3600 {
+            m.atime = now;
+        }
+    }
+
     /// Reads file bytes at `off` into `buf`; 0 at or past the end.
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let d = match &self.body {
@@ -1230,6 +1242,7 @@ impl FileOps for TmpFile {
             }
             Ok(done as u64)
         })
+        .inspect(|_| self.inode.accessed())
     }
 
     fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, _nonblock: bool) -> SysResult {

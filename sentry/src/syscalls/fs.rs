@@ -175,7 +175,9 @@ fn do_open(t: &mut Task, dirfd: i32, path: &str, flags: u32, mode: u32) -> Resul
     if truncate {
         loc.inode.setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
     }
-    let file = if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 {
+    // A pipe reached through /proc/PID/fd is no FIFO with a table entry:
+    // it opens itself.
+    let file = if loc.inode.kind() == Kind::Fifo && flags & O_PATH == 0 && !crate::fs::reopen::is_reopenable(&*loc.inode) {
         open_fifo(t, loc, flags)?
     } else {
         let file = open_loc(loc, flags)?;
