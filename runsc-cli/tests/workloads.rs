@@ -537,9 +537,9 @@ fn signals_reach_a_spinning_process_on_another_vcpu() {
 /// syscalls adds system time, for the process and its reaped children.
 #[test]
 fn python_user_and_system_time() {
-    python(
-        "usersys.py",
-        r#"
+    python(&py::Py {
+        name: "usersys.py",
+        text: r#"
 import os, resource
 t0 = os.times()
 x = 0
@@ -561,17 +561,17 @@ os.waitpid(pid, 0)
 c = resource.getrusage(resource.RUSAGE_CHILDREN)
 print("child user and system:", c.ru_utime > 0, c.ru_stime > 0)
 "#,
-        "busy loop mostly user: True\nsyscalls add system time: True\nchild user and system: True True\n",
-    );
+        stdout: "busy loop mostly user: True\nsyscalls add system time: True\nchild user and system: True True\n",
+    });
 }
 
 #[test]
 fn python_sysfs_xattr_tmpfile() {
     // os.cpu_count reads /sys (the sandbox's vCPUs, as the affinity mask
     // says); tempfile.TemporaryFile uses O_TMPFILE; xattrs on tmpfs.
-    python(
-        "sysfs_xattr_tmpfile.py",
-        r#"
+    python(&py::Py {
+        name: "sysfs_xattr_tmpfile.py",
+        text: r#"
 import os, shutil, tempfile
 print("cpu_count", os.cpu_count() == len(os.sched_getaffinity(0)) == os.sysconf("SC_NPROCESSORS_CONF"))
 d = tempfile.mkdtemp(dir="/dev/shm")
@@ -590,6 +590,6 @@ with tempfile.TemporaryFile(dir="/tmp") as t:
     print("TemporaryFile", t.read(), os.fstat(t.fileno()).st_nlink)
 shutil.rmtree(d)
 "#,
-        "cpu_count True\nxattr b'v' ['user.k']\ntmpfile tmp ['named', 'x']\nTemporaryFile b'abc' 0\n",
-    );
+        stdout: "cpu_count True\nxattr b'v' ['user.k']\ntmpfile tmp ['named', 'x']\nTemporaryFile b'abc' 0\n",
+    });
 }
