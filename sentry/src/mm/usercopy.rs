@@ -87,6 +87,31 @@ impl MemoryManager {
         self.copy_out(va, bytes)
     }
 
+    /// Atomically updates the aligned u32 at user address `va`: `f` maps
+    /// the current value to the new one, or to None to leave it. Returns
+    /// the value `f` decided on. Atomic against the application, which may
+    /// run on another vCPU when the memory is shared with another process
+    /// (futex words the sentry changes: PI locks, WAKE_OP, robust lists).
+    pub fn update_u32(&mut self, va: u64, mut f: impl FnMut(u32) -> Option<u32>) -> Result<u32, Errno> {
+        if va % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let pa = self.translate(va, true)?;
+        // SAFETY: `translate` checked that `va` is mapped writable in this
+        // address space and returned its frame's address (an aligned u32
+        // never crosses a page); the direct map covers every frame, and the
+        // frame stays mapped while `self` (its address space) is locked.
+        let word = unsafe { &*(phys::pa_to_va(pa) as *const core::sync::atomic::AtomicU32) };
+        let mut cur = word.load(core::sync::atomic::Ordering::SeqCst);
+        loop {
+            let Some(new) = f(cur) else { return Ok(cur) };
+            match word.compare_exchange(cur, new, core::sync::atomic::Ordering::SeqCst, core::sync::atomic::Ordering::SeqCst) {
+                Ok(_) => return Ok(cur),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
     /// Reads a NUL-terminated string of at most `max` bytes (ENAMETOOLONG
     /// past that, EFAULT on a bad pointer, EINVAL if not UTF-8... Linux
     /// paths are bytes; non-UTF-8 is kept lossily for the host path).

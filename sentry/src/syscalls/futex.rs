@@ -203,17 +203,18 @@ fn wake_op(t: &mut Task, addr2: u64, op: u32) -> Result<bool, Errno> {
     if shift {
         oparg = 1u32.checked_shl(oparg).unwrap_or(0);
     }
-    let mut mm = t.mm.lock();
-    let old: u32 = mm.read_obj(addr2)?;
-    let new = match opcode {
-        0 => oparg,
-        1 => old.wrapping_add(oparg),
-        2 => old | oparg,
-        3 => old & !oparg,
-        4 => old ^ oparg,
-        _ => return Err(Errno::ENOSYS),
-    };
-    mm.write_obj(addr2, &new)?;
+    if opcode > 4 {
+        return Err(Errno::ENOSYS);
+    }
+    let old = t.mm.lock().update_u32(addr2, |old| {
+        Some(match opcode {
+            0 => oparg,
+            1 => old.wrapping_add(oparg),
+            2 => old | oparg,
+            3 => old & !oparg,
+            _ => old ^ oparg,
+        })
+    })?;
     let (o, c) = (old as i32, cmparg as i32);
     Ok(match cmp {
         0 => o == c,
@@ -364,13 +365,9 @@ fn hand_over(k: Key, keep: u32, write: Option<(&Task, u64)>) -> Result<bool, Err
     };
     let r = match write {
         Some((t, addr)) => {
-            let mut mm = t.mm.lock();
-            mm.read_obj::<u32>(addr).and_then(|old| mm.write_obj(addr, &(FUTEX_WAITERS | w.tid | (old & keep))))
+            t.mm.lock().update_u32(addr, |old| Some(FUTEX_WAITERS | w.tid | (old & keep))).map(|_| ())
         }
-        None => {
-            let mut mm = w.mm.lock();
-            mm.read_obj::<u32>(w.addr).and_then(|old| mm.write_obj(w.addr, &(FUTEX_WAITERS | w.tid | (old & keep))))
-        }
+        None => w.mm.lock().update_u32(w.addr, |old| Some(FUTEX_WAITERS | w.tid | (old & keep))).map(|_| ()),
     };
     // The waiter owns the lock even if the word could not be written (it
     // was unmapped): Linux's owner fix-up would fail the same way.
@@ -386,29 +383,27 @@ fn hand_over(k: Key, keep: u32, write: Option<(&Task, u64)>) -> Result<bool, Err
 fn lock_pi(t: &mut Task, k: Key, addr: u64, deadline: Option<u64>, trylock: bool) -> SysResult {
     let me = t.tid;
     let owner = {
-        let mut mm = t.mm.lock();
-        let val: u32 = mm.read_obj(addr)?;
+        // Queued waiters keep FUTEX_WAITERS for a new owner.
+        let waiters = if PI.lock().iter().any(|s| s.key == k) { FUTEX_WAITERS } else { 0 };
+        // One atomic step against the owner unlocking in user mode on
+        // another vCPU: take a free lock (its last owner may have died:
+        // the bit stays for the new owner to see), or make the owner go
+        // to the kernel to unlock.
+        let val = t.mm.lock().update_u32(addr, |val| match val & FUTEX_TID_MASK {
+            o if o == me => None,
+            0 => Some(me | (val & FUTEX_OWNER_DIED) | waiters),
+            _ if val & FUTEX_WAITERS == 0 => Some(val | FUTEX_WAITERS),
+            _ => None,
+        })?;
         let owner = val & FUTEX_TID_MASK;
         if owner == me {
             return Err(Errno::EDEADLK);
         }
-        let mut pi = PI.lock();
-        let state = pi.iter_mut().find(|s| s.key == k);
         if owner == 0 {
-            // Free (its last owner may have died: the bit stays for the
-            // new owner to see). Queued waiters keep FUTEX_WAITERS.
-            let waiters = if state.is_some() { FUTEX_WAITERS } else { 0 };
-            if let Some(s) = state {
+            if let Some(s) = PI.lock().iter_mut().find(|s| s.key == k) {
                 s.owner = me;
             }
-            drop(pi);
-            mm.write_obj(addr, &(me | (val & FUTEX_OWNER_DIED) | waiters))?;
             return Ok(0);
-        }
-        drop(pi);
-        // The owner must go to the kernel to unlock from now on.
-        if val & FUTEX_WAITERS == 0 {
-            mm.write_obj(addr, &(val | FUTEX_WAITERS))?;
         }
         owner
     };
@@ -457,7 +452,8 @@ fn unlock_pi(t: &mut Task, k: Key, addr: u64) -> SysResult {
         return Err(Errno::EPERM);
     }
     if !hand_over(k, 0, Some((t, addr)))? {
-        t.mm.lock().write_obj(addr, &0u32)?;
+        let me = t.tid;
+        t.mm.lock().update_u32(addr, |v| (v & FUTEX_TID_MASK == me).then_some(0))?;
     }
     Ok(0)
 }
@@ -542,13 +538,13 @@ fn cmp_requeue_pi(t: &mut Task, (k1, addr1): (Key, u64), (k2, addr2): (Key, u64)
         // The first waiter takes the free lock (FUTEX_WAITERS set, as
         // Linux's proxy lock does: more may be queued behind it).
         let tid = first.requeue_pi.as_ref().map_or(0, |r| r.tid);
-        let _ = t.mm.lock().write_obj(addr2, &(tid | FUTEX_WAITERS | (word & FUTEX_OWNER_DIED)));
+        let _ = t.mm.lock().update_u32(addr2, |word| Some(tid | FUTEX_WAITERS | (word & FUTEX_OWNER_DIED)));
         first.woken.store(true, Ordering::Release);
         sched::wake(&first.task);
         rest = &moved[1..];
         tid
     } else {
-        let _ = t.mm.lock().write_obj(addr2, &(word | FUTEX_WAITERS));
+        let _ = t.mm.lock().update_u32(addr2, |word| Some(word | FUTEX_WAITERS));
         owner
     };
     if !rest.is_empty() {
@@ -583,8 +579,11 @@ fn futex_death(t: &Task, addr: u64, pi: bool, pending: bool) {
     if val & FUTEX_TID_MASK != t.tid {
         return;
     }
-    let new = (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-    if t.mm.lock().write_obj(addr, &new).is_err() {
+    let tid = t.tid;
+    let Ok(val) = t.mm.lock().update_u32(addr, |v| (v & FUTEX_TID_MASK == tid).then_some((v & FUTEX_WAITERS) | FUTEX_OWNER_DIED)) else {
+        return;
+    };
+    if val & FUTEX_TID_MASK != tid {
         return;
     }
     if !pi && val & FUTEX_WAITERS != 0 {
