@@ -678,13 +678,16 @@ impl Service {
             return Err(libc::EROFS);
         }
         let fd = self.fd(h)?;
-        // SAFETY (all calls below): an open fd kept alive by `fd` and
-        // integer arguments.
+        let raw = fd.as_raw_fd();
         let r = match op {
-            HandleOp::Truncate => unsafe { libc::ftruncate(fd.as_raw_fd(), to_off(arg)?) },
-            HandleOp::Sync if arg == 0 => unsafe { libc::fsync(fd.as_raw_fd()) },
-            HandleOp::Sync => unsafe { libc::fdatasync(fd.as_raw_fd()) },
-            HandleOp::Allocate => unsafe { libc::fallocate(fd.as_raw_fd(), 0, to_off(arg)?, to_off(arg2)?) },
+            // SAFETY: an open fd kept alive by `fd`, integer arguments.
+            HandleOp::Truncate => unsafe { libc::ftruncate(raw, to_off(arg)?) },
+            // SAFETY: as above.
+            HandleOp::Sync if arg == 0 => unsafe { libc::fsync(raw) },
+            // SAFETY: as above.
+            HandleOp::Sync => unsafe { libc::fdatasync(raw) },
+            // SAFETY: as above.
+            HandleOp::Allocate => unsafe { libc::fallocate(raw, 0, to_off(arg)?, to_off(arg2)?) },
         };
         check(i64::from(r))
     }
