@@ -56,7 +56,9 @@ pub enum Kind {
     Ps = 4,
     /// The /proc files host tools read (see `sentry::fs::proc::snapshot`).
     ProcSnapshot = 5,
-    /// New limits (OCI `update`): args[0] = pids limit (0: none).
+    /// New limits (OCI `update`): args[0] = pids limit (0: none) if
+    /// args[1] bit 0 is set; data:
+    /// `cg.KEY=VALUE` lines for the others (as at boot).
     SetLimits = 6,
 }
 

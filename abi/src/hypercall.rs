@@ -122,6 +122,8 @@ numbers! {
     /// Let the host run other threads (a vCPU waiting for a sentry lock
     /// whose holder's thread may not be running): no arguments.
     Yield = 7,
+    /// The sentry killed a process because memory ran out: no arguments.
+    OomKill = 8,
     /// Open a host file read-only: (path_gpa, path_len, linux open flags).
     /// Returns a handle. Temporary until the gofer takes over.
     HostOpen = 16,

@@ -40,6 +40,8 @@ struct State {
     /// The sandbox is over (its exit status).
     ended: Option<i32>,
     paused: bool,
+    /// Processes the sentry killed because memory ran out.
+    oom_kills: u64,
 }
 
 /// Shared between the hypercall service, the vCPU threads and the
@@ -92,6 +94,10 @@ impl ControlShared {
         });
     }
 
+    pub(crate) fn note_oom_kill(&self) {
+        self.update(|s| s.oom_kills += 1);
+    }
+
     /// Blocks while the sandbox is paused (called by vCPU threads).
     pub(crate) fn wait_while_paused(&self) {
         let mut s = self.lock();
@@ -137,6 +143,11 @@ impl Controller {
     /// The exit status once the sandbox has ended.
     pub fn ended(&self) -> Option<i32> {
         self.shared.lock().ended
+    }
+
+    /// Processes the sentry has killed because memory ran out.
+    pub fn oom_kills(&self) -> u64 {
+        self.shared.lock().oom_kills
     }
 
     /// Sends one request and waits for the answer: (ret, answer data).

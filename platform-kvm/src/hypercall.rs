@@ -251,6 +251,10 @@ impl Service {
                 std::thread::yield_now();
                 Ok(0)
             }
+            Nr::OomKill => {
+                self.control.note_oom_kill();
+                Ok(0)
+            }
             Nr::HostOpen => self.open(a[0], a[1], a[2], a[3]),
             Nr::HostClose => {
                 self.net.forget(a[0]);

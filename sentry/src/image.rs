@@ -94,6 +94,12 @@ pub unsafe fn init_heap(start: u64, size: u64) {
     unsafe { HEAP.big.lock().init(start as *mut u8, size as usize) };
 }
 
+/// Bytes of the heap handed out (freed small blocks kept for reuse count
+/// as used: they are still the sandbox's memory).
+pub fn heap_used() -> u64 {
+    HEAP.big.lock().used() as u64
+}
+
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     let mut frames = [0u64; abi::hypercall::MAX_BACKTRACE as usize];

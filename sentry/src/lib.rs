@@ -147,6 +147,7 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
             None => fail("malformed seccomp profile", 125),
         }
     }
+    kernel::cgroup::apply(&extra);
     if let Some(n) = spec.settings.pids_max {
         kernel::process::PIDS_MAX.store(n, core::sync::atomic::Ordering::Relaxed);
     }
@@ -243,10 +244,9 @@ fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
             "devpts" => fs::devpts::root(),
             "mqueue" => fs::mqueue::root(),
             "sysfs" => fs::sysfs::root(kernel::get().num_cpus),
-            // Not implemented yet: an empty read-only directory keeps the
-            // mount point visible without pretending to have content.
             "cgroup" => {
-                fs::tmpfs::Tmpfs::with_limit(dev(), 0o755, root_owner, 1 << 20).root()
+                mount_cgroups(&dest, options);
+                continue;
             }
             other => return Err(format!("mount {dest}: unknown filesystem type {other}")),
         };
@@ -256,6 +256,32 @@ fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
         make_mount_point_dirs(&canonical_mount_point(dest));
     }
     Ok(())
+}
+
+/// The container's cgroups at `dest`: `v1=H;H;...` (the host's v1
+/// hierarchies, "unified" for the hybrid's v2 one) mounts a holder with
+/// one mount per hierarchy as runc does; anything else one v2 mount.
+fn mount_cgroups(dest: &str, options: &str) {
+    const FLAGS: &str = "ro,nosuid,nodev,noexec,relatime";
+    let Some(list) = options.strip_prefix("v1=") else {
+        vfs::walk::mount(dest, fs::cgroupfs::v2_root());
+        fs::proc::note_mount(dest, "cgroup2", "cgroup2", FLAGS, "rw");
+        return;
+    };
+    let hierarchies: alloc::vec::Vec<String> = list.split(';').filter(|h| !h.is_empty() && !h.contains('/') && *h != "." && *h != "..").map(String::from).collect();
+    vfs::walk::mount(dest, fs::cgroupfs::v1_holder(&hierarchies));
+    kernel::cgroup::set_v1_hierarchies(hierarchies.clone());
+    fs::proc::note_mount(dest, "tmpfs", "tmpfs", "ro,nosuid,nodev,noexec", "ro,mode=755");
+    for h in &hierarchies {
+        let at = format!("{}/{}", dest.trim_end_matches('/'), fs::cgroupfs::v1_dir_name(h));
+        if h == "unified" {
+            vfs::walk::mount(&at, fs::cgroupfs::v2_root());
+            fs::proc::note_mount(&at, "cgroup2", "cgroup2", FLAGS, "rw");
+        } else {
+            vfs::walk::mount(&at, fs::cgroupfs::v1_root(h));
+            fs::proc::note_mount(&at, "cgroup", "cgroup", FLAGS, &format!("rw,{h}"));
+        }
+    }
 }
 
 /// A mount below another sentry filesystem (/sys/fs/cgroup under an

@@ -118,6 +118,9 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
     if let Some(n) = super::cgroup::Cgroups::pids_limit(&spec) {
         extra.push(format!("pids_max={n}"));
     }
+    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        extra.extend(super::cgroup::sentry_settings(res));
+    }
     if process.no_new_privileges().unwrap_or(false) {
         extra.push("no_new_privs=1".into());
     }
@@ -157,7 +160,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
         hostname: spec.hostname().clone(),
         domainname: spec.domainname().clone().unwrap_or_default(),
         mounts: {
-            let mut m = sentry_mounts(&spec, !cgroups.dirs.is_empty());
+            let mut m = sentry_mounts(&spec, &cgroups);
             if g.overlay_root {
                 m[0].kind = "overlay".into();
             }
@@ -177,7 +180,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
     };
     // The container's tree, in a mount namespace of our own that still
     // reaches the host's files until `enter_tree`.
-    build_tree(&spec, &rootfs, &cgroups)?;
+    build_tree(&spec, &rootfs)?;
     let maps = gofer_id_maps(&spec);
     cfg.gofer = Some(start_gofer(&rootfs, maps.as_ref())?);
     cfg.gofer_id_maps = maps;
@@ -310,7 +313,7 @@ fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
 /// The sentry's mount table for a spec: the root and bind mounts are the
 /// host files at the same paths in the VMM's namespace (written through;
 /// `ro` refused); the rest are the sentry's own filesystems.
-pub fn sentry_mounts(spec: &Spec, cgroups: bool) -> Vec<MountSpec> {
+pub fn sentry_mounts(spec: &Spec, cgroups: &super::cgroup::Cgroups) -> Vec<MountSpec> {
     let readonly_root = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
     let mut out = vec![MountSpec {
         kind: "host".into(),
@@ -350,10 +353,10 @@ pub fn sentry_mounts(spec: &Spec, cgroups: bool) -> Vec<MountSpec> {
                 "sysfs" => ("sysfs", String::new()),
                 "devpts" => ("devpts", String::new()),
                 "mqueue" => ("mqueue", String::new()),
-                // The container's own cgroups, bound read-only into the
-                // VMM's namespace by `setup_rootfs`.
-                "cgroup" | "cgroup2" if cgroups => ("host", "ro".to_string()),
-                "cgroup" | "cgroup2" => ("cgroup", String::new()),
+                // The sentry's view of the container's cgroups, laid out
+                // like the host's: v1 hierarchies (a hybrid's v2 one too)
+                // or v2 alone.
+                "cgroup" | "cgroup2" => ("cgroup", cgroups.sentry_layout()),
                 _ => continue,
             }
         };
@@ -422,7 +425,7 @@ pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
 /// Gives the VMM a mount namespace holding the container's root and bind
 /// mounts at their container paths (like runc's) at `rootfs`; the host's
 /// tree stays until `enter_tree`.
-fn build_tree(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) -> Result<()> {
+fn build_tree(spec: &Spec, rootfs: &Path) -> Result<()> {
     use nix::sched::{unshare, CloneFlags};
     unshare(CloneFlags::CLONE_NEWNS).context("new mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).context("making mounts private")?;
@@ -464,8 +467,6 @@ fn build_tree(spec: &Spec, rootfs: &Path, cgroups: &super::cgroup::Cgroups) -> R
             if make_mountpoint(&dest, true).is_ok() {
                 let _ = mount(Some("sysfs-holder"), &dest, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755,size=1m"));
             }
-        } else if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
-            bind_cgroups(&dest, cgroups)?;
         } else {
             let _ = make_mountpoint(&dest, true);
         }
@@ -529,31 +530,6 @@ fn enter_tree(rootfs: &Path) -> Result<PathBuf> {
     // fds or root through /proc; the runtime's clients (root) still can.
     nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     Ok(proc_root)
-}
-
-/// The container's cgroup directories, read-only, at `dest` (runc's
-/// layout: one directory per v1 hierarchy, or the v2 cgroup itself).
-fn bind_cgroups(dest: &Path, cgroups: &super::cgroup::Cgroups) -> Result<()> {
-    if cgroups.dirs.is_empty() {
-        return Ok(());
-    }
-    make_mountpoint(dest, true)?;
-    mount(Some("cgroup-holder"), dest, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755,size=1m"))
-        .context("mounting the cgroup holder")?;
-    let only_v2 = cgroups.dirs.len() == 1 && cgroups.dirs[0].0 == "unified";
-    for (controllers, dir) in &cgroups.dirs {
-        let at = if only_v2 {
-            dest.to_path_buf()
-        } else {
-            let name = controllers.strip_prefix("name=").unwrap_or(controllers);
-            dest.join(name)
-        };
-        std::fs::create_dir_all(&at)?;
-        mount(Some(dir.as_path()), &at, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .with_context(|| format!("binding cgroup {}", dir.display()))?;
-        let _ = mount(None::<&str>, &at, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>);
-    }
-    Ok(())
 }
 
 fn make_mountpoint(p: &Path, dir: bool) -> Result<()> {
@@ -673,7 +649,7 @@ fn handle(mut conn: std::os::unix::net::UnixStream, ctl: &Controller) -> Result<
                 Err(e) => err(e),
             }
         }
-        Request::SetPidsLimit { limit } => match ctl.request(Kind::SetLimits, [limit, 0, 0, 0, 0, 0, 0, 0], &[]) {
+        Request::SetLimits { pids, settings } => match ctl.request(Kind::SetLimits, [pids.unwrap_or(0), u64::from(pids.is_some()), 0, 0, 0, 0, 0, 0], settings.join("\n").as_bytes()) {
             Ok(_) => Reply::Ok,
             Err(e) => err(e),
         },

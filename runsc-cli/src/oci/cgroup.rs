@@ -195,7 +195,7 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
         };
         match limit {
             -1 => write(dir, "memory.max", "max")?,
-            l if l > 0 => write(dir, "memory.max", &l.to_string())?,
+            l if l > 0 => write(dir, "memory.max", &host_memory(l).to_string())?,
             _ => {}
         }
         if let Some(v) = swap_max {
@@ -255,14 +255,72 @@ fn pids_value(limit: i64) -> Option<String> {
     }
 }
 
+/// Memory the host cgroup allows beyond the container's limit: the VMM
+/// itself, the sentry's image and page tables, the host's shadow page
+/// tables. The sentry enforces the container's limit on the sandbox's
+/// memory (killing the largest process, as Linux's memcg OOM killer
+/// does); the host's limit, this much higher, is the backstop that ends
+/// the whole sandbox should the sentry's accounting ever fall short.
+pub const HOST_MEMORY_HEADROOM: i64 = 96 << 20;
+
+/// A limit as the host cgroup gets it: positive ones raised by the headroom.
+fn host_memory(limit: i64) -> i64 {
+    if limit > 0 {
+        limit.saturating_add(HOST_MEMORY_HEADROOM)
+    } else {
+        limit
+    }
+}
+
+/// The limits the sentry keeps (kernel/cgroup.rs), as `cg.KEY=VALUE`
+/// settings, for the ones `res` sets.
+pub fn sentry_settings(res: &oci_spec::runtime::LinuxResources) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(m) = res.memory() {
+        if let Some(l) = m.limit().filter(|l| *l != 0) {
+            out.push(format!("cg.memory={l}"));
+            if l < 0 && m.swap().is_none() {
+                out.push("cg.memsw=-1".into());
+            }
+        }
+        if let Some(s) = m.swap().filter(|s| *s != 0) {
+            out.push(format!("cg.memsw={s}"));
+        }
+        if let Some(r) = m.reservation().filter(|r| *r != 0) {
+            out.push(format!("cg.reservation={r}"));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(q) = c.quota().filter(|q| *q != 0) {
+            out.push(format!("cg.cpu_quota={q}"));
+        }
+        if let Some(p) = c.period().filter(|p| *p != 0) {
+            out.push(format!("cg.cpu_period={p}"));
+        }
+        if let Some(sh) = c.shares().filter(|s| *s != 0) {
+            out.push(format!("cg.cpu_shares={sh}"));
+        }
+        if let Some(cpus) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+            out.push(format!("cg.cpus={cpus}"));
+        }
+        if let Some(mems) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+            out.push(format!("cg.mems={mems}"));
+        }
+    }
+    if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w > 0) {
+        out.push(format!("cg.blkio_weight={w}"));
+    }
+    out
+}
+
 /// cgroup v1's memory limit and memory+swap limit, in the order runc
 /// writes them so that neither is ever below the other (the kernel
 /// refuses that); -1 is unlimited, and an unlimited memory limit takes
 /// the swap limit along.
 fn apply_v1_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     const SWAP: &str = "memory.memsw.limit_in_bytes";
-    let limit = m.limit().unwrap_or(0);
-    let mut swap = m.swap().unwrap_or(0);
+    let limit = host_memory(m.limit().unwrap_or(0));
+    let mut swap = host_memory(m.swap().unwrap_or(0));
     let has_swap = dir.join(SWAP).exists();
     if limit == -1 && swap == 0 && has_swap {
         swap = -1;
@@ -389,6 +447,17 @@ impl Cgroups {
         Ok(())
     }
 
+    /// The mount options of the sentry's cgroup view: `v1=` and the
+    /// hierarchies (joined controllers, `name=...`, "unified") when the
+    /// host has v1 ones, else empty (v2).
+    pub fn sentry_layout(&self) -> String {
+        if self.dirs.iter().all(|(c, _)| c == "unified") {
+            return String::new();
+        }
+        let names: Vec<&str> = self.dirs.iter().map(|(c, _)| c.as_str()).collect();
+        format!("v1={}", names.join(";"))
+    }
+
     /// The pids limit the sandbox must enforce inside (its processes are
     /// not host processes).
     pub fn pids_limit(spec: &Spec) -> Option<i64> {
@@ -469,9 +538,11 @@ mod tests {
     #[test]
     fn v1_limits_as_runc_writes_them() {
         let (cg, d) = fake("memory", &[("memory.limit_in_bytes", "1000"), ("memory.memsw.limit_in_bytes", "1000")]);
-        // Raising both: swap first (else the kernel refuses memory > memsw).
+        // Raising both: swap first (else the kernel refuses memory > memsw);
+        // the host's limits leave room for the VMM (the sentry enforces the spec's).
         cg.apply(&resources(r#"{"memory":{"limit":5000,"swap":8000}}"#)).unwrap();
-        assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ("5000".into(), "8000".into()));
+        let h = HOST_MEMORY_HEADROOM;
+        assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ((5000 + h).to_string(), (8000 + h).to_string()));
         // Unlimited memory takes swap along.
         cg.apply(&resources(r#"{"memory":{"limit":-1}}"#)).unwrap();
         assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ("-1".into(), "-1".into()));
@@ -488,10 +559,21 @@ mod tests {
     }
 
     #[test]
+    fn the_sentry_gets_the_spec_limits() {
+        let r = resources(r#"{"memory":{"limit":67108864,"swap":67108864},"cpu":{"quota":50000,"period":100000,"shares":512,"cpus":"0-1"},"pids":{"limit":9}}"#);
+        assert_eq!(
+            sentry_settings(&r),
+            ["cg.memory=67108864", "cg.memsw=67108864", "cg.cpu_quota=50000", "cg.cpu_period=100000", "cg.cpu_shares=512", "cg.cpus=0-1"]
+        );
+        assert_eq!(sentry_settings(&resources(r#"{"memory":{"limit":-1}}"#)), ["cg.memory=-1", "cg.memsw=-1"]);
+        assert!(sentry_settings(&resources("{}")).is_empty());
+    }
+
+    #[test]
     fn v2_limits_as_runc_writes_them() {
         let (cg, d) = fake("unified", &[]);
         cg.apply(&resources(r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"quota":-1,"period":50000,"mems":"0"}}"#)).unwrap();
-        assert_eq!(read(&d, "memory.max"), "1000");
+        assert_eq!(read(&d, "memory.max"), (1000 + HOST_MEMORY_HEADROOM).to_string());
         assert_eq!(read(&d, "memory.swap.max"), "2000");
         assert_eq!(read(&d, "cpu.max"), "max 50000");
         assert_eq!(read(&d, "cpuset.mems"), "0");

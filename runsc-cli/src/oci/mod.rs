@@ -495,8 +495,10 @@ pub fn update(g: &Globals, a: &UpdateArgs) -> Result<()> {
         }
     };
     load_cgroups(&dir)?.apply(&res)?;
-    if let Some(p) = res.pids() {
-        expect_ok(wire::call(&dir.socket(), &Request::SetPidsLimit { limit: p.limit().max(0) as u64 })?)?;
+    let pids = res.pids().as_ref().map(|p| p.limit().max(0) as u64);
+    let settings = cgroup::sentry_settings(&res);
+    if pids.is_some() || !settings.is_empty() {
+        expect_ok(wire::call(&dir.socket(), &Request::SetLimits { pids, settings })?)?;
     }
     Ok(())
 }

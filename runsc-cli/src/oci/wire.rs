@@ -40,8 +40,9 @@ pub enum Request {
     /// A terminal's signal for the foreground group of the terminal that
     /// is process `pid`'s stdin.
     ConsoleSignal { signal: i32, pid: u32 },
-    /// New pids limit for the sandbox's own count (0: none).
-    SetPidsLimit { limit: u64 },
+    /// New limits the sentry keeps: the pids limit (0: none) if it
+    /// changes, and `cg.KEY=VALUE` settings for the others.
+    SetLimits { pids: Option<u64>, settings: Vec<String> },
 }
 
 /// One process of `ps`.

@@ -5,6 +5,7 @@
 //! replaces host access with the gofer and adds the mount tree.
 
 pub mod anon;
+pub mod cgroupfs;
 pub mod dev;
 pub mod devpts;
 pub mod epoll;

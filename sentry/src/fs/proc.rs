@@ -585,11 +585,11 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
         "mounts" => s = mounts_text(),
         "mountinfo" => {
             for (i, m) in crate::vfs::walk::mounts().iter().enumerate() {
-                let (fs, src) = fs_of(m);
-                let _ = writeln!(s, "{} {} 0:{} / {} rw,relatime - {} {} rw", 20 + i, if i == 0 { 1 } else { 20 }, 20 + i, m, fs, src);
+                let (fs, src, opts, super_opts) = fs_of(m);
+                let _ = writeln!(s, "{} {} 0:{} / {} {} - {} {} {}", 20 + i, if i == 0 { 1 } else { 20 }, 20 + i, m, opts, fs, src, super_opts);
             }
         }
-        "cgroup" => s.push_str("0::/\n"),
+        "cgroup" => s.push_str(&crate::kernel::cgroup::proc_cgroup()),
         "oom_score_adj" => s.push_str("0\n"),
         "limits" => {
             s.push_str("Limit                     Soft Limit           Hard Limit           Units     \n");
@@ -600,22 +600,44 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
     Ok(s.into_bytes())
 }
 
-fn fs_of(mount: &str) -> (&'static str, &'static str) {
-    match mount {
+/// What /proc/self/mounts shows for a mount: type, source, mount
+/// options and the filesystem's own options.
+type MountInfo = (&'static str, &'static str, String, String);
+
+/// Mounts whose type, source and options are known exactly (the rest
+/// are guessed from where they are).
+static MOUNT_INFO: Mutex<Vec<(String, MountInfo)>> = Mutex::new(Vec::new());
+
+/// Records what /proc/self/mounts shows for the mount at `path`
+/// (`super_opts`: the filesystem's options, e.g. a v1 cgroup's controllers).
+pub fn note_mount(path: &str, fstype: &'static str, source: &'static str, options: &str, super_opts: &str) {
+    let mut m = MOUNT_INFO.lock();
+    m.retain(|(p, _)| p != path);
+    m.push((path.into(), (fstype, source, options.into(), super_opts.into())));
+}
+
+fn fs_of(mount: &str) -> MountInfo {
+    if let Some((_, info)) = MOUNT_INFO.lock().iter().find(|(p, _)| p == mount) {
+        return info.clone();
+    }
+    let (t, src) = match mount {
         "/" => ("overlay", "overlay"),
         "/proc" => ("proc", "proc"),
         "/dev" => ("tmpfs", "tmpfs"),
         "/dev/shm" => ("tmpfs", "shm"),
         "/dev/pts" => ("devpts", "devpts"),
         _ => ("tmpfs", "tmpfs"),
-    }
+    };
+    (t, src, "rw,relatime".into(), "rw".into())
 }
 
 fn mounts_text() -> String {
     let mut s = String::new();
     for m in crate::vfs::walk::mounts() {
-        let (fs, src) = fs_of(&m);
-        let _ = writeln!(s, "{src} {m} {fs} rw,relatime 0 0");
+        let (fs, src, opts, super_opts) = fs_of(&m);
+        // /proc/mounts joins both lists, without the second "rw"/"ro".
+        let extra = super_opts.split(',').filter(|o| *o != "rw" && *o != "ro").fold(String::new(), |a, o| a + "," + o);
+        let _ = writeln!(s, "{src} {m} {fs} {opts}{extra} 0 0");
     }
     s
 }

@@ -111,6 +111,12 @@ pub fn yield_cpu() {
     call(Nr::Yield, [0; 6]);
 }
 
+/// Tells the VMM a process was killed because memory ran out (it
+/// reports the OOM kill to the container runtime).
+pub fn note_oom_kill() {
+    call(Nr::OomKill, [0; 6]);
+}
+
 /// Ends vCPU `cpu`'s halt (or its next one, if it is not halted yet).
 pub fn wake_cpu(cpu: usize) {
     call(Nr::Wake, [cpu as u64, 0, 0, 0, 0, 0]);

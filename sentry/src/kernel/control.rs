@@ -71,8 +71,14 @@ pub fn poll() {
         Some(Kind::Ps) => (0, ps()),
         Some(Kind::ProcSnapshot) => (0, crate::fs::proc::snapshot()),
         Some(Kind::SetLimits) => {
-            let n = u32::try_from(hdr.args[0]).unwrap_or(u32::MAX);
-            super::process::PIDS_MAX.store(n, Ordering::Relaxed);
+            if hdr.args[1] & 1 != 0 {
+                let n = u32::try_from(hdr.args[0]).unwrap_or(u32::MAX);
+                super::process::PIDS_MAX.store(n, Ordering::Relaxed);
+            }
+            // The other limits: `cg.KEY=VALUE` lines.
+            let lines: Vec<alloc::string::String> =
+                core::str::from_utf8(&data).unwrap_or("").lines().map(alloc::string::String::from).collect();
+            super::cgroup::apply(&lines);
             (0, Vec::new())
         }
         None => (-i64::from(crate::errno::Errno::EINVAL.0), Vec::new()),

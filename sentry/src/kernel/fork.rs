@@ -73,6 +73,7 @@ pub fn clone(t: &mut Task, a: &CloneArgs) -> SysResult {
     let max = process::PIDS_MAX.load(core::sync::atomic::Ordering::Relaxed);
     if max != 0 && process::task_count() >= max as usize {
         // What the pids controller answers when the limit is reached.
+        super::cgroup::note_pids_refused();
         return Err(Errno::EAGAIN);
     }
     let tid = process::alloc_id();

@@ -2,6 +2,7 @@
 //! that runs a task — switch to the application, serve what brought it
 //! back (a syscall or an exception), repeat.
 
+pub mod cgroup;
 pub mod clock;
 pub mod control;
 pub mod creds;
@@ -10,6 +11,7 @@ pub mod exit;
 pub mod fork;
 pub mod ipc;
 pub mod itimer;
+pub mod oom;
 pub mod posix_timer;
 pub mod process;
 pub mod random;
@@ -151,9 +153,24 @@ fn handle_exception(t: &mut Task) {
     }
     if vector == 14 {
         let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0 };
-        if t.mm.lock().handle_fault(cr2, access).is_ok() {
-            note_repeated_fault(t.regs.rip, cr2, error);
-            return;
+        let (r, pages) = {
+            let mut mm = t.mm.lock();
+            let r = mm.handle_fault(cr2, access);
+            let pages = if r == Err(crate::errno::Errno::ENOMEM) { mm.resident_pages() } else { 0 };
+            (r, pages)
+        };
+        match r {
+            Ok(()) => {
+                note_repeated_fault(t.regs.rip, cr2, error);
+                return;
+            }
+            // No page to give: someone is killed (perhaps this process)
+            // and the access is tried again.
+            Err(crate::errno::Errno::ENOMEM) => {
+                oom::out_of_memory(t, pages);
+                return;
+            }
+            Err(_) => {}
         }
     }
     let sig = signal_for_exception(vector);

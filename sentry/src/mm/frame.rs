@@ -4,6 +4,7 @@
 //! on reuse). Linux analogue: the buddy allocator, minus orders.
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use super::phys;
@@ -26,6 +27,56 @@ struct Frames {
 const REF_CHUNK: usize = 2048;
 
 static FRAMES: Mutex<Frames> = Mutex::new(Frames { next: 0, end: 0, free: Vec::new(), used: 0, refs: Vec::new(), nframes: 0 });
+
+/// The container's memory limit in bytes (u64::MAX: none): an allocation
+/// that would take frames plus heap past it fails like an exhausted
+/// machine, and the caller's OOM handling takes over.
+static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The most bytes charged at once (memory.max_usage_in_bytes).
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the memory limit (None: no limit).
+pub fn set_limit(bytes: Option<u64>) {
+    LIMIT.store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// Bytes of the sentry's heap in use: kernel memory the sandbox's work
+/// costs (file tables, sockets' buffers, tmpfs metadata), charged with
+/// the frames.
+fn heap_bytes() -> u64 {
+    #[cfg(feature = "image")]
+    return crate::image::heap_used();
+    #[cfg(not(feature = "image"))]
+    0
+}
+
+/// Bytes charged to the sandbox: frames in use plus the heap in use.
+pub fn charged_bytes() -> u64 {
+    FRAMES.lock().used * PAGE_SIZE + heap_bytes()
+}
+
+/// Bytes of frames in use.
+pub fn frame_bytes() -> u64 {
+    FRAMES.lock().used * PAGE_SIZE
+}
+
+/// The most bytes charged at once.
+pub fn peak_bytes() -> u64 {
+    PEAK.load(Ordering::Relaxed).max(charged_bytes())
+}
+
+/// Whether one more frame fits under the limit (the heap is read before
+/// the frame lock is taken: the heap's lock comes first, never the other
+/// way). Counts a failed charge (memory.failcnt).
+fn charge_ok(used: u64, heap: u64) -> bool {
+    let after = (used + 1) * PAGE_SIZE + heap;
+    if after > LIMIT.load(Ordering::Relaxed) {
+        crate::kernel::cgroup::FAILCNT.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    PEAK.fetch_max(after, Ordering::Relaxed);
+    true
+}
 
 /// Hands `[start, end)` (page aligned) to the allocator.
 pub fn init(start: u64, end: u64) {
@@ -74,7 +125,11 @@ pub fn refs(pa: u64) -> u16 {
 
 /// Allocates one zeroed frame.
 pub fn alloc() -> Option<u64> {
+    let heap = heap_bytes();
     let mut f = FRAMES.lock();
+    if !charge_ok(f.used, heap) {
+        return None;
+    }
     if let Some(pa) = f.free.pop() {
         f.used += 1;
         f.set_ref(pa, 1);
