@@ -182,9 +182,10 @@ fn kill_exec_ps_pause() {
     assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0 || !Path::new("/sys/fs/cgroup/memory").exists(), "{out}");
     let (code, _, err) = e.rv(&["update", "--memory", "100003840", "--pids-limit", "50", "k1"]);
     assert_eq!(code, 0, "{err}");
+    // The host's limit leaves room for the VMM; the sentry enforces the container's.
     let limit = Path::new("/sys/fs/cgroup/memory/rvisor/k1/memory.limit_in_bytes");
     if limit.exists() {
-        assert_eq!(std::fs::read_to_string(limit).unwrap().trim(), "100003840");
+        assert_eq!(std::fs::read_to_string(limit).unwrap().trim(), (100003840 + (96 << 20)).to_string());
     }
     let (code, out, _) = e.rv(&["list", "-q"]);
     assert_eq!(code, 0);
@@ -477,6 +478,49 @@ fn a_tiny_pids_limit_is_enforced_inside() {
     assert_eq!(out, "one\ntwo\n", "{err}");
     assert!(err.contains("can't fork"), "{err}");
     assert_eq!(code, 2, "{err}");
+}
+
+/// /sys/fs/cgroup inside shows the spec's limits and the sandbox's own
+/// usage (not the host cgroup's, which holds the VMM), `update` changes
+/// them live, and a process allocating past the memory limit is killed
+/// alone — its shell goes on and sees the OOM kill counted — as under runc.
+#[test]
+fn the_cgroup_view_and_the_memory_limit() {
+    let e = Env::new("cgview");
+    let mounts = r#",{"destination":"/sys","type":"sysfs","source":"sysfs","options":["ro"]},{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro"]}"#;
+    let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
+    let (mem, pids, quota) = if v1 {
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    } else {
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu.max")
+    };
+    let oom = if v1 { "/sys/fs/cgroup/memory/memory.oom_control" } else { "/sys/fs/cgroup/memory.events" };
+    let script = format!(
+        "cat {mem} {pids}.max {quota}; sleep 1 & cat {pids}.current; wait; \
+         sh -c 'x=$(head -c 200000000 /dev/zero | tr \\\\0 a); echo survived'; echo hog=$?; grep '^oom_kill ' {oom}; \
+         touch /sys/fs/cgroup/x 2>/dev/null || echo read-only; sleep 30"
+    );
+    e.config_mounts(&["sh", "-c", &script], mounts, r#","linux":{"resources":{"memory":{"limit":67108864,"swap":67108864},"pids":{"limit":40},"cpu":{"quota":50000,"period":100000}}}"#);
+    assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "cg1"]).0, 0);
+    assert_eq!(e.rv(&["start", "cg1"]).0, 0);
+    // The container's stdout is create's (the VMM inherits it).
+    let out_file = e.dir.join(format!("out-create_--bundle_{}_cg1", bundle_arg(&e).replace('/', "")));
+    let mut out = String::new();
+    for _ in 0..300 {
+        out = std::fs::read_to_string(&out_file).unwrap_or_default();
+        if out.contains("read-only") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let want_quota = if v1 { "50000" } else { "50000 100000" };
+    // pids.current: the shell, the sleep and cat — no VMM threads.
+    assert_eq!(out, format!("67108864\n40\n{want_quota}\n3\nhog=137\noom_kill 1\nread-only\n"));
+    let (code, _, err) = e.rv(&["update", "--memory", "100003840", "--memory-swap", "100003840", "--pids-limit", "50", "cg1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = e.rv(&["exec", "cg1", "cat", mem, &format!("{pids}.max")]);
+    assert_eq!((code, out.as_str()), (0, "100003840\n50\n"), "{err}");
+    let _ = e.rv(&["kill", "cg1", "KILL"]);
 }
 
 mod terminal;
