@@ -156,6 +156,9 @@ enum Cmd {
     /// Internal: the file server of a sandbox.
     #[command(hide = true)]
     Gofer(gofer_cmd::GoferArgs),
+    /// Internal: reports the sentry's OOM kills to the host cgroup.
+    #[command(hide = true)]
+    OomReporter(oci::oom::ReporterArgs),
 }
 
 /// Reports an error like runc: on stderr, and as a line in --log.
@@ -294,6 +297,7 @@ fn main() {
         Some(Cmd::Boot(a)) => oci::boot::run(a, &globals(&cli)),
         Some(Cmd::ExecProxy(a)) => oci::exec::proxy_main(a),
         Some(Cmd::Gofer(a)) => gofer_cmd::run(a),
+        Some(Cmd::OomReporter(a)) => oci::oom::reporter_main(a),
         Some(Cmd::Do(_)) => {
             let Some(Cmd::Do(args)) = cli.cmd else { unreachable!() };
             do_cmd::run(args, cli.strace, cli.debug, cli.debug_sentry_panic, cli.network.as_deref() == Some("none"))

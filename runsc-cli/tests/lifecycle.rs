@@ -516,6 +516,20 @@ fn the_cgroup_view_and_the_memory_limit() {
     let want_quota = if v1 { "50000" } else { "50000 100000" };
     // pids.current: the shell, the sleep and cat — no VMM threads.
     assert_eq!(out, format!("67108864\n40\n{want_quota}\n3\nhog=137\noom_kill 1\nread-only\n"));
+    // The runtimes hear of OOM kills from the host cgroup only: the
+    // reporter makes one there (this machine has no swap, so it may).
+    let host = Path::new("/sys/fs/cgroup/memory/rvisor/cg1/memory.oom_control");
+    if host.exists() {
+        let mut seen = String::new();
+        for _ in 0..50 {
+            seen = std::fs::read_to_string(host).unwrap_or_default();
+            if seen.contains("oom_kill 1") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(seen.contains("oom_kill 1"), "{seen}");
+    }
     let (code, _, err) = e.rv(&["update", "--memory", "100003840", "--memory-swap", "100003840", "--pids-limit", "50", "cg1"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = e.rv(&["exec", "cg1", "cat", mem, &format!("{pids}.max")]);

@@ -49,7 +49,7 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
             let _ = f.write_all(msg.as_bytes());
         }
     };
-    let (sandbox, listener, proc_root) = match prepare(args, g) {
+    let (sandbox, listener, proc_root, oom_reporter) = match prepare(args, g) {
         Ok(x) => x,
         Err(e) => {
             report(&mut sync, &format!("error: {}", super::chain(&e)));
@@ -75,7 +75,31 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
         let ctl = ctl.clone();
         std::thread::spawn(move || super::console::forward_signals(&ctl, false));
     }
-    match vcpus.join() {
+    let oom_reporter = std::sync::Arc::new(std::sync::Mutex::new(oom_reporter));
+    let report_oom = {
+        let (ctl, r) = (ctl.clone(), oom_reporter.clone());
+        move || {
+            if ctl.oom_kills() > 0 {
+                if let Some(r) = r.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    r.report();
+                }
+            }
+        }
+    };
+    {
+        let (ctl, report_oom) = (ctl.clone(), report_oom.clone());
+        std::thread::spawn(move || {
+            while ctl.ended().is_none() {
+                report_oom();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+    }
+    let result = vcpus.join();
+    // An OOM kill that ended the sandbox (its init was the victim) is
+    // reported before the runtime sees the exit.
+    report_oom();
+    match result {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
             eprintln!("rvisor: sandbox failed: {}", super::chain(&e));
@@ -85,7 +109,9 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     }
 }
 
-fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::unix::net::UnixListener, PathBuf)> {
+type Prepared = (Sandbox, std::os::unix::net::UnixListener, PathBuf, Option<super::oom::Reporter>);
+
+fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
     let flags = g.flags;
     let spec = super::load_spec(&args.bundle)?;
     let rootfs = super::rootfs_of(&spec, &args.bundle)?;
@@ -180,6 +206,8 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
     };
     // The container's tree, in a mount namespace of our own that still
     // reaches the host's files until `enter_tree`.
+    // Before the VMM's mount namespace: the reporter keeps the host's.
+    let oom_reporter = super::oom::Reporter::start(&cgroups)?;
     build_tree(&spec, &rootfs)?;
     let maps = gofer_id_maps(&spec);
     cfg.gofer = Some(start_gofer(&rootfs, maps.as_ref())?);
@@ -189,7 +217,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<(Sandbox, std::os::uni
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
     let proc_root = enter_tree(&rootfs)?;
-    Ok((sandbox, listener, proc_root))
+    Ok((sandbox, listener, proc_root, oom_reporter))
 }
 
 /// The spec's user namespace id maps, when it has a user namespace with

@@ -9,6 +9,7 @@ pub mod console;
 pub mod cpus;
 pub mod exec;
 pub mod hooks;
+pub mod oom;
 pub mod seccomp;
 pub mod state;
 pub mod validate;

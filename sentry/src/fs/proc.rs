@@ -684,8 +684,11 @@ fn top_file(name: &str) -> Result<Vec<u8>, Errno> {
             return Ok(buf);
         }
         "meminfo" => {
-            let total = k.mem_size / 1024;
-            let free = crate::mm::frame::available() * 4;
+            // The container's memory limit, when it has one, is the
+            // machine's size as its programs see it (as gVisor shows it).
+            let limit = crate::kernel::cgroup::limits().memory.unwrap_or(u64::MAX);
+            let total = k.mem_size.min(limit) / 1024;
+            let free = (crate::mm::frame::available() * 4).min(total.saturating_sub(crate::kernel::cgroup::memory_usage() / 1024));
             let _ = write!(
                 s,
                 "MemTotal:       {total:8} kB\nMemFree:        {free:8} kB\nMemAvailable:   {free:8} kB\nBuffers:               0 kB\nCached:                0 kB\n\

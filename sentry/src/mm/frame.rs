@@ -55,6 +55,15 @@ pub fn charged_bytes() -> u64 {
     FRAMES.lock().used * PAGE_SIZE + heap_bytes()
 }
 
+/// Whether memory is used up: the next frame would be refused (by the
+/// limit, or because none is left).
+pub fn at_limit() -> bool {
+    let heap = heap_bytes();
+    let f = FRAMES.lock();
+    let none_left = f.free.is_empty() && f.next + PAGE_SIZE > f.end;
+    none_left || (f.used + 1) * PAGE_SIZE + heap > LIMIT.load(Ordering::Relaxed)
+}
+
 /// Bytes of frames in use.
 pub fn frame_bytes() -> u64 {
     FRAMES.lock().used * PAGE_SIZE

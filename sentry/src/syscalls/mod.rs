@@ -120,6 +120,12 @@ pub fn dispatch(t: &mut Task) {
         // execve and rt_sigreturn set every register themselves.
         return;
     }
+    if ret == Err(Errno::ENOMEM) && crate::mm::frame::at_limit() {
+        // A copy into the caller's memory found no page: as for a page
+        // fault, the OOM killer picks a process (the caller, if largest).
+        let pages = t.mm.lock().resident_pages();
+        crate::kernel::oom::out_of_memory(t, pages);
+    }
     if crate::kernel::get().strace {
         let name = names::NAMES.get(nr as usize).copied().unwrap_or("?");
         match ret {
