@@ -182,10 +182,9 @@ fn kill_exec_ps_pause() {
     assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0 || !Path::new("/sys/fs/cgroup/memory").exists(), "{out}");
     let (code, _, err) = e.rv(&["update", "--memory", "100003840", "--pids-limit", "50", "k1"]);
     assert_eq!(code, 0, "{err}");
-    // The host's limit leaves room for the VMM; the sentry enforces the container's.
     let limit = Path::new("/sys/fs/cgroup/memory/rvisor/k1/memory.limit_in_bytes");
     if limit.exists() {
-        assert_eq!(std::fs::read_to_string(limit).unwrap().trim(), (100003840 + (96 << 20)).to_string());
+        assert_eq!(std::fs::read_to_string(limit).unwrap().trim(), "100003840");
     }
     let (code, out, _) = e.rv(&["list", "-q"]);
     assert_eq!(code, 0);

@@ -195,7 +195,7 @@ fn apply_v2(mount: &Path, dir: &Path, res: &oci_spec::runtime::LinuxResources) -
         };
         match limit {
             -1 => write(dir, "memory.max", "max")?,
-            l if l > 0 => write(dir, "memory.max", &host_memory(l).to_string())?,
+            l if l > 0 => write(dir, "memory.max", &l.to_string())?,
             _ => {}
         }
         if let Some(v) = swap_max {
@@ -255,23 +255,6 @@ fn pids_value(limit: i64) -> Option<String> {
     }
 }
 
-/// Memory the host cgroup allows beyond the container's limit: the VMM
-/// itself, the sentry's image and page tables, the host's shadow page
-/// tables. The sentry enforces the container's limit on the sandbox's
-/// memory (killing the largest process, as Linux's memcg OOM killer
-/// does); the host's limit, this much higher, is the backstop that ends
-/// the whole sandbox should the sentry's accounting ever fall short.
-pub const HOST_MEMORY_HEADROOM: i64 = 96 << 20;
-
-/// A limit as the host cgroup gets it: positive ones raised by the headroom.
-fn host_memory(limit: i64) -> i64 {
-    if limit > 0 {
-        limit.saturating_add(HOST_MEMORY_HEADROOM)
-    } else {
-        limit
-    }
-}
-
 /// The limits the sentry keeps (kernel/cgroup.rs), as `cg.KEY=VALUE`
 /// settings, for the ones `res` sets.
 pub fn sentry_settings(res: &oci_spec::runtime::LinuxResources) -> Vec<String> {
@@ -319,8 +302,8 @@ pub fn sentry_settings(res: &oci_spec::runtime::LinuxResources) -> Vec<String> {
 /// the swap limit along.
 fn apply_v1_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     const SWAP: &str = "memory.memsw.limit_in_bytes";
-    let limit = host_memory(m.limit().unwrap_or(0));
-    let mut swap = host_memory(m.swap().unwrap_or(0));
+    let limit = m.limit().unwrap_or(0);
+    let mut swap = m.swap().unwrap_or(0);
     let has_swap = dir.join(SWAP).exists();
     if limit == -1 && swap == 0 && has_swap {
         swap = -1;
@@ -538,11 +521,9 @@ mod tests {
     #[test]
     fn v1_limits_as_runc_writes_them() {
         let (cg, d) = fake("memory", &[("memory.limit_in_bytes", "1000"), ("memory.memsw.limit_in_bytes", "1000")]);
-        // Raising both: swap first (else the kernel refuses memory > memsw);
-        // the host's limits leave room for the VMM (the sentry enforces the spec's).
+        // Raising both: swap first (else the kernel refuses memory > memsw).
         cg.apply(&resources(r#"{"memory":{"limit":5000,"swap":8000}}"#)).unwrap();
-        let h = HOST_MEMORY_HEADROOM;
-        assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ((5000 + h).to_string(), (8000 + h).to_string()));
+        assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ("5000".into(), "8000".into()));
         // Unlimited memory takes swap along.
         cg.apply(&resources(r#"{"memory":{"limit":-1}}"#)).unwrap();
         assert_eq!((read(&d, "memory.limit_in_bytes"), read(&d, "memory.memsw.limit_in_bytes")), ("-1".into(), "-1".into()));
@@ -573,7 +554,7 @@ mod tests {
     fn v2_limits_as_runc_writes_them() {
         let (cg, d) = fake("unified", &[]);
         cg.apply(&resources(r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"quota":-1,"period":50000,"mems":"0"}}"#)).unwrap();
-        assert_eq!(read(&d, "memory.max"), (1000 + HOST_MEMORY_HEADROOM).to_string());
+        assert_eq!(read(&d, "memory.max"), "1000");
         assert_eq!(read(&d, "memory.swap.max"), "2000");
         assert_eq!(read(&d, "cpu.max"), "max 50000");
         assert_eq!(read(&d, "cpuset.mems"), "0");

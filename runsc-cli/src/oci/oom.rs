@@ -2,7 +2,8 @@
 //!
 //! The sentry enforces the memory limit itself and kills the largest
 //! process in the sandbox, as Linux's memory cgroup would; the host
-//! cgroup, whose limit leaves room for the VMM, never runs out. But the
+//! cgroup (same limit, but it charges less: what the VMM touched before
+//! joining it stays charged elsewhere) does not run out first. But the
 //! runtimes learn of OOM kills only from the host cgroup (conmon and
 //! containerd's shim watch memory.oom_control or memory.events), so
 //! `podman inspect` / `docker inspect` would not say OOMKilled. The

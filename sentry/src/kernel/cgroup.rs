@@ -98,10 +98,17 @@ pub fn set(key: &str, value: &str) -> bool {
     }
     .is_some();
     if ok && key == "memory" {
-        crate::mm::frame::set_limit(l.memory);
+        crate::mm::frame::set_limit(l.memory.map(|m| m - VMM_RESERVE.min(m / 2)));
     }
     ok
 }
+
+/// Memory of the host cgroup's limit the sandbox's processes do not get:
+/// the host charges the VMM (its own heap and stacks, the sentry's image
+/// and page tables) to the same cgroup. Without it the host's OOM killer
+/// would end the whole sandbox before the sentry picks a process; runsc
+/// has the same cost.
+pub const VMM_RESERVE: u64 = 20 << 20;
 
 /// Applies `cg.KEY=VALUE` lines (the form both boot and update use);
 /// other lines are not ours and are skipped.

@@ -4,7 +4,8 @@
 //! killed with SIGKILL, as Linux does inside a memory cgroup; the
 //! others go on. A program that allocates past `--memory` dies with
 //! status 137 while its parent shell survives, as under runc (the host
-//! cgroup's limit, with room for the VMM, would kill the whole sandbox).
+//! cgroup, which holds the VMM, would kill the whole sandbox; it has the
+//! same limit but charges less, so the sentry's is reached first).
 
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
