@@ -1,0 +1,232 @@
+//! The vDSO (Linux: arch/x86/entry/vdso): a small shared object the sentry
+//! maps into every process, named by AT_SYSINFO_EHDR, through which the C
+//! library reads the clocks without a system call. It is built from
+//! `sentry/vdso/` by the build script and embedded here.
+//!
+//! Below it lies the vvar page, which holds the clock parameters
+//! (`clock::Params`) under a sequence lock: the vDSO's code reads them at
+//! a fixed distance below itself. Both are shared, read-only frames
+//! (`mm::special`); the vvar page is the only place the sentry writes them.
+
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+use super::clock::{self, Params};
+use crate::errno::Errno;
+use crate::mm::special::{self, Special};
+use crate::mm::vma::{PROT_EXEC, PROT_READ};
+use crate::mm::MemoryManager;
+use abi::layout::PAGE_SIZE;
+
+/// The vDSO's ELF image (sentry/build.rs).
+pub const IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vdso.so"));
+
+/// Pages of the image; the linker script puts the vvar page right below.
+pub const PAGES: u64 = (IMAGE.len() as u64).div_ceil(PAGE_SIZE);
+const _: () = assert!(PAGES as usize <= special::MAX_PAGES, "the vDSO outgrew its pages");
+
+/// The vvar page's contents: `struct rvisor_vvar` of sentry/vdso/vvar.h.
+#[repr(C)]
+pub struct VvarData {
+    /// Odd while the fields below are being rewritten.
+    seq: AtomicU32,
+    reserved: AtomicU32,
+    tsc0: AtomicU64,
+    tsc_khz: AtomicU64,
+    mono0: AtomicU64,
+    real0: AtomicU64,
+    coarse_res_ns: AtomicU64,
+}
+
+// The offsets vvar.h asserts on the C side.
+const _: () = {
+    assert!(core::mem::offset_of!(VvarData, seq) == 0);
+    assert!(core::mem::offset_of!(VvarData, tsc0) == 8);
+    assert!(core::mem::offset_of!(VvarData, tsc_khz) == 16);
+    assert!(core::mem::offset_of!(VvarData, mono0) == 24);
+    assert!(core::mem::offset_of!(VvarData, real0) == 32);
+    assert!(core::mem::offset_of!(VvarData, coarse_res_ns) == 40);
+    assert!(core::mem::size_of::<VvarData>() == 48);
+};
+
+impl VvarData {
+    /// Empty (all zero: the vDSO falls back to system calls on a zero
+    /// frequency).
+    pub const fn new() -> VvarData {
+        VvarData {
+            seq: AtomicU32::new(0),
+            reserved: AtomicU32::new(0),
+            tsc0: AtomicU64::new(0),
+            tsc_khz: AtomicU64::new(0),
+            mono0: AtomicU64::new(0),
+            real0: AtomicU64::new(0),
+            coarse_res_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Rewrites the parameters. Readers run on other vCPUs at any time in
+    /// user mode; the odd sequence number makes them retry until the new
+    /// values are all in place. Callers are serialized (the big kernel
+    /// lock; there is one writer in any case, the clock's calibration).
+    pub fn publish(&self, p: &Params) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.tsc0.store(p.tsc0, Ordering::Relaxed);
+        self.tsc_khz.store(p.tsc_khz, Ordering::Relaxed);
+        self.mono0.store(p.mono0, Ordering::Relaxed);
+        self.real0.store(p.real0, Ordering::Relaxed);
+        self.coarse_res_ns.store(clock::COARSE_RES_NS, Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Reads the parameters as the vDSO does: a consistent set, never one
+    /// torn by a concurrent `publish`.
+    pub fn read(&self) -> Params {
+        loop {
+            let s = self.seq.load(Ordering::Acquire);
+            if s & 1 == 0 {
+                let p = Params {
+                    tsc0: self.tsc0.load(Ordering::Relaxed),
+                    tsc_khz: self.tsc_khz.load(Ordering::Relaxed),
+                    mono0: self.mono0.load(Ordering::Relaxed),
+                    real0: self.real0.load(Ordering::Relaxed),
+                };
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == s {
+                    return p;
+                }
+            }
+            core::hint::spin_loop();
+        }
+    }
+}
+
+impl Default for VvarData {
+    fn default() -> Self {
+        VvarData::new()
+    }
+}
+
+/// Puts the image and an empty vvar page in their frames (once, at boot,
+/// before the clock's calibration publishes into it).
+pub fn init() -> Result<(), Errno> {
+    special::install(Special::Vvar, &[])?;
+    special::install(Special::Vdso, IMAGE)
+}
+
+/// Publishes the clock parameters to every process's vvar page.
+pub fn publish(p: &Params) {
+    if let Some(v) = special::vvar() {
+        v.publish(p);
+    }
+}
+
+/// Maps the vvar page and the vDSO into a new address space, where mmap
+/// would put them (just below the program's interpreter, as Linux does);
+/// returns the vDSO's address for AT_SYSINFO_EHDR, None if boot could not
+/// set the vDSO up (programs then make system calls, as without one).
+pub fn map(m: &mut MemoryManager) -> Result<Option<u64>, Errno> {
+    if special::pages(Special::Vdso) == 0 || special::pages(Special::Vvar) == 0 {
+        return Ok(None);
+    }
+    let vvar_len = PAGE_SIZE * special::pages(Special::Vvar);
+    let at = m.find_free(vvar_len + PAGES * PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+    m.map_special(at, Special::Vvar, PROT_READ)?;
+    m.map_special(at + vvar_len, Special::Vdso, PROT_READ | PROT_EXEC)?;
+    Ok(Some(at + vvar_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use goblin::elf::Elf;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    /// The symbols Linux's x86-64 vDSO exports that this one provides.
+    const EXPORTS: [&str; 10] = [
+        "__vdso_clock_gettime",
+        "__vdso_gettimeofday",
+        "__vdso_time",
+        "__vdso_getcpu",
+        "__vdso_clock_getres",
+        "clock_gettime",
+        "gettimeofday",
+        "time",
+        "getcpu",
+        "clock_getres",
+    ];
+
+    #[test]
+    fn image_is_a_vdso() {
+        let elf = Elf::parse(IMAGE).expect("the vDSO parses");
+        assert_eq!(elf.header.e_type, goblin::elf::header::ET_DYN);
+        assert_eq!(elf.soname, Some("linux-vdso.so.1"));
+        // One loadable segment from address 0, read+execute only: the image
+        // is mapped as it is.
+        let loads: Vec<_> = elf.program_headers.iter().filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD).collect();
+        assert_eq!(loads.len(), 1);
+        assert_eq!((loads[0].p_vaddr, loads[0].p_offset), (0, 0));
+        assert!(loads[0].is_read() && loads[0].is_executable() && !loads[0].is_write());
+        assert!(loads[0].p_memsz <= PAGES * PAGE_SIZE);
+        for t in [goblin::elf::program_header::PT_DYNAMIC, goblin::elf::program_header::PT_NOTE] {
+            assert!(elf.program_headers.iter().any(|p| p.p_type == t), "no program header of type {t}");
+        }
+        // Nothing for anyone to relocate or write.
+        assert!(elf.dynrelas.is_empty() && elf.dynrels.is_empty() && elf.pltrelocs.is_empty());
+        assert!(!elf.section_headers.iter().any(|s| {
+            let name = elf.shdr_strtab.get_at(s.sh_name).unwrap_or("");
+            matches!(name, ".data" | ".bss" | ".got" | ".got.plt" | ".plt")
+        }));
+        let dynamic = elf.dynamic.as_ref().expect("PT_DYNAMIC");
+        let tags: Vec<u64> = dynamic.dyns.iter().map(|d| d.d_tag).collect();
+        for t in [goblin::elf::dynamic::DT_HASH, goblin::elf::dynamic::DT_GNU_HASH, goblin::elf::dynamic::DT_VERSYM, goblin::elf::dynamic::DT_VERDEF] {
+            assert!(tags.contains(&t), "no dynamic tag {t:#x}");
+        }
+        // Each export is a function defined in the image, versioned
+        // LINUX_2.6 as glibc and musl look it up.
+        let verdef = elf.verdef.as_ref().expect("version definitions");
+        let version_name = |idx: u16| {
+            verdef.iter().find(|d| d.vd_ndx == idx).and_then(|d| d.iter().next()).and_then(|a| elf.dynstrtab.get_at(a.vda_name))
+        };
+        let versym = elf.versym.as_ref().expect("version symbols");
+        for name in EXPORTS {
+            let (i, sym) = elf.dynsyms.iter().enumerate().find(|(_, s)| elf.dynstrtab.get_at(s.st_name) == Some(name)).unwrap_or_else(|| panic!("{name} missing"));
+            assert!(sym.is_function() && sym.st_shndx != 0 && sym.st_value != 0, "{name} is not a defined function");
+            let v = versym.get_at(i).expect("a version for each symbol").version();
+            assert_eq!(version_name(v), Some("LINUX_2.6"), "{name}'s version");
+        }
+    }
+
+    #[test]
+    fn vvar_readers_never_see_a_torn_update() {
+        let v = Arc::new(VvarData::new());
+        let p = |k: u64| Params { tsc0: k, tsc_khz: k + 1, mono0: k * 3, real0: k * 5 };
+        v.publish(&p(1));
+        assert_eq!(v.read(), p(1));
+        assert_eq!(v.seq.load(Ordering::Relaxed) % 2, 0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (v, stop) = (v.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut seen = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = v.read();
+                        assert_eq!(r, p(r.tsc0), "a torn read");
+                        seen += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        for k in 2..200_000 {
+            v.publish(&p(k));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().expect("reader") > 0);
+        }
+        assert_eq!(v.read(), p(199_999));
+    }
+}
