@@ -139,6 +139,7 @@ pub fn map(m: &mut MemoryManager) -> Result<Option<u64>, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::frame;
     use goblin::elf::Elf;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
@@ -196,6 +197,46 @@ mod tests {
             let v = versym.get_at(i).expect("a version for each symbol").version();
             assert_eq!(version_name(v), Some("LINUX_2.6"), "{name}'s version");
         }
+    }
+
+    #[test]
+    fn every_process_maps_the_same_pinned_pages() {
+        let mut m = MemoryManager::for_tests();
+        // Other tests may have installed them already.
+        let _ = init();
+        let at = map(&mut m).expect("mapping").expect("a vDSO");
+        let vvar = at - PAGE_SIZE;
+        let p = Params { tsc0: 11, tsc_khz: 2_000_000, mono0: 33, real0: 44 };
+        publish(&p);
+        assert_eq!(m.read_obj::<[u64; 5]>(vvar + 8).unwrap(), [11, 2_000_000, 33, 44, clock::COARSE_RES_NS]);
+        let mut head = [0u8; 4];
+        m.copy_in(at, &mut head).unwrap();
+        assert_eq!(&head, b"\x7fELF");
+        let frame_at = |m: &MemoryManager, va: u64| crate::mm::pagetable::PageTable::frame_of(m.page_table().lookup(va)).expect("mapped");
+        let (text, data) = (frame_at(&m, at), frame_at(&m, vvar));
+        assert_eq!(frame::refs(text), u16::MAX, "pinned");
+        // Read-only for the application, and never writable or executable
+        // for the vvar page.
+        assert_eq!(m.copy_out(at, b"x"), Err(Errno::EFAULT));
+        assert_eq!(m.copy_out(vvar, b"x"), Err(Errno::EFAULT));
+        assert_eq!(m.mprotect(vvar, PAGE_SIZE, PROT_READ | crate::mm::vma::PROT_WRITE), Err(Errno::EACCES));
+        assert_eq!(m.mprotect(vvar, PAGE_SIZE, PROT_READ | PROT_EXEC), Err(Errno::EACCES));
+        // A child shares the frames; made writable, its vDSO is its own copy.
+        let mut child = m.fork().unwrap();
+        assert_eq!((frame_at(&child, at), frame_at(&child, vvar)), (text, data));
+        child.mprotect(at, PAGE_SIZE, PROT_READ | crate::mm::vma::PROT_WRITE | PROT_EXEC).unwrap();
+        child.copy_out(at, b"X").unwrap();
+        assert_ne!(frame_at(&child, at), text);
+        m.copy_in(at, &mut head).unwrap();
+        assert_eq!(&head, b"\x7fELF");
+        // Unmapping, dropping pages and tearing down free nothing shared.
+        child.munmap(at, PAGE_SIZE).unwrap();
+        m.madvise(at, PAGE_SIZE, 4).unwrap();
+        drop(child);
+        assert_eq!(frame::refs(text), u16::MAX);
+        m.copy_in(at, &mut head).unwrap();
+        assert_eq!(&head, b"\x7fELF", "faulted back in from the shared frame");
+        assert_eq!(frame_at(&m, at), text);
     }
 
     #[test]

@@ -144,6 +144,14 @@ impl MemoryManager {
         MemoryManager { pt, vmas: VmaSet::default(), brk_start: 0, brk: 0, mmap_base: STACK_TOP - STACK_SIZE - (1 << 30) }
     }
 
+    /// An empty address space over the unit tests' fake physical memory.
+    #[cfg(test)]
+    pub fn for_tests() -> MemoryManager {
+        phys::testmem::init();
+        let boot = PageTable::adopt(frame::alloc_contiguous(2, 8192).expect("test memory"));
+        MemoryManager::new(PageTable::new_from(&boot).expect("test memory"))
+    }
+
     /// The page tables (for CR3).
     pub fn page_table(&self) -> &PageTable {
         &self.pt
@@ -483,12 +491,15 @@ impl MemoryManager {
             return Ok(());
         }
         let (start, end) = Self::check_range(addr, len)?;
-        // Never writable: read-only System V attaches and the vvar page
-        // (Linux: no VM_MAYWRITE).
-        let read_only_attach = |v: &Vma| {
-            matches!(v.backing, Backing::SysvShm { may_write: false, .. } | Backing::Special { kind: special::Special::Vvar, .. })
+        // Protections an area may never get (Linux: no VM_MAYWRITE or
+        // VM_MAYEXEC): write for a read-only System V attach, write or
+        // execute for the vvar page.
+        let forbidden = |v: &Vma| match v.backing {
+            Backing::SysvShm { may_write: false, .. } => PROT_WRITE,
+            Backing::Special { kind: special::Special::Vvar, .. } => PROT_WRITE | PROT_EXEC,
+            _ => 0,
         };
-        if prot & PROT_WRITE != 0 && self.vmas.iter().any(|v| v.start < end && v.end > start && read_only_attach(v)) {
+        if self.vmas.iter().any(|v| v.start < end && v.end > start && prot & forbidden(v) != 0) {
             return Err(Errno::EACCES);
         }
         if !self.vmas.protect(start, end, prot) {
