@@ -64,35 +64,19 @@ static inline uint64_t rdtsc_ordered(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
-/*
- * floor(ticks * 1e6 / khz) from the full 128-bit product, as the sentry's
- * u128 arithmetic gives it. Returns 0 (fall back to the system call) if
- * the quotient would not fit in 64 bits, which would trap.
- */
-static inline int ticks_to_ns(uint64_t ticks, uint64_t khz, uint64_t *ns)
-{
-	uint64_t lo, hi, q, r;
-	__asm__("mulq %3" : "=a"(lo), "=d"(hi) : "a"(ticks), "rm"((uint64_t)1000000) : "cc");
-	if (hi >= khz)
-		return 0;
-	__asm__("divq %4" : "=a"(q), "=d"(r) : "a"(lo), "d"(hi), "rm"(khz) : "cc");
-	(void)r;
-	*ns = q;
-	return 1;
-}
-
 /* CLOCK_REALTIME (realtime != 0) or CLOCK_MONOTONIC now; 0 if unavailable. */
 static int read_clock(int realtime, uint64_t *ns)
 {
 	const volatile struct rvisor_vvar *v = &rvisor_vvar;
-	uint32_t seq;
-	uint64_t tsc0, khz, base, tsc;
+	uint32_t seq, shift;
+	uint64_t tsc0, mult, base, tsc;
 	for (;;) {
 		seq = v->seq;
 		__asm__ volatile("" ::: "memory");
 		if (!(seq & 1)) {
 			tsc0 = v->tsc0;
-			khz = v->tsc_khz;
+			mult = v->mult;
+			shift = v->shift;
 			base = realtime ? v->real0 : v->mono0;
 			tsc = rdtsc_ordered();
 			__asm__ volatile("" ::: "memory");
@@ -101,10 +85,11 @@ static int read_clock(int realtime, uint64_t *ns)
 		}
 		__builtin_ia32_pause();
 	}
-	uint64_t elapsed;
-	if (!ticks_to_ns(tsc > tsc0 ? tsc - tsc0 : 0, khz, &elapsed))
+	if (mult == 0 || shift > 127)
 		return 0;
-	*ns = base + elapsed;
+	/* The sentry's formula (clock::Params::elapsed_ns), to the bit. */
+	uint64_t ticks = tsc > tsc0 ? tsc - tsc0 : 0;
+	*ns = base + (uint64_t)(((unsigned __int128)ticks * mult) >> shift);
 	return 1;
 }
 

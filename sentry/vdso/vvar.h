@@ -13,11 +13,11 @@
 
 struct rvisor_vvar {
 	uint32_t seq;
-	uint32_t reserved;
+	/* TSC ticks to nanoseconds: ticks * mult >> shift (128-bit product). */
+	uint32_t shift;
 	/* TSC value at which the clocks read `mono0` and `real0`. */
 	uint64_t tsc0;
-	/* TSC ticks per millisecond. */
-	uint64_t tsc_khz;
+	uint64_t mult;
 	/* CLOCK_MONOTONIC and CLOCK_REALTIME at `tsc0`, in nanoseconds. */
 	uint64_t mono0;
 	uint64_t real0;
@@ -26,8 +26,9 @@ struct rvisor_vvar {
 };
 
 _Static_assert(__builtin_offsetof(struct rvisor_vvar, seq) == 0, "vvar layout");
+_Static_assert(__builtin_offsetof(struct rvisor_vvar, shift) == 4, "vvar layout");
 _Static_assert(__builtin_offsetof(struct rvisor_vvar, tsc0) == 8, "vvar layout");
-_Static_assert(__builtin_offsetof(struct rvisor_vvar, tsc_khz) == 16, "vvar layout");
+_Static_assert(__builtin_offsetof(struct rvisor_vvar, mult) == 16, "vvar layout");
 _Static_assert(__builtin_offsetof(struct rvisor_vvar, mono0) == 24, "vvar layout");
 _Static_assert(__builtin_offsetof(struct rvisor_vvar, real0) == 32, "vvar layout");
 _Static_assert(__builtin_offsetof(struct rvisor_vvar, coarse_res_ns) == 40, "vvar layout");

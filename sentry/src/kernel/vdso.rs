@@ -29,9 +29,9 @@ const _: () = assert!(PAGES as usize <= special::MAX_PAGES, "the vDSO outgrew it
 pub struct VvarData {
     /// Odd while the fields below are being rewritten.
     seq: AtomicU32,
-    reserved: AtomicU32,
+    shift: AtomicU32,
     tsc0: AtomicU64,
-    tsc_khz: AtomicU64,
+    mult: AtomicU64,
     mono0: AtomicU64,
     real0: AtomicU64,
     coarse_res_ns: AtomicU64,
@@ -40,8 +40,9 @@ pub struct VvarData {
 // The offsets vvar.h asserts on the C side.
 const _: () = {
     assert!(core::mem::offset_of!(VvarData, seq) == 0);
+    assert!(core::mem::offset_of!(VvarData, shift) == 4);
     assert!(core::mem::offset_of!(VvarData, tsc0) == 8);
-    assert!(core::mem::offset_of!(VvarData, tsc_khz) == 16);
+    assert!(core::mem::offset_of!(VvarData, mult) == 16);
     assert!(core::mem::offset_of!(VvarData, mono0) == 24);
     assert!(core::mem::offset_of!(VvarData, real0) == 32);
     assert!(core::mem::offset_of!(VvarData, coarse_res_ns) == 40);
@@ -49,14 +50,14 @@ const _: () = {
 };
 
 impl VvarData {
-    /// Empty (all zero: the vDSO falls back to system calls on a zero
-    /// frequency).
+    /// Empty (all zero: the vDSO falls back to system calls while the
+    /// multiplier is zero).
     pub const fn new() -> VvarData {
         VvarData {
             seq: AtomicU32::new(0),
-            reserved: AtomicU32::new(0),
+            shift: AtomicU32::new(0),
             tsc0: AtomicU64::new(0),
-            tsc_khz: AtomicU64::new(0),
+            mult: AtomicU64::new(0),
             mono0: AtomicU64::new(0),
             real0: AtomicU64::new(0),
             coarse_res_ns: AtomicU64::new(0),
@@ -72,7 +73,8 @@ impl VvarData {
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         self.tsc0.store(p.tsc0, Ordering::Relaxed);
-        self.tsc_khz.store(p.tsc_khz, Ordering::Relaxed);
+        self.mult.store(p.mult, Ordering::Relaxed);
+        self.shift.store(p.shift, Ordering::Relaxed);
         self.mono0.store(p.mono0, Ordering::Relaxed);
         self.real0.store(p.real0, Ordering::Relaxed);
         self.coarse_res_ns.store(clock::COARSE_RES_NS, Ordering::Relaxed);
@@ -87,7 +89,8 @@ impl VvarData {
             if s & 1 == 0 {
                 let p = Params {
                     tsc0: self.tsc0.load(Ordering::Relaxed),
-                    tsc_khz: self.tsc_khz.load(Ordering::Relaxed),
+                    mult: self.mult.load(Ordering::Relaxed),
+                    shift: self.shift.load(Ordering::Relaxed),
                     mono0: self.mono0.load(Ordering::Relaxed),
                     real0: self.real0.load(Ordering::Relaxed),
                 };
@@ -206,9 +209,10 @@ mod tests {
         let _ = init();
         let at = map(&mut m).expect("mapping").expect("a vDSO");
         let vvar = at - PAGE_SIZE;
-        let p = Params { tsc0: 11, tsc_khz: 2_000_000, mono0: 33, real0: 44 };
+        let p = Params::new(11, 2_000_000, 33, 44);
         publish(&p);
-        assert_eq!(m.read_obj::<[u64; 5]>(vvar + 8).unwrap(), [11, 2_000_000, 33, 44, clock::COARSE_RES_NS]);
+        assert_eq!(m.read_obj::<[u64; 5]>(vvar + 8).unwrap(), [11, p.mult, 33, 44, clock::COARSE_RES_NS]);
+        assert_eq!(m.read_obj::<u32>(vvar + 4).unwrap(), p.shift);
         let mut head = [0u8; 4];
         m.copy_in(at, &mut head).unwrap();
         assert_eq!(&head, b"\x7fELF");
@@ -239,10 +243,68 @@ mod tests {
         assert_eq!(frame_at(&m, at), text);
     }
 
+    /// The vDSO's code, run on the host over a vvar page laid out as the
+    /// sentry lays it out, reads the clocks exactly as the sentry's
+    /// formula does: between a sentry reading before and one after.
+    #[test]
+    fn the_vdso_computes_the_sentrys_clocks() {
+        let elf = Elf::parse(IMAGE).expect("the vDSO parses");
+        let offset_of = |name: &str| {
+            elf.dynsyms.iter().find(|s| elf.dynstrtab.get_at(s.st_name) == Some(name)).map(|s| s.st_value).expect("exported")
+        };
+        let len = ((1 + PAGES) * PAGE_SIZE) as usize;
+        // SAFETY: a fresh private anonymous mapping; nothing else uses it.
+        let base = unsafe {
+            libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        let text = base as u64 + PAGE_SIZE;
+        // SAFETY: the mapping is page-aligned, writable and larger than
+        // one VvarData; it lives until the end of the test.
+        let vvar = unsafe { &*(base as *const VvarData) };
+        // SAFETY: the image fits the pages after the vvar page (PAGES);
+        // then those pages become read+execute, as in a process.
+        unsafe {
+            core::ptr::copy_nonoverlapping(IMAGE.as_ptr(), text as *mut u8, IMAGE.len());
+            assert_eq!(libc::mprotect(text as *mut libc::c_void, (PAGES * PAGE_SIZE) as usize, libc::PROT_READ | libc::PROT_EXEC), 0);
+        }
+        type GetTime = unsafe extern "C" fn(i32, *mut [i64; 2]) -> i32;
+        type Time = unsafe extern "C" fn(*mut i64) -> i64;
+        // SAFETY: the symbols are functions of these C signatures
+        // (sentry/vdso/vdso.c), now mapped executable at their offsets.
+        let (gettime, time): (GetTime, Time) = unsafe {
+            (core::mem::transmute(text + offset_of("__vdso_clock_gettime")), core::mem::transmute(text + offset_of("__vdso_time")))
+        };
+        let p = Params::new(crate::arch::rdtsc() - 3_000_000_000, 2_345_678, 7_000_000_123, 1_700_000_000_987_654_321);
+        vvar.publish(&p);
+        for (clk, base0) in [(1, p.mono0), (0, p.real0), (7, p.mono0), (5, p.real0)] {
+            for _ in 0..1000 {
+                let before = base0 + p.elapsed_ns(crate::arch::rdtsc());
+                let mut ts = [0i64; 2];
+                // SAFETY: `ts` is a valid timespec for the call.
+                assert_eq!(unsafe { gettime(clk, &mut ts) }, 0);
+                let after = base0 + p.elapsed_ns(crate::arch::rdtsc());
+                let got = ts[0] as u64 * 1_000_000_000 + ts[1] as u64;
+                assert!(before <= got && got <= after, "clock {clk}: {before} <= {got} <= {after}");
+            }
+        }
+        let mut t = 0i64;
+        // SAFETY: `t` is a valid time_t for the call.
+        let s = unsafe { time(&mut t) } as u64;
+        assert_eq!(s, t as u64);
+        assert!((p.real0 / 1_000_000_000..=p.real0 / 1_000_000_000 + 100).contains(&s));
+        // An unknown clock is the host's system call's business: EINVAL.
+        let mut ts = [0i64; 2];
+        // SAFETY: as above.
+        assert_eq!(unsafe { gettime(100, &mut ts) }, -libc::EINVAL);
+        // SAFETY: unmapping what this test mapped; nothing refers to it now.
+        unsafe { libc::munmap(base, len) };
+    }
+
     #[test]
     fn vvar_readers_never_see_a_torn_update() {
         let v = Arc::new(VvarData::new());
-        let p = |k: u64| Params { tsc0: k, tsc_khz: k + 1, mono0: k * 3, real0: k * 5 };
+        let p = |k: u64| Params { tsc0: k, mult: k + 1, shift: k as u32, mono0: k * 3, real0: k * 5 };
         v.publish(&p(1));
         assert_eq!(v.read(), p(1));
         assert_eq!(v.seq.load(Ordering::Relaxed) % 2, 0);
