@@ -273,7 +273,10 @@ mod tests {
         // SAFETY: the symbols are functions of these C signatures
         // (sentry/vdso/vdso.c), now mapped executable at their offsets.
         let (gettime, time): (GetTime, Time) = unsafe {
-            (core::mem::transmute(text + offset_of("__vdso_clock_gettime")), core::mem::transmute(text + offset_of("__vdso_time")))
+            (
+                core::mem::transmute::<u64, GetTime>(text + offset_of("__vdso_clock_gettime")),
+                core::mem::transmute::<u64, Time>(text + offset_of("__vdso_time")),
+            )
         };
         let p = Params::new(crate::arch::rdtsc() - 3_000_000_000, 2_345_678, 7_000_000_123, 1_700_000_000_987_654_321);
         vvar.publish(&p);

@@ -24,11 +24,10 @@ pub enum Special {
 /// Most pages of one special mapping.
 pub const MAX_PAGES: usize = 2;
 
-const NO_FRAME: AtomicU64 = AtomicU64::new(0);
 /// Frames by kind and page; 0 where none.
-static FRAMES: [[AtomicU64; MAX_PAGES]; 2] = [[NO_FRAME; MAX_PAGES], [NO_FRAME; MAX_PAGES]];
+static FRAMES: [[AtomicU64; MAX_PAGES]; 2] = [const { [const { AtomicU64::new(0) }; MAX_PAGES] }; 2];
 /// Pages by kind.
-static PAGES: [AtomicU64; 2] = [NO_FRAME; 2];
+static PAGES: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 
 fn slot(kind: Special) -> usize {
     match kind {
