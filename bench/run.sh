@@ -75,6 +75,8 @@ echo "rvisor: $rvisor"
 row "benchmark" "native" "rvisor" "slowdown"
 n=$(prog_median getpid); s=$(prog_median getpid sandboxed)
 row "getpid syscall (ns/call)" "$n" "$s" "$(slowdown "$n" "$s" 0)"
+n=$(prog_median clock_gettime); s=$(prog_median clock_gettime sandboxed)
+row "clock_gettime, vDSO (ns/call)" "$n" "$s" "$(slowdown "$n" "$s" 0)"
 n=$(prog_median pagetouch); s=$(prog_median pagetouch sandboxed)
 row "page touch 256 MiB (pages/s)" "$n" "$s" "$(slowdown "$n" "$s" 1)"
 n=$(wall_ms "$busybox" true); s=$(wall_ms "$rvisor" do -- "$busybox" true)

@@ -42,7 +42,7 @@ fn main() {
     let image = target_dir.join("x86_64-unknown-linux-gnu").join("release").join("sentry");
     std::fs::copy(&image, out.join("sentry.elf")).expect("copying the sentry image");
 
-    for p in ["sentry/src", "sentry/Cargo.toml", "sentry/linker.ld", "abi/src", "abi/Cargo.toml"] {
+    for p in ["sentry/src", "sentry/Cargo.toml", "sentry/linker.ld", "sentry/build.rs", "sentry/vdso", "abi/src", "abi/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     let commit = Command::new("git")

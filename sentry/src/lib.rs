@@ -72,6 +72,12 @@ pub unsafe fn kmain(info: &BootInfo, heap_end: u64) -> ! {
     }
     mm::frame::init(heap_end, info.mem_size);
     mm::init_trampoline();
+    // Before the clock: its calibration is published into the vvar page.
+    // Without a vDSO programs still run (on system calls), so a failure
+    // here is not fatal.
+    if kernel::vdso::init().is_err() {
+        host::console("rvisor: sentry: no memory for the vDSO; programs run without one\n");
+    }
     kernel::clock::init(info.tsc_khz);
     kernel::random::init(info.random_seed);
 

@@ -571,6 +571,8 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
                         Backing::Heap => (0, "00:00", 0, "[heap]".into()),
                         Backing::Stack => (0, "00:00", 0, "[stack]".into()),
                         Backing::Anon => (0, "00:00", 0, String::new()),
+                        Backing::Special { kind: crate::mm::special::Special::Vvar, .. } => (0, "00:00", 0, "[vvar]".into()),
+                        Backing::Special { kind: crate::mm::special::Special::Vdso, .. } => (0, "00:00", 0, "[vdso]".into()),
                         Backing::Shared { offset, .. } => (*offset, "00:00", 0, "/dev/zero (deleted)".into()),
                         // Linux's internal shm mount is device 00:01.
                         Backing::SysvShm { seg, offset, .. } => {

@@ -234,10 +234,16 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
         }
         None => (plan.entry, 0),
     };
+    let vdso = super::vdso::map(&mut m)?;
 
     let mut random = [0u8; 16];
     super::random::fill(&mut random);
-    let aux = [
+    let mut aux = Vec::with_capacity(17);
+    // First, as Linux's ARCH_DLINFO puts it.
+    if let Some(at) = vdso {
+        aux.push((AT_SYSINFO_EHDR, at));
+    }
+    aux.extend_from_slice(&[
         (AT_HWCAP, hwcap),
         (AT_PAGESZ, PAGE_SIZE),
         (AT_CLKTCK, 100),
@@ -254,7 +260,7 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
         (AT_SECURE, u64::from(creds.secure_exec())),
         (AT_HWCAP2, 2), // HWCAP2_FSGSBASE: user-mode FSGSBASE is enabled
         (AT_MINSIGSTKSZ, minsigstksz),
-    ];
+    ]);
     let argv_b: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
     let envp_b: Vec<&[u8]> = envp.iter().map(|s| s.as_bytes()).collect();
     let img = stack::build(STACK_TOP, &argv_b, &envp_b, path.as_bytes(), random, &aux)?;

@@ -21,6 +21,7 @@ pub mod sigframe;
 pub mod spawn;
 pub mod signal;
 pub mod task;
+pub mod vdso;
 pub mod preempt;
 pub mod wait;
 

@@ -119,13 +119,25 @@ impl Frames {
     }
 }
 
-/// Takes another reference to a frame (it is now shared).
+/// Takes another reference to a frame (it is now shared). A count that
+/// reaches the maximum stays there: the frame is never freed after that
+/// (leaked rather than freed while still mapped).
 pub fn get(pa: u64) {
     let mut f = FRAMES.lock();
     if let Some(r) = f.slot(pa, true) {
         *r = r.saturating_add(1);
     }
 }
+
+/// Makes a frame permanent: references come and go (`get`, `free`) without
+/// ever freeing it, and it always counts as shared, so a write to it is
+/// always copied (the vDSO's frames, mapped by every process).
+pub fn pin(pa: u64) {
+    FRAMES.lock().set_ref(pa, PINNED);
+}
+
+/// The count of a pinned (or saturated) frame.
+const PINNED: u16 = u16::MAX;
 
 /// References to a frame.
 pub fn refs(pa: u64) -> u16 {
@@ -186,6 +198,7 @@ pub fn alloc_contiguous(n: u64, align: u64) -> Option<u64> {
 pub fn free(pa: u64) {
     let mut f = FRAMES.lock();
     match f.slot(pa, false) {
+        Some(r) if *r == PINNED => return,
         Some(r) if *r > 1 => {
             *r -= 1;
             return;

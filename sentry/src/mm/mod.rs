@@ -9,6 +9,7 @@ pub mod frame;
 pub mod pagetable;
 pub mod phys;
 pub mod shared;
+pub mod special;
 pub mod usercopy;
 pub mod vma;
 
@@ -143,6 +144,14 @@ impl MemoryManager {
         MemoryManager { pt, vmas: VmaSet::default(), brk_start: 0, brk: 0, mmap_base: STACK_TOP - STACK_SIZE - (1 << 30) }
     }
 
+    /// An empty address space over the unit tests' fake physical memory.
+    #[cfg(test)]
+    pub fn for_tests() -> MemoryManager {
+        phys::testmem::init();
+        let boot = PageTable::adopt(frame::alloc_contiguous(2, 8192).expect("test memory"));
+        MemoryManager::new(PageTable::new_from(&boot).expect("test memory"))
+    }
+
     /// The page tables (for CR3).
     pub fn page_table(&self) -> &PageTable {
         &self.pt
@@ -197,6 +206,20 @@ impl MemoryManager {
             return Ok(());
         }
         let flags = pte_flags(prot);
+        if let Backing::Special { kind, offset } = v.backing {
+            // The shared frame, read-only; a write (to an area made
+            // writable) then takes a private copy.
+            let f = special::frame(kind, (offset + (page - start)) / PAGE_SIZE).ok_or(Errno::EFAULT)?;
+            frame::get(f);
+            if let Err(e) = self.pt.map(page, f, flags & !PTE_W) {
+                frame::free(f);
+                return Err(e);
+            }
+            if a.write {
+                return self.break_cow(page, self.pt.lookup(page), prot);
+            }
+            return Ok(());
+        }
         if let Some((obj, offset)) = v.backing.shared_pages() {
             // The object's frame for this page, whoever touched it first.
             let idx = (offset + (page - start)) / PAGE_SIZE;
@@ -304,6 +327,26 @@ impl MemoryManager {
             crate::arch::flush_tlb();
         }
         result.map(|()| child)
+    }
+
+    /// Maps all the pages of special mapping `kind` at `start` (present
+    /// from the start: every process uses them).
+    pub fn map_special(&mut self, start: u64, kind: special::Special, prot: u32) -> Result<(), Errno> {
+        let n = special::pages(kind);
+        if n == 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let end = start.checked_add(n * PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+        self.map_fixed(Vma { start, end, prot, shared: false, backing: Backing::Special { kind, offset: 0 } })?;
+        for i in 0..n {
+            let f = special::frame(kind, i).ok_or(Errno::ENOMEM)?;
+            frame::get(f);
+            if let Err(e) = self.pt.map(start + i * PAGE_SIZE, f, pte_flags(prot) & !PTE_W) {
+                frame::free(f);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Gives page `va` of an existing area a frame whatever the area's
@@ -448,8 +491,15 @@ impl MemoryManager {
             return Ok(());
         }
         let (start, end) = Self::check_range(addr, len)?;
-        let read_only_attach = |v: &Vma| matches!(v.backing, Backing::SysvShm { may_write: false, .. });
-        if prot & PROT_WRITE != 0 && self.vmas.iter().any(|v| v.start < end && v.end > start && read_only_attach(v)) {
+        // Protections an area may never get (Linux: no VM_MAYWRITE or
+        // VM_MAYEXEC): write for a read-only System V attach, write or
+        // execute for the vvar page.
+        let forbidden = |v: &Vma| match v.backing {
+            Backing::SysvShm { may_write: false, .. } => PROT_WRITE,
+            Backing::Special { kind: special::Special::Vvar, .. } => PROT_WRITE | PROT_EXEC,
+            _ => 0,
+        };
+        if self.vmas.iter().any(|v| v.start < end && v.end > start && prot & forbidden(v) != 0) {
             return Err(Errno::EACCES);
         }
         if !self.vmas.protect(start, end, prot) {

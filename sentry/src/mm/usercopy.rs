@@ -155,15 +155,13 @@ impl MemoryManager {
 #[cfg(test)]
 mod tests {
     use super::super::vma::{Backing, PROT_READ, PROT_WRITE};
-    use super::super::{frame, phys, MemoryManager};
+    use super::super::MemoryManager;
     #[allow(unused_imports)]
     use alloc::vec;
     use super::*;
 
     fn mm() -> MemoryManager {
-        phys::testmem::init();
-        let boot = PageTable::adopt(frame::alloc_contiguous(2, 8192).unwrap());
-        MemoryManager::new(PageTable::new_from(&boot).unwrap())
+        MemoryManager::for_tests()
     }
 
     #[test]

@@ -28,13 +28,18 @@ pub enum Backing {
     /// `may_write` is false for a read-only attach, which mprotect may
     /// then not make writable (Linux: VM_MAYWRITE).
     SysvShm { seg: super::shared::SegmentRef, offset: u64, may_write: bool },
+    /// Pages the sentry maps into every process (the vDSO and its vvar
+    /// page), from byte `offset` of them on.
+    Special { kind: super::special::Special, offset: u64 },
 }
 
 impl Backing {
     /// The backing of the part of an area starting `by` bytes further in.
     pub fn advance(&mut self, by: u64) {
         match self {
-            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SysvShm { offset, .. } => *offset += by,
+            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SysvShm { offset, .. } | Backing::Special { offset, .. } => {
+                *offset += by
+            }
             _ => {}
         }
     }

@@ -96,7 +96,7 @@ pub fn sys_clock_gettime(t: &mut Task, a: &Args) -> SysResult {
 pub fn sys_clock_getres(t: &mut Task, a: &Args) -> SysResult {
     let clk = a.i32(0);
     now(clk)?;
-    let res = if clk == CLOCK_REALTIME_COARSE || clk == CLOCK_MONOTONIC_COARSE { 4_000_000 } else { 1 };
+    let res = if clk == CLOCK_REALTIME_COARSE || clk == CLOCK_MONOTONIC_COARSE { clock::COARSE_RES_NS } else { 1 };
     if a.u64(1) != 0 {
         write_timespec(t, a.u64(1), res)?;
     }
