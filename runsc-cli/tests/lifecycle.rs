@@ -340,11 +340,17 @@ fn signals_to_a_detached_exec_reach_its_process() {
     assert_eq!(e.rv(&["create", "--bundle", &bundle_arg(&e), "x1"]).0, 0);
     assert_eq!(e.rv(&["start", "x1"]).0, 0);
     let pidfile = e.dir.join("exec.pid");
-    let script = "trap 'echo got-term > /tmp/t; exit 0' TERM; while :; do sleep 0.05; done";
+    let script = "trap 'echo got-term > /tmp/t; exit 0' TERM; touch /tmp/ready; while :; do sleep 0.05; done";
     let (code, _, err) = e.rv(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(), "x1", "sh", "-c", script]);
     assert_eq!(code, 0, "{err}");
     let proxy: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The trap must be set before the signal comes (a loaded machine may
+    // take long to get there).
+    let ready = e.bundle().join("rootfs/tmp/ready");
+    let start = Instant::now();
+    while !ready.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(proxy), nix::sys::signal::Signal::SIGTERM).unwrap();
     let t = e.bundle().join("rootfs/tmp/t");
     let start = Instant::now();
@@ -515,6 +521,13 @@ fn the_cgroup_view_and_the_memory_limit() {
     let want_quota = if v1 { "50000" } else { "50000 100000" };
     // pids.current: the shell, the sleep and cat — no VMM threads.
     assert_eq!(out, format!("67108864\n40\n{want_quota}\n3\nhog=137\noom_kill 1\nread-only\n"));
+    // The gofer works for the container: it is in its cgroups too.
+    let procs = Path::new("/sys/fs/cgroup/pids/rvisor/cg1/cgroup.procs");
+    if procs.exists() {
+        let pids = std::fs::read_to_string(procs).unwrap();
+        let cmdlines: Vec<String> = pids.lines().filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok()).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).collect();
+        assert!(cmdlines.iter().any(|c| c.contains(" gofer ")), "{cmdlines:?}");
+    }
     // The runtimes hear of OOM kills from the host cgroup only: the
     // reporter makes one there (this machine has no swap, so it may).
     let host = Path::new("/sys/fs/cgroup/memory/rvisor/cg1/memory.oom_control");

@@ -49,7 +49,7 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
             let _ = f.write_all(msg.as_bytes());
         }
     };
-    let (sandbox, listener, proc_root, oom_reporter) = match prepare(args, g) {
+    let (sandbox, listener, proc_root, oom_reporter, cgroups, memory_limit) = match prepare(args, g) {
         Ok(x) => x,
         Err(e) => {
             report(&mut sync, &format!("error: {}", super::chain(&e)));
@@ -61,6 +61,14 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     if let Err(msg) = ctl.wait_ready() {
         report(&mut sync, &format!("error: {msg}"));
         return vcpus.join().ok().and_then(Result::ok).unwrap_or(1);
+    }
+    // What the host charges besides the sandbox's own pages (the VMM, the
+    // gofer, the hypervisor's tables), measured now that everything is
+    // up, with room to grow: the sentry keeps its processes that far
+    // below the memory limit so that the host never has to kill the VMM.
+    if let Some(used) = memory_limit.and(cgroups.memory_usage()) {
+        let reserve = used + (8 << 20) + memory_limit.unwrap_or(0) / 32;
+        let _ = ctl.request(abi::control::Kind::SetLimits, [0; 8], format!("cg.reserve={reserve}").as_bytes());
     }
     report(&mut sync, "ok");
     {
@@ -109,7 +117,9 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     }
 }
 
-type Prepared = (Sandbox, std::os::unix::net::UnixListener, PathBuf, Option<super::oom::Reporter>);
+/// The sandbox, its control socket, the /proc mirror, the OOM reporter,
+/// the container's cgroups and its memory limit.
+type Prepared = (Sandbox, std::os::unix::net::UnixListener, PathBuf, Option<super::oom::Reporter>, super::cgroup::Cgroups, Option<u64>);
 
 fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
     let flags = g.flags;
@@ -140,6 +150,11 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
         .ok()
         .and_then(|d| serde_json::from_slice(&d).ok())
         .unwrap_or_default();
+    // `create` moves this process into the container's cgroups once it
+    // has started it; joining now as well puts the processes started
+    // here (the gofer, the OOM reporter) and the memory touched while
+    // preparing there too, whichever comes first.
+    let _ = cgroups.join(std::process::id() as i32);
     let mut extra = process_settings(process);
     if let Some(n) = super::cgroup::Cgroups::pids_limit(&spec) {
         extra.push(format!("pids_max={n}"));
@@ -217,7 +232,15 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
     let sandbox = Sandbox::new(cfg).map_err(|e| anyhow!("{}", super::chain(&e)))?;
     let listener = wire::bind(&args.state_dir.join("control.sock"))?;
     let proc_root = enter_tree(&rootfs)?;
-    Ok((sandbox, listener, proc_root, oom_reporter))
+    let memory_limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|l| *l > 0)
+        .map(|l| l as u64);
+    Ok((sandbox, listener, proc_root, oom_reporter, cgroups, memory_limit))
 }
 
 /// The spec's user namespace id maps, when it has a user namespace with

@@ -430,6 +430,15 @@ impl Cgroups {
         Ok(())
     }
 
+    /// Bytes the container's memory cgroup has charged now.
+    pub fn memory_usage(&self) -> Option<u64> {
+        let (file, dir) = match self.dirs.iter().find(|(c, _)| c.split(',').any(|x| x == "memory")) {
+            Some((_, d)) => ("memory.usage_in_bytes", d),
+            None => ("memory.current", &self.dirs.iter().find(|(c, _)| c == "unified")?.1),
+        };
+        std::fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+    }
+
     /// The mount options of the sentry's cgroup view: `v1=` and the
     /// hierarchies (joined controllers, `name=...`, "unified") when the
     /// host has v1 ones, else empty (v2).

@@ -31,6 +31,9 @@ pub struct Limits {
     pub mems: String,
     /// blkio.weight (0 = the default).
     pub blkio_weight: u64,
+    /// Bytes of the memory limit charged on the host to the VMM and its
+    /// helpers rather than to the sandbox's processes.
+    pub reserve: u64,
 }
 
 impl Limits {
@@ -45,6 +48,7 @@ impl Limits {
             cpus: String::new(),
             mems: String::new(),
             blkio_weight: 0,
+            reserve: VMM_RESERVE,
         }
     }
 }
@@ -94,21 +98,23 @@ pub fn set(key: &str, value: &str) -> bool {
             Some(())
         }
         "blkio_weight" => value.parse::<u64>().ok().map(|w| l.blkio_weight = w),
+        "reserve" => value.parse::<u64>().ok().map(|r| l.reserve = r),
         _ => None,
     }
     .is_some();
-    if ok && key == "memory" {
-        crate::mm::frame::set_limit(l.memory.map(|m| m - VMM_RESERVE.min(m / 2)));
+    if ok && (key == "memory" || key == "reserve") {
+        crate::mm::frame::set_limit(l.memory.map(|m| m - l.reserve.min(m / 2)));
     }
     ok
 }
 
-/// Memory of the host cgroup's limit the sandbox's processes do not get:
-/// the host charges the VMM (its own heap and stacks, the sentry's image
-/// and page tables) to the same cgroup. Without it the host's OOM killer
-/// would end the whole sandbox before the sentry picks a process; runsc
-/// has the same cost.
-pub const VMM_RESERVE: u64 = 20 << 20;
+/// Memory of the host cgroup's limit the sandbox's processes do not get
+/// until the VMM measures it (`reserve`): the host charges the VMM (its
+/// heap and stacks, the sentry's image, page tables, the hypervisor's
+/// shadow tables), the gofer and the OOM reporter to the same cgroup.
+/// Without it the host's OOM killer would end the whole sandbox before
+/// the sentry picks a process; runsc has the same cost.
+pub const VMM_RESERVE: u64 = 32 << 20;
 
 /// Applies `cg.KEY=VALUE` lines (the form both boot and update use);
 /// other lines are not ours and are skipped.
