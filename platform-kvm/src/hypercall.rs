@@ -8,7 +8,7 @@
 //! memory and handles.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,8 @@ pub struct Service {
     /// The gofer, when one serves the sandbox's files: every path request
     /// goes to it instead of the VMM's own namespace.
     files: Option<crate::files::GoferFiles>,
+    /// Hypercalls served, by number (`RVISOR_KVM_STATS=1` prints them).
+    counts: [AtomicU64; 64],
 }
 
 type HcResult = Result<u64, i32>;
@@ -137,7 +139,13 @@ impl Service {
             allow_writes: false,
             writable: Vec::new(),
             files: None,
+            counts: [const { AtomicU64::new(0) }; 64],
         }
+    }
+
+    /// Hypercalls served so far: (number, count), non-zero ones.
+    pub fn counts(&self) -> Vec<(u64, u64)> {
+        self.counts.iter().enumerate().map(|(n, c)| (n as u64, c.load(Ordering::Relaxed))).filter(|(_, c)| *c != 0).collect()
     }
 
     /// Serves path requests through the gofer on the other end of `sock`.
@@ -221,6 +229,9 @@ impl Service {
         if mb.ret != hypercall::RET_PENDING {
             // Already answered: a repeated or spurious exit.
             return Control::Resume;
+        }
+        if let Some(c) = self.counts.get(mb.nr as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
         let (ret, ctl) = match Nr::from_u64(mb.nr) {
             None => (Err(libc::ENOSYS), Control::Resume),

@@ -362,6 +362,12 @@ impl Sandbox {
                 Err(e) => err = Some(e),
             }
         }
+        if std::env::var_os("RVISOR_KVM_STATS").is_some() {
+            for (nr, n) in service.counts() {
+                let name = abi::hypercall::Nr::from_u64(nr).map_or_else(|| format!("#{nr}"), |x| format!("{x:?}"));
+                eprintln!("hypercall {name}: {n}");
+            }
+        }
         service.control().set_ended(status.unwrap_or(crate::hypercall::SENTRY_PANIC_STATUS));
         if let Some(e) = err {
             return Err(e);
