@@ -46,7 +46,7 @@ fn net_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// A /proc/net file's content.
-fn net_file(name: &str) -> Result<Vec<u8>, Errno> {
+pub(crate) fn net_file(name: &str) -> Result<Vec<u8>, Errno> {
     if name == "unix" {
         return Ok(b"Num       RefCount Protocol Flags    Type St Inode Path\n".to_vec());
     }

@@ -698,17 +698,34 @@ pub fn iface_ioctl(t: &Task, req: u64, arg: u64) -> Option<SysResult> {
     if !matches!(req, 0x8910 | 0x8912 | 0x8913 | 0x8915 | 0x8917 | 0x8919 | 0x891b | 0x891d | 0x8921 | 0x8927 | 0x8933 | 0x8942) {
         return None;
     }
-    let s = {
-        let mut g = IFACE_SOCK.lock();
-        if g.is_none() {
-            match host::net(NetOp::Socket, 0, [AF_INET as u64, u64::from(SOCK_DGRAM), 0, 0]) {
-                Ok(h) => *g = Some(Arc::new(HostSock::new(h, AF_INET, SOCK_DGRAM, 0))),
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        g.clone()?
-    };
-    s.iface_ioctl(t, req, arg)
+    match iface_sock() {
+        Ok(s) => s.iface_ioctl(t, req, arg),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+fn iface_sock() -> Result<Arc<HostSock>, Errno> {
+    let mut g = IFACE_SOCK.lock();
+    if let Some(s) = g.as_ref() {
+        return Ok(s.clone());
+    }
+    let h = host::net(NetOp::Socket, 0, [AF_INET as u64, u64::from(SOCK_DGRAM), 0, 0])?;
+    let s = Arc::new(HostSock::new(h, AF_INET, SOCK_DGRAM, 0));
+    *g = Some(s.clone());
+    Ok(s)
+}
+
+/// An interface query (SIOCGIFFLAGS, SIOCGIFMTU, SIOCGIFHWADDR,
+/// SIOCGIFINDEX, SIOCGIFTXQLEN) for the sentry itself (sysfs): the
+/// `struct ifreq` the host filled in for interface `name`.
+pub fn iface_query(req: u64, name: &str) -> Result<[u8; 40], Errno> {
+    if !matches!(req, 0x8913 | 0x8921 | 0x8927 | 0x8933 | 0x8942) || name.len() >= 16 {
+        return Err(Errno::EINVAL);
+    }
+    let mut ifr = Box::new([0u8; 40]);
+    ifr[..name.len()].copy_from_slice(name.as_bytes());
+    iface_sock()?.op(NetOp::Ioctl, [req, host::gpa(&*ifr), 0, 0])?;
+    Ok(*ifr)
 }
 
 /// POLLRDHUP as the host reports it.
