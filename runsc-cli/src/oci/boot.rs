@@ -49,7 +49,7 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
             let _ = f.write_all(msg.as_bytes());
         }
     };
-    let (sandbox, listener, proc_root, oom_reporter, cgroups, memory_limit) = match prepare(args, g) {
+    let (sandbox, listener, proc_root, oom_reporter, memory_usage, memory_limit) = match prepare(args, g) {
         Ok(x) => x,
         Err(e) => {
             report(&mut sync, &format!("error: {}", super::chain(&e)));
@@ -66,7 +66,12 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
     // gofer, the hypervisor's tables), measured now that everything is
     // up, with room to grow: the sentry keeps its processes that far
     // below the memory limit so that the host never has to kill the VMM.
-    if let Some(used) = memory_limit.and(cgroups.memory_usage()) {
+    let used = memory_usage.and_then(|f| {
+        let mut b = [0u8; 32];
+        let n = std::os::unix::fs::FileExt::read_at(&f, &mut b, 0).ok()?;
+        std::str::from_utf8(&b[..n]).ok()?.trim().parse::<u64>().ok()
+    });
+    if let Some(used) = memory_limit.and(used) {
         let reserve = used + (8 << 20) + memory_limit.unwrap_or(0) / 32;
         let _ = ctl.request(abi::control::Kind::SetLimits, [0; 8], format!("cg.reserve={reserve}").as_bytes());
     }
@@ -118,8 +123,8 @@ pub fn run(args: &BootArgs, g: &super::Globals) -> i32 {
 }
 
 /// The sandbox, its control socket, the /proc mirror, the OOM reporter,
-/// the container's cgroups and its memory limit.
-type Prepared = (Sandbox, std::os::unix::net::UnixListener, PathBuf, Option<super::oom::Reporter>, super::cgroup::Cgroups, Option<u64>);
+/// the memory cgroup's usage file and the memory limit.
+type Prepared = (Sandbox, std::os::unix::net::UnixListener, PathBuf, Option<super::oom::Reporter>, Option<std::fs::File>, Option<u64>);
 
 fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
     let flags = g.flags;
@@ -223,6 +228,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
     // reaches the host's files until `enter_tree`.
     // Before the VMM's mount namespace: the reporter keeps the host's.
     let oom_reporter = super::oom::Reporter::start(&cgroups)?;
+    let memory_usage = cgroups.memory_usage_file();
     build_tree(&spec, &rootfs)?;
     let maps = gofer_id_maps(&spec);
     cfg.gofer = Some(start_gofer(&rootfs, maps.as_ref())?);
@@ -240,7 +246,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
         .and_then(|m| m.limit())
         .filter(|l| *l > 0)
         .map(|l| l as u64);
-    Ok((sandbox, listener, proc_root, oom_reporter, cgroups, memory_limit))
+    Ok((sandbox, listener, proc_root, oom_reporter, memory_usage, memory_limit))
 }
 
 /// The spec's user namespace id maps, when it has a user namespace with

@@ -430,13 +430,15 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Bytes the container's memory cgroup has charged now.
-    pub fn memory_usage(&self) -> Option<u64> {
+    /// The file saying how many bytes the container's memory cgroup has
+    /// charged (opened now: the VMM reads it after it has left the host's
+    /// tree; each read from offset 0 is current).
+    pub fn memory_usage_file(&self) -> Option<std::fs::File> {
         let (file, dir) = match self.dirs.iter().find(|(c, _)| c.split(',').any(|x| x == "memory")) {
             Some((_, d)) => ("memory.usage_in_bytes", d),
             None => ("memory.current", &self.dirs.iter().find(|(c, _)| c == "unified")?.1),
         };
-        std::fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+        std::fs::File::open(dir.join(file)).ok()
     }
 
     /// The mount options of the sentry's cgroup view: `v1=` and the
