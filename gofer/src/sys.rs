@@ -673,57 +673,6 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
     cvt_long(unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) }).map(drop)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Seek, Write};
-
-    #[test]
-    fn fd_travels_over_seqpacket() {
-        let (a, b) = seqpacket_pair().expect("socketpair");
-        let mut file = std::fs::File::open("/proc/self/cmdline").expect("open");
-        send_packet(a.as_fd(), b"hello", Some(file.as_fd())).expect("send");
-        let mut buf = [0u8; 16];
-        let p = recv_packet(b.as_fd(), &mut buf, true).expect("recv");
-        assert_eq!(
-            (p.len, p.truncated, p.fds.len(), p.fds_truncated),
-            (5, false, 1, false)
-        );
-        assert_eq!(&buf[..5], b"hello");
-        let mut got = std::fs::File::from(p.fds.into_iter().next().expect("fd"));
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        got.read_to_end(&mut x).expect("read");
-        file.rewind().expect("rewind");
-        file.read_to_end(&mut y).expect("read");
-        assert_eq!(x, y);
-    }
-
-    #[test]
-    fn fds_refused_when_not_accepted_and_truncation_reported() {
-        let (a, b) = seqpacket_pair().expect("socketpair");
-        let file = std::fs::File::open("/proc/self/cmdline").expect("open");
-        send_packet(a.as_fd(), b"0123456789", Some(file.as_fd())).expect("send");
-        let mut buf = [0u8; 4];
-        let p = recv_packet(b.as_fd(), &mut buf, false).expect("recv");
-        assert!(p.fds.is_empty());
-        assert!(p.truncated);
-        assert_eq!(p.len, 10);
-        assert!(p.fds_truncated, "the kernel reports the fd it dropped");
-    }
-
-    #[test]
-    fn eof_reads_zero() {
-        let (a, b) = seqpacket_pair().expect("socketpair");
-        drop(a);
-        let mut buf = [0u8; 4];
-        assert_eq!(recv_packet(b.as_fd(), &mut buf, true).expect("recv").len, 0);
-        let err = send_packet(b.as_fd(), b"x", None).expect_err("peer gone");
-        assert_eq!(err.raw_os_error(), Some(libc::EPIPE));
-        let mut f = std::fs::File::from(b);
-        assert!(f.write(b"x").is_err());
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Host seccomp's trap mode.
 
@@ -818,5 +767,56 @@ pub fn install_sigsys_reporter(who: &'static str, names: &'static [&'static str]
         sa.sa_flags = libc::SA_SIGINFO;
         libc::sigemptyset(&mut sa.sa_mask);
         cvt(libc::sigaction(libc::SIGSYS, &sa, ptr::null_mut())).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, Write};
+
+    #[test]
+    fn fd_travels_over_seqpacket() {
+        let (a, b) = seqpacket_pair().expect("socketpair");
+        let mut file = std::fs::File::open("/proc/self/cmdline").expect("open");
+        send_packet(a.as_fd(), b"hello", Some(file.as_fd())).expect("send");
+        let mut buf = [0u8; 16];
+        let p = recv_packet(b.as_fd(), &mut buf, true).expect("recv");
+        assert_eq!(
+            (p.len, p.truncated, p.fds.len(), p.fds_truncated),
+            (5, false, 1, false)
+        );
+        assert_eq!(&buf[..5], b"hello");
+        let mut got = std::fs::File::from(p.fds.into_iter().next().expect("fd"));
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        got.read_to_end(&mut x).expect("read");
+        file.rewind().expect("rewind");
+        file.read_to_end(&mut y).expect("read");
+        assert_eq!(x, y);
+    }
+
+    #[test]
+    fn fds_refused_when_not_accepted_and_truncation_reported() {
+        let (a, b) = seqpacket_pair().expect("socketpair");
+        let file = std::fs::File::open("/proc/self/cmdline").expect("open");
+        send_packet(a.as_fd(), b"0123456789", Some(file.as_fd())).expect("send");
+        let mut buf = [0u8; 4];
+        let p = recv_packet(b.as_fd(), &mut buf, false).expect("recv");
+        assert!(p.fds.is_empty());
+        assert!(p.truncated);
+        assert_eq!(p.len, 10);
+        assert!(p.fds_truncated, "the kernel reports the fd it dropped");
+    }
+
+    #[test]
+    fn eof_reads_zero() {
+        let (a, b) = seqpacket_pair().expect("socketpair");
+        drop(a);
+        let mut buf = [0u8; 4];
+        assert_eq!(recv_packet(b.as_fd(), &mut buf, true).expect("recv").len, 0);
+        let err = send_packet(b.as_fd(), b"x", None).expect_err("peer gone");
+        assert_eq!(err.raw_os_error(), Some(libc::EPIPE));
+        let mut f = std::fs::File::from(b);
+        assert!(f.write(b"x").is_err());
     }
 }
