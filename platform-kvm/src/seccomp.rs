@@ -66,9 +66,12 @@ pub fn vmm_rules(p: VmmProfile) -> Rules {
     let thread = (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD) as u64;
     r.allow_if(SYS_clone, &[(0, Cmp::Masked(thread, thread))]);
     r.enosys(SYS_clone3);
-    // Kicks: SIGUSR2 to our own vCPU threads.
+    // Kicks: SIGUSR2 to our own vCPU threads; and SIGABRT to ourselves,
+    // so that a panic (panic = abort) still reads as one.
     let me = u64::from(std::process::id());
-    r.allow_if(SYS_tgkill, &[(0, Cmp::Eq(me)), (2, Cmp::Eq(SIGUSR2 as u64))]);
+    for sig in [SIGUSR2, SIGABRT] {
+        r.allow_if(SYS_tgkill, &[(0, Cmp::Eq(me)), (2, Cmp::Eq(sig as u64))]);
+    }
     // `rvisor do` on a terminal: ^Z stops the VMM itself.
     r.allow_if(SYS_kill, &[(0, Cmp::Eq(me)), (1, Cmp::Eq(SIGSTOP as u64))]);
     // Waiting for forwarded terminal signals.
