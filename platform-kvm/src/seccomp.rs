@@ -3,7 +3,8 @@
 //! socket poller and the preemption ticker need once the VM is built.
 //! `Sandbox::run` installs it before the first vCPU runs guest code.
 //!
-//! Not on it, among others: execve, fork (clone without CLONE_THREAD;
+//! Not on it, among others: opening files (with a gofer: the files it
+//! reads, /proc/self/net's, are opened at start), execve, fork (clone without CLONE_THREAD;
 //! clone3 answers ENOSYS so threads are made with clone), ptrace,
 //! mount, setns/unshare, other socket families than inet, inet6 and
 //! netlink, KVM ioctls but the few the run loop uses, new executable
@@ -47,14 +48,12 @@ pub fn vmm_rules(p: VmmProfile) -> Rules {
         SYS_bind, SYS_connect, SYS_listen, SYS_accept4, SYS_shutdown, SYS_getsockname, SYS_getpeername,
         SYS_setsockopt, SYS_getsockopt, SYS_sendmsg, SYS_recvmsg, SYS_sendto, SYS_recvfrom, SYS_epoll_ctl,
         SYS_epoll_wait, SYS_epoll_pwait,
-        // /proc/self/net files, read beneath the fd `net` opened at start.
-        SYS_openat,
         // Threads: the socket poller starts on first use; std's threads
         // name themselves and set up their signal stack.
         SYS_set_robust_list, SYS_rseq, SYS_sched_getaffinity,
     ]);
     if p.host_paths {
-        r.allow(&[SYS_open, SYS_readlink, SYS_readlinkat, SYS_access, SYS_faccessat, SYS_faccessat2, SYS_statfs]);
+        r.allow(&[SYS_open, SYS_openat, SYS_readlink, SYS_readlinkat, SYS_access, SYS_faccessat, SYS_faccessat2, SYS_statfs]);
     }
     r.allow_values(SYS_socket, 0, &[AF_INET, AF_INET6, AF_NETLINK].map(|f| f as u64));
     r.allow_values(SYS_ioctl, 1, &KVM_IOCTLS);
@@ -134,6 +133,7 @@ mod tests {
             "kvm-create-vm" => i64::from(unsafe { libc::ioctl(-1, 0xae01, 0) }),
             "spawn" => std::process::Command::new("/bin/true").status().map_or(-1, |_| 0),
             // SAFETY: an anonymous mapping; it is never used.
+            "open" => std::fs::File::open("/etc/hostname").map_or(-1, |_| 0),
             "exec-memory" => (unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) }) as i64,
             _ => panic!("unknown probe {probe}"),
         };
@@ -148,7 +148,7 @@ mod tests {
             child(&p);
             return;
         }
-        for probe in ["unix-socket", "kvm-create-vm", "spawn", "exec-memory"] {
+        for probe in ["unix-socket", "kvm-create-vm", "spawn", "open", "exec-memory"] {
             let out = probe_in_child(TEST, probe).unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(stdout.contains("allowed ok"), "{probe}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
@@ -162,6 +162,7 @@ mod tests {
         let with_gofer = vmm_rules(VmmProfile { host_paths: false });
         let own_paths = vmm_rules(VmmProfile { host_paths: true });
         assert!(!with_gofer.allows(libc::SYS_readlink));
+        assert!(!with_gofer.allows(libc::SYS_openat) && !with_gofer.allows(libc::SYS_open));
         assert!(own_paths.allows(libc::SYS_readlink));
         for nr in [libc::SYS_execve, libc::SYS_execveat, libc::SYS_ptrace, libc::SYS_mount, libc::SYS_setns, libc::SYS_unshare, libc::SYS_fork, libc::SYS_vfork] {
             assert!(!own_paths.allows(nr), "{nr}");

@@ -31,12 +31,13 @@ pub fn vmm(host_paths: bool, oci: bool) -> Result<HostSeccomp> {
 
 /// What `oci::boot`'s threads do besides the sandbox's service: accept
 /// the control socket's connections (and check the caller's uid), and
-/// keep the /proc mirror (a tmpfs the VMM is chrooted into) current.
+/// keep the /proc mirror current: files made, renamed and removed by path
+/// in the tmpfs the VMM is chrooted into, which holds nothing else.
 fn oci_rules() -> Rules {
     use libc::*;
     let mut r = Rules::default();
     r.allow(&[
-        SYS_geteuid, SYS_mkdir, SYS_mkdirat, SYS_symlink, SYS_symlinkat, SYS_rename, SYS_renameat, SYS_renameat2,
+        SYS_geteuid, SYS_openat, SYS_mkdir, SYS_mkdirat, SYS_symlink, SYS_symlinkat, SYS_rename, SYS_renameat, SYS_renameat2,
         SYS_unlink, SYS_unlinkat, SYS_rmdir,
     ]);
     r
