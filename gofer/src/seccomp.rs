@@ -262,7 +262,7 @@ pub fn gofer_rules() -> Rules {
     r.allow(&[
         SYS_recvmsg, SYS_sendmsg, SYS_openat, SYS_openat2, SYS_fstat, SYS_newfstatat, SYS_statx, SYS_fstatfs,
         SYS_statfs, SYS_getdents64, SYS_mkdirat, SYS_mknodat, SYS_symlinkat, SYS_linkat, SYS_unlinkat,
-        SYS_renameat, SYS_renameat2, SYS_readlinkat, SYS_fchmodat, SYS_fchmod, SYS_fchownat, SYS_fchown,
+        SYS_renameat, SYS_renameat2, SYS_readlinkat, SYS_fchmodat, SYS_fchmodat2, SYS_fchmod, SYS_fchownat, SYS_fchown,
         SYS_utimensat, SYS_ftruncate, SYS_fallocate, SYS_fsync, SYS_fdatasync, SYS_pread64, SYS_pwrite64,
         SYS_umask,
         // Extended attributes, on fds and (not following links) on
