@@ -132,8 +132,8 @@ mod tests {
             // SAFETY: an ioctl on fd -1 touches nothing.
             "kvm-create-vm" => i64::from(unsafe { libc::ioctl(-1, 0xae01, 0) }),
             "spawn" => std::process::Command::new("/bin/true").status().map_or(-1, |_| 0),
-            // SAFETY: an anonymous mapping; it is never used.
             "open" => std::fs::File::open("/etc/hostname").map_or(-1, |_| 0),
+            // SAFETY: an anonymous mapping; it is never used.
             "exec-memory" => (unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) }) as i64,
             _ => panic!("unknown probe {probe}"),
         };
