@@ -30,15 +30,17 @@ pub fn vmm(host_paths: bool, oci: bool) -> Result<HostSeccomp> {
 }
 
 /// What `oci::boot`'s threads do besides the sandbox's service: accept
-/// the control socket's connections (and check the caller's uid), and
-/// keep the /proc mirror current: files made, renamed and removed by path
-/// in the tmpfs the VMM is chrooted into, which holds nothing else.
+/// the control socket's connections (and check the caller's uid); keep
+/// the /proc mirror current (files made, renamed and removed by path in
+/// the tmpfs the VMM is chrooted into, which holds nothing else); and at
+/// the sentry's first OOM kill, poke the OOM reporter (`oci::oom`, a
+/// child started before) and wait for it to end.
 fn oci_rules() -> Rules {
     use libc::*;
     let mut r = Rules::default();
     r.allow(&[
-        SYS_geteuid, SYS_openat, SYS_mkdir, SYS_mkdirat, SYS_symlink, SYS_symlinkat, SYS_rename, SYS_renameat, SYS_renameat2,
-        SYS_unlink, SYS_unlinkat, SYS_rmdir,
+        SYS_geteuid, SYS_openat, SYS_mkdir, SYS_mkdirat, SYS_symlink, SYS_symlinkat, SYS_rename, SYS_renameat,
+        SYS_renameat2, SYS_unlink, SYS_unlinkat, SYS_rmdir, SYS_wait4, SYS_waitid,
     ]);
     r
 }
