@@ -26,7 +26,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! May depend on: `libc`, `thiserror`. Nothing of rvisor's.
+//! * [`seccomp`]: the host seccomp filters of rvisor's processes (the gofer's
+//!   list, and the machinery the VMM's list uses too).
+//!
+//! May depend on: `libc`, `thiserror`, `seccompiler`. Nothing of rvisor's.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -35,6 +38,7 @@ pub mod confine;
 mod error;
 mod procfs;
 pub mod protocol;
+pub mod seccomp;
 pub mod server;
 mod sys;
 

@@ -673,6 +673,103 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
     cvt_long(unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) }).map(drop)
 }
 
+// ---------------------------------------------------------------------------
+// Host seccomp's trap mode.
+
+static SIGSYS_WHO: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+static SIGSYS_NAMES: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+
+/// Appends `s` to `buf` at `*at`, cutting at the end.
+fn put(buf: &mut [u8], at: &mut usize, s: &[u8]) {
+    for &b in s {
+        if *at < buf.len() {
+            buf[*at] = b;
+            *at += 1;
+        }
+    }
+}
+
+/// Appends `v` in hex (`0x…`).
+fn put_hex(buf: &mut [u8], at: &mut usize, v: u64) {
+    put(buf, at, b"0x");
+    let mut started = false;
+    for shift in (0..16).rev() {
+        let d = ((v >> (shift * 4)) & 0xf) as u8;
+        if d != 0 || started || shift == 0 {
+            started = true;
+            put(buf, at, &[if d < 10 { b'0' + d } else { b'a' + d - 10 }]);
+        }
+    }
+}
+
+/// Reports a syscall the host filter refused (trap mode): one line on
+/// stderr naming it and its arguments; the syscall fails with ENOSYS.
+/// Async-signal-safe: formats into a stack buffer and calls write(2),
+/// which every host filter allows.
+extern "C" fn on_sigsys(_sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler;
+    // for SIGSYS its union holds (call address, syscall number, arch) from
+    // offset 16 (include/uapi/asm-generic/siginfo.h), so the int at 24 is
+    // the syscall number.
+    let nr = unsafe { info.cast::<u8>().add(24).cast::<c_int>().read() };
+    let mut args = [0u64; 6];
+    if !ctx.is_null() {
+        // SAFETY: a SA_SIGINFO handler's third argument is the interrupted
+        // thread's ucontext, writable for the handler's duration.
+        let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
+        let g = &mut uc.uc_mcontext.gregs;
+        for (a, r) in args.iter_mut().zip([libc::REG_RDI, libc::REG_RSI, libc::REG_RDX, libc::REG_R10, libc::REG_R8, libc::REG_R9]) {
+            *a = g[r as usize] as u64;
+        }
+        g[libc::REG_RAX as usize] = -i64::from(libc::ENOSYS);
+    }
+    let mut buf = [0u8; 400];
+    let mut at = 0;
+    put(&mut buf, &mut at, b"rvisor ");
+    put(&mut buf, &mut at, SIGSYS_WHO.get().copied().unwrap_or("").as_bytes());
+    put(&mut buf, &mut at, b": host seccomp (trap mode) refused syscall ");
+    let mut digits = [0u8; 12];
+    let mut n = nr.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    put(&mut buf, &mut at, &digits[i..]);
+    put(&mut buf, &mut at, b" ");
+    let name = usize::try_from(nr).ok().and_then(|i| SIGSYS_NAMES.get().and_then(|n| n.get(i)).copied()).unwrap_or("?");
+    put(&mut buf, &mut at, name.as_bytes());
+    put(&mut buf, &mut at, b"(");
+    for (k, a) in args.iter().enumerate() {
+        if k > 0 {
+            put(&mut buf, &mut at, b", ");
+        }
+        put_hex(&mut buf, &mut at, *a);
+    }
+    put(&mut buf, &mut at, b"); it fails with ENOSYS\n");
+    // SAFETY: writes our own stack buffer to stderr.
+    unsafe { libc::write(2, buf.as_ptr().cast(), at) };
+}
+
+/// Installs the SIGSYS handler of trap mode (`crate::seccomp`).
+pub fn install_sigsys_reporter(who: &'static str, names: &'static [&'static str]) -> io::Result<()> {
+    let _ = SIGSYS_WHO.set(who);
+    let _ = SIGSYS_NAMES.set(names);
+    // SAFETY: a zeroed sigaction is valid; we set a SA_SIGINFO handler of
+    // the matching signature, which is async-signal-safe (see `on_sigsys`).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigsys as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut sa.sa_mask);
+        cvt(libc::sigaction(libc::SIGSYS, &sa, ptr::null_mut())).map(drop)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

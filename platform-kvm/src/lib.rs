@@ -12,11 +12,12 @@ pub mod image;
 pub mod memory;
 mod net;
 pub mod sandbox;
+pub mod seccomp;
 pub mod stats;
 pub mod vcpu;
 
 pub use control::{ControlError, Controller};
-pub use sandbox::{MountSpec, Sandbox, SandboxConfig};
+pub use sandbox::{HostSeccomp, MountSpec, Sandbox, SandboxConfig};
 
 /// Errors of the VMM.
 #[derive(Debug, thiserror::Error)]
@@ -39,4 +40,6 @@ pub enum Error {
     Setup(&'static str),
     #[error("connecting to the gofer")]
     Gofer(#[from] files::GoferStartError),
+    #[error("host seccomp")]
+    Seccomp(#[from] gofer::seccomp::SeccompError),
 }

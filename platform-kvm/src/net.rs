@@ -51,9 +51,11 @@ struct Shared {
 pub(crate) struct Net {
     shared: Arc<Shared>,
     poller: OnceLock<()>,
-    /// /proc/self/net of the VMM's namespace, opened before the VMM
-    /// pivots away from the host's /proc.
-    proc_net: Option<OwnedFd>,
+    /// The files of /proc/self/net in `PROC_NET` (None: the host has
+    /// none), opened at start: before the VMM pivots away from the host's
+    /// /proc, and before its host seccomp filter, which has no openat.
+    /// Each is a seq_file, so a read from offset 0 shows it anew.
+    proc_files: Vec<Option<Mutex<std::fs::File>>>,
     /// Whether raw inet sockets may be made (the container holds
     /// CAP_NET_RAW).
     raw: bool,
@@ -73,13 +75,23 @@ impl Net {
         let p = c"/proc/self/net";
         // SAFETY: a valid C string; open returns a new fd or -1.
         let proc_net = owned(unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) }).ok();
+        let proc_files = PROC_NET
+            .iter()
+            .map(|name| {
+                let dir = proc_net.as_ref()?;
+                let c = std::ffi::CString::new(*name).ok()?;
+                // SAFETY: a valid C string relative to our directory fd.
+                let fd = owned(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }).ok()?;
+                Some(Mutex::new(std::fs::File::from(fd)))
+            })
+            .collect();
         let congestion = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
             .map(|s| s.split_whitespace().map(|w| w.as_bytes().to_vec()).collect())
             .unwrap_or_default();
         Ok(Net {
             shared: Arc::new(Shared { epoll, socks: Mutex::new(HashMap::new()), ready: Mutex::new(()), mem, wake, drained: (Mutex::new(0), Condvar::new()), halted: std::sync::atomic::AtomicBool::new(false) }),
             poller: OnceLock::new(),
-            proc_net,
+            proc_files,
             raw,
             congestion,
         })
@@ -394,15 +406,22 @@ impl Net {
     }
 
     fn proc_read(&self, which: u64, buf: u64, len: u64, off: u64) -> HcResult {
-        let name = usize::try_from(which).ok().and_then(|i| PROC_NET.get(i)).ok_or(libc::EINVAL)?;
-        let dir = self.proc_net.as_ref().ok_or(libc::ENOENT)?;
-        let c = std::ffi::CString::new(*name).map_err(|_| libc::EINVAL)?;
-        // SAFETY: a valid C string relative to our directory fd.
-        let fd = owned(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+        let i = usize::try_from(which).ok().filter(|&i| i < PROC_NET.len()).ok_or(libc::EINVAL)?;
+        let f = self.proc_files[i].as_ref().ok_or(libc::ENOENT)?;
+        let f = f.lock().unwrap_or_else(|e| e.into_inner());
         let mut data = Vec::new();
-        let mut f = std::fs::File::from(fd);
-        use std::io::Read;
-        (&mut f).take(4 << 20).read_to_end(&mut data).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let mut chunk = vec![0u8; 64 << 10];
+        use std::os::unix::fs::FileExt;
+        // From offset 0 (the seq_file starts over) to the end, at most 4 MiB.
+        while data.len() < 4 << 20 {
+            let want = chunk.len().min((4 << 20) - data.len());
+            let n = f.read_at(&mut chunk[..want], data.len() as u64).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&chunk[..n]);
+        }
+        drop(f);
         let start = usize::try_from(off).unwrap_or(usize::MAX).min(data.len());
         let n = (data.len() - start).min(usize::try_from(len).unwrap_or(usize::MAX)).min(1 << 20);
         self.mem().write(buf, &data[start..start + n]).map_err(|_| libc::EFAULT)?;

@@ -57,6 +57,20 @@ pub struct SandboxConfig {
     pub num_vcpus: u32,
     /// The id maps of the gofer's user namespace, when it runs in one.
     pub gofer_id_maps: Option<crate::files::IdMaps>,
+    /// The host seccomp filter `Sandbox::run` puts on this process before
+    /// the first vCPU runs (None: no filter, for a sandbox run inside a
+    /// test process).
+    pub host_seccomp: Option<HostSeccomp>,
+}
+
+/// A host seccomp filter for the VMM process: the list (built by
+/// `crate::seccomp::vmm_rules`, plus whatever the embedding program's
+/// own threads need), what a refused syscall does, and syscall names for
+/// trap mode's reports.
+pub struct HostSeccomp {
+    pub rules: gofer::seccomp::Rules,
+    pub mode: gofer::seccomp::Mode,
+    pub names: &'static [&'static str],
 }
 
 /// One mount of the sentry's tree. `kind`: `overlay` (memory upper over
@@ -98,6 +112,7 @@ const SENTRY_HEAP_SIZE: u64 = 1 << 30;
 /// A built, not yet running sandbox.
 pub struct Sandbox {
     flavour: Flavour,
+    host_seccomp: Option<HostSeccomp>,
     service: Arc<Service>,
     vcpus: Vec<kvm_ioctls::VcpuFd>,
     // Kept alive for as long as the vCPUs run.
@@ -294,13 +309,19 @@ impl Sandbox {
             service = service.unlimited_console();
         }
         let service = Arc::new(service);
-        Ok(Sandbox { flavour, service, vcpus, _vm: vm, _mem: mem })
+        Ok(Sandbox { flavour, host_seccomp: cfg.host_seccomp, service, vcpus, _vm: vm, _mem: mem })
     }
 
     /// Runs the sandbox to completion and returns its exit status.
     pub fn run(self) -> Result<i32, Error> {
-        let Sandbox { flavour, service, vcpus, _vm, _mem } = self;
+        let Sandbox { flavour, host_seccomp, service, vcpus, _vm, _mem } = self;
         install_kick_handler();
+        // Set up is over: from here on the VMM serves the guest, whose
+        // requests are hostile, so it keeps only the syscalls serving
+        // them needs (on every thread, those started later too).
+        if let Some(f) = &host_seccomp {
+            gofer::seccomp::install(&f.rules, f.mode, "VMM", f.names)?;
+        }
         // vCPU threads report when they finish, so the ticker is stopped
         // before any of them is joined (kicking a joined thread would be
         // undefined behaviour).

@@ -72,6 +72,7 @@ fn run(image: Vec<u8>) -> Result<i32, platform_kvm::Error> {
         writable: vec![],
         num_vcpus: 1,
         gofer_id_maps: None,
+        host_seccomp: None,
     };
     Sandbox::new(cfg)?.run()
 }

@@ -225,6 +225,10 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
     if test_panic {
         flags |= abi::boot::flags::TEST_PANIC;
     }
+    let host_seccomp = match crate::host_seccomp::vmm(gofer.is_none(), false) {
+        Ok(f) => Some(f),
+        Err(e) => return fail(&format!("{e:#}"), EXIT_RUNTIME),
+    };
     let cfg = SandboxConfig {
         image: crate::SENTRY_IMAGE,
         mem_size: args.memory_mib.saturating_mul(1 << 20),
@@ -248,6 +252,7 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         writable,
         num_vcpus: args.cpus.unwrap_or(0),
         gofer_id_maps: None,
+        host_seccomp,
     };
     if no_network {
         if let Err(e) = crate::netns::isolate() {

@@ -109,6 +109,7 @@ fn serve(a: &GoferArgs) -> Result<()> {
         // capabilities (another container's gofer) cannot reach our fds.
         nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
         let config = gofer::Config { readonly: false, proc_self_fd: Some(proc_fd), ..gofer::Config::default() };
+        crate::host_seccomp::confine_gofer()?;
         gofer::serve(sock, root, &config).context("serving")?;
         return Ok(());
     }
@@ -125,6 +126,8 @@ fn serve(a: &GoferArgs) -> Result<()> {
     let proc_fd = Arc::new(gofer::ProcSelfFd::open().context("opening /proc/self/fd")?);
     let root = gofer::confine::confine_tree(&binds).context("confining the gofer")?;
     let config = gofer::Config { readonly: !any_rw, proc_self_fd: Some(proc_fd), ..gofer::Config::default() };
+    // Set up: from here on the gofer reads the VMM's requests.
+    crate::host_seccomp::confine_gofer()?;
     gofer::serve(sock, root, &config).context("serving")?;
     Ok(())
 }

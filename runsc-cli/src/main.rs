@@ -6,6 +6,7 @@
 mod do_cmd;
 mod features;
 mod gofer_cmd;
+mod host_seccomp;
 mod netns;
 mod oci;
 mod spec_cmd;
@@ -67,6 +68,12 @@ struct Cli {
     /// writes stay in the sandbox).
     #[arg(long, global = true, value_name = "MEDIUM", value_parser = ["none", "root:memory", "root:self", "all:memory"])]
     overlay2: Option<String>,
+    /// What a syscall off the host seccomp filters of the VMM and the
+    /// gofer does: kill the process (default), trap (fail with ENOSYS and
+    /// say which on stderr), log (run, logged by the kernel in dmesg) or
+    /// off. For debugging; also RVISOR_HOST_SECCOMP.
+    #[arg(long, global = true, value_name = "MODE", value_parser = ["kill", "trap", "log", "off"])]
+    host_seccomp: Option<String>,
     /// runsc: file access mode (accepted).
     #[arg(long, global = true, value_name = "MODE")]
     file_access: Option<String>,
@@ -279,6 +286,10 @@ fn main() {
     if cli.version {
         println!("{}", version());
         return;
+    }
+    if let Some(m) = &cli.host_seccomp {
+        // Still one thread: the VMM and gofer this starts read it.
+        std::env::set_var(gofer::seccomp::MODE_ENV, m);
     }
     let code = match &cli.cmd {
         Some(Cmd::Create(a)) => oci_command(&cli, |g| oci::create(g, a).map(|()| 0)),

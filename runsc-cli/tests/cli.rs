@@ -243,3 +243,50 @@ fn an_interactive_shell_on_a_terminal() {
     };
     assert_eq!(status.code(), Some(5), "{}", t.text());
 }
+
+/// A field of /proc/PID/status, such as "Seccomp".
+fn status_field(pid: u32, name: &str) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("").trim().to_string()
+}
+
+/// The child processes of `pid` whose command line holds `word`.
+fn children_with(pid: u32, word: &str) -> Vec<u32> {
+    let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    kids.split_whitespace()
+        .filter_map(|k| k.parse().ok())
+        .filter(|k| std::fs::read_to_string(format!("/proc/{k}/cmdline")).unwrap_or_default().contains(word))
+        .collect()
+}
+
+/// While a `rvisor do` sandbox runs, its VMM and (as root) its gofer are
+/// under host seccomp filters (`Seccomp: 2`, filter mode); the debugging
+/// escape hatch `--host-seccomp=off` leaves them without.
+#[test]
+fn the_vmm_and_the_gofer_run_under_host_seccomp_filters() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    for (flag, want) in [(None, "2"), (Some("--host-seccomp=off"), "0")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rvisor"));
+        cmd.args(flag).args(["do", "--", "sleep", "60"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = terminal::Reaped(cmd.spawn().expect("running rvisor"));
+        let vmm = child.0.id();
+        // The vCPU threads start right after the filter goes on.
+        let t = std::time::Instant::now();
+        while !std::fs::read_dir(format!("/proc/{vmm}/task"))
+            .map(|d| d.flatten().any(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with("vcpu"))))
+            .unwrap_or(false)
+        {
+            assert!(t.elapsed() < std::time::Duration::from_secs(30), "no vCPU thread in {vmm}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(status_field(vmm, "Seccomp"), want, "the VMM with {flag:?}");
+        if root {
+            let gofers = children_with(vmm, "gofer");
+            assert_eq!(gofers.len(), 1, "one gofer");
+            assert_eq!(status_field(gofers[0], "Seccomp"), want, "the gofer with {flag:?}");
+        }
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+    }
+}

@@ -728,6 +728,10 @@ fn the_containers_files_come_through_the_gofer() {
         .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().contains("gofer"))
         .collect();
     assert_eq!(gofers.len(), 1, "one gofer per container");
+    // Both run under their host seccomp filters (filter mode); the execs
+    // below show the VMM still serves the control socket under it.
+    assert_eq!(status_field(vmm, "Seccomp"), "2", "the VMM's host seccomp");
+    assert_eq!(status_field(gofers[0], "Seccomp"), "2", "the gofer's host seccomp");
     let groot = PathBuf::from(format!("/proc/{}/root", gofers[0]));
     assert_eq!(std::fs::read_to_string(groot.join("etc/motd")).unwrap(), "from-rootfs\n");
     assert!(groot.join("rodata/f").exists());

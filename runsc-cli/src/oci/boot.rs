@@ -223,6 +223,7 @@ fn prepare(args: &BootArgs, g: &super::Globals) -> Result<Prepared> {
         writable: vec![],
         num_vcpus: super::cpus::allowance(&spec),
         gofer_id_maps: None,
+        host_seccomp: Some(crate::host_seccomp::vmm(false, true)?),
     };
     // The container's tree, in a mount namespace of our own that still
     // reaches the host's files until `enter_tree`.
