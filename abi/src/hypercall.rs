@@ -162,6 +162,13 @@ numbers! {
     HostStatfs = 35,
     /// A socket operation: (op as [`crate::net::NetOp`], handle, a, b, c, d).
     Net = 36,
+    /// An extended attribute of an absolute host path, not following a
+    /// final symlink: (op as [`XattrOp`], req_gpa, req_len, buf_gpa,
+    /// buf_len, flags). The request is the path, a NUL and the attribute
+    /// name (no name for `List`); the buffer receives the value or the
+    /// NUL-terminated names (ERANGE if too small), or holds the value to
+    /// set. Returns the bytes of value or list.
+    HostXattr = 37,
     /// The init program is loaded; the sandbox waits for `start`: (0 or
     /// -errno, msg_gpa, msg_len). Non-blocking.
     Ready = 40,
@@ -208,6 +215,33 @@ impl PathOp {
             7 => PathOp::Chown,
             8 => PathOp::Utimens,
             9 => PathOp::Truncate,
+            _ => return None,
+        })
+    }
+}
+
+/// Sub-operations of [`Nr::HostXattr`].
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrOp {
+    /// lgetxattr into the buffer.
+    Get = 1,
+    /// lsetxattr from the buffer; flags = 0, XATTR_CREATE or XATTR_REPLACE.
+    Set = 2,
+    /// llistxattr into the buffer.
+    List = 3,
+    /// lremovexattr.
+    Remove = 4,
+}
+
+impl XattrOp {
+    /// Decodes a raw value.
+    pub fn from_u64(v: u64) -> Option<XattrOp> {
+        Some(match v {
+            1 => XattrOp::Get,
+            2 => XattrOp::Set,
+            3 => XattrOp::List,
+            4 => XattrOp::Remove,
             _ => return None,
         })
     }

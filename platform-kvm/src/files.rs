@@ -198,6 +198,35 @@ impl GoferFiles {
         })
     }
 
+    /// lgetxattr(2) of `path` (the gofer serves `user.*` only).
+    pub fn get_xattr(&self, path: &[u8], name: &[u8]) -> Res<Vec<u8>> {
+        self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::GetXattr { fid, name: name.to_vec() })?.reply {
+            Reply::GetXattr { value } => Ok(value),
+            _ => Err(libc::EIO),
+        })
+    }
+
+    /// llistxattr(2) of `path`: the names the gofer shows.
+    pub fn list_xattr(&self, path: &[u8]) -> Res<Vec<Vec<u8>>> {
+        self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::ListXattr { fid })?.reply {
+            Reply::ListXattr { names } => Ok(names),
+            _ => Err(libc::EIO),
+        })
+    }
+
+    /// lsetxattr(2) (`value` Some, with XATTR_* `flags`) or
+    /// lremovexattr(2) (`value` None) of `path`.
+    pub fn change_xattr(&self, path: &[u8], name: &[u8], value: Option<&[u8]>, flags: u32) -> Res<()> {
+        self.with_fid(&components(path)?, |c, fid| {
+            let name = name.to_vec();
+            let req = match value {
+                Some(v) => Request::SetXattr { fid, name, value: v.to_vec(), flags },
+                None => Request::RemoveXattr { fid, name },
+            };
+            Self::call(c, &req).map(drop)
+        })
+    }
+
     /// The sentry's path changes (`abi::hypercall::PathOp`), already
     /// validated by the caller: `second` is the other path (rename, link)
     /// or the symlink target; `times` the utimens pair.

@@ -161,6 +161,14 @@ impl Service {
             && (self.allow_writes || (!path.split(|&b| b == b'/').any(|c| c == b"..") && self.writable.iter().any(|w| path.starts_with(w))))
     }
 
+    /// Whether the attributes of `path` (mode, owner, times, size,
+    /// xattrs) may change: as `may_write`, and also a writable tree's own
+    /// directory (chmod or setfattr of a volume's root; it is a mount
+    /// point, so it cannot be removed or renamed).
+    fn may_change_attrs(&self, path: &[u8]) -> bool {
+        self.may_write(path) || (self.files.is_some() && self.writable.iter().any(|w| path == &w[..w.len() - 1]))
+    }
+
     /// Lets the sentry change any file the gofer serves.
     pub fn allow_writes(mut self) -> Self {
         self.allow_writes = true;
@@ -270,6 +278,7 @@ impl Service {
             Nr::HostPathOp => self.path_op(a),
             Nr::HostHandleOp => self.handle_op(a[0], a[1], a[2], a[3]),
             Nr::HostStatfs => self.statfs(a[0], a[1], a[2]),
+            Nr::HostXattr => self.xattr(a),
             Nr::Net => {
                 let iovecs = |gpa, n| self.iovecs(gpa, n);
                 let insert = |fd| {
@@ -609,6 +618,69 @@ impl Service {
         Ok(0)
     }
 
+    /// Host xattrs, only through the gofer (which serves `user.*` on
+    /// files and directories): without one the sandbox's host files have
+    /// none to show (EOPNOTSUPP, as a filesystem without xattrs). Changes
+    /// need the same right as any other change of `path`.
+    fn xattr(&self, a: &[u64; 6]) -> HcResult {
+        use hypercall::XattrOp;
+        const NAME_MAX: usize = 255;
+        const SIZE_MAX: u64 = 65536;
+        let op = XattrOp::from_u64(a[0]).ok_or(libc::EINVAL)?;
+        let req = self.read_bytes(a[1], a[2], hypercall::MAX_PATH + 1 + NAME_MAX as u64)?;
+        let (path, name) = match req.iter().position(|&b| b == 0) {
+            Some(i) => (&req[..i], &req[i + 1..]),
+            None => (&req[..], &[][..]),
+        };
+        if path.first() != Some(&b'/') || path.len() as u64 > hypercall::MAX_PATH || name.contains(&0) {
+            return Err(libc::EINVAL);
+        }
+        match op {
+            XattrOp::List if !name.is_empty() => return Err(libc::EINVAL),
+            XattrOp::List => {}
+            _ if name.is_empty() || name.len() > NAME_MAX => return Err(libc::ERANGE),
+            _ => {}
+        }
+        let (buf, buf_len, flags) = (a[3], a[4], a[5]);
+        let flags_ok = match op {
+            XattrOp::Set => matches!(flags, 0 | 1 | 2),
+            _ => flags == 0,
+        };
+        if !flags_ok {
+            return Err(libc::EINVAL);
+        }
+        let files = self.files.as_ref().ok_or(libc::EOPNOTSUPP)?;
+        if matches!(op, XattrOp::Set | XattrOp::Remove) && !self.may_change_attrs(path) {
+            return Err(libc::EROFS);
+        }
+        let out = |data: &[u8]| -> HcResult {
+            if data.len() as u64 > buf_len {
+                return Err(libc::ERANGE);
+            }
+            self.mem.write(buf, data).map_err(|_| libc::EFAULT)?;
+            Ok(data.len() as u64)
+        };
+        match op {
+            XattrOp::Get => out(&files.get_xattr(path, name)?),
+            XattrOp::List => {
+                let mut list = Vec::new();
+                for n in files.list_xattr(path)? {
+                    list.extend_from_slice(&n);
+                    list.push(0);
+                }
+                out(&list)
+            }
+            XattrOp::Set => {
+                if buf_len > SIZE_MAX {
+                    return Err(libc::E2BIG);
+                }
+                let value = self.read_bytes(buf, buf_len, SIZE_MAX)?;
+                files.change_xattr(path, name, Some(&value), flags as u32).map(|()| 0)
+            }
+            XattrOp::Remove => files.change_xattr(path, name, None, 0).map(|()| 0),
+        }
+    }
+
     fn ready(&self, ret: u64, msg_gpa: u64, msg_len: u64) -> HcResult {
         if ret == 0 {
             self.control.set_ready(Ok(()));
@@ -628,7 +700,9 @@ impl Service {
         let path = self.read_path(a[1], a[2])?;
         let second = || self.read_path(a[3], a[4]);
         let arg = a[5];
-        if !self.may_write(path.as_bytes()) || (matches!(op, PathOp::Rename | PathOp::Link) && !self.may_write(second()?.as_bytes())) {
+        let attrs_only = matches!(op, PathOp::Chmod | PathOp::Chown | PathOp::Utimens | PathOp::Truncate);
+        let allowed = if attrs_only { self.may_change_attrs(path.as_bytes()) } else { self.may_write(path.as_bytes()) };
+        if !allowed || (matches!(op, PathOp::Rename | PathOp::Link) && !self.may_write(second()?.as_bytes())) {
             return Err(libc::EROFS);
         }
         match op {

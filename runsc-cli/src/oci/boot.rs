@@ -326,7 +326,10 @@ pub fn sentry_mounts(spec: &Spec, cgroups: bool) -> Vec<MountSpec> {
         let ro = opts.iter().any(|o| o == "ro");
         let typ = m.typ().clone().unwrap_or_default();
         let (kind, options) = if is_bind(&m) {
-            ("host", if ro { "ro".to_string() } else { String::new() })
+            // Bind mounts are shared with the host (runsc's default for
+            // mounts): lookups are revalidated. The root is the
+            // container's own and keeps the sentry's caches.
+            ("host", if ro { "ro,revalidate".to_string() } else { "revalidate".to_string() })
         } else {
             match typ.as_str() {
                 "tmpfs" if dest == "/dev" => ("dev", String::new()),

@@ -1,11 +1,19 @@
-//! The host's files, reached through the host interface (until the gofer
-//! serves them): read-only as the lower layer of `rvisor do`'s root, or
-//! written through for OCI containers (their root and bind mounts, in
-//! the VMM's mount namespace, where the host kernel enforces read-only
-//! mounts as well). Every call is a VM exit, so the kinds of directories
-//! and symlinks already looked up are cached by path, and changes made
-//! from inside the sandbox drop the affected entries.
-
+//! The host's files, reached through the host interface (the VMM relays
+//! path requests to the gofer): read-only as the lower layer of `rvisor
+//! do`'s root, or written through for OCI containers and volumes (where
+//! the host kernel enforces read-only mounts as well).
+//!
+//! Caching. Every call is a VM exit (~20 µs), so on an *exclusive* mount
+//! (the root: the sandbox is assumed to be its only writer, as runsc
+//! assumes of its root filesystem) the kinds of directories and symlinks
+//! already looked up are cached by path, and changes made from inside the
+//! sandbox drop the affected entries. A *revalidating* mount (option
+//! `revalidate`: `rvisor do --volume`, OCI bind mounts — trees the host
+//! may change while the sandbox runs, like runsc's shared mounts) caches
+//! nothing: each lookup is one stat of the child (one exit, one gofer
+//! walk), so a file the host creates, removes, renames or replaces with
+//! another kind is seen at the next lookup; stat, readdir and readlink
+//! always ask the host, and reads go to the host fd.
 use abi::linux::Stat;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -19,8 +27,8 @@ use super::host::HostFile;
 use super::FileOps;
 use crate::errno::Errno;
 use crate::host;
-use abi::hypercall::PathOp;
-use crate::vfs::{DirEntry, Inode, Kind};
+use abi::hypercall::{PathOp, XattrOp};
+use crate::vfs::{xattr, DirEntry, Inode, Kind};
 
 /// Most cached lookups.
 const CACHE_MAX: usize = 16384;
@@ -43,6 +51,8 @@ pub struct HostInode {
     kind: Kind,
     /// Changes go through to the host (else EROFS).
     writable: bool,
+    /// Lookups ask the host every time (see the module docs).
+    revalidate: bool,
 }
 
 /// The container's user namespace maps ((container, host, count) ranges
@@ -103,15 +113,15 @@ fn forget(path: &str) {
 impl HostInode {
     /// The host's root directory.
     pub fn root() -> Arc<dyn Inode> {
-        HostInode::at("/", false)
+        HostInode::at("/", false, false)
     }
 
     /// The host file or directory `path` (absolute), written through if
-    /// `writable`. Its kind is looked up lazily: a missing path behaves as
-    /// an empty directory would not — lookups in it fail with ENOENT.
-    pub fn at(path: &str, writable: bool) -> Arc<dyn Inode> {
+    /// `writable`, revalidated at each lookup if `revalidate`. A missing
+    /// path is taken for a directory whose lookups fail with ENOENT.
+    pub fn at(path: &str, writable: bool, revalidate: bool) -> Arc<dyn Inode> {
         let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
-        Arc::new(HostInode { path: path.into(), kind, writable })
+        Arc::new(HostInode { path: path.into(), kind, writable, revalidate })
     }
 
     fn check_writable(&self) -> Result<(), Errno> {
@@ -132,7 +142,7 @@ impl HostInode {
 
     fn new_child(&self, path: String) -> Result<Arc<dyn Inode>, Errno> {
         let st = host::stat_path(&path, true)?;
-        Ok(Arc::new(HostInode { path, kind: Kind::from_mode(st.st_mode), writable: self.writable }))
+        Ok(Arc::new(HostInode { path, kind: Kind::from_mode(st.st_mode), writable: self.writable, revalidate: self.revalidate }))
     }
 
     fn child(&self, name: &str) -> String {
@@ -159,19 +169,22 @@ impl Inode for HostInode {
             return Err(Errno::ENOTDIR);
         }
         let path = self.child(name);
-        if let Some(k) = KIND_CACHE.lock().get(&path).copied() {
-            return Ok(Arc::new(HostInode { path, kind: k, writable: self.writable }));
+        let (writable, revalidate) = (self.writable, self.revalidate);
+        if !revalidate {
+            if let Some(kind) = KIND_CACHE.lock().get(&path).copied() {
+                return Ok(Arc::new(HostInode { path, kind, writable, revalidate }));
+            }
         }
         let st = host::stat_path(&path, true)?;
         let kind = Kind::from_mode(st.st_mode);
-        if matches!(kind, Kind::Dir | Kind::Symlink) {
+        if !revalidate && matches!(kind, Kind::Dir | Kind::Symlink) {
             let mut c = KIND_CACHE.lock();
             if c.len() >= CACHE_MAX {
                 c.clear();
             }
             c.insert(path.clone(), kind);
         }
-        Ok(Arc::new(HostInode { path, kind, writable: self.writable }))
+        Ok(Arc::new(HostInode { path, kind, writable, revalidate }))
     }
 
     fn readlink(&self) -> Result<String, Errno> {
@@ -291,6 +304,60 @@ impl Inode for HostInode {
             core::hint::black_box(&ts);
         }
         Ok(())
+    }
+
+    /// Only `user.*` reaches the host (the gofer serves no other
+    /// namespace). The others get what an unprivileged program on the
+    /// host gets: trusted.* needs CAP_SYS_ADMIN there (reads find
+    /// nothing, writes EPERM), security.* and system.* hold nothing the
+    /// sandbox may read or set (ENODATA, EOPNOTSUPP).
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+        if xattr::namespace(name)? != xattr::Ns::User {
+            return Err(Errno::ENODATA);
+        }
+        let mut buf = vec![0u8; xattr::XATTR_SIZE_MAX];
+        let n = host::xattr(XattrOp::Get, &self.path, name, &mut buf, 0)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn set_xattr(&self, name: &str, value: Option<&[u8]>, flags: u32) -> Result<(), Errno> {
+        match xattr::namespace(name)? {
+            xattr::Ns::User => {}
+            xattr::Ns::Trusted => return Err(Errno::EPERM),
+            xattr::Ns::Unstored => return Err(Errno::EOPNOTSUPP),
+        }
+        self.check_writable()?;
+        match value {
+            Some(v) => {
+                // The VMM reads the value through its guest-physical address.
+                let mut v = v.to_vec();
+                host::xattr(XattrOp::Set, &self.path, name, &mut v, flags)?;
+            }
+            None => {
+                host::xattr(XattrOp::Remove, &self.path, name, &mut [], 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        if !matches!(self.kind, Kind::File | Kind::Dir) {
+            return Ok(Vec::new()); // user.* lives only on files and directories
+        }
+        let mut buf = vec![0u8; xattr::XATTR_SIZE_MAX];
+        let n = match host::xattr(XattrOp::List, &self.path, "", &mut buf, 0) {
+            Ok(n) => n,
+            // A host without xattrs (no gofer, or a filesystem without them).
+            Err(Errno::EOPNOTSUPP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(buf[..n.min(buf.len())]
+            .split(|&b| b == 0)
+            .filter(|n| n.starts_with(b"user."))
+            .filter_map(|n| core::str::from_utf8(n).ok())
+            .map(String::from)
+            .collect())
     }
 
     fn as_any(&self) -> &dyn core::any::Any {

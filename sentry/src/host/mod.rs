@@ -152,6 +152,27 @@ pub fn statfs(path: &str) -> Result<[u8; 120], Errno> {
     result(r).map(|_| b)
 }
 
+/// An extended attribute of an absolute host path, never following a
+/// final symlink (see `abi::hypercall::XattrOp`): `name` is empty for
+/// `List`; `buf` receives the value or the NUL-terminated names, or holds
+/// the value to set. Returns the bytes of value or list.
+pub fn xattr(op: abi::hypercall::XattrOp, path: &str, name: &str, buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
+    let mut req = alloc::vec::Vec::with_capacity(path.len() + 1 + name.len());
+    req.extend_from_slice(path.as_bytes());
+    if !name.is_empty() {
+        req.push(0);
+        req.extend_from_slice(name.as_bytes());
+    }
+    let r = call(
+        Nr::HostXattr,
+        [op as u64, gpa_of(req.as_ptr()), req.len() as u64, gpa_of(buf.as_ptr()), buf.len() as u64, u64::from(flags)],
+    );
+    // The VMM wrote into `buf` (exclusively borrowed) through its address.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    core::hint::black_box(&req);
+    result(r).map(|n| n as usize)
+}
+
 /// Tells the host the init program is loaded (or why it is not).
 pub fn ready(r: Result<(), &str>) {
     match r {
