@@ -1001,6 +1001,85 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Xattr requests: every field checked, changes only where writes
+    /// are allowed, and a real round trip through a gofer.
+    #[test]
+    fn xattr_requests_are_checked() {
+        use abi::hypercall::XattrOp;
+        let dir = std::env::temp_dir().join(format!("rvisor-hc-xattr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("w")).unwrap();
+        std::fs::write(dir.join("w/f"), b"").unwrap();
+        std::fs::write(dir.join("ro"), b"").unwrap();
+        let e = |x: i32| -i64::from(x);
+        let x = |s: &Service, op: u64, req: &[u8], buf: u64, len: u64, flags: u64| {
+            s.mem.write(0x2000, req).unwrap();
+            call(s, Nr::HostXattr as u64, [op, 0x2000, req.len() as u64, buf, len, flags])
+        };
+        // No gofer: host files have no xattrs to offer.
+        let s = service();
+        assert_eq!(x(&s, XattrOp::Get as u64, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EOPNOTSUPP));
+
+        let (vmm_end, gofer_end) = gofer::seqpacket_pair().unwrap();
+        let root = std::os::fd::OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        let server = std::thread::spawn(move || gofer::serve(gofer_end, root, &gofer::Config::default()));
+        let s = service().writable_trees(&["/w".into()]).with_gofer(crate::files::GoferFiles::connect(vmm_end, None).unwrap());
+        let (get, set, list, remove) = (XattrOp::Get as u64, XattrOp::Set as u64, XattrOp::List as u64, XattrOp::Remove as u64);
+        s.mem.write(0x4000, b"blue").unwrap();
+        let r = x(&s, set, b"/w/f\0user.color", 0x4000, 4, 0);
+        if r == e(libc::EOPNOTSUPP) {
+            eprintln!("skipping: {} has no user xattrs", dir.display());
+        } else {
+            assert_eq!(r, 0);
+            assert_eq!(x(&s, get, b"/w/f\0user.color", 0x3000, 64, 0), 4);
+            let mut v = [0u8; 4];
+            s.mem.read(0x3000, &mut v).unwrap();
+            assert_eq!(&v, b"blue");
+            // Too small a buffer, one outside guest memory.
+            assert_eq!(x(&s, get, b"/w/f\0user.color", 0x3000, 3, 0), e(libc::ERANGE));
+            assert_eq!(x(&s, get, b"/w/f\0user.color", u64::MAX - 2, 64, 0), e(libc::EFAULT));
+            assert_eq!(x(&s, list, b"/w/f", 0x3000, 64, 0), 11);
+            let mut l = [0u8; 11];
+            s.mem.read(0x3000, &mut l).unwrap();
+            assert_eq!(&l, b"user.color\0");
+            assert_eq!(x(&s, set, b"/w/f\0user.color", 0x4000, 4, libc::XATTR_CREATE as u64), e(libc::EEXIST));
+            assert_eq!(x(&s, remove, b"/w/f\0user.color", 0, 0, 0), 0);
+            assert_eq!(x(&s, get, b"/w/f\0user.color", 0x3000, 64, 0), e(libc::ENODATA));
+            // The writable tree's own directory may change its attributes.
+            assert_eq!(x(&s, set, b"/w\0user.d", 0x4000, 4, 0), 0);
+            let (p, n) = (std::ffi::CString::new(dir.join("w").into_os_string().into_encoded_bytes()).unwrap(), c"user.d");
+            let mut v = [0u8; 8];
+            // SAFETY: NUL-terminated strings and a buffer of the length passed.
+            let got = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+            assert_eq!((got, &v[..4]), (4, &b"blue"[..]), "the host directory holds the attribute");
+        }
+        // Outside the writable trees: reads only.
+        assert_eq!(x(&s, set, b"/ro\0user.a", 0x4000, 4, 0), e(libc::EROFS));
+        assert_eq!(x(&s, remove, b"/ro\0user.a", 0, 0, 0), e(libc::EROFS));
+        assert_eq!(x(&s, set, b"/w/../ro\0user.a", 0x4000, 4, 0), e(libc::EROFS));
+        // Malformed requests.
+        assert_eq!(x(&s, 0, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, 99, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"/w/f", 0x3000, 64, 0), e(libc::ERANGE));
+        assert_eq!(x(&s, get, b"/w/f\0", 0x3000, 64, 0), e(libc::ERANGE));
+        assert_eq!(x(&s, list, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"/w/f\0user.a\0b", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"/w/f\0user.a", 0x3000, 64, 1), e(libc::EINVAL));
+        assert_eq!(x(&s, set, b"/w/f\0user.a", 0x4000, 4, 3), e(libc::EINVAL));
+        assert_eq!(x(&s, set, b"/w/f\0user.a", 0x4000, 65537, 0), e(libc::E2BIG));
+        let long = [b"/w/f\0user.".as_slice(), &[b'n'; 251]].concat();
+        assert_eq!(x(&s, get, &long, 0x3000, 64, 0), e(libc::ERANGE));
+        assert_eq!(call(&s, Nr::HostXattr as u64, [get, 0x2000, 1 << 20, 0x3000, 64, 0]), e(libc::ENAMETOOLONG));
+        assert_eq!(call(&s, Nr::HostXattr as u64, [get, u64::MAX - 2, 10, 0x3000, 64, 0]), e(libc::EFAULT));
+        // The gofer's own rules: other namespaces, `..` in a path.
+        assert_eq!(x(&s, get, b"/w/f\0trusted.a", 0x3000, 64, 0), e(libc::EOPNOTSUPP));
+        assert_eq!(x(&s, get, b"/w/../w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        drop(s);
+        server.join().unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn clock_is_written() {
         let s = service();

@@ -791,6 +791,28 @@ mod tests {
         assert_eq!(p[0].args, "sh -c sleep 5");
     }
 
+    /// Bind mounts are revalidated (the host may change them), the root
+    /// keeps the sentry's caches.
+    #[test]
+    fn bind_mounts_revalidate_and_the_root_does_not() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs", "readonly": true},
+            "mounts": [
+                {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "rw"]},
+                {"destination": "/conf", "type": "none", "source": "/srv/conf", "options": ["bind", "ro"]},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
+            ]
+        }))
+        .unwrap();
+        let m = sentry_mounts(&spec, false);
+        let opts = |dest: &str| m.iter().find(|x| x.dest == dest).map(|x| (x.kind.as_str(), x.options.as_str()));
+        assert_eq!(opts("/"), Some(("host", "ro")));
+        assert_eq!(opts("/data"), Some(("host", "revalidate")));
+        assert_eq!(opts("/conf"), Some(("host", "ro,revalidate")));
+        assert_eq!(opts("/tmp"), Some(("tmpfs", "size=1048576")));
+    }
+
     #[test]
     fn secure_join_stays_inside() {
         let d = std::env::temp_dir().join(format!("rvisor-sj-{}", std::process::id()));
