@@ -1042,6 +1042,14 @@ mod tests {
             self.calls.fetch_add(1, Ordering::Relaxed);
             self.inner.readdir()
         }
+        fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.get_xattr(name)
+        }
+        fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.list_xattr()
+        }
         fn as_any(&self) -> &dyn core::any::Any {
             self
         }
@@ -1288,6 +1296,43 @@ mod tests {
         assert_eq!(f.seek(0, 0), Ok(0));
         assert_eq!(f.getdents(&mut [0u8; 8]), Err(Errno::EINVAL));
         assert_eq!(w.root.open(O_PATH).unwrap().getdents(&mut buf), Err(Errno::EBADF));
+    }
+
+    /// A lower file's user.* xattrs show through (one lower listing, then
+    /// cached), are copied up with it, and changes never reach the lower.
+    #[test]
+    fn lower_xattrs_show_and_copy_up() {
+        let w = world();
+        let lp = w.lower.root_inode().child("etc").unwrap().child("passwd").unwrap();
+        lp.set_xattr("user.a", Some(b"1"), 0).unwrap();
+        lp.set_xattr("user.b", Some(b"2"), 0).unwrap();
+        lp.set_xattr("trusted.t", Some(b"t"), 0).unwrap();
+        let p = walk(&w.root, "etc/passwd").unwrap();
+        let before = w.calls();
+        let mut l = p.list_xattr().unwrap();
+        l.sort();
+        assert_eq!(l, ["user.a", "user.b"]);
+        assert_eq!(p.list_xattr().unwrap().len(), 2);
+        assert_eq!(w.calls(), before + 1, "the lower listing is asked once");
+        assert_eq!(p.get_xattr("user.a").unwrap(), b"1");
+        assert_eq!(p.get_xattr("user.zz"), Err(Errno::ENODATA));
+        assert_eq!(p.get_xattr("trusted.t"), Err(Errno::ENODATA));
+        // Removing one copies the file up with the others.
+        p.set_xattr("user.b", None, 0).unwrap();
+        let up = upper_at(&w, "etc/passwd").unwrap();
+        assert_eq!(up.list_xattr().unwrap(), ["user.a"]);
+        assert_eq!(up.get_xattr("user.a").unwrap(), b"1");
+        assert_eq!(p.set_xattr("user.b", None, 0), Err(Errno::ENODATA));
+        assert_eq!(read_all(&p), b"root:x:0:0");
+        let mut l = lp.list_xattr().unwrap();
+        l.sort();
+        assert_eq!(l, ["trusted.t", "user.a", "user.b"], "the lower is unchanged");
+        // A copy-up for another reason (a chmod) also takes them along.
+        let h = walk(&w.root, "etc/hosts").unwrap();
+        w.lower.root_inode().child("etc").unwrap().child("hosts").unwrap().set_xattr("user.h", Some(b"h"), 0).unwrap();
+        h.setattr(&SetAttr { mode: Some(0o640), ..SetAttr::default() }).unwrap();
+        assert_eq!(upper_at(&w, "etc/hosts").unwrap().get_xattr("user.h").unwrap(), b"h");
+        assert_eq!(h.get_xattr("user.h").unwrap(), b"h");
     }
 
     #[test]
