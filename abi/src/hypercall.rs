@@ -28,6 +28,8 @@ pub const MAX_IO_BYTES: u64 = 64 << 20;
 pub const MAX_PATH: u64 = 4096;
 /// Longest console message.
 pub const MAX_CONSOLE: u64 = 64 << 10;
+/// Most components (so stats) of one [`Nr::HostWalkStat`].
+pub const MAX_WALK_STATS: usize = 256;
 /// Most return addresses in a panic backtrace.
 pub const MAX_BACKTRACE: u64 = 64;
 
@@ -169,6 +171,12 @@ numbers! {
     /// NUL-terminated names (ERANGE if too small), or holds the value to
     /// set. Returns the bytes of value or list.
     HostXattr = 37,
+    /// lstat of every component of an absolute host path, one walk:
+    /// (path_gpa, path_len, out_gpa of an array of linux::Stat, its
+    /// length). Returns `n | stop << 16`: the first `n` components'
+    /// stats were written, and `stop` is 0 if all of them were, else the
+    /// errno of component `n` (a failing first component is `-errno`).
+    HostWalkStat = 38,
     /// The init program is loaded; the sandbox waits for `start`: (0 or
     /// -errno, msg_gpa, msg_len). Non-blocking.
     Ready = 40,

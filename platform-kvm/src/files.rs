@@ -181,6 +181,21 @@ impl GoferFiles {
         }
     }
 
+    /// lstat(2) of every component of `path` in one gofer walk: the
+    /// stats of the components that worked and the errno that stopped
+    /// the walk (0 if none); a first component that fails is an error.
+    pub fn walk_stat(&self, path: &[u8]) -> Res<(Vec<Stat>, i32)> {
+        let names = components(path)?.iter().map(|n| n.to_vec()).collect::<Vec<_>>();
+        if names.is_empty() {
+            return Err(libc::EINVAL);
+        }
+        let mut c = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        match Self::call(&mut c, &Request::WalkStat { fid: ROOT, names })?.reply {
+            Reply::WalkStat { stats, stop } => Ok((stats.iter().map(|s| self.host_stat(s)).collect(), stop)),
+            _ => Err(libc::EIO),
+        }
+    }
+
     /// readlink(2) of `path`.
     pub fn readlink(&self, path: &[u8]) -> Res<Vec<u8>> {
         self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::Readlink { fid })?.reply {

@@ -53,7 +53,15 @@ pub struct HostInode {
     writable: bool,
     /// Lookups ask the host every time (see the module docs).
     revalidate: bool,
+    /// The stat the lookup that made this inode got, with the system
+    /// call epoch and time it was taken: it answers `stat` within the
+    /// same call (a walk then a stat is one host round trip, not two).
+    fresh: Mutex<Option<(u64, u64, Stat)>>,
 }
+
+/// How long a lookup's stat may answer for the inode (also bounded by
+/// the system call it was taken in).
+const FRESH_NS: u64 = 1_000_000;
 
 /// The container's user namespace maps ((container, host, count) ranges
 /// for uids, then gids): host files carry host ids, the sandbox sees and
@@ -121,7 +129,30 @@ impl HostInode {
     /// path is taken for a directory whose lookups fail with ENOENT.
     pub fn at(path: &str, writable: bool, revalidate: bool) -> Arc<dyn Inode> {
         let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
-        Arc::new(HostInode { path: path.into(), kind, writable, revalidate })
+        Arc::new(HostInode::new(path.into(), kind, writable, revalidate, None))
+    }
+
+    fn new(path: String, kind: Kind, writable: bool, revalidate: bool, st: Option<Stat>) -> HostInode {
+        let fresh = st.map(|st| (crate::vfs::epoch(), crate::kernel::clock::monotonic_ns(), st));
+        HostInode { path, kind, writable, revalidate, fresh: Mutex::new(fresh) }
+    }
+
+    /// The lookup's stat, if it is still this system call's.
+    fn fresh_stat(&self) -> Option<Stat> {
+        let mut f = self.fresh.lock();
+        match *f {
+            Some((epoch, at, st)) if epoch == crate::vfs::epoch() && crate::kernel::clock::monotonic_ns().wrapping_sub(at) < FRESH_NS => Some(st),
+            Some(_) => {
+                *f = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// This inode (or, for a directory, its entries) changed.
+    fn changed(&self) {
+        *self.fresh.lock() = None;
     }
 
     fn check_writable(&self) -> Result<(), Errno> {
@@ -132,17 +163,19 @@ impl HostInode {
         }
     }
 
+    /// The path of `name` in this directory, about to be changed.
     fn dir_child(&self, name: &str) -> Result<String, Errno> {
         if self.kind != Kind::Dir {
             return Err(Errno::ENOTDIR);
         }
         self.check_writable()?;
+        self.changed();
         Ok(self.child(name))
     }
 
     fn new_child(&self, path: String) -> Result<Arc<dyn Inode>, Errno> {
         let st = host::stat_path(&path, true)?;
-        Ok(Arc::new(HostInode { path, kind: Kind::from_mode(st.st_mode), writable: self.writable, revalidate: self.revalidate }))
+        Ok(Arc::new(HostInode::new(path, Kind::from_mode(st.st_mode), self.writable, self.revalidate, Some(st))))
     }
 
     fn child(&self, name: &str) -> String {
@@ -157,6 +190,9 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
+        if let Some(st) = self.fresh_stat() {
+            return Ok(to_container(st));
+        }
         host::stat_path(&self.path, true).map(to_container)
     }
 
@@ -172,7 +208,7 @@ impl Inode for HostInode {
         let (writable, revalidate) = (self.writable, self.revalidate);
         if !revalidate {
             if let Some(kind) = KIND_CACHE.lock().get(&path).copied() {
-                return Ok(Arc::new(HostInode { path, kind, writable, revalidate }));
+                return Ok(Arc::new(HostInode::new(path, kind, writable, revalidate, None)));
             }
         }
         let st = host::stat_path(&path, true)?;
@@ -184,7 +220,50 @@ impl Inode for HostInode {
             }
             c.insert(path.clone(), kind);
         }
-        Ok(Arc::new(HostInode { path, kind, writable, revalidate }))
+        Ok(Arc::new(HostInode::new(path, kind, writable, revalidate, Some(st))))
+    }
+
+    /// Revalidating mounts walk several components in one host round
+    /// trip (one gofer walk); each inode made keeps its stat for the rest
+    /// of the system call.
+    fn lookup_path(&self, names: &[&str]) -> Option<(Vec<Arc<dyn Inode>>, Option<Errno>)> {
+        if !self.revalidate || self.kind != Kind::Dir || names.is_empty() {
+            return None;
+        }
+        let mut path = self.path.clone();
+        for n in names {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(n);
+        }
+        // The host walks from its root: a stat for each component of
+        // this directory's own path comes first.
+        let skip = self.path.split('/').filter(|c| !c.is_empty()).count();
+        if skip + names.len() > abi::hypercall::MAX_WALK_STATS {
+            return None;
+        }
+        let mut stats = vec![Stat::default(); skip + names.len()];
+        let (n, stop) = match host::walk_stat(&path, &mut stats) {
+            Ok(r) => r,
+            // No gofer to walk with: one lookup at a time.
+            Err(Errno::ENOSYS) => return None,
+            Err(e) => return Some((Vec::new(), Some(e))),
+        };
+        if n < skip {
+            // This directory itself is gone.
+            return Some((Vec::new(), Some(stop.unwrap_or(Errno::ENOENT))));
+        }
+        let mut found: Vec<Arc<dyn Inode>> = Vec::with_capacity(n - skip);
+        let mut p = self.path.clone();
+        for (name, st) in names.iter().zip(&stats[skip..n]) {
+            if !p.ends_with('/') {
+                p.push('/');
+            }
+            p.push_str(name);
+            found.push(Arc::new(HostInode::new(p.clone(), Kind::from_mode(st.st_mode), self.writable, true, Some(*st))));
+        }
+        Some((found, stop))
     }
 
     fn readlink(&self) -> Result<String, Errno> {
@@ -255,6 +334,7 @@ impl Inode for HostInode {
     fn link(&self, name: &str, target: &Arc<dyn Inode>) -> Result<(), Errno> {
         let path = self.dir_child(name)?;
         let t = target.as_any().downcast_ref::<HostInode>().ok_or(Errno::EXDEV)?;
+        t.changed();
         host::path_op(PathOp::Link, &t.path, &path, 0).map(|_| ())
     }
 
@@ -279,6 +359,7 @@ impl Inode for HostInode {
 
     fn setattr(&self, a: &crate::vfs::SetAttr) -> Result<(), Errno> {
         self.check_writable()?;
+        self.changed();
         if let Some(size) = a.size {
             host::path_op(PathOp::Truncate, &self.path, "", size)?;
         }
@@ -328,6 +409,7 @@ impl Inode for HostInode {
             xattr::Ns::Unstored => return Err(Errno::EOPNOTSUPP),
         }
         self.check_writable()?;
+        self.changed();
         match value {
             Some(v) => {
                 // The VMM reads the value through its guest-physical address.

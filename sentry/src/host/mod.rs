@@ -231,6 +231,25 @@ pub fn stat_path(path: &str, nofollow: bool) -> Result<Stat, Errno> {
     Ok(st)
 }
 
+/// lstat of every component of an absolute host path in one exit:
+/// fills `out` from the start and returns how many components worked and
+/// the errno that stopped the walk (None: all of them). A first
+/// component that fails is an error.
+pub fn walk_stat(path: &str, out: &mut [Stat]) -> Result<(usize, Option<Errno>), Errno> {
+    let r = call(Nr::HostWalkStat, [gpa_of(path.as_ptr()), path.len() as u64, gpa_of(out.as_ptr()), out.len() as u64, 0, 0]);
+    // The VMM wrote into `out` (exclusively borrowed) through its address.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let r = result(r)?;
+    let n = ((r & 0xffff) as usize).min(out.len());
+    for st in out[..n].iter_mut() {
+        // SAFETY: a live exclusive reference the VMM wrote through its
+        // guest-physical address; the volatile read makes the compiler see it.
+        *st = unsafe { core::ptr::read_volatile(st) };
+    }
+    let stop = (r >> 16) as i32;
+    Ok((n, (stop != 0).then(|| Errno::from_host(-i64::from(stop)))))
+}
+
 /// getdents64 into a sentry buffer.
 pub fn getdents(h: u64, buf: &mut [u8]) -> Result<usize, Errno> {
     let r = result(call(Nr::HostGetdents, [h, gpa_of(buf.as_ptr()), buf.len() as u64, 0, 0, 0]))?;

@@ -130,10 +130,34 @@ pub fn resolve_parent(start: &Location, path: &str, creds: &Creds) -> Result<(Lo
     Ok((d, name.into(), trailing))
 }
 
+/// The run of plain names at the start of `comps` (below the directory
+/// at `dir`) that one `Inode::lookup_path` may resolve: no `.`, `..`,
+/// over-long name, or mount point on the way.
+fn batchable<'a>(dir: &str, comps: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut p = String::from(dir);
+    for (j, &c) in comps.iter().enumerate() {
+        if c == "." || c == ".." || c.len() > NAME_MAX {
+            break;
+        }
+        p = child_path(&p, c);
+        if j > 0 && mounted_at(&p).is_some() {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: &Creds) -> Result<Location, Errno> {
     let mut cur = if path.starts_with('/') { root()? } else { start };
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     let must_be_dir = path.ends_with('/');
+    // Inodes of the next components, looked up together by a filesystem
+    // where each lookup is a host round trip, and the errno of the first
+    // component it did not find.
+    let mut ahead: alloc::collections::VecDeque<Arc<dyn Inode>> = alloc::collections::VecDeque::new();
+    let mut ahead_stop: Option<Errno> = None;
     for (i, c) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
         if cur.inode.kind() != Kind::Dir {
@@ -153,7 +177,22 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: 
                 let p = child_path(&cur.path, name);
                 let inode = match mounted_at(&p) {
                     Some(m) => m,
-                    None => cur.inode.lookup(name)?,
+                    None => {
+                        if ahead.is_empty() && ahead_stop.is_none() {
+                            let names = batchable(&cur.path, &comps[i..]);
+                            if names.len() > 1 {
+                                if let Some((found, stop)) = cur.inode.lookup_path(&names) {
+                                    ahead.extend(found);
+                                    ahead_stop = stop;
+                                }
+                            }
+                        }
+                        match (ahead.pop_front(), ahead_stop) {
+                            (Some(inode), _) => inode,
+                            (None, Some(e)) => return Err(e),
+                            (None, None) => cur.inode.lookup(name)?,
+                        }
+                    }
                 };
                 if inode.kind() == Kind::Symlink && (!last || follow_last || must_be_dir) {
                     *links += 1;
