@@ -3,7 +3,9 @@
 //! `cargo run -p gofer --example fuzz_seeds -- gofer/fuzz/corpus/decode`.
 
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args_os().nth(1).ok_or_else(|| std::io::Error::other("usage: fuzz_seeds DIR"))?;
+    let dir = std::env::args_os()
+        .nth(1)
+        .ok_or_else(|| std::io::Error::other("usage: fuzz_seeds DIR"))?;
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
     let seeds = gofer::fuzzing::seeds();

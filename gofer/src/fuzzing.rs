@@ -167,7 +167,8 @@ pub fn corpus(seed: u64, count: usize) -> impl Iterator<Item = Vec<u8>> {
             }
             // Random bytes behind a plausible header of any kind.
             6 => {
-                let len = HEADER_LEN + [rng.below(16), rng.below(300), rng.below(5000)][rng.below(3)];
+                let len =
+                    HEADER_LEN + [rng.below(16), rng.below(300), rng.below(5000)][rng.below(3)];
                 buf = rng.bytes(len);
                 buf[4..6].copy_from_slice(&VERSION.to_le_bytes());
                 let kind = [rng.below(24) as u16, 0x8000 + rng.below(16) as u16][rng.below(2)];
@@ -195,7 +196,10 @@ pub fn corpus(seed: u64, count: usize) -> impl Iterator<Item = Vec<u8>> {
                     }
                     .encode(9),
                     _ => {
-                        let mut b = Reply::Readlink { target: vec![b'x'; PATH_MAX] }.encode(9);
+                        let mut b = Reply::Readlink {
+                            target: vec![b'x'; PATH_MAX],
+                        }
+                        .encode(9);
                         b.resize(MAX_MSG + over, 0);
                         fix_len(&mut b);
                         b

@@ -1139,7 +1139,8 @@ impl Reply {
             },
             kind::R_LIST_XATTR => {
                 let n = r.count(XATTR_SIZE_MAX, 4, "xattr list")?;
-                let names: Vec<Vec<u8>> = (0..n).map(|_| r.xattr_name()).collect::<Result<_, _>>()?;
+                let names: Vec<Vec<u8>> =
+                    (0..n).map(|_| r.xattr_name()).collect::<Result<_, _>>()?;
                 // As listxattr(2) returns them: each name and its NUL.
                 if names.iter().map(|n| n.len() + 1).sum::<usize>() > XATTR_SIZE_MAX {
                     return Err(ProtoError::TooBig("xattr list"));

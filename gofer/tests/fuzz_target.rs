@@ -10,7 +10,11 @@ use gofer::protocol::{ProtoError, Reply, Request, XATTR_SIZE_MAX};
 #[test]
 fn every_seed_decodes_and_round_trips() {
     for s in seeds() {
-        assert_eq!(decode_target(&s), 1, "a seed decodes as exactly one of request or reply");
+        assert_eq!(
+            decode_target(&s),
+            1,
+            "a seed decodes as exactly one of request or reply"
+        );
     }
 }
 
@@ -29,7 +33,10 @@ fn the_target_survives_the_corpus() {
     assert_eq!(inputs, 200_000);
     // The corpus reaches both sides of the decoders: it must not be all
     // garbage, nor all valid.
-    assert!(decoded > 20_000 && refused > 20_000, "decoded {decoded}, refused {refused}");
+    assert!(
+        decoded > 20_000 && refused > 20_000,
+        "decoded {decoded}, refused {refused}"
+    );
 }
 
 #[test]
@@ -43,12 +50,31 @@ fn the_corpus_is_deterministic() {
 /// The limits the corpus aims at are the decoders' (value, list, message).
 #[test]
 fn sizes_just_over_the_limits_are_refused() {
-    let value = |n| Request::SetXattr { fid: 1, name: b"user.v".to_vec(), value: vec![1; n], flags: 0 }.encode(1);
+    let value = |n| {
+        Request::SetXattr {
+            fid: 1,
+            name: b"user.v".to_vec(),
+            value: vec![1; n],
+            flags: 0,
+        }
+        .encode(1)
+    };
     assert!(Request::decode(&value(XATTR_SIZE_MAX)).is_ok());
-    assert_eq!(Request::decode(&value(XATTR_SIZE_MAX + 1)), Err(ProtoError::TooBig("xattr value")));
+    assert_eq!(
+        Request::decode(&value(XATTR_SIZE_MAX + 1)),
+        Err(ProtoError::TooBig("xattr value"))
+    );
     // 256 names of 255 bytes and a NUL each are 64 KiB exactly.
-    let list = |n| Reply::ListXattr { names: vec![vec![b'u'; 255]; n] }.encode(1);
+    let list = |n| {
+        Reply::ListXattr {
+            names: vec![vec![b'u'; 255]; n],
+        }
+        .encode(1)
+    };
     assert!(Reply::decode(&list(256)).is_ok());
-    assert_eq!(Reply::decode(&list(257)), Err(ProtoError::TooBig("xattr list")));
+    assert_eq!(
+        Reply::decode(&list(257)),
+        Err(ProtoError::TooBig("xattr list"))
+    );
     assert_eq!(decode_target(&list(257)), 0);
 }

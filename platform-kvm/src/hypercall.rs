@@ -665,7 +665,7 @@ impl Service {
         }
         let (buf, buf_len, flags) = (a[3], a[4], a[5]);
         let flags_ok = match op {
-            XattrOp::Set => matches!(flags, 0 | 1 | 2),
+            XattrOp::Set => [0, libc::XATTR_CREATE, libc::XATTR_REPLACE].map(|f| f as u64).contains(&flags),
             _ => flags == 0,
         };
         if !flags_ok {
@@ -1018,6 +1018,50 @@ mod tests {
         // Relative paths are refused here too.
         s.mem.write(0x2000, b"relative").unwrap();
         assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 8, 0, 0, 0]), -i64::from(libc::EINVAL));
+        drop(s);
+        server.join().unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// HostWalkStat: the stats along a path in one gofer walk, where it
+    /// stopped and why; bad arrays and paths are refused.
+    #[test]
+    fn walk_stat_reports_each_component() {
+        let dir = std::env::temp_dir().join(format!("rvisor-hc-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("a/b/f"), b"12345").unwrap();
+        std::os::unix::fs::symlink("/", dir.join("a/l")).unwrap();
+        let e = |x: i32| -i64::from(x);
+        let w = |s: &Service, path: &[u8], max: u64| {
+            s.mem.write(0x2000, path).unwrap();
+            call(s, Nr::HostWalkStat as u64, [0x2000, path.len() as u64, 0x4000, max, 0, 0])
+        };
+        assert_eq!(w(&service(), b"/a/b", 4), e(libc::ENOSYS), "no gofer: the sentry walks one lookup at a time");
+        let (vmm_end, gofer_end) = gofer::seqpacket_pair().unwrap();
+        let root = std::os::fd::OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        let server = std::thread::spawn(move || gofer::serve(gofer_end, root, &gofer::Config::default()));
+        let s = service().with_gofer(crate::files::GoferFiles::connect(vmm_end, None).unwrap());
+        let stat = |i: u64| s.mem.read_obj::<Stat>(0x4000 + i * std::mem::size_of::<Stat>() as u64).unwrap();
+        assert_eq!(w(&s, b"/a/b/f", 3), 3);
+        assert_eq!((stat(0).st_mode & libc::S_IFMT, stat(1).st_mode & libc::S_IFMT), (libc::S_IFDIR, libc::S_IFDIR));
+        assert_eq!((stat(2).st_mode & libc::S_IFMT, stat(2).st_size), (libc::S_IFREG, 5));
+        // Stopped at the third component, by ENOENT; through a file, ENOTDIR;
+        // a symlink is a component, never followed.
+        assert_eq!(w(&s, b"/a/b/nope/x", 4), 2 | i64::from(libc::ENOENT) << 16);
+        assert_eq!(w(&s, b"/a/b/f/x", 4), 3 | i64::from(libc::ENOTDIR) << 16);
+        assert_eq!(w(&s, b"/a/l", 4), 2);
+        assert_eq!(stat(1).st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(w(&s, b"/a/l/etc", 4) & 0xffff, 2);
+        assert_eq!(w(&s, b"/nope/a", 4), e(libc::ENOENT));
+        // Arrays too small, empty or too large; bad paths and addresses.
+        assert_eq!(w(&s, b"/a/b/f", 2), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/a", 0), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/a", 1 << 20), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/", 4), e(libc::EINVAL));
+        assert_eq!(w(&s, b"a/b", 4), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/a/../a", 4), e(libc::EINVAL));
+        assert_eq!(call(&s, Nr::HostWalkStat as u64, [0x2000, 2, u64::MAX - 8, 4, 0, 0]), e(libc::EFAULT));
         drop(s);
         server.join().unwrap().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

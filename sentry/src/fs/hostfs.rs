@@ -226,7 +226,7 @@ impl Inode for HostInode {
     /// Revalidating mounts walk several components in one host round
     /// trip (one gofer walk); each inode made keeps its stat for the rest
     /// of the system call.
-    fn lookup_path(&self, names: &[&str]) -> Option<(Vec<Arc<dyn Inode>>, Option<Errno>)> {
+    fn lookup_path(&self, names: &[&str]) -> Option<crate::vfs::Found> {
         if !self.revalidate || self.kind != Kind::Dir || names.is_empty() {
             return None;
         }

@@ -130,6 +130,10 @@ pub struct Creator {
     pub gid: u32,
 }
 
+/// What `Inode::lookup_path` found: the inodes of the leading components,
+/// and the errno of the first component not found (None: all were).
+pub type Found = (Vec<Arc<dyn Inode>>, Option<Errno>);
+
 /// An inode. Operations a filesystem lacks get Linux's answer by default
 /// (EROFS for mutations of read-only filesystems, ENOTDIR for directory
 /// operations on non-directories...).
@@ -148,7 +152,7 @@ pub trait Inode: Send + Sync {
     /// are host round trips and that can batch them: the inodes of the
     /// leading components found, and the errno of the first one that was
     /// not (None: all found). None: no cheaper way than `lookup` each.
-    fn lookup_path(&self, _names: &[&str]) -> Option<(Vec<Arc<dyn Inode>>, Option<Errno>)> {
+    fn lookup_path(&self, _names: &[&str]) -> Option<Found> {
         None
     }
     /// The target of a symlink.
