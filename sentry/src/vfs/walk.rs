@@ -331,7 +331,7 @@ mod tests {
         mount("/a/m", other.root());
         let creds = Creds::default();
         let start = super::root().unwrap();
-        let mut go = |path: &str| {
+        let go = |path: &str| {
             log.lock().clear();
             let r = resolve(&start, path, true, &creds).map(|l| l.path);
             (r, core::mem::take(&mut *log.lock()))
