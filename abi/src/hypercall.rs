@@ -28,6 +28,8 @@ pub const MAX_IO_BYTES: u64 = 64 << 20;
 pub const MAX_PATH: u64 = 4096;
 /// Longest console message.
 pub const MAX_CONSOLE: u64 = 64 << 10;
+/// Most components (so stats) of one [`Nr::HostWalkStat`].
+pub const MAX_WALK_STATS: usize = 256;
 /// Most return addresses in a panic backtrace.
 pub const MAX_BACKTRACE: u64 = 64;
 
@@ -164,6 +166,19 @@ numbers! {
     HostStatfs = 35,
     /// A socket operation: (op as [`crate::net::NetOp`], handle, a, b, c, d).
     Net = 36,
+    /// An extended attribute of an absolute host path, not following a
+    /// final symlink: (op as [`XattrOp`], req_gpa, req_len, buf_gpa,
+    /// buf_len, flags). The request is the path, a NUL and the attribute
+    /// name (no name for `List`); the buffer receives the value or the
+    /// NUL-terminated names (ERANGE if too small), or holds the value to
+    /// set. Returns the bytes of value or list.
+    HostXattr = 37,
+    /// lstat of every component of an absolute host path, one walk:
+    /// (path_gpa, path_len, out_gpa of an array of linux::Stat, its
+    /// length). Returns `n | stop << 16`: the first `n` components'
+    /// stats were written, and `stop` is 0 if all of them were, else the
+    /// errno of component `n` (a failing first component is `-errno`).
+    HostWalkStat = 38,
     /// The init program is loaded; the sandbox waits for `start`: (0 or
     /// -errno, msg_gpa, msg_len). Non-blocking.
     Ready = 40,
@@ -210,6 +225,33 @@ impl PathOp {
             7 => PathOp::Chown,
             8 => PathOp::Utimens,
             9 => PathOp::Truncate,
+            _ => return None,
+        })
+    }
+}
+
+/// Sub-operations of [`Nr::HostXattr`].
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrOp {
+    /// lgetxattr into the buffer.
+    Get = 1,
+    /// lsetxattr from the buffer; flags = 0, XATTR_CREATE or XATTR_REPLACE.
+    Set = 2,
+    /// llistxattr into the buffer.
+    List = 3,
+    /// lremovexattr.
+    Remove = 4,
+}
+
+impl XattrOp {
+    /// Decodes a raw value.
+    pub fn from_u64(v: u64) -> Option<XattrOp> {
+        Some(match v {
+            1 => XattrOp::Get,
+            2 => XattrOp::Set,
+            3 => XattrOp::List,
+            4 => XattrOp::Remove,
             _ => return None,
         })
     }

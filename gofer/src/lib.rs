@@ -11,6 +11,7 @@
 //! * [`client`]: the blocking client the VMM uses.
 //! * [`confine`]: mount namespace, `pivot_root` and capability drop, to be run
 //!   in the gofer process before serving.
+//! * [`fuzzing`]: the decoders' fuzz target and a deterministic corpus for it.
 //!
 //! A gofer process, as the CLI is expected to run it:
 //!
@@ -36,6 +37,7 @@
 pub mod client;
 pub mod confine;
 mod error;
+pub mod fuzzing;
 mod procfs;
 pub mod protocol;
 pub mod seccomp;

@@ -30,7 +30,8 @@
 //!   or `..` (the sentry resolves `..` itself);
 //! * symlink targets are 1..=[`PATH_MAX`] bytes without NUL;
 //! * xattr names are 1..=[`NAME_MAX`] bytes without NUL, values at most
-//!   [`XATTR_SIZE_MAX`] bytes;
+//!   [`XATTR_SIZE_MAX`] bytes, and a list of names at most
+//!   [`XATTR_SIZE_MAX`] bytes as `listxattr(2)` would return it;
 //! * a walk has at most [`MAX_WALK`] names;
 //! * counts are also bounded by the bytes left, so a forged count cannot make
 //!   the decoder allocate more than the message holds;
@@ -1138,7 +1139,12 @@ impl Reply {
             },
             kind::R_LIST_XATTR => {
                 let n = r.count(XATTR_SIZE_MAX, 4, "xattr list")?;
-                let names = (0..n).map(|_| r.xattr_name()).collect::<Result<_, _>>()?;
+                let names: Vec<Vec<u8>> =
+                    (0..n).map(|_| r.xattr_name()).collect::<Result<_, _>>()?;
+                // As listxattr(2) returns them: each name and its NUL.
+                if names.iter().map(|n| n.len() + 1).sum::<usize>() > XATTR_SIZE_MAX {
+                    return Err(ProtoError::TooBig("xattr list"));
+                }
                 Reply::ListXattr { names }
             }
             k => return Err(ProtoError::UnknownKind(k)),

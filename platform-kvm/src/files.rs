@@ -181,6 +181,21 @@ impl GoferFiles {
         }
     }
 
+    /// lstat(2) of every component of `path` in one gofer walk: the
+    /// stats of the components that worked and the errno that stopped
+    /// the walk (0 if none); a first component that fails is an error.
+    pub fn walk_stat(&self, path: &[u8]) -> Res<(Vec<Stat>, i32)> {
+        let names = components(path)?.iter().map(|n| n.to_vec()).collect::<Vec<_>>();
+        if names.is_empty() {
+            return Err(libc::EINVAL);
+        }
+        let mut c = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        match Self::call(&mut c, &Request::WalkStat { fid: ROOT, names })?.reply {
+            Reply::WalkStat { stats, stop } => Ok((stats.iter().map(|s| self.host_stat(s)).collect(), stop)),
+            _ => Err(libc::EIO),
+        }
+    }
+
     /// readlink(2) of `path`.
     pub fn readlink(&self, path: &[u8]) -> Res<Vec<u8>> {
         self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::Readlink { fid })?.reply {
@@ -195,6 +210,35 @@ impl GoferFiles {
         self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::StatFs { fid })?.reply {
             Reply::StatFs { statfs: s } => Ok([s.fs_type, s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.namelen, s.frsize].map(|v| v as i64)),
             _ => Err(libc::EIO),
+        })
+    }
+
+    /// lgetxattr(2) of `path` (the gofer serves `user.*` only).
+    pub fn get_xattr(&self, path: &[u8], name: &[u8]) -> Res<Vec<u8>> {
+        self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::GetXattr { fid, name: name.to_vec() })?.reply {
+            Reply::GetXattr { value } => Ok(value),
+            _ => Err(libc::EIO),
+        })
+    }
+
+    /// llistxattr(2) of `path`: the names the gofer shows.
+    pub fn list_xattr(&self, path: &[u8]) -> Res<Vec<Vec<u8>>> {
+        self.with_fid(&components(path)?, |c, fid| match Self::call(c, &Request::ListXattr { fid })?.reply {
+            Reply::ListXattr { names } => Ok(names),
+            _ => Err(libc::EIO),
+        })
+    }
+
+    /// lsetxattr(2) (`value` Some, with XATTR_* `flags`) or
+    /// lremovexattr(2) (`value` None) of `path`.
+    pub fn change_xattr(&self, path: &[u8], name: &[u8], value: Option<&[u8]>, flags: u32) -> Res<()> {
+        self.with_fid(&components(path)?, |c, fid| {
+            let name = name.to_vec();
+            let req = match value {
+                Some(v) => Request::SetXattr { fid, name, value: v.to_vec(), flags },
+                None => Request::RemoveXattr { fid, name },
+            };
+            Self::call(c, &req).map(drop)
         })
     }
 

@@ -169,6 +169,14 @@ impl Service {
             && (self.allow_writes || (!path.split(|&b| b == b'/').any(|c| c == b"..") && self.writable.iter().any(|w| path.starts_with(w))))
     }
 
+    /// Whether the attributes of `path` (mode, owner, times, size,
+    /// xattrs) may change: as `may_write`, and also a writable tree's own
+    /// directory (chmod or setfattr of a volume's root; it is a mount
+    /// point, so it cannot be removed or renamed).
+    fn may_change_attrs(&self, path: &[u8]) -> bool {
+        self.may_write(path) || (self.files.is_some() && self.writable.iter().any(|w| path == &w[..w.len() - 1]))
+    }
+
     /// Lets the sentry change any file the gofer serves.
     pub fn allow_writes(mut self) -> Self {
         self.allow_writes = true;
@@ -285,6 +293,8 @@ impl Service {
             Nr::HostPathOp => self.path_op(a),
             Nr::HostHandleOp => self.handle_op(a[0], a[1], a[2], a[3]),
             Nr::HostStatfs => self.statfs(a[0], a[1], a[2]),
+            Nr::HostXattr => self.xattr(a),
+            Nr::HostWalkStat => self.walk_stat(a[0], a[1], a[2], a[3]),
             Nr::Net => {
                 let iovecs = |gpa, n| self.iovecs(gpa, n);
                 let insert = |fd| {
@@ -624,6 +634,90 @@ impl Service {
         Ok(0)
     }
 
+    /// The stats along a path, for the sentry's revalidating walks: one
+    /// gofer walk instead of one per component. Only with a gofer (the
+    /// sentry falls back to one lookup per component on ENOSYS).
+    fn walk_stat(&self, path_gpa: u64, len: u64, out: u64, max: u64) -> HcResult {
+        let path = self.read_path(path_gpa, len)?;
+        let files = self.files.as_ref().ok_or(libc::ENOSYS)?;
+        if max == 0 || max > hypercall::MAX_WALK_STATS as u64 {
+            return Err(libc::EINVAL);
+        }
+        let (stats, stop) = files.walk_stat(path.as_bytes())?;
+        // The array must hold a stat per component.
+        if stats.len() as u64 > max {
+            return Err(libc::EINVAL);
+        }
+        let size = std::mem::size_of::<Stat>() as u64;
+        for (i, st) in stats.iter().enumerate() {
+            self.mem.write_obj(out.wrapping_add(i as u64 * size), st).map_err(|_| libc::EFAULT)?;
+        }
+        Ok(stats.len() as u64 | (u64::from(stop.unsigned_abs()) << 16))
+    }
+
+    /// Host xattrs, only through the gofer (which serves `user.*` on
+    /// files and directories): without one the sandbox's host files have
+    /// none to show (EOPNOTSUPP, as a filesystem without xattrs). Changes
+    /// need the same right as any other change of `path`.
+    fn xattr(&self, a: &[u64; 6]) -> HcResult {
+        use hypercall::XattrOp;
+        const NAME_MAX: usize = 255;
+        const SIZE_MAX: u64 = 65536;
+        let op = XattrOp::from_u64(a[0]).ok_or(libc::EINVAL)?;
+        let req = self.read_bytes(a[1], a[2], hypercall::MAX_PATH + 1 + NAME_MAX as u64)?;
+        let (path, name) = match req.iter().position(|&b| b == 0) {
+            Some(i) => (&req[..i], &req[i + 1..]),
+            None => (&req[..], &[][..]),
+        };
+        if path.first() != Some(&b'/') || path.len() as u64 > hypercall::MAX_PATH || name.contains(&0) {
+            return Err(libc::EINVAL);
+        }
+        match op {
+            XattrOp::List if !name.is_empty() => return Err(libc::EINVAL),
+            XattrOp::List => {}
+            _ if name.is_empty() || name.len() > NAME_MAX => return Err(libc::ERANGE),
+            _ => {}
+        }
+        let (buf, buf_len, flags) = (a[3], a[4], a[5]);
+        let flags_ok = match op {
+            XattrOp::Set => [0, libc::XATTR_CREATE, libc::XATTR_REPLACE].map(|f| f as u64).contains(&flags),
+            _ => flags == 0,
+        };
+        if !flags_ok {
+            return Err(libc::EINVAL);
+        }
+        let files = self.files.as_ref().ok_or(libc::EOPNOTSUPP)?;
+        if matches!(op, XattrOp::Set | XattrOp::Remove) && !self.may_change_attrs(path) {
+            return Err(libc::EROFS);
+        }
+        let out = |data: &[u8]| -> HcResult {
+            if data.len() as u64 > buf_len {
+                return Err(libc::ERANGE);
+            }
+            self.mem.write(buf, data).map_err(|_| libc::EFAULT)?;
+            Ok(data.len() as u64)
+        };
+        match op {
+            XattrOp::Get => out(&files.get_xattr(path, name)?),
+            XattrOp::List => {
+                let mut list = Vec::new();
+                for n in files.list_xattr(path)? {
+                    list.extend_from_slice(&n);
+                    list.push(0);
+                }
+                out(&list)
+            }
+            XattrOp::Set => {
+                if buf_len > SIZE_MAX {
+                    return Err(libc::E2BIG);
+                }
+                let value = self.read_bytes(buf, buf_len, SIZE_MAX)?;
+                files.change_xattr(path, name, Some(&value), flags as u32).map(|()| 0)
+            }
+            XattrOp::Remove => files.change_xattr(path, name, None, 0).map(|()| 0),
+        }
+    }
+
     fn ready(&self, ret: u64, msg_gpa: u64, msg_len: u64) -> HcResult {
         if ret == 0 {
             self.control.set_ready(Ok(()));
@@ -643,7 +737,9 @@ impl Service {
         let path = self.read_path(a[1], a[2])?;
         let second = || self.read_path(a[3], a[4]);
         let arg = a[5];
-        if !self.may_write(path.as_bytes()) || (matches!(op, PathOp::Rename | PathOp::Link) && !self.may_write(second()?.as_bytes())) {
+        let attrs_only = matches!(op, PathOp::Chmod | PathOp::Chown | PathOp::Utimens | PathOp::Truncate);
+        let allowed = if attrs_only { self.may_change_attrs(path.as_bytes()) } else { self.may_write(path.as_bytes()) };
+        if !allowed || (matches!(op, PathOp::Rename | PathOp::Link) && !self.may_write(second()?.as_bytes())) {
             return Err(libc::EROFS);
         }
         match op {
@@ -937,6 +1033,129 @@ mod tests {
         // Relative paths are refused here too.
         s.mem.write(0x2000, b"relative").unwrap();
         assert_eq!(call(&s, Nr::HostPathOp as u64, [2, 0x2000, 8, 0, 0, 0]), -i64::from(libc::EINVAL));
+        drop(s);
+        server.join().unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// HostWalkStat: the stats along a path in one gofer walk, where it
+    /// stopped and why; bad arrays and paths are refused.
+    #[test]
+    fn walk_stat_reports_each_component() {
+        let dir = std::env::temp_dir().join(format!("rvisor-hc-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("a/b/f"), b"12345").unwrap();
+        std::os::unix::fs::symlink("/", dir.join("a/l")).unwrap();
+        let e = |x: i32| -i64::from(x);
+        let w = |s: &Service, path: &[u8], max: u64| {
+            s.mem.write(0x2000, path).unwrap();
+            call(s, Nr::HostWalkStat as u64, [0x2000, path.len() as u64, 0x4000, max, 0, 0])
+        };
+        assert_eq!(w(&service(), b"/a/b", 4), e(libc::ENOSYS), "no gofer: the sentry walks one lookup at a time");
+        let (vmm_end, gofer_end) = gofer::seqpacket_pair().unwrap();
+        let root = std::os::fd::OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        let server = std::thread::spawn(move || gofer::serve(gofer_end, root, &gofer::Config::default()));
+        let s = service().with_gofer(crate::files::GoferFiles::connect(vmm_end, None).unwrap());
+        let stat = |i: u64| s.mem.read_obj::<Stat>(0x4000 + i * std::mem::size_of::<Stat>() as u64).unwrap();
+        assert_eq!(w(&s, b"/a/b/f", 3), 3);
+        assert_eq!((stat(0).st_mode & libc::S_IFMT, stat(1).st_mode & libc::S_IFMT), (libc::S_IFDIR, libc::S_IFDIR));
+        assert_eq!((stat(2).st_mode & libc::S_IFMT, stat(2).st_size), (libc::S_IFREG, 5));
+        // Stopped at the third component, by ENOENT; through a file, ENOTDIR;
+        // a symlink is a component, never followed.
+        assert_eq!(w(&s, b"/a/b/nope/x", 4), 2 | i64::from(libc::ENOENT) << 16);
+        assert_eq!(w(&s, b"/a/b/f/x", 4), 3 | i64::from(libc::ENOTDIR) << 16);
+        assert_eq!(w(&s, b"/a/l", 4), 2);
+        assert_eq!(stat(1).st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(w(&s, b"/a/l/etc", 4) & 0xffff, 2);
+        assert_eq!(w(&s, b"/nope/a", 4), e(libc::ENOENT));
+        // Arrays too small, empty or too large; bad paths and addresses.
+        assert_eq!(w(&s, b"/a/b/f", 2), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/a", 0), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/a", 1 << 20), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/", 4), e(libc::EINVAL));
+        assert_eq!(w(&s, b"a/b", 4), e(libc::EINVAL));
+        assert_eq!(w(&s, b"/a/../a", 4), e(libc::EINVAL));
+        assert_eq!(call(&s, Nr::HostWalkStat as u64, [0x2000, 2, u64::MAX - 8, 4, 0, 0]), e(libc::EFAULT));
+        drop(s);
+        server.join().unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Xattr requests: every field checked, changes only where writes
+    /// are allowed, and a real round trip through a gofer.
+    #[test]
+    fn xattr_requests_are_checked() {
+        use abi::hypercall::XattrOp;
+        let dir = std::env::temp_dir().join(format!("rvisor-hc-xattr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("w")).unwrap();
+        std::fs::write(dir.join("w/f"), b"").unwrap();
+        std::fs::write(dir.join("ro"), b"").unwrap();
+        let e = |x: i32| -i64::from(x);
+        let x = |s: &Service, op: u64, req: &[u8], buf: u64, len: u64, flags: u64| {
+            s.mem.write(0x2000, req).unwrap();
+            call(s, Nr::HostXattr as u64, [op, 0x2000, req.len() as u64, buf, len, flags])
+        };
+        // No gofer: host files have no xattrs to offer.
+        let s = service();
+        assert_eq!(x(&s, XattrOp::Get as u64, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EOPNOTSUPP));
+
+        let (vmm_end, gofer_end) = gofer::seqpacket_pair().unwrap();
+        let root = std::os::fd::OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        let server = std::thread::spawn(move || gofer::serve(gofer_end, root, &gofer::Config::default()));
+        let s = service().writable_trees(&["/w".into()]).with_gofer(crate::files::GoferFiles::connect(vmm_end, None).unwrap());
+        let (get, set, list, remove) = (XattrOp::Get as u64, XattrOp::Set as u64, XattrOp::List as u64, XattrOp::Remove as u64);
+        s.mem.write(0x4000, b"blue").unwrap();
+        let r = x(&s, set, b"/w/f\0user.color", 0x4000, 4, 0);
+        if r == e(libc::EOPNOTSUPP) {
+            eprintln!("skipping: {} has no user xattrs", dir.display());
+        } else {
+            assert_eq!(r, 0);
+            assert_eq!(x(&s, get, b"/w/f\0user.color", 0x3000, 64, 0), 4);
+            let mut v = [0u8; 4];
+            s.mem.read(0x3000, &mut v).unwrap();
+            assert_eq!(&v, b"blue");
+            // Too small a buffer, one outside guest memory.
+            assert_eq!(x(&s, get, b"/w/f\0user.color", 0x3000, 3, 0), e(libc::ERANGE));
+            assert_eq!(x(&s, get, b"/w/f\0user.color", u64::MAX - 2, 64, 0), e(libc::EFAULT));
+            assert_eq!(x(&s, list, b"/w/f", 0x3000, 64, 0), 11);
+            let mut l = [0u8; 11];
+            s.mem.read(0x3000, &mut l).unwrap();
+            assert_eq!(&l, b"user.color\0");
+            assert_eq!(x(&s, set, b"/w/f\0user.color", 0x4000, 4, libc::XATTR_CREATE as u64), e(libc::EEXIST));
+            assert_eq!(x(&s, remove, b"/w/f\0user.color", 0, 0, 0), 0);
+            assert_eq!(x(&s, get, b"/w/f\0user.color", 0x3000, 64, 0), e(libc::ENODATA));
+            // The writable tree's own directory may change its attributes.
+            assert_eq!(x(&s, set, b"/w\0user.d", 0x4000, 4, 0), 0);
+            let (p, n) = (std::ffi::CString::new(dir.join("w").into_os_string().into_encoded_bytes()).unwrap(), c"user.d");
+            let mut v = [0u8; 8];
+            // SAFETY: NUL-terminated strings and a buffer of the length passed.
+            let got = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+            assert_eq!((got, &v[..4]), (4, &b"blue"[..]), "the host directory holds the attribute");
+        }
+        // Outside the writable trees: reads only.
+        assert_eq!(x(&s, set, b"/ro\0user.a", 0x4000, 4, 0), e(libc::EROFS));
+        assert_eq!(x(&s, remove, b"/ro\0user.a", 0, 0, 0), e(libc::EROFS));
+        assert_eq!(x(&s, set, b"/w/../ro\0user.a", 0x4000, 4, 0), e(libc::EROFS));
+        // Malformed requests.
+        assert_eq!(x(&s, 0, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, 99, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"/w/f", 0x3000, 64, 0), e(libc::ERANGE));
+        assert_eq!(x(&s, get, b"/w/f\0", 0x3000, 64, 0), e(libc::ERANGE));
+        assert_eq!(x(&s, list, b"/w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"/w/f\0user.a\0b", 0x3000, 64, 0), e(libc::EINVAL));
+        assert_eq!(x(&s, get, b"/w/f\0user.a", 0x3000, 64, 1), e(libc::EINVAL));
+        assert_eq!(x(&s, set, b"/w/f\0user.a", 0x4000, 4, 3), e(libc::EINVAL));
+        assert_eq!(x(&s, set, b"/w/f\0user.a", 0x4000, 65537, 0), e(libc::E2BIG));
+        let long = [b"/w/f\0user.".as_slice(), &[b'n'; 251]].concat();
+        assert_eq!(x(&s, get, &long, 0x3000, 64, 0), e(libc::ERANGE));
+        assert_eq!(call(&s, Nr::HostXattr as u64, [get, 0x2000, 1 << 20, 0x3000, 64, 0]), e(libc::ENAMETOOLONG));
+        assert_eq!(call(&s, Nr::HostXattr as u64, [get, u64::MAX - 2, 10, 0x3000, 64, 0]), e(libc::EFAULT));
+        // The gofer's own rules: other namespaces, `..` in a path.
+        assert_eq!(x(&s, get, b"/w/f\0trusted.a", 0x3000, 64, 0), e(libc::EOPNOTSUPP));
+        assert_eq!(x(&s, get, b"/w/../w/f\0user.a", 0x3000, 64, 0), e(libc::EINVAL));
         drop(s);
         server.join().unwrap().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

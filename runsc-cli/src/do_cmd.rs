@@ -209,7 +209,9 @@ pub fn run(args: DoArgs, strace: bool, debug: bool, test_panic: bool, no_network
         if !v.readonly {
             writable.push(source.clone());
         }
-        mounts.push(m("host", &v.dest, &source, if v.readonly { "ro" } else { "" }));
+        // The host may change a volume while the sandbox runs: the
+        // sentry revalidates its lookups (the root keeps its caches).
+        mounts.push(m("host", &v.dest, &source, if v.readonly { "ro,revalidate" } else { "revalidate" }));
     }
     let stdio = match dup_stdio() {
         Ok(s) => s,

@@ -765,6 +765,33 @@ fn the_containers_files_come_through_the_gofer() {
     assert_eq!(std::fs::read_to_string(e.bundle().join("rootfs/etc/motd")).unwrap(), "from-rootfs\n");
 }
 
+/// A bind mount is the host's live tree: what the host changes while the
+/// container runs is what the container's next lookup finds (the root,
+/// the container's own, may keep the sentry's caches).
+#[test]
+fn host_changes_to_a_bind_mount_are_seen() {
+    let e = Env::new("livebind");
+    let vol = e.dir.join("vol");
+    std::fs::create_dir_all(vol.join("d")).unwrap();
+    std::fs::create_dir_all(vol.join("ren")).unwrap();
+    std::fs::write(vol.join("d/x"), "in-dir\n").unwrap();
+    std::fs::write(vol.join("f"), "one\n").unwrap();
+    config_with_binds(&e, &["sleep", "1000"], &[("/data", &vol, false)], "");
+    start_sleeper(&e, "lb");
+    // Every name is looked up once, so a cache would hold it.
+    let (code, out, err) = e.rv(&["exec", "lb", "sh", "-c", "ls /data; cat /data/d/x /data/f; ls /data/ren; [ -e /data/later ] || echo no-later"]);
+    assert_eq!((code, out.as_str()), (0, "d\nf\nren\nin-dir\none\nno-later\n"), "{err}");
+    std::fs::remove_dir_all(vol.join("d")).unwrap();
+    std::fs::write(vol.join("d"), "now-a-file\n").unwrap();
+    std::fs::rename(vol.join("ren"), vol.join("ren2")).unwrap();
+    std::fs::write(vol.join("later"), "later\n").unwrap();
+    std::fs::write(vol.join("f"), "two, longer\n").unwrap();
+    let (code, out, err) = e.rv(&["exec", "lb", "sh", "-c", "ls /data; cat /data/d /data/later /data/f; [ -e /data/ren ] || echo ren-gone; stat -c %s /data/f"]);
+    assert_eq!((code, out.as_str()), (0, "d\nf\nlater\nren2\nnow-a-file\nlater\ntwo, longer\nren-gone\n12\n"), "{err}");
+    assert_eq!(e.rv(&["kill", "lb", "KILL"]).0, 0);
+    assert!(e.wait_status("lb", "stopped"));
+}
+
 #[test]
 fn a_user_namespace_maps_the_gofers_ids() {
     let e = Env::new("userns");

@@ -231,12 +231,14 @@ fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
         let dest = canonical_mount_point(dest);
         let opt = |name: &str| options.split(',').find_map(|o| o.strip_prefix(name).and_then(|v| v.strip_prefix('=')));
         let ro = options.split(',').any(|o| o == "ro");
+        // A tree the host may change while the sandbox runs.
+        let revalidate = options.split(',').any(|o| o == "revalidate");
         let root = match kind.as_str() {
             "overlay" => {
                 let upper = fs::tmpfs::Tmpfs::with_limit(ROOT_UPPER_DEV, 0o755, root_owner, ROOT_UPPER_LIMIT);
-                fs::overlay::new(upper, fs::hostfs::HostInode::at(source, false), ROOT_OVERLAY_DEV)
+                fs::overlay::new(upper, fs::hostfs::HostInode::at(source, false, false), ROOT_OVERLAY_DEV)
             }
-            "host" => fs::hostfs::HostInode::at(source, !ro),
+            "host" => fs::hostfs::HostInode::at(source, !ro, revalidate),
             "tmpfs" => {
                 let size = opt("size").and_then(|v| v.parse::<u64>().ok()).unwrap_or(TMPFS_DEFAULT_LIMIT);
                 let mode = opt("mode").and_then(|v| u32::from_str_radix(v, 8).ok()).unwrap_or(0o1777) & 0o7777;

@@ -2115,7 +2115,7 @@ fn fuzzed_requests_stay_inside() {
     std::os::unix::fs::symlink(f.outside(), f.root().join("out")).expect("symlink");
     std::os::unix::fs::symlink("/", f.root().join("slash")).expect("symlink");
     f.attach();
-    let seeds: Vec<Vec<u8>> = crate::protocol::tests::sample_requests()
+    let seeds: Vec<Vec<u8>> = crate::fuzzing::sample_requests()
         .into_iter()
         .chain([
             Q::Walk {

@@ -387,7 +387,10 @@ pub fn sentry_mounts(spec: &Spec, cgroups: &super::cgroup::Cgroups) -> Vec<Mount
         let ro = opts.iter().any(|o| o == "ro");
         let typ = m.typ().clone().unwrap_or_default();
         let (kind, options) = if is_bind(&m) {
-            ("host", if ro { "ro".to_string() } else { String::new() })
+            // Bind mounts are shared with the host (runsc's default for
+            // mounts): lookups are revalidated. The root is the
+            // container's own and keeps the sentry's caches.
+            ("host", if ro { "ro,revalidate".to_string() } else { "revalidate".to_string() })
         } else {
             match typ.as_str() {
                 "tmpfs" if dest == "/dev" => ("dev", String::new()),
@@ -820,6 +823,28 @@ mod tests {
         assert_eq!(p[1].pid, 7);
         assert_eq!(p[1].uid, 1000);
         assert_eq!(p[0].args, "sh -c sleep 5");
+    }
+
+    /// Bind mounts are revalidated (the host may change them), the root
+    /// keeps the sentry's caches.
+    #[test]
+    fn bind_mounts_revalidate_and_the_root_does_not() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs", "readonly": true},
+            "mounts": [
+                {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "rw"]},
+                {"destination": "/conf", "type": "none", "source": "/srv/conf", "options": ["bind", "ro"]},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
+            ]
+        }))
+        .unwrap();
+        let m = sentry_mounts(&spec, false);
+        let opts = |dest: &str| m.iter().find(|x| x.dest == dest).map(|x| (x.kind.as_str(), x.options.as_str()));
+        assert_eq!(opts("/"), Some(("host", "ro")));
+        assert_eq!(opts("/data"), Some(("host", "revalidate")));
+        assert_eq!(opts("/conf"), Some(("host", "ro,revalidate")));
+        assert_eq!(opts("/tmp"), Some(("tmpfs", "size=1048576")));
     }
 
     #[test]

@@ -1,11 +1,19 @@
-//! The host's files, reached through the host interface (until the gofer
-//! serves them): read-only as the lower layer of `rvisor do`'s root, or
-//! written through for OCI containers (their root and bind mounts, in
-//! the VMM's mount namespace, where the host kernel enforces read-only
-//! mounts as well). Every call is a VM exit, so the kinds of directories
-//! and symlinks already looked up are cached by path, and changes made
-//! from inside the sandbox drop the affected entries.
-
+//! The host's files, reached through the host interface (the VMM relays
+//! path requests to the gofer): read-only as the lower layer of `rvisor
+//! do`'s root, or written through for OCI containers and volumes (where
+//! the host kernel enforces read-only mounts as well).
+//!
+//! Caching. Every call is a VM exit (~20 µs), so on an *exclusive* mount
+//! (the root: the sandbox is assumed to be its only writer, as runsc
+//! assumes of its root filesystem) the kinds of directories and symlinks
+//! already looked up are cached by path, and changes made from inside the
+//! sandbox drop the affected entries. A *revalidating* mount (option
+//! `revalidate`: `rvisor do --volume`, OCI bind mounts — trees the host
+//! may change while the sandbox runs, like runsc's shared mounts) caches
+//! nothing: each lookup is one stat of the child (one exit, one gofer
+//! walk), so a file the host creates, removes, renames or replaces with
+//! another kind is seen at the next lookup; stat, readdir and readlink
+//! always ask the host, and reads go to the host fd.
 use abi::linux::Stat;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -19,8 +27,8 @@ use super::host::HostFile;
 use super::FileOps;
 use crate::errno::Errno;
 use crate::host;
-use abi::hypercall::PathOp;
-use crate::vfs::{DirEntry, Inode, Kind};
+use abi::hypercall::{PathOp, XattrOp};
+use crate::vfs::{xattr, DirEntry, Inode, Kind};
 
 /// Most cached lookups.
 const CACHE_MAX: usize = 16384;
@@ -43,7 +51,17 @@ pub struct HostInode {
     kind: Kind,
     /// Changes go through to the host (else EROFS).
     writable: bool,
+    /// Lookups ask the host every time (see the module docs).
+    revalidate: bool,
+    /// The stat the lookup that made this inode got, with the system
+    /// call epoch and time it was taken: it answers `stat` within the
+    /// same call (a walk then a stat is one host round trip, not two).
+    fresh: Mutex<Option<(u64, u64, Stat)>>,
 }
+
+/// How long a lookup's stat may answer for the inode (also bounded by
+/// the system call it was taken in).
+const FRESH_NS: u64 = 1_000_000;
 
 /// The container's user namespace maps ((container, host, count) ranges
 /// for uids, then gids): host files carry host ids, the sandbox sees and
@@ -103,15 +121,38 @@ fn forget(path: &str) {
 impl HostInode {
     /// The host's root directory.
     pub fn root() -> Arc<dyn Inode> {
-        HostInode::at("/", false)
+        HostInode::at("/", false, false)
     }
 
     /// The host file or directory `path` (absolute), written through if
-    /// `writable`. Its kind is looked up lazily: a missing path behaves as
-    /// an empty directory would not — lookups in it fail with ENOENT.
-    pub fn at(path: &str, writable: bool) -> Arc<dyn Inode> {
+    /// `writable`, revalidated at each lookup if `revalidate`. A missing
+    /// path is taken for a directory whose lookups fail with ENOENT.
+    pub fn at(path: &str, writable: bool, revalidate: bool) -> Arc<dyn Inode> {
         let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
-        Arc::new(HostInode { path: path.into(), kind, writable })
+        Arc::new(HostInode::new(path.into(), kind, writable, revalidate, None))
+    }
+
+    fn new(path: String, kind: Kind, writable: bool, revalidate: bool, st: Option<Stat>) -> HostInode {
+        let fresh = st.map(|st| (crate::vfs::epoch(), crate::kernel::clock::monotonic_ns(), st));
+        HostInode { path, kind, writable, revalidate, fresh: Mutex::new(fresh) }
+    }
+
+    /// The lookup's stat, if it is still this system call's.
+    fn fresh_stat(&self) -> Option<Stat> {
+        let mut f = self.fresh.lock();
+        match *f {
+            Some((epoch, at, st)) if epoch == crate::vfs::epoch() && crate::kernel::clock::monotonic_ns().wrapping_sub(at) < FRESH_NS => Some(st),
+            Some(_) => {
+                *f = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// This inode (or, for a directory, its entries) changed.
+    fn changed(&self) {
+        *self.fresh.lock() = None;
     }
 
     fn check_writable(&self) -> Result<(), Errno> {
@@ -122,17 +163,19 @@ impl HostInode {
         }
     }
 
+    /// The path of `name` in this directory, about to be changed.
     fn dir_child(&self, name: &str) -> Result<String, Errno> {
         if self.kind != Kind::Dir {
             return Err(Errno::ENOTDIR);
         }
         self.check_writable()?;
+        self.changed();
         Ok(self.child(name))
     }
 
     fn new_child(&self, path: String) -> Result<Arc<dyn Inode>, Errno> {
         let st = host::stat_path(&path, true)?;
-        Ok(Arc::new(HostInode { path, kind: Kind::from_mode(st.st_mode), writable: self.writable }))
+        Ok(Arc::new(HostInode::new(path, Kind::from_mode(st.st_mode), self.writable, self.revalidate, Some(st))))
     }
 
     fn child(&self, name: &str) -> String {
@@ -147,6 +190,9 @@ impl HostInode {
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
+        if let Some(st) = self.fresh_stat() {
+            return Ok(to_container(st));
+        }
         host::stat_path(&self.path, true).map(to_container)
     }
 
@@ -159,19 +205,65 @@ impl Inode for HostInode {
             return Err(Errno::ENOTDIR);
         }
         let path = self.child(name);
-        if let Some(k) = KIND_CACHE.lock().get(&path).copied() {
-            return Ok(Arc::new(HostInode { path, kind: k, writable: self.writable }));
+        let (writable, revalidate) = (self.writable, self.revalidate);
+        if !revalidate {
+            if let Some(kind) = KIND_CACHE.lock().get(&path).copied() {
+                return Ok(Arc::new(HostInode::new(path, kind, writable, revalidate, None)));
+            }
         }
         let st = host::stat_path(&path, true)?;
         let kind = Kind::from_mode(st.st_mode);
-        if matches!(kind, Kind::Dir | Kind::Symlink) {
+        if !revalidate && matches!(kind, Kind::Dir | Kind::Symlink) {
             let mut c = KIND_CACHE.lock();
             if c.len() >= CACHE_MAX {
                 c.clear();
             }
             c.insert(path.clone(), kind);
         }
-        Ok(Arc::new(HostInode { path, kind, writable: self.writable }))
+        Ok(Arc::new(HostInode::new(path, kind, writable, revalidate, Some(st))))
+    }
+
+    /// Revalidating mounts walk several components in one host round
+    /// trip (one gofer walk); each inode made keeps its stat for the rest
+    /// of the system call.
+    fn lookup_path(&self, names: &[&str]) -> Option<crate::vfs::Found> {
+        if !self.revalidate || self.kind != Kind::Dir || names.is_empty() {
+            return None;
+        }
+        let mut path = self.path.clone();
+        for n in names {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(n);
+        }
+        // The host walks from its root: a stat for each component of
+        // this directory's own path comes first.
+        let skip = self.path.split('/').filter(|c| !c.is_empty()).count();
+        if skip + names.len() > abi::hypercall::MAX_WALK_STATS {
+            return None;
+        }
+        let mut stats = vec![Stat::default(); skip + names.len()];
+        let (n, stop) = match host::walk_stat(&path, &mut stats) {
+            Ok(r) => r,
+            // No gofer to walk with: one lookup at a time.
+            Err(Errno::ENOSYS) => return None,
+            Err(e) => return Some((Vec::new(), Some(e))),
+        };
+        if n < skip {
+            // This directory itself is gone.
+            return Some((Vec::new(), Some(stop.unwrap_or(Errno::ENOENT))));
+        }
+        let mut found: Vec<Arc<dyn Inode>> = Vec::with_capacity(n - skip);
+        let mut p = self.path.clone();
+        for (name, st) in names.iter().zip(&stats[skip..n]) {
+            if !p.ends_with('/') {
+                p.push('/');
+            }
+            p.push_str(name);
+            found.push(Arc::new(HostInode::new(p.clone(), Kind::from_mode(st.st_mode), self.writable, true, Some(*st))));
+        }
+        Some((found, stop))
     }
 
     fn readlink(&self) -> Result<String, Errno> {
@@ -242,6 +334,7 @@ impl Inode for HostInode {
     fn link(&self, name: &str, target: &Arc<dyn Inode>) -> Result<(), Errno> {
         let path = self.dir_child(name)?;
         let t = target.as_any().downcast_ref::<HostInode>().ok_or(Errno::EXDEV)?;
+        t.changed();
         host::path_op(PathOp::Link, &t.path, &path, 0).map(|_| ())
     }
 
@@ -266,6 +359,7 @@ impl Inode for HostInode {
 
     fn setattr(&self, a: &crate::vfs::SetAttr) -> Result<(), Errno> {
         self.check_writable()?;
+        self.changed();
         if let Some(size) = a.size {
             host::path_op(PathOp::Truncate, &self.path, "", size)?;
         }
@@ -291,6 +385,61 @@ impl Inode for HostInode {
             core::hint::black_box(&ts);
         }
         Ok(())
+    }
+
+    /// Only `user.*` reaches the host (the gofer serves no other
+    /// namespace). The others get what an unprivileged program on the
+    /// host gets: trusted.* needs CAP_SYS_ADMIN there (reads find
+    /// nothing, writes EPERM), security.* and system.* hold nothing the
+    /// sandbox may read or set (ENODATA, EOPNOTSUPP).
+    fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+        if xattr::namespace(name)? != xattr::Ns::User {
+            return Err(Errno::ENODATA);
+        }
+        let mut buf = vec![0u8; xattr::XATTR_SIZE_MAX];
+        let n = host::xattr(XattrOp::Get, &self.path, name, &mut buf, 0)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn set_xattr(&self, name: &str, value: Option<&[u8]>, flags: u32) -> Result<(), Errno> {
+        match xattr::namespace(name)? {
+            xattr::Ns::User => {}
+            xattr::Ns::Trusted => return Err(Errno::EPERM),
+            xattr::Ns::Unstored => return Err(Errno::EOPNOTSUPP),
+        }
+        self.check_writable()?;
+        self.changed();
+        match value {
+            Some(v) => {
+                // The VMM reads the value through its guest-physical address.
+                let mut v = v.to_vec();
+                host::xattr(XattrOp::Set, &self.path, name, &mut v, flags)?;
+            }
+            None => {
+                host::xattr(XattrOp::Remove, &self.path, name, &mut [], 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+        if !matches!(self.kind, Kind::File | Kind::Dir) {
+            return Ok(Vec::new()); // user.* lives only on files and directories
+        }
+        let mut buf = vec![0u8; xattr::XATTR_SIZE_MAX];
+        let n = match host::xattr(XattrOp::List, &self.path, "", &mut buf, 0) {
+            Ok(n) => n,
+            // A host without xattrs (no gofer, or a filesystem without them).
+            Err(Errno::EOPNOTSUPP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(buf[..n.min(buf.len())]
+            .split(|&b| b == 0)
+            .filter(|n| n.starts_with(b"user."))
+            .filter_map(|n| core::str::from_utf8(n).ok())
+            .map(String::from)
+            .collect())
     }
 
     fn as_any(&self) -> &dyn core::any::Any {

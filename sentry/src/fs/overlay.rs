@@ -108,6 +108,9 @@ struct State {
     gen: u64,
     /// Directories: the lower listing, sorted by name.
     lower_list: Option<Arc<Vec<DirEntry>>>,
+    /// The lower object's `user.*` xattr names (asked once: the lower
+    /// layer does not change underneath).
+    lower_xattrs: Option<Arc<Vec<String>>>,
 }
 
 /// An overlay inode.
@@ -151,6 +154,7 @@ impl OvlInode {
                 negatives: 0,
                 gen: 0,
                 lower_list: None,
+                lower_xattrs: None,
             }),
         })
     }
@@ -191,6 +195,25 @@ impl OvlInode {
             return None;
         }
         s.lower.clone()
+    }
+
+    /// The `user.*` xattr names of the lower object (none without one).
+    /// Other namespaces of a lower (host) file are not the sandbox's.
+    fn lower_xattr_names(&self) -> Result<Arc<Vec<String>>, Errno> {
+        let lower = {
+            let s = self.st.lock();
+            if let Some(l) = &s.lower_xattrs {
+                return Ok(l.clone());
+            }
+            match s.lower.clone() {
+                Some(l) => l,
+                None => return Ok(Arc::new(Vec::new())),
+            }
+        };
+        let names: Vec<String> = lower.list_xattr()?.into_iter().filter(|n| n.starts_with("user.")).collect();
+        let names = Arc::new(names);
+        self.st.lock().lower_xattrs = Some(names.clone());
+        Ok(names)
     }
 
     fn lower_stat(&self) -> Result<Stat, Errno> {
@@ -376,7 +399,7 @@ impl OvlInode {
             atime: Some((st.st_atime, st.st_atime_nsec)),
             mtime: Some((st.st_mtime, st.st_mtime_nsec)),
         };
-        if let Err(e) = new.setattr(&attrs) {
+        if let Err(e) = new.setattr(&attrs).and_then(|()| self.copy_up_xattrs(&lower, &new)) {
             let _ = pu.unlink(&name, is_dir);
             return Err(e);
         }
@@ -387,6 +410,24 @@ impl OvlInode {
             s.lower = None;
         }
         Ok(new)
+    }
+
+    /// Copies the lower object's `user.*` xattrs to its upper copy (as
+    /// overlayfs copies xattrs up): one host call for the list, usually
+    /// empty, and one per attribute. Symlinks hold no user xattrs.
+    fn copy_up_xattrs(&self, lower: &Arc<dyn Inode>, new: &Arc<TmpInode>) -> Result<(), Errno> {
+        if !matches!(self.kind, Kind::File | Kind::Dir) {
+            return Ok(());
+        }
+        for name in self.lower_xattr_names()?.iter() {
+            match lower.get_xattr(name) {
+                Ok(v) => new.set_xattr(name, Some(&v), 0)?,
+                // Removed from the host since it was listed.
+                Err(Errno::ENODATA) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Removes a whiteout at `name` in the upper directory `pu`; true if
@@ -827,10 +868,17 @@ impl Inode for OvlInode {
     }
 
     fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
-        // The lower layer's files show none: the host's are not read.
+        // Not copied up: the lower object's user.* attributes show
+        // through (copy-up copies them, so they do not change with it).
         match self.upper() {
             Some(u) => u.get_xattr(name),
-            None => crate::vfs::xattr::namespace(name).and(Err(Errno::ENODATA)),
+            None if crate::vfs::xattr::namespace(name)? == crate::vfs::xattr::Ns::User => {
+                if !self.lower_xattr_names()?.iter().any(|n| n == name) {
+                    return Err(Errno::ENODATA);
+                }
+                self.lower().ok_or(Errno::ENODATA)?.get_xattr(name)
+            }
+            None => Err(Errno::ENODATA),
         }
     }
 
@@ -839,14 +887,17 @@ impl Inode for OvlInode {
             return Err(Errno::EOPNOTSUPP);
         }
         let _ns = self.ovl.ns.lock();
-        if value.is_none() && self.upper().is_none() {
-            return crate::vfs::xattr::namespace(name).and(Err(Errno::ENODATA));
+        if value.is_none() && self.upper().is_none() && !self.lower_xattr_names()?.iter().any(|n| n == name) {
+            return Err(Errno::ENODATA);
         }
         self.copy_up(true)?.set_xattr(name, value, flags)
     }
 
     fn list_xattr(&self) -> Result<Vec<String>, Errno> {
-        self.upper().map_or(Ok(Vec::new()), |u| u.list_xattr())
+        match self.upper() {
+            Some(u) => u.list_xattr(),
+            None => Ok(self.lower_xattr_names()?.to_vec()),
+        }
     }
 
     fn id(&self) -> (u64, u64) {
@@ -990,6 +1041,14 @@ mod tests {
         fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
             self.calls.fetch_add(1, Ordering::Relaxed);
             self.inner.readdir()
+        }
+        fn get_xattr(&self, name: &str) -> Result<Vec<u8>, Errno> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.get_xattr(name)
+        }
+        fn list_xattr(&self) -> Result<Vec<String>, Errno> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.list_xattr()
         }
         fn as_any(&self) -> &dyn core::any::Any {
             self
@@ -1237,6 +1296,43 @@ mod tests {
         assert_eq!(f.seek(0, 0), Ok(0));
         assert_eq!(f.getdents(&mut [0u8; 8]), Err(Errno::EINVAL));
         assert_eq!(w.root.open(O_PATH).unwrap().getdents(&mut buf), Err(Errno::EBADF));
+    }
+
+    /// A lower file's user.* xattrs show through (one lower listing, then
+    /// cached), are copied up with it, and changes never reach the lower.
+    #[test]
+    fn lower_xattrs_show_and_copy_up() {
+        let w = world();
+        let lp = w.lower.root_inode().child("etc").unwrap().child("passwd").unwrap();
+        lp.set_xattr("user.a", Some(b"1"), 0).unwrap();
+        lp.set_xattr("user.b", Some(b"2"), 0).unwrap();
+        lp.set_xattr("trusted.t", Some(b"t"), 0).unwrap();
+        let p = walk(&w.root, "etc/passwd").unwrap();
+        let before = w.calls();
+        let mut l = p.list_xattr().unwrap();
+        l.sort();
+        assert_eq!(l, ["user.a", "user.b"]);
+        assert_eq!(p.list_xattr().unwrap().len(), 2);
+        assert_eq!(w.calls(), before + 1, "the lower listing is asked once");
+        assert_eq!(p.get_xattr("user.a").unwrap(), b"1");
+        assert_eq!(p.get_xattr("user.zz"), Err(Errno::ENODATA));
+        assert_eq!(p.get_xattr("trusted.t"), Err(Errno::ENODATA));
+        // Removing one copies the file up with the others.
+        p.set_xattr("user.b", None, 0).unwrap();
+        let up = upper_at(&w, "etc/passwd").unwrap();
+        assert_eq!(up.list_xattr().unwrap(), ["user.a"]);
+        assert_eq!(up.get_xattr("user.a").unwrap(), b"1");
+        assert_eq!(p.set_xattr("user.b", None, 0), Err(Errno::ENODATA));
+        assert_eq!(read_all(&p), b"root:x:0:0");
+        let mut l = lp.list_xattr().unwrap();
+        l.sort();
+        assert_eq!(l, ["trusted.t", "user.a", "user.b"], "the lower is unchanged");
+        // A copy-up for another reason (a chmod) also takes them along.
+        let h = walk(&w.root, "etc/hosts").unwrap();
+        w.lower.root_inode().child("etc").unwrap().child("hosts").unwrap().set_xattr("user.h", Some(b"h"), 0).unwrap();
+        h.setattr(&SetAttr { mode: Some(0o640), ..SetAttr::default() }).unwrap();
+        assert_eq!(upper_at(&w, "etc/hosts").unwrap().get_xattr("user.h").unwrap(), b"h");
+        assert_eq!(h.get_xattr("user.h").unwrap(), b"h");
     }
 
     #[test]

@@ -158,6 +158,27 @@ pub fn statfs(path: &str) -> Result<[u8; 120], Errno> {
     result(r).map(|_| b)
 }
 
+/// An extended attribute of an absolute host path, never following a
+/// final symlink (see `abi::hypercall::XattrOp`): `name` is empty for
+/// `List`; `buf` receives the value or the NUL-terminated names, or holds
+/// the value to set. Returns the bytes of value or list.
+pub fn xattr(op: abi::hypercall::XattrOp, path: &str, name: &str, buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
+    let mut req = alloc::vec::Vec::with_capacity(path.len() + 1 + name.len());
+    req.extend_from_slice(path.as_bytes());
+    if !name.is_empty() {
+        req.push(0);
+        req.extend_from_slice(name.as_bytes());
+    }
+    let r = call(
+        Nr::HostXattr,
+        [op as u64, gpa_of(req.as_ptr()), req.len() as u64, gpa_of(buf.as_ptr()), buf.len() as u64, u64::from(flags)],
+    );
+    // The VMM wrote into `buf` (exclusively borrowed) through its address.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    core::hint::black_box(&req);
+    result(r).map(|n| n as usize)
+}
+
 /// Tells the host the init program is loaded (or why it is not).
 pub fn ready(r: Result<(), &str>) {
     match r {
@@ -214,6 +235,25 @@ pub fn stat_path(path: &str, nofollow: bool) -> Result<Stat, Errno> {
     let flags = if nofollow { 0x100 } else { 0 };
     stat_call(Nr::HostFstatat, [u64::MAX, gpa_of(path.as_ptr()), path.len() as u64, flags, out, 0], &mut st)?;
     Ok(st)
+}
+
+/// lstat of every component of an absolute host path in one exit:
+/// fills `out` from the start and returns how many components worked and
+/// the errno that stopped the walk (None: all of them). A first
+/// component that fails is an error.
+pub fn walk_stat(path: &str, out: &mut [Stat]) -> Result<(usize, Option<Errno>), Errno> {
+    let r = call(Nr::HostWalkStat, [gpa_of(path.as_ptr()), path.len() as u64, gpa_of(out.as_ptr()), out.len() as u64, 0, 0]);
+    // The VMM wrote into `out` (exclusively borrowed) through its address.
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let r = result(r)?;
+    let n = ((r & 0xffff) as usize).min(out.len());
+    for st in out[..n].iter_mut() {
+        // SAFETY: a live exclusive reference the VMM wrote through its
+        // guest-physical address; the volatile read makes the compiler see it.
+        *st = unsafe { core::ptr::read_volatile(st) };
+    }
+    let stop = (r >> 16) as i32;
+    Ok((n, (stop != 0).then(|| Errno::from_host(-i64::from(stop)))))
 }
 
 /// getdents64 into a sentry buffer.

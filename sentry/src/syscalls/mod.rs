@@ -107,6 +107,7 @@ pub fn dispatch(t: &mut Task) {
     let nr = t.regs.orig_rax;
     let args = Args([t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9]);
     t.keep_regs = false;
+    crate::vfs::next_epoch();
     crate::net::host::poll_events();
     let ret = match (crate::kernel::seccomp::check(t, nr, &args.0), table::handler(nr)) {
         (Some(v), _) => seccomp_denied(t, nr, v),

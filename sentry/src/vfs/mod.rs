@@ -15,6 +15,23 @@ pub mod perm;
 pub mod walk;
 pub mod xattr;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Bumped at every system call's entry: attributes a filesystem fetched
+/// from the host during one call (a lookup's stat) may answer later
+/// questions of the same call, never of another.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// A new system call begins.
+pub fn next_epoch() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The current system call's epoch.
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
 use abi::linux::Stat;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -113,6 +130,10 @@ pub struct Creator {
     pub gid: u32,
 }
 
+/// What `Inode::lookup_path` found: the inodes of the leading components,
+/// and the errno of the first component not found (None: all were).
+pub type Found = (Vec<Arc<dyn Inode>>, Option<Errno>);
+
 /// An inode. Operations a filesystem lacks get Linux's answer by default
 /// (EROFS for mutations of read-only filesystems, ENOTDIR for directory
 /// operations on non-directories...).
@@ -125,6 +146,14 @@ pub trait Inode: Send + Sync {
     /// "", "." or "..").
     fn lookup(&self, _name: &str) -> Result<Arc<dyn Inode>, Errno> {
         Err(Errno::ENOTDIR)
+    }
+    /// Looks up several components at once (`names`: plain names, with no
+    /// mount point among their paths), for a filesystem whose lookups
+    /// are host round trips and that can batch them: the inodes of the
+    /// leading components found, and the errno of the first one that was
+    /// not (None: all found). None: no cheaper way than `lookup` each.
+    fn lookup_path(&self, _names: &[&str]) -> Option<Found> {
+        None
     }
     /// The target of a symlink.
     fn readlink(&self) -> Result<String, Errno> {

@@ -130,10 +130,34 @@ pub fn resolve_parent(start: &Location, path: &str, creds: &Creds) -> Result<(Lo
     Ok((d, name.into(), trailing))
 }
 
+/// The run of plain names at the start of `comps` (below the directory
+/// at `dir`) that one `Inode::lookup_path` may resolve: no `.`, `..`,
+/// over-long name, or mount point on the way.
+fn batchable<'a>(dir: &str, comps: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut p = String::from(dir);
+    for (j, &c) in comps.iter().enumerate() {
+        if c == "." || c == ".." || c.len() > NAME_MAX {
+            break;
+        }
+        p = child_path(&p, c);
+        if j > 0 && mounted_at(&p).is_some() {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: &Creds) -> Result<Location, Errno> {
     let mut cur = if path.starts_with('/') { root()? } else { start };
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     let must_be_dir = path.ends_with('/');
+    // Inodes of the next components, looked up together by a filesystem
+    // where each lookup is a host round trip, and the errno of the first
+    // component it did not find.
+    let mut ahead: alloc::collections::VecDeque<Arc<dyn Inode>> = alloc::collections::VecDeque::new();
+    let mut ahead_stop: Option<Errno> = None;
     for (i, c) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
         if cur.inode.kind() != Kind::Dir {
@@ -153,7 +177,22 @@ fn walk(start: Location, path: &str, follow_last: bool, links: &mut u32, creds: 
                 let p = child_path(&cur.path, name);
                 let inode = match mounted_at(&p) {
                     Some(m) => m,
-                    None => cur.inode.lookup(name)?,
+                    None => {
+                        if ahead.is_empty() && ahead_stop.is_none() {
+                            let names = batchable(&cur.path, &comps[i..]);
+                            if names.len() > 1 {
+                                if let Some((found, stop)) = cur.inode.lookup_path(&names) {
+                                    ahead.extend(found);
+                                    ahead_stop = stop;
+                                }
+                            }
+                        }
+                        match (ahead.pop_front(), ahead_stop) {
+                            (Some(inode), _) => inode,
+                            (None, Some(e)) => return Err(e),
+                            (None, None) => cur.inode.lookup(name)?,
+                        }
+                    }
                 };
                 if inode.kind() == Kind::Symlink && (!last || follow_last || must_be_dir) {
                     *links += 1;
@@ -212,5 +251,102 @@ mod tests {
         assert_eq!(child_path("/", "a"), "/a");
         assert_eq!(child_path("/a", "b"), "/a/b");
         assert_eq!(check_path(""), Err(Errno::ENOENT));
+    }
+
+    use crate::fs::tmpfs::Tmpfs;
+    use crate::fs::FileOps;
+    use crate::vfs::Creator;
+    use alloc::boxed::Box;
+    use alloc::format;
+    use spin::Mutex;
+
+    /// A filesystem that looks up runs of components together (as a
+    /// revalidating host mount does), logging each call.
+    struct Batching {
+        inner: Arc<dyn Inode>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Batching {
+        fn wrap(&self, inner: Arc<dyn Inode>) -> Arc<dyn Inode> {
+            Arc::new(Batching { inner, log: self.log.clone() })
+        }
+    }
+
+    impl Inode for Batching {
+        fn stat(&self) -> Result<abi::linux::Stat, Errno> {
+            self.inner.stat()
+        }
+        fn kind(&self) -> Kind {
+            self.inner.kind()
+        }
+        fn lookup(&self, name: &str) -> Result<Arc<dyn Inode>, Errno> {
+            self.log.lock().push(format!("lookup {name}"));
+            Ok(self.wrap(self.inner.lookup(name)?))
+        }
+        fn lookup_path(&self, names: &[&str]) -> Option<crate::vfs::Found> {
+            self.log.lock().push(format!("batch {}", names.join("/")));
+            let mut found = Vec::new();
+            let mut cur = self.inner.clone();
+            for n in names {
+                match cur.lookup(n) {
+                    Ok(i) => {
+                        found.push(self.wrap(i.clone()));
+                        cur = i;
+                    }
+                    Err(e) => return Some((found, Some(e))),
+                }
+            }
+            Some((found, None))
+        }
+        fn readlink(&self) -> Result<String, Errno> {
+            self.inner.readlink()
+        }
+        fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
+            self.inner.open(flags)
+        }
+        fn as_any(&self) -> &dyn core::any::Any {
+            self
+        }
+    }
+
+    /// The walker hands runs of plain names to `lookup_path`, stops a run
+    /// at a mount point, `.`, `..` or a symlink, and reports the errno of
+    /// the first missing component where a lookup would have.
+    #[test]
+    fn runs_of_components_are_looked_up_together() {
+        let root = Creator { uid: 0, gid: 0 };
+        let fs = Tmpfs::new(70, 0o755, root);
+        let r = fs.root_inode();
+        let a = r.create_node("a", Kind::Dir, 0o755, 0, root).unwrap();
+        let b = a.create_node("b", Kind::Dir, 0o755, 0, root).unwrap();
+        b.create_node("c", Kind::File, 0o644, 0, root).unwrap();
+        a.create_node("f", Kind::File, 0o644, 0, root).unwrap();
+        a.create_node("m", Kind::Dir, 0o755, 0, root).unwrap();
+        a.symlink_node("lnk", "b", root).unwrap();
+        let other = Tmpfs::new(71, 0o755, root);
+        other.root_inode().create_node("x", Kind::File, 0o644, 0, root).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        mount("/", Arc::new(Batching { inner: fs.root(), log: log.clone() }));
+        mount("/a/m", other.root());
+        let creds = Creds::default();
+        let start = super::root().unwrap();
+        let go = |path: &str| {
+            log.lock().clear();
+            let r = resolve(&start, path, true, &creds).map(|l| l.path);
+            (r, core::mem::take(&mut *log.lock()))
+        };
+        let s = |v: &[&str]| v.iter().map(|x| String::from(*x)).collect::<Vec<_>>();
+        assert_eq!(go("/a/b/c"), (Ok("/a/b/c".into()), s(&["batch a/b/c"])));
+        assert_eq!(go("/a/b/nope/c"), (Err(Errno::ENOENT), s(&["batch a/b/nope/c"])));
+        assert_eq!(go("/a/f/c"), (Err(Errno::ENOTDIR), s(&["batch a/f/c"])));
+        assert_eq!(go("/nope"), (Err(Errno::ENOENT), s(&["lookup nope"])));
+        // A mount point ends the run; the mounted filesystem takes over.
+        assert_eq!(go("/a/m/x"), (Ok("/a/m/x".into()), s(&["lookup a"])));
+        // `.` and `..` end runs (`..` walks the canonical path again); a
+        // symlink's target starts a new walk.
+        assert_eq!(go("/a/./b/c"), (Ok("/a/b/c".into()), s(&["lookup a", "batch b/c"])));
+        assert_eq!(go("/a/b/../b/c"), (Ok("/a/b/c".into()), s(&["batch a/b", "lookup a", "batch b/c"])));
+        assert_eq!(go("/a/lnk/c"), (Ok("/a/b/c".into()), s(&["batch a/lnk/c", "batch b/c"])));
     }
 }
