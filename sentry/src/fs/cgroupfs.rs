@@ -386,14 +386,8 @@ impl Inode for Node {
     }
 
     fn statfs(&self) -> Option<[u8; 120]> {
-        let mut b = [0u8; 120];
-        b[0..8].copy_from_slice(&self.magic.to_le_bytes());
-        b[8..16].copy_from_slice(&4096u64.to_le_bytes());
-        b[72..80].copy_from_slice(&255u64.to_le_bytes());
-        b[80..88].copy_from_slice(&4096u64.to_le_bytes());
         // ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC.
-        b[88..96].copy_from_slice(&(1u64 | 2 | 4 | 8).to_le_bytes());
-        Some(b)
+        Some(super::pseudo_statfs(self.magic, 1 | 2 | 4 | 8))
     }
 
     fn as_any(&self) -> &dyn core::any::Any {

@@ -376,6 +376,18 @@ pub fn join(base: &str, path: &str) -> String {
     s
 }
 
+/// statfs of a pseudo filesystem (no blocks, no inode counts): struct
+/// statfs's f_type, f_bsize, f_namelen, f_frsize and f_flags (ST_*).
+pub(crate) fn pseudo_statfs(magic: u64, flags: u64) -> [u8; 120] {
+    let mut b = [0u8; 120];
+    b[0..8].copy_from_slice(&magic.to_le_bytes());
+    b[8..16].copy_from_slice(&4096u64.to_le_bytes());
+    b[64..72].copy_from_slice(&255u64.to_le_bytes());
+    b[72..80].copy_from_slice(&4096u64.to_le_bytes());
+    b[80..88].copy_from_slice(&flags.to_le_bytes());
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,12 +298,8 @@ impl Inode for SysNode {
     }
 
     fn statfs(&self) -> Option<[u8; 120]> {
-        let mut b = [0u8; 120];
-        b[0..8].copy_from_slice(&SYSFS_MAGIC.to_le_bytes());
-        b[8..16].copy_from_slice(&4096u64.to_le_bytes());
-        b[72..80].copy_from_slice(&255u64.to_le_bytes());
-        b[80..88].copy_from_slice(&4096u64.to_le_bytes());
-        Some(b)
+        // nosuid, nodev, noexec, relatime: how Linux mounts it.
+        Some(super::pseudo_statfs(SYSFS_MAGIC, 2 | 4 | 8 | 4096))
     }
 
     fn as_any(&self) -> &dyn core::any::Any {
