@@ -98,6 +98,22 @@ impl FileOps for DevFile {
         Ok(segs.iter().map(|s| s.1 as u64).sum())
     }
 
+    fn splice_read(&self, _t: &Task, buf: &mut [u8], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        match self.dev {
+            Dev::Null => return Ok(0),
+            Dev::Random | Dev::Urandom => crate::kernel::random::fill(buf),
+            Dev::Zero | Dev::Full => buf.fill(0),
+        }
+        Ok(buf.len() as u64)
+    }
+
+    fn splice_write(&self, _t: &Task, buf: &[u8], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        if self.dev == Dev::Full {
+            return Err(Errno::ENOSPC);
+        }
+        Ok(buf.len() as u64)
+    }
+
     fn stat(&self) -> Result<Stat, Errno> {
         Ok(self.dev.stat())
     }

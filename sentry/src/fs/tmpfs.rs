@@ -1329,6 +1329,16 @@ impl FileOps for TmpFile {
         POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
     }
 
+    fn splice_read(&self, _t: &Task, buf: &mut [u8], off: Option<u64>, _nonblock: bool) -> SysResult {
+        let n = self.read_buf(buf, off)?;
+        self.inode.accessed();
+        Ok(n as u64)
+    }
+
+    fn splice_write(&self, _t: &Task, buf: &[u8], off: Option<u64>, _nonblock: bool) -> SysResult {
+        self.write_buf(buf, off).map(|n| n as u64)
+    }
+
     fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         if self.inode.kind == Kind::Dir {
             return Err(Errno::EISDIR);

@@ -467,6 +467,42 @@ impl HostSock {
     /// send/sendto/sendmsg: blocks until everything is sent on a blocking
     /// stream, raises SIGPIPE on a broken stream unless MSG_NOSIGNAL.
     pub fn send(&self, t: &Task, segs: &[UserSeg], flags: u32, to: Option<&[u8]>, control: &[u8], nonblock: bool) -> SysResult {
+        let total: usize = segs.iter().map(|s| s.1).sum();
+        self.send_from(t, total, flags, to, control, nonblock, &mut |done, send| {
+            // The address space stays locked across the host call so the
+            // frames cannot be unmapped and reused while the host reads them.
+            let rest = skip(segs, done);
+            let mut mm = t.mm.lock();
+            let iov = crate::fs::host::gather(&mut mm, &rest, false)?;
+            send(&iov)
+        })
+    }
+
+    /// send from a sentry buffer (sendfile and splice to a socket).
+    pub fn send_kernel(&self, t: &Task, buf: &[u8], nonblock: bool) -> SysResult {
+        let max = abi::hypercall::MAX_IO_BYTES as usize;
+        self.send_from(t, buf.len(), 0, None, &[], nonblock, &mut |done, send| {
+            let rest = &buf[done..];
+            let n = rest.len().min(max);
+            let iov = [IoVec { gpa: crate::mm::phys::va_to_pa(rest.as_ptr() as u64), len: n as u64 }];
+            send(if n == 0 { &[] } else { &iov })
+        })
+    }
+
+    /// The send loop: `piece(done, send)` hands `send` the scatter list of
+    /// the bytes after the first `done`; an empty list when some were asked
+    /// for means there are no more (None).
+    #[allow(clippy::too_many_arguments)]
+    fn send_from(
+        &self,
+        t: &Task,
+        total: usize,
+        flags: u32,
+        to: Option<&[u8]>,
+        control: &[u8],
+        nonblock: bool,
+        piece: &mut dyn FnMut(usize, &mut dyn FnMut(&[IoVec]) -> Result<Option<u64>, Errno>) -> Result<Option<u64>, Errno>,
+    ) -> SysResult {
         let to = match to {
             Some(raw) if self.ty != SOCK_STREAM => {
                 self.check_addr(t, raw, false)?;
@@ -475,7 +511,6 @@ impl HostSock {
             _ => None,
         };
         let nonblock = nonblock || flags & MSG_DONTWAIT != 0;
-        let total: usize = segs.iter().map(|s| s.1).sum();
         let mut done = 0usize;
         loop {
             if self.would_block(POLLOUT) {
@@ -486,19 +521,17 @@ impl HostSock {
                     return if done > 0 { Ok(done as u64) } else { Err(e) };
                 }
             }
-            let rest = skip(segs, done);
-            let r = {
-                let mut mm = t.mm.lock();
-                let iov = crate::fs::host::gather(&mut mm, &rest, false)?;
+            // Control data goes with the first piece only.
+            let c = if done == 0 { control } else { &[] };
+            let r = piece(done, &mut |iov| {
                 if iov.is_empty() && total > 0 {
-                    return Ok(done as u64);
+                    return Ok(None);
                 }
-                // Control data goes with the first piece only.
-                let c = if done == 0 { control } else { &[] };
-                self.send_once(&iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref(), c)
-            };
+                self.send_once(iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref(), c).map(Some)
+            });
             match r {
-                Ok(n) => {
+                Ok(None) => return Ok(done as u64),
+                Ok(Some(n)) => {
                     done += n as usize;
                     if done >= total || self.ty != SOCK_STREAM || nonblock {
                         return Ok(done as u64);
@@ -753,6 +786,10 @@ impl FileOps for HostSockFile {
 
     fn write(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, nonblock: bool) -> SysResult {
         self.sock.send(t, segs, 0, None, &[], nonblock)
+    }
+
+    fn splice_write(&self, t: &Task, buf: &[u8], _off: Option<u64>, nonblock: bool) -> SysResult {
+        self.sock.send_kernel(t, buf, nonblock)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
