@@ -502,3 +502,29 @@ impl FileOps for PipeEnd {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_consume_push() {
+        let (r, w) = new_pipe();
+        let (r2, _w2) = new_pipe();
+        assert!(r.same_pipe(&w));
+        assert!(!r.same_pipe(&r2));
+        w.push(b"hello ");
+        w.push(b"world");
+        assert_eq!(r.available(), 11);
+        // A peek leaves the bytes; consume takes them from the front.
+        assert_eq!(r.peek(5), b"hello");
+        assert_eq!(r.peek(100), b"hello world");
+        r.consume(6);
+        assert_eq!(r.peek(100), b"world");
+        r.consume(100);
+        assert_eq!(r.available(), 0);
+        assert!(r.peek(10).is_empty());
+        w.push(b"");
+        assert_eq!(r.available(), 0);
+    }
+}

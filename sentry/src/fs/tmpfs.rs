@@ -1115,8 +1115,9 @@ impl TmpFile {
                 SEEK_END => size.checked_add(off).ok_or(Errno::EINVAL)?,
                 // Everything is data: no holes are tracked.
                 SEEK_DATA | SEEK_HOLE => {
+                    // As shmem_file_llseek: no data before the start either.
                     if off < 0 {
-                        return Err(Errno::EINVAL);
+                        return Err(Errno::ENXIO);
                     }
                     if off >= size {
                         return Err(Errno::ENXIO);

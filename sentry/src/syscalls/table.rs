@@ -57,7 +57,7 @@ rows! {
     (23, select, poll::sys_select, Full),
     (24, sched_yield, process::sys_sched_yield, Full),
     (25, mremap, mm::sys_mremap, Partial("MREMAP_DONTUNMAP unsupported")),
-    (27, mincore, mm::sys_mincore, Partial("a page counts as resident when this process has it mapped; file pages cached but not yet touched count as absent")),
+    (27, mincore, mm::sys_mincore, Partial("a page counts as resident when this process has a frame mapped for it: a touched page's neighbours come with it (fault-around), file pages cached but not mapped count as absent")),
     (28, madvise, mm::sys_madvise, Full),
     (29, shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments get ordinary pages")),
     (30, shmat, ipc::sys_shmat, Full),
