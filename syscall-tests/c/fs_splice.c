@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <unistd.h>
 
 static int failures;
@@ -446,6 +447,39 @@ done:
 	unlink(c);
 }
 
+/* sendfile and splice to a terminal: the bytes come out of the master. */
+static void test_pty(const char *dir)
+{
+	char src[300];
+	snprintf(src, sizeof src, "%s/tsrc", dir);
+	int in = make_file(src, 3000);
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	CHECK(m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0, "pty");
+	int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+	struct termios tio;
+	CHECK(s >= 0 && tcgetattr(s, &tio) == 0, "slave");
+	cfmakeraw(&tio);
+	tcsetattr(s, TCSANOW, &tio);
+	off_t off = 0;
+	IS(sendfile(s, in, &off, 2000), 2000, "sendfile file->pty slave");
+	CHECK(is_pattern(m, 0, 2000), "master reads the file");
+	int p[2];
+	CHECK(pipe(p) == 0, "pipe");
+	loff_t lo = 2000;
+	IS(splice(in, &lo, p[1], NULL, 1000, 0), 1000, "splice file->pipe");
+	IS(splice(p[0], NULL, s, NULL, 1000, 0), 1000, "splice pipe->pty slave");
+	CHECK(is_pattern(m, 2000, 1000), "master reads the rest");
+	off = 0;
+	IS(sendfile(m, in, &off, 100), 100, "sendfile file->pty master");
+	CHECK(is_pattern(s, 0, 100), "slave reads it");
+	close(p[0]);
+	close(p[1]);
+	close(s);
+	close(m);
+	close(in);
+	unlink(src);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -463,6 +497,8 @@ int main(int argc, char **argv)
 		test_sendfile(dir);
 		test_splice(dir);
 		test_copy_file_range(dir, i == 0 ? argv[0] : NULL);
+		if (i == 0)
+			test_pty(dir);
 		rmdir(dir);
 	}
 	printf("failures: %d\n", failures);

@@ -501,7 +501,7 @@ impl HostSock {
         to: Option<&[u8]>,
         control: &[u8],
         nonblock: bool,
-        piece: &mut dyn FnMut(usize, &mut dyn FnMut(&[IoVec]) -> Result<Option<u64>, Errno>) -> Result<Option<u64>, Errno>,
+        piece: &mut NextPiece,
     ) -> SysResult {
         let to = match to {
             Some(raw) if self.ty != SOCK_STREAM => {
@@ -760,6 +760,13 @@ fn skip(segs: &[UserSeg], mut n: usize) -> Vec<UserSeg> {
     }
     out
 }
+
+/// Sends one scatter list: the bytes the host took, or None when the list
+/// is empty because nothing was left.
+type SendPiece<'a> = dyn FnMut(&[IoVec]) -> Result<Option<u64>, Errno> + 'a;
+
+/// Hands a `SendPiece` the scatter list of the bytes after the first `done`.
+type NextPiece<'a> = dyn FnMut(usize, &mut SendPiece) -> Result<Option<u64>, Errno> + 'a;
 
 /// The open-file face of a host socket.
 pub struct HostSockFile {
