@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +36,7 @@ static const char *errname(int e)
 	case EFAULT: return "EFAULT";
 	case EXDEV: return "EXDEV";
 	case EOVERFLOW: return "EOVERFLOW";
+	case EFBIG: return "EFBIG";
 	default: return "E?";
 	}
 }
@@ -480,6 +483,73 @@ static void test_pty(const char *dir)
 	unlink(src);
 }
 
+/* sendfile and splice to a TCP connection over loopback (in the sandbox: a host socket). */
+static void test_tcp(const char *dir)
+{
+	char src[300];
+	snprintf(src, sizeof src, "%s/nsrc", dir);
+	const size_t n = 100000;
+	int in = make_file(src, n);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	CHECK(l >= 0 && bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0 &&
+	      getsockname(l, (struct sockaddr *)&a, &al) == 0, "listen on loopback");
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+	int sv = accept(l, NULL, NULL);
+	CHECK(sv >= 0, "accept");
+	off_t off = 0;
+	size_t sent = 0;
+	ssize_t k;
+	while (sent < n && (k = sendfile(c, in, &off, n - sent)) > 0)
+		sent += k;
+	IS(sent, n, "sendfile file->tcp");
+	CHECK(is_pattern(sv, 0, n), "peer got the file");
+	int p[2];
+	CHECK(pipe(p) == 0, "pipe");
+	loff_t lo = 0;
+	IS(splice(in, &lo, p[1], NULL, 5000, 0), 5000, "splice file->pipe");
+	IS(splice(p[0], NULL, c, NULL, 5000, SPLICE_F_MORE), 5000, "splice pipe->tcp");
+	CHECK(is_pattern(sv, 0, 5000), "peer got the spliced bytes");
+	close(p[0]);
+	close(p[1]);
+	close(sv);
+	close(c);
+	close(l);
+	close(in);
+	unlink(src);
+}
+
+/* RLIMIT_FSIZE cuts a copy short at the limit; the next one fails with EFBIG. */
+static void test_fsize(const char *dir)
+{
+	char src[300], dst[300];
+	snprintf(src, sizeof src, "%s/fsrc", dir);
+	snprintf(dst, sizeof dst, "%s/fdst", dir);
+	int in = make_file(src, 3000);
+	int out = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 1500;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "RLIMIT_FSIZE 1500");
+	IS(copy_file_range(in, NULL, out, NULL, 3000, 0), 1500, "copy_file_range up to the limit");
+	FAILS(copy_file_range(in, NULL, out, NULL, 3000, 0), EFBIG, "copy_file_range past the limit");
+	CHECK(ftruncate(out, 0) == 0 && lseek(out, 0, SEEK_SET) == 0, "truncate");
+	off_t off = 0;
+	IS(sendfile(out, in, &off, 3000), 1500, "sendfile up to the limit");
+	IS(off, 1500, "offset moved by what was written");
+	FAILS(sendfile(out, in, &off, 3000), EFBIG, "sendfile past the limit");
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	close(in);
+	close(out);
+	unlink(src);
+	unlink(dst);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -497,8 +567,11 @@ int main(int argc, char **argv)
 		test_sendfile(dir);
 		test_splice(dir);
 		test_copy_file_range(dir, i == 0 ? argv[0] : NULL);
-		if (i == 0)
+		test_fsize(dir);
+		if (i == 0) {
 			test_pty(dir);
+			test_tcp(dir);
+		}
 		rmdir(dir);
 	}
 	printf("failures: %d\n", failures);
