@@ -166,6 +166,11 @@ static void test_sendfile(const char *dir)
 	off = 0;
 	IS(sendfile(sv[0], in, &off, 1000), 1000, "sendfile file->unix socket");
 	CHECK(is_pattern(sv[1], 0, 1000), "socket got the file");
+	CHECK(write(sv[1], "unix bytes", 10) == 10, "peer writes");
+	IS(splice(sv[0], NULL, p[1], NULL, 100, 0), 10, "splice unix socket->pipe");
+	char ub[16] = {0};
+	CHECK(read(p[0], ub, sizeof ub) == 10 && memcmp(ub, "unix bytes", 10) == 0, "pipe got the socket's bytes");
+	FAILS(splice(sv[0], NULL, p[1], NULL, 100, SPLICE_F_NONBLOCK), EAGAIN, "splice from an idle unix socket, nonblocking");
 
 	int out = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	lseek(in, 0, SEEK_SET);
@@ -512,6 +517,22 @@ static void test_tcp(const char *dir)
 	IS(splice(in, &lo, p[1], NULL, 5000, 0), 5000, "splice file->pipe");
 	IS(splice(p[0], NULL, c, NULL, 5000, SPLICE_F_MORE), 5000, "splice pipe->tcp");
 	CHECK(is_pattern(sv, 0, 5000), "peer got the spliced bytes");
+	/* The other way: from the connection into a pipe, then a file. */
+	char dst[300];
+	snprintf(dst, sizeof dst, "%s/ndst", dir);
+	int out = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(write(sv, "from the peer", 13) == 13, "peer writes");
+	IS(splice(c, NULL, p[1], NULL, 100, 0), 13, "splice tcp->pipe");
+	IS(splice(p[0], NULL, out, NULL, 100, 0), 13, "splice pipe->file");
+	char got[16] = {0};
+	CHECK(pread(out, got, sizeof got, 0) == 13 && memcmp(got, "from the peer", 13) == 0, "file holds the peer's bytes");
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	FAILS(splice(c, NULL, p[1], NULL, 100, 0), EAGAIN, "splice from an idle O_NONBLOCK connection");
+	fcntl(c, F_SETFL, 0);
+	shutdown(sv, SHUT_WR);
+	IS(splice(c, NULL, p[1], NULL, 100, 0), 0, "splice after the peer's shutdown: end of file");
+	close(out);
+	unlink(dst);
 	close(p[0]);
 	close(p[1]);
 	close(sv);

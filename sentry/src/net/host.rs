@@ -670,6 +670,39 @@ impl HostSock {
         }
     }
 
+    /// recv into a sentry buffer (splice from a socket): bytes read ahead
+    /// first, else one host recv straight into `buf`.
+    pub fn recv_kernel(&self, t: &Task, buf: &mut [u8], nonblock: bool) -> SysResult {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        {
+            let mut rx = self.rx.lock();
+            let n = (rx.end - rx.start).min(buf.len());
+            if n > 0 {
+                buf[..n].copy_from_slice(&rx.buf[rx.start..rx.start + n]);
+                rx.start += n;
+                return Ok(n as u64);
+            }
+        }
+        let want = POLLIN | POLLRDHUP_BIT;
+        let len = buf.len().min(abi::hypercall::MAX_IO_BYTES as usize);
+        let iov = [IoVec { gpa: crate::mm::phys::va_to_pa(buf.as_mut_ptr() as u64), len: len as u64 }];
+        loop {
+            if !self.listening.load(Ordering::Relaxed) && self.would_block(want) {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                wait_for(t, self, want, self.rcvtimeo.load(Ordering::Relaxed))?;
+            }
+            let m = Box::new(Msg { iov_gpa: host::gpa(&iov[..]), iov_count: 1, ..Msg::default() });
+            match self.op(NetOp::Recv, [host::gpa(&*m), 0, 0, 0]) {
+                Err(Errno::EAGAIN) if !nonblock => wait_for(t, self, want, self.rcvtimeo.load(Ordering::Relaxed))?,
+                r => return r,
+            }
+        }
+    }
+
     /// Socket ioctls: FIONREAD, SIOCOUTQ, SIOCATMARK and the interface
     /// queries (SIOCGIF*).
     pub fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
@@ -797,6 +830,10 @@ impl FileOps for HostSockFile {
 
     fn splice_write(&self, t: &Task, buf: &[u8], _off: Option<u64>, nonblock: bool) -> SysResult {
         self.sock.send_kernel(t, buf, nonblock)
+    }
+
+    fn splice_read(&self, t: &Task, buf: &mut [u8], _off: Option<u64>, nonblock: bool) -> SysResult {
+        self.sock.recv_kernel(t, buf, nonblock)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

@@ -143,15 +143,16 @@ fn direct(t: &Task, inf: &OpenFile, in_off: &mut Option<u64>, out: &OpenFile, ou
     Ok(done as u64)
 }
 
-/// Moves up to `len` bytes from `inf` into `pipe`: waits for room once,
-/// then reads as much as fits (Linux: splice_file_to_pipe).
-fn to_pipe(t: &Task, inf: &OpenFile, in_off: &mut Option<u64>, pipe: &PipeEnd, len: usize, nonblock: bool) -> SysResult {
+/// Moves up to `len` bytes from `inf` into `pipe`: waits for room once
+/// (`nonblock`: EAGAIN instead), then reads as much as fits, waiting for
+/// input unless `in_nonblock` (Linux: splice_file_to_pipe).
+fn to_pipe(t: &Task, inf: &OpenFile, in_off: &mut Option<u64>, pipe: &PipeEnd, len: usize, nonblock: bool, in_nonblock: bool) -> SysResult {
     let room = pipe.wait_room(t, nonblock)?;
     let mut buf = buffer(len.min(room).min(CHUNK))?;
     if buf.is_empty() {
         return Ok(0);
     }
-    let n = (inf.ops.splice_read(t, &mut buf, *in_off, nonblock)? as usize).min(buf.len());
+    let n = (inf.ops.splice_read(t, &mut buf, *in_off, in_nonblock)? as usize).min(buf.len());
     pipe.push(&buf[..n]);
     if let Some(o) = in_off {
         *o += n as u64;
@@ -232,7 +233,7 @@ fn sendfile(t: &Task, out_fd: i32, in_fd: i32, pos: &mut Option<i64>, count: usi
     }
     let mut in_off = pos.map(|p| p as u64);
     let r = if let Some(pipe) = pipe_of(&out) {
-        to_pipe(t, &inf, &mut in_off, pipe, count, out.nonblock())
+        to_pipe(t, &inf, &mut in_off, pipe, count, out.nonblock(), inf.nonblock())
     } else {
         if out.flags() & O_APPEND != 0 {
             return Err(Errno::EINVAL);
@@ -309,7 +310,7 @@ pub fn sys_splice(t: &mut Task, a: &Args) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             let mut i = off_in.map(|p| p as u64);
-            let r = to_pipe(t, &inf, &mut i, o, len, nonblock || out.nonblock());
+            let r = to_pipe(t, &inf, &mut i, o, len, nonblock || out.nonblock(), nonblock || inf.nonblock());
             off_in = i.map(|p| p as i64);
             r
         }

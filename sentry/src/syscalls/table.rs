@@ -229,7 +229,7 @@ rows! {
     (271, ppoll, poll::sys_ppoll, Full),
     (273, set_robust_list, process::sys_set_robust_list, Full),
     (274, get_robust_list, process::sys_get_robust_list, Full),
-    (275, splice, splice::sys_splice, Partial("bytes are copied through the sentry, never page-moved (SPLICE_F_MOVE and SPLICE_F_GIFT are hints, as on Linux); no splice from host inet sockets")),
+    (275, splice, splice::sys_splice, Partial("bytes are copied through the sentry, never page-moved (SPLICE_F_MOVE and SPLICE_F_GIFT are hints, as on Linux)")),
     (276, tee, splice::sys_tee, Full),
     (277, sync_file_range, file::sys_sync_file_range, Full),
     (278, vmsplice, splice::sys_vmsplice, Partial("the user's bytes are copied into the pipe, not mapped: later changes to that memory do not show")),
