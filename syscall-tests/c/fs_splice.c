@@ -205,6 +205,20 @@ static void test_sendfile(const char *dir)
 	IS(sendfile(p[1], efd, NULL, 10), 10, "sendfile from /proc");
 	CHECK(read(p[0], buf, 10) == 10 && memcmp(buf, "Linux vers", 10) == 0, "/proc bytes");
 
+	/* Devices: /dev/zero gives and /dev/null takes; /dev/null gives nothing, /dev/full takes nothing. */
+	int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_RDWR), full = open("/dev/full", O_WRONLY);
+	IS(sendfile(p[1], zero, NULL, 100), 100, "sendfile /dev/zero->pipe");
+	CHECK(read(p[0], buf, 64) == 64 && buf[0] == 0 && buf[63] == 0, "zeros");
+	IS(splice(p[0], NULL, null, NULL, 100, 0), 36, "splice pipe->/dev/null");
+	off = 0;
+	IS(sendfile(null, in, &off, 1000), 1000, "sendfile file->/dev/null");
+	FAILS(sendfile(p[1], null, NULL, 10), EINVAL, "sendfile from /dev/null");
+	off = 0;
+	FAILS(sendfile(full, in, &off, 10), EINVAL, "sendfile to /dev/full");
+	close(zero);
+	close(null);
+	close(full);
+
 	/* A full nonblocking pipe: EAGAIN; no reader: EPIPE. */
 	fcntl(p[1], F_SETFL, O_NONBLOCK);
 	char fill[4096] = {0};
