@@ -14,6 +14,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,7 @@ static const char *errname(int e)
 	case EXDEV: return "EXDEV";
 	case EOVERFLOW: return "EOVERFLOW";
 	case EFBIG: return "EFBIG";
+	case EINTR: return "EINTR";
 	default: return "E?";
 	}
 }
@@ -585,12 +587,37 @@ static void test_fsize(const char *dir)
 	unlink(dst);
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A splice waiting on an empty pipe is interrupted by a handler without SA_RESTART: EINTR. */
+static void test_interrupt(void)
+{
+	int p[2], q[2];
+	CHECK(pipe(p) == 0 && pipe(q) == 0, "pipes");
+	struct sigaction sa = { .sa_handler = on_alarm };
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { .it_value = { 0, 50000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	FAILS(splice(p[0], NULL, q[1], NULL, 10, 0), EINTR, "splice interrupted by a signal");
+	setitimer(ITIMER_REAL, &it, NULL);
+	FAILS(tee(p[0], q[1], 10, 0), EINTR, "tee interrupted by a signal");
+	signal(SIGALRM, SIG_DFL);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
 	setvbuf(stdout, NULL, _IONBF, 0);
 	const char *bases[] = { ".", "/dev/shm" };
 	test_tee_vmsplice();
+	test_interrupt();
 	for (int i = 0; i < 2; i++) {
 		char dir[256];
 		snprintf(dir, sizeof dir, "%s/rvisor-splice-XXXXXX", bases[i]);
