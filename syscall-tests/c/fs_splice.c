@@ -431,6 +431,8 @@ static void test_copy_file_range(const char *dir, const char *self)
 	FAILS(copy_file_range(in, &oi, out, NULL, 10, 0), EOVERFLOW, "negative offset (wraps)");
 	oi = -4096;
 	FAILS(copy_file_range(in, &oi, out, NULL, 10, 0), EINVAL, "negative offset");
+	oi = INT64_MIN;
+	FAILS(copy_file_range(in, &oi, out, NULL, 10, 0), EINVAL, "most negative offset");
 	FAILS(copy_file_range(in, (loff_t *)1, out, NULL, 10, 0), EFAULT, "bad offset pointer");
 	oi = 0;
 	IS(copy_file_range(in, &oi, out, NULL, 0, 0), 0, "copy of 0");

@@ -458,8 +458,10 @@ pub fn sys_copy_file_range(t: &mut Task, a: &Args) -> SysResult {
         return Err(Errno::EOVERFLOW);
     }
     // Shortened to the end of the input.
+    // (In i128: a negative offset fails below, but must not overflow here.)
     let size_in = inf.ops.stat()?.st_size;
-    let mut count = if pos_in >= size_in { 0 } else { len.min((size_in - pos_in) as u64 as usize) };
+    let avail = (i128::from(size_in) - i128::from(pos_in)).max(0);
+    let mut count = if pos_in >= size_in { 0 } else { len.min(usize::try_from(avail).unwrap_or(usize::MAX)) };
     if pos_out >= 0 && count > 0 {
         count = fsize_room(t, &out, count, Some(pos_out as u64))?;
     }
@@ -467,8 +469,8 @@ pub fn sys_copy_file_range(t: &mut Task, a: &Args) -> SysResult {
         (Some(a), Some(b)) => a.inode.id() == b.inode.id(),
         _ => false,
     };
-    let count_i = count as i64;
-    if same && pos_out + count_i > pos_in && pos_in + count_i > pos_out {
+    let (pi, po, c) = (i128::from(pos_in), i128::from(pos_out), count as i128);
+    if same && po + c > pi && pi + c > po {
         return Err(Errno::EINVAL);
     }
     check_range(pos_in, count)?;
