@@ -467,6 +467,28 @@ fn python_file_work() {
     python(&py::FILES);
 }
 
+#[test]
+fn python_sendfile_splice_copy_file_range() {
+    python(&py::ZERO_COPY);
+}
+
+/// busybox cat copies with sendfile, coreutils cp with copy_file_range.
+#[test]
+fn sh_cat_and_cp_copy_in_the_kernel() {
+    sh(
+        r#"
+d=$(mktemp -d)
+seq 1 200000 > $d/f
+cat $d/f | md5sum
+/usr/bin/cp $d/f $d/g && md5sum < $d/g
+cat $d/f > $d/h && md5sum < $d/h
+rm -r $d
+"#,
+        "0e10426a1d5bddffcef02f1345787128  -\n0e10426a1d5bddffcef02f1345787128  -\n0e10426a1d5bddffcef02f1345787128  -\n",
+        0,
+    );
+}
+
 // needs sentry ptys (branch pty)
 #[test]
 fn python_pty_spawn() {

@@ -531,3 +531,65 @@ if __name__ == "__main__":
     ),
     stdout: "forkserver 328350\n",
 };
+
+/// The zero-copy paths Python takes on Linux: shutil.copyfile (sendfile),
+/// os.copy_file_range, os.splice, os.sendfile to a unix socket and
+/// socket.sendfile over loopback TCP, each checked by digest.
+pub const ZERO_COPY: Py = Py {
+    name: "zero_copy.py",
+    text: r#"
+import hashlib, os, shutil, socket, tempfile, threading
+def digest(p):
+    with open(p, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+with tempfile.TemporaryDirectory() as d:
+    src = os.path.join(d, "src")
+    with open(src, "wb") as f:
+        for i in range(5 * 1024):
+            f.write(hashlib.sha256(str(i).encode()).digest() * 32)
+    want = digest(src)
+    print("source", os.path.getsize(src), want)
+    shutil.copyfile(src, os.path.join(d, "a"))
+    print("shutil.copyfile", digest(os.path.join(d, "a")) == want)
+    fi = os.open(src, os.O_RDONLY)
+    fo = os.open(os.path.join(d, "b"), os.O_WRONLY | os.O_CREAT, 0o644)
+    n = 0
+    while (k := os.copy_file_range(fi, fo, 1 << 20)) > 0:
+        n += k
+    os.close(fo)
+    print("copy_file_range", n, digest(os.path.join(d, "b")) == want)
+    r, w = os.pipe()
+    print("splice", os.splice(fi, w, 4096, offset_src=4096), os.read(r, 8192) == open(src, "rb").read()[4096:8192])
+    def drain(s, out):
+        buf = bytearray()
+        while chunk := s.recv(1 << 16):
+            buf += chunk
+        out.append(hashlib.sha256(buf).hexdigest()[:16])
+    a, b = socket.socketpair()
+    got = []
+    t = threading.Thread(target=drain, args=(b, got))
+    t.start()
+    off, size = 0, os.path.getsize(src)
+    while off < size:
+        off += os.sendfile(a.fileno(), fi, off, size - off)
+    a.close()
+    t.join()
+    print("sendfile unix", got == [want])
+    l = socket.create_server(("127.0.0.1", 0))
+    c = socket.create_connection(l.getsockname())
+    s, _ = l.accept()
+    got = []
+    t = threading.Thread(target=drain, args=(s, got))
+    t.start()
+    with open(src, "rb") as f:
+        print("socket.sendfile tcp", c.sendfile(f))
+    c.close()
+    t.join()
+    print("received", got == [want])
+    for x in (s, l, b):
+        x.close()
+    os.close(fi)
+"#,
+    stdout: "source 5242880 74f8bd5475d3aa8d\nshutil.copyfile True\ncopy_file_range 5242880 True\nsplice 4096 True\n\
+         sendfile unix True\nsocket.sendfile tcp 5242880\nreceived True\n",
+};

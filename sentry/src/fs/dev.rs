@@ -98,6 +98,24 @@ impl FileOps for DevFile {
         Ok(segs.iter().map(|s| s.1 as u64).sum())
     }
 
+    // As Linux's: /dev/null gives nothing to splice from and /dev/full
+    // takes nothing spliced to it (EINVAL, not ENOSPC).
+    fn splice_read(&self, _t: &Task, buf: &mut [u8], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        match self.dev {
+            Dev::Null => return Err(Errno::EINVAL),
+            Dev::Random | Dev::Urandom => crate::kernel::random::fill(buf),
+            Dev::Zero | Dev::Full => buf.fill(0),
+        }
+        Ok(buf.len() as u64)
+    }
+
+    fn splice_write(&self, _t: &Task, buf: &[u8], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        if self.dev == Dev::Full {
+            return Err(Errno::EINVAL);
+        }
+        Ok(buf.len() as u64)
+    }
+
     fn stat(&self) -> Result<Stat, Errno> {
         Ok(self.dev.stat())
     }

@@ -131,6 +131,32 @@ impl FileOps for HostFile {
         host::write(self.handle, &iov, off)
     }
 
+    fn splice_read(&self, t: &Task, buf: &mut [u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        if self.dir {
+            return Err(Errno::EISDIR);
+        }
+        if self.stdio && off.is_none() {
+            wait_readable(t, self.handle, nonblock)?;
+        }
+        let n = buf.len().min(MAX_IO);
+        if n == 0 {
+            return Ok(0);
+        }
+        // The host fills the sentry buffer directly (the direct map makes
+        // it one guest-physical range).
+        let iov = [abi::hypercall::IoVec { gpa: crate::mm::phys::va_to_pa(buf.as_mut_ptr() as u64), len: n as u64 }];
+        host::read(self.handle, &iov, off)
+    }
+
+    fn splice_write(&self, _t: &Task, buf: &[u8], off: Option<u64>, _nonblock: bool) -> SysResult {
+        let n = buf.len().min(MAX_IO);
+        if n == 0 {
+            return Ok(0);
+        }
+        let iov = [abi::hypercall::IoVec { gpa: crate::mm::phys::va_to_pa(buf.as_ptr() as u64), len: n as u64 }];
+        host::write(self.handle, &iov, off)
+    }
+
     fn stat(&self) -> Result<Stat, Errno> {
         let mut st = host::fstat(self.handle).map(super::hostfs::to_container)?;
         if let Some(n) = self.pts {

@@ -124,6 +124,16 @@ pub trait FileOps: Send + Sync {
     fn opened(&self, _t: &Task, _flags: u32) -> Result<(), Errno> {
         Ok(())
     }
+    /// Reads into a sentry buffer for sendfile, splice and
+    /// copy_file_range (Linux: `splice_read`); `off` and `nonblock` as in
+    /// `read`. Files that cannot give data this way: EINVAL, as Linux.
+    fn splice_read(&self, _t: &Task, _buf: &mut [u8], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        Err(Errno::EINVAL)
+    }
+    /// Writes a sentry buffer (Linux: `splice_write`), possibly partly.
+    fn splice_write(&self, _t: &Task, _buf: &[u8], _off: Option<u64>, _nonblock: bool) -> SysResult {
+        Err(Errno::EINVAL)
+    }
     /// The concrete object, for code that must find its own file type
     /// behind an fd (sockets: `net::unix::sock_of_file`).
     fn as_any(&self) -> Option<&dyn core::any::Any> {
@@ -198,8 +208,9 @@ impl OpenFile {
         r
     }
 
-    /// inotify: a read or write that moved bytes is an event on the file.
-    fn notify(&self, r: &SysResult, mask: u32) {
+    /// inotify: a read or write that moved bytes is an event on the file
+    /// (sendfile and splice report once per call, as Linux).
+    pub fn notify(&self, r: &SysResult, mask: u32) {
         if let (Ok(1..), Some(loc)) = (r, &self.loc) {
             if inotify::active() {
                 inotify::loc_event(loc, mask);

@@ -199,6 +199,99 @@ impl PipeEnd {
     pub fn available(&self) -> usize {
         self.pipe.buf.lock().len()
     }
+
+    /// Whether `other` is an end of the same pipe (splice and tee refuse
+    /// to move a pipe's bytes into itself).
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.pipe, &other.pipe)
+    }
+
+    /// splice, tee, vmsplice: waits until the pipe holds bytes (true) or
+    /// no writer is left (false: end of file). `nonblock`: EAGAIN instead
+    /// of waiting (Linux: splice_from_pipe_next, ipipe_prep).
+    pub fn wait_data(&self, t: &Task, nonblock: bool) -> Result<bool, Errno> {
+        let p = &self.pipe;
+        let pending = || t.proc.pending();
+        p.readable.wait(&t.shared, &pending, None, || {
+            if !p.buf.lock().is_empty() {
+                return Some(Ok(true));
+            }
+            if p.writers.load(Ordering::Acquire) == 0 {
+                return Some(Ok(false));
+            }
+            nonblock.then_some(Err(Errno::EAGAIN))
+        })?
+    }
+
+    /// splice, tee, vmsplice, sendfile: waits until the pipe has room and
+    /// returns how much; with no reader left it is EPIPE and SIGPIPE
+    /// (Linux: wait_for_space, opipe_prep).
+    pub fn wait_room(&self, t: &Task, nonblock: bool) -> Result<usize, Errno> {
+        let p = &self.pipe;
+        let pending = || t.proc.pending();
+        let r = p.writable.wait(&t.shared, &pending, None, || {
+            if p.readers.load(Ordering::Acquire) == 0 {
+                return Some(Err(Errno::EPIPE));
+            }
+            let room = p.capacity.load(Ordering::Relaxed).saturating_sub(p.buf.lock().len());
+            if room > 0 {
+                return Some(Ok(room));
+            }
+            nonblock.then_some(Err(Errno::EAGAIN))
+        });
+        let r = r.and_then(|r| r);
+        if r == Err(Errno::EPIPE) {
+            sigpipe(t);
+        }
+        r
+    }
+
+    /// A copy of up to `max` bytes from the front, left in the pipe (tee;
+    /// splice takes them only once they went out).
+    pub fn peek(&self, max: usize) -> alloc::vec::Vec<u8> {
+        let b = self.pipe.buf.lock();
+        let n = max.min(b.len());
+        let (front, back) = b.as_slices();
+        let k = n.min(front.len());
+        let mut out = alloc::vec::Vec::with_capacity(n);
+        out.extend_from_slice(&front[..k]);
+        out.extend_from_slice(&back[..n - k]);
+        out
+    }
+
+    /// Drops `n` bytes from the front (peeked bytes that went elsewhere).
+    pub fn consume(&self, n: usize) {
+        {
+            let mut b = self.pipe.buf.lock();
+            let n = n.min(b.len());
+            b.drain(..n);
+        }
+        self.pipe.writable.wake_all();
+        POLL_WQ.wake_all();
+    }
+
+    /// Appends `data` for the readers. The caller waited for room with
+    /// `wait_room` and brings at most that much, so the pipe overfills only
+    /// if another writer came in between.
+    pub fn push(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.pipe.buf.lock().extend(data);
+        self.pipe.readable.wake_all();
+        POLL_WQ.wake_all();
+    }
+}
+
+/// The pipe end behind an open file: a pipe or a FIFO.
+pub fn pipe_of(f: &super::OpenFile) -> Option<&PipeEnd> {
+    f.ops.as_any()?.downcast_ref::<PipeEnd>()
+}
+
+/// Writing to a pipe without readers raises SIGPIPE.
+fn sigpipe(t: &Task) {
+    let info = crate::kernel::signal::SigInfo::from_sender(crate::kernel::signal::SI_USER, t.pid(), t.creds.uid);
+    crate::kernel::signal::send_to_thread(&t.proc, &t.shared, crate::kernel::signal::SIGPIPE, info);
 }
 
 impl Drop for PipeEnd {
@@ -349,8 +442,7 @@ impl FileOps for PipeEnd {
                 }
                 Ok(Err(e)) | Err(e) => {
                     if e == Errno::EPIPE {
-                        let info = crate::kernel::signal::SigInfo::from_sender(crate::kernel::signal::SI_USER, t.pid(), t.creds.uid);
-                        crate::kernel::signal::send_to_thread(&t.proc, &t.shared, crate::kernel::signal::SIGPIPE, info);
+                        sigpipe(t);
                     }
                     if written > 0 {
                         return Ok(written as u64);
@@ -408,5 +500,31 @@ impl FileOps for PipeEnd {
             }
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_consume_push() {
+        let (r, w) = new_pipe();
+        let (r2, _w2) = new_pipe();
+        assert!(r.same_pipe(&w));
+        assert!(!r.same_pipe(&r2));
+        w.push(b"hello ");
+        w.push(b"world");
+        assert_eq!(r.available(), 11);
+        // A peek leaves the bytes; consume takes them from the front.
+        assert_eq!(r.peek(5), b"hello");
+        assert_eq!(r.peek(100), b"hello world");
+        r.consume(6);
+        assert_eq!(r.peek(100), b"world");
+        r.consume(100);
+        assert_eq!(r.available(), 0);
+        assert!(r.peek(10).is_empty());
+        w.push(b"");
+        assert_eq!(r.available(), 0);
     }
 }

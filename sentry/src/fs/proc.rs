@@ -784,6 +784,15 @@ impl FileOps for ProcFile {
         "/proc"
     }
 
+    fn splice_read(&self, _t: &Task, buf: &mut [u8], off: Option<u64>, _nonblock: bool) -> SysResult {
+        let mut pos = self.pos.lock();
+        let n = self.read_kernel(buf, off.unwrap_or(*pos))?;
+        if off.is_none() {
+            *pos += n as u64;
+        }
+        Ok(n as u64)
+    }
+
     fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         let from = (off as usize).min(self.data.len());
         let n = buf.len().min(self.data.len() - from);

@@ -378,6 +378,9 @@ struct Source<'a> {
     piece: Vec<u8>,
     /// The offset of `piece` in the write.
     at: usize,
+    /// The bytes themselves when they come from the sentry (sendfile and
+    /// splice to a terminal), not from the caller's memory.
+    kernel: Option<&'a [u8]>,
 }
 
 impl<'a> Source<'a> {
@@ -388,7 +391,12 @@ impl<'a> Source<'a> {
     const CHUNK: usize = 2048;
 
     fn new(t: &'a Task, segs: &'a [UserSeg]) -> Source<'a> {
-        Source { t, segs, total: total(segs), piece: Vec::new(), at: 0 }
+        Source { t, segs, total: total(segs), piece: Vec::new(), at: 0, kernel: None }
+    }
+
+    /// A write of sentry bytes.
+    fn kernel(t: &'a Task, buf: &'a [u8]) -> Source<'a> {
+        Source { t, segs: &[], total: buf.len(), piece: Vec::new(), at: 0, kernel: Some(buf) }
     }
 
     /// Copies bytes [`off`, `off` + `buf.len()`) of the write.
@@ -413,6 +421,9 @@ impl<'a> Source<'a> {
 
     /// The bytes from offset `done` on: at least one unless all are done.
     fn from(&mut self, done: usize) -> Result<&[u8], Errno> {
+        if let Some(buf) = self.kernel {
+            return Ok(&buf[done.min(buf.len())..]);
+        }
         if done < self.at || done >= self.at + self.piece.len() {
             let want = (self.total - done).min(Self::PIECE);
             let mut piece = alloc::vec![0u8; want];
@@ -705,6 +716,50 @@ impl Drop for PtyMaster {
     }
 }
 
+impl PtyMaster {
+    /// write(2) to the master: the bytes are the slave's input.
+    fn write_from(&self, t: &Task, mut src: Source, off: Option<u64>, nonblock: bool) -> SysResult {
+        if off.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        let pty = &self.pty;
+        let mut written = 0;
+        let pending = || t.proc.pending();
+        while written < src.total {
+            let data = match src.from(written) {
+                Ok(d) => d,
+                Err(_) if written > 0 => break,
+                Err(e) => return Err(e),
+            };
+            let r = pty.wq.wait(&t.shared, &pending, None, || {
+                let mut s = pty.state.lock();
+                let n = s.ld.write_input(data);
+                if n > 0 {
+                    return Some(Ok(n));
+                }
+                if nonblock {
+                    return Some(Err(Errno::EAGAIN));
+                }
+                None
+            });
+            match r {
+                Ok(Ok(n)) => {
+                    written += n;
+                    pty.receive();
+                    pty.wake();
+                }
+                Ok(Err(e)) | Err(e) => {
+                    if written > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written as u64)
+    }
+}
+
 impl FileOps for PtyMaster {
     fn read(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
         if off.is_some() {
@@ -745,45 +800,11 @@ impl FileOps for PtyMaster {
     }
 
     fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
-        if off.is_some() {
-            return Err(Errno::ESPIPE);
-        }
-        let mut src = Source::new(t, segs);
-        let pty = &self.pty;
-        let mut written = 0;
-        let pending = || t.proc.pending();
-        while written < src.total {
-            let data = match src.from(written) {
-                Ok(d) => d,
-                Err(_) if written > 0 => break,
-                Err(e) => return Err(e),
-            };
-            let r = pty.wq.wait(&t.shared, &pending, None, || {
-                let mut s = pty.state.lock();
-                let n = s.ld.write_input(data);
-                if n > 0 {
-                    return Some(Ok(n));
-                }
-                if nonblock {
-                    return Some(Err(Errno::EAGAIN));
-                }
-                None
-            });
-            match r {
-                Ok(Ok(n)) => {
-                    written += n;
-                    pty.receive();
-                    pty.wake();
-                }
-                Ok(Err(e)) | Err(e) => {
-                    if written > 0 {
-                        break;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(written as u64)
+        self.write_from(t, Source::new(t, segs), off, nonblock)
+    }
+
+    fn splice_write(&self, t: &Task, buf: &[u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        self.write_from(t, Source::kernel(t, buf), off, nonblock)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
@@ -887,6 +908,61 @@ pub struct PtySlave {
 }
 
 impl PtySlave {
+    /// write(2) to the slave: the program's output, through the line
+    /// discipline to the master.
+    fn write_from(&self, t: &Task, mut src: Source, off: Option<u64>, nonblock: bool) -> SysResult {
+        if off.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        if self.hung_up() {
+            return Err(Errno::EIO);
+        }
+        if self.pty.state.lock().ld.termios.c_lflag & tty::TOSTOP != 0 {
+            job_control(&self.pty, t, Access::Change)?;
+        }
+        let pty = &self.pty;
+        let mut written = 0;
+        let pending = || t.proc.pending();
+        loop {
+            let data = match src.from(written) {
+                Ok(d) => d,
+                Err(_) if written > 0 => break,
+                Err(e) => return Err(e),
+            };
+            let r = pty.wq.wait(&t.shared, &pending, None, || {
+                let mut s = pty.state.lock();
+                if !s.master_open {
+                    return Some(Err(Errno::EIO));
+                }
+                let n = s.ld.write_output(data);
+                // A write of nothing returns at once.
+                if n > 0 || data.is_empty() {
+                    return Some(Ok(n));
+                }
+                if nonblock {
+                    return Some(Err(Errno::EAGAIN));
+                }
+                None
+            });
+            match r {
+                Ok(Ok(n)) => {
+                    written += n;
+                    pty.wake();
+                    if written == src.total {
+                        break;
+                    }
+                }
+                Ok(Err(e)) | Err(e) => {
+                    if written > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written as u64)
+    }
+
     /// Whether the master is gone (the slave is hung up).
     fn hung_up(&self) -> bool {
         !self.pty.alive()
@@ -973,57 +1049,11 @@ impl FileOps for PtySlave {
     }
 
     fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
-        if off.is_some() {
-            return Err(Errno::ESPIPE);
-        }
-        if self.hung_up() {
-            return Err(Errno::EIO);
-        }
-        if self.pty.state.lock().ld.termios.c_lflag & tty::TOSTOP != 0 {
-            job_control(&self.pty, t, Access::Change)?;
-        }
-        let mut src = Source::new(t, segs);
-        let pty = &self.pty;
-        let mut written = 0;
-        let pending = || t.proc.pending();
-        loop {
-            let data = match src.from(written) {
-                Ok(d) => d,
-                Err(_) if written > 0 => break,
-                Err(e) => return Err(e),
-            };
-            let r = pty.wq.wait(&t.shared, &pending, None, || {
-                let mut s = pty.state.lock();
-                if !s.master_open {
-                    return Some(Err(Errno::EIO));
-                }
-                let n = s.ld.write_output(data);
-                // A write of nothing returns at once.
-                if n > 0 || data.is_empty() {
-                    return Some(Ok(n));
-                }
-                if nonblock {
-                    return Some(Err(Errno::EAGAIN));
-                }
-                None
-            });
-            match r {
-                Ok(Ok(n)) => {
-                    written += n;
-                    pty.wake();
-                    if written == src.total {
-                        break;
-                    }
-                }
-                Ok(Err(e)) | Err(e) => {
-                    if written > 0 {
-                        break;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(written as u64)
+        self.write_from(t, Source::new(t, segs), off, nonblock)
+    }
+
+    fn splice_write(&self, t: &Task, buf: &[u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        self.write_from(t, Source::kernel(t, buf), off, nonblock)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

@@ -132,4 +132,12 @@ impl FileOps for Shared {
     fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         self.0.ops.read_kernel(buf, off)
     }
+
+    fn splice_read(&self, t: &Task, buf: &mut [u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        self.0.ops.splice_read(t, buf, off, nonblock)
+    }
+
+    fn splice_write(&self, t: &Task, buf: &[u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        self.0.ops.splice_write(t, buf, off, nonblock)
+    }
 }

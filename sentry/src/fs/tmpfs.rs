@@ -1115,8 +1115,9 @@ impl TmpFile {
                 SEEK_END => size.checked_add(off).ok_or(Errno::EINVAL)?,
                 // Everything is data: no holes are tracked.
                 SEEK_DATA | SEEK_HOLE => {
+                    // As shmem_file_llseek: no data before the start either.
                     if off < 0 {
-                        return Err(Errno::EINVAL);
+                        return Err(Errno::ENXIO);
                     }
                     if off >= size {
                         return Err(Errno::ENXIO);
@@ -1327,6 +1328,16 @@ impl FileOps for TmpFile {
 
     fn poll(&self, _events: u16) -> u16 {
         POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
+    }
+
+    fn splice_read(&self, _t: &Task, buf: &mut [u8], off: Option<u64>, _nonblock: bool) -> SysResult {
+        let n = self.read_buf(buf, off)?;
+        self.inode.accessed();
+        Ok(n as u64)
+    }
+
+    fn splice_write(&self, _t: &Task, buf: &[u8], off: Option<u64>, _nonblock: bool) -> SysResult {
+        self.write_buf(buf, off).map(|n| n as u64)
     }
 
     fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {

@@ -166,6 +166,23 @@ impl MemoryManager {
         n
     }
 
+    /// mincore: one byte per page of `[start, start+pages*4K)`, 1 where
+    /// the page has a frame in this address space. Stops at the first
+    /// page outside every area: the bytes so far and ENOMEM (Linux fills
+    /// the user's vector area by area before failing).
+    pub fn mincore(&self, start: u64, pages: u64) -> (Vec<u8>, Option<Errno>) {
+        let mut out = Vec::new();
+        let mut at = start;
+        for _ in 0..pages {
+            if self.vmas.find(at).is_none() {
+                return (out, Some(Errno::ENOMEM));
+            }
+            out.push(u8::from(self.pt.lookup(at) & pagetable::PTE_P != 0));
+            at += PAGE_SIZE;
+        }
+        (out, None)
+    }
+
     /// The areas, for /proc/self/maps.
     pub fn vmas(&self) -> &VmaSet {
         &self.vmas

@@ -467,6 +467,42 @@ impl HostSock {
     /// send/sendto/sendmsg: blocks until everything is sent on a blocking
     /// stream, raises SIGPIPE on a broken stream unless MSG_NOSIGNAL.
     pub fn send(&self, t: &Task, segs: &[UserSeg], flags: u32, to: Option<&[u8]>, control: &[u8], nonblock: bool) -> SysResult {
+        let total: usize = segs.iter().map(|s| s.1).sum();
+        self.send_from(t, total, flags, to, control, nonblock, &mut |done, send| {
+            // The address space stays locked across the host call so the
+            // frames cannot be unmapped and reused while the host reads them.
+            let rest = skip(segs, done);
+            let mut mm = t.mm.lock();
+            let iov = crate::fs::host::gather(&mut mm, &rest, false)?;
+            send(&iov)
+        })
+    }
+
+    /// send from a sentry buffer (sendfile and splice to a socket).
+    pub fn send_kernel(&self, t: &Task, buf: &[u8], nonblock: bool) -> SysResult {
+        let max = abi::hypercall::MAX_IO_BYTES as usize;
+        self.send_from(t, buf.len(), 0, None, &[], nonblock, &mut |done, send| {
+            let rest = &buf[done..];
+            let n = rest.len().min(max);
+            let iov = [IoVec { gpa: crate::mm::phys::va_to_pa(rest.as_ptr() as u64), len: n as u64 }];
+            send(if n == 0 { &[] } else { &iov })
+        })
+    }
+
+    /// The send loop: `piece(done, send)` hands `send` the scatter list of
+    /// the bytes after the first `done`; an empty list when some were asked
+    /// for means there are no more (None).
+    #[allow(clippy::too_many_arguments)]
+    fn send_from(
+        &self,
+        t: &Task,
+        total: usize,
+        flags: u32,
+        to: Option<&[u8]>,
+        control: &[u8],
+        nonblock: bool,
+        piece: &mut NextPiece,
+    ) -> SysResult {
         let to = match to {
             Some(raw) if self.ty != SOCK_STREAM => {
                 self.check_addr(t, raw, false)?;
@@ -475,7 +511,6 @@ impl HostSock {
             _ => None,
         };
         let nonblock = nonblock || flags & MSG_DONTWAIT != 0;
-        let total: usize = segs.iter().map(|s| s.1).sum();
         let mut done = 0usize;
         loop {
             if self.would_block(POLLOUT) {
@@ -486,19 +521,17 @@ impl HostSock {
                     return if done > 0 { Ok(done as u64) } else { Err(e) };
                 }
             }
-            let rest = skip(segs, done);
-            let r = {
-                let mut mm = t.mm.lock();
-                let iov = crate::fs::host::gather(&mut mm, &rest, false)?;
+            // Control data goes with the first piece only.
+            let c = if done == 0 { control } else { &[] };
+            let r = piece(done, &mut |iov| {
                 if iov.is_empty() && total > 0 {
-                    return Ok(done as u64);
+                    return Ok(None);
                 }
-                // Control data goes with the first piece only.
-                let c = if done == 0 { control } else { &[] };
-                self.send_once(&iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref(), c)
-            };
+                self.send_once(iov, flags & !(MSG_DONTWAIT | MSG_NOSIGNAL), to.as_deref(), c).map(Some)
+            });
             match r {
-                Ok(n) => {
+                Ok(None) => return Ok(done as u64),
+                Ok(Some(n)) => {
                     done += n as usize;
                     if done >= total || self.ty != SOCK_STREAM || nonblock {
                         return Ok(done as u64);
@@ -637,6 +670,39 @@ impl HostSock {
         }
     }
 
+    /// recv into a sentry buffer (splice from a socket): bytes read ahead
+    /// first, else one host recv straight into `buf`.
+    pub fn recv_kernel(&self, t: &Task, buf: &mut [u8], nonblock: bool) -> SysResult {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        {
+            let mut rx = self.rx.lock();
+            let n = (rx.end - rx.start).min(buf.len());
+            if n > 0 {
+                buf[..n].copy_from_slice(&rx.buf[rx.start..rx.start + n]);
+                rx.start += n;
+                return Ok(n as u64);
+            }
+        }
+        let want = POLLIN | POLLRDHUP_BIT;
+        let len = buf.len().min(abi::hypercall::MAX_IO_BYTES as usize);
+        let iov = [IoVec { gpa: crate::mm::phys::va_to_pa(buf.as_mut_ptr() as u64), len: len as u64 }];
+        loop {
+            if !self.listening.load(Ordering::Relaxed) && self.would_block(want) {
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
+                wait_for(t, self, want, self.rcvtimeo.load(Ordering::Relaxed))?;
+            }
+            let m = Box::new(Msg { iov_gpa: host::gpa(&iov[..]), iov_count: 1, ..Msg::default() });
+            match self.op(NetOp::Recv, [host::gpa(&*m), 0, 0, 0]) {
+                Err(Errno::EAGAIN) if !nonblock => wait_for(t, self, want, self.rcvtimeo.load(Ordering::Relaxed))?,
+                r => return r,
+            }
+        }
+    }
+
     /// Socket ioctls: FIONREAD, SIOCOUTQ, SIOCATMARK and the interface
     /// queries (SIOCGIF*).
     pub fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
@@ -745,6 +811,13 @@ fn skip(segs: &[UserSeg], mut n: usize) -> Vec<UserSeg> {
     out
 }
 
+/// Sends one scatter list: the bytes the host took, or None when the list
+/// is empty because nothing was left.
+type SendPiece<'a> = dyn FnMut(&[IoVec]) -> Result<Option<u64>, Errno> + 'a;
+
+/// Hands a `SendPiece` the scatter list of the bytes after the first `done`.
+type NextPiece<'a> = dyn FnMut(usize, &mut SendPiece) -> Result<Option<u64>, Errno> + 'a;
+
 /// The open-file face of a host socket.
 pub struct HostSockFile {
     pub sock: Arc<HostSock>,
@@ -770,6 +843,14 @@ impl FileOps for HostSockFile {
 
     fn write(&self, t: &Task, segs: &[UserSeg], _off: Option<u64>, nonblock: bool) -> SysResult {
         self.sock.send(t, segs, 0, None, &[], nonblock)
+    }
+
+    fn splice_write(&self, t: &Task, buf: &[u8], _off: Option<u64>, nonblock: bool) -> SysResult {
+        self.sock.send_kernel(t, buf, nonblock)
+    }
+
+    fn splice_read(&self, t: &Task, buf: &mut [u8], _off: Option<u64>, nonblock: bool) -> SysResult {
+        self.sock.recv_kernel(t, buf, nonblock)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

@@ -438,6 +438,38 @@ impl Io for UserIo<'_> {
     }
 }
 
+/// A sentry buffer data is sent from (sendfile and splice to a socket).
+pub struct KernelSrc<'a>(pub &'a [u8]);
+
+impl Io for KernelSrc<'_> {
+    fn cap(&self) -> usize {
+        self.0.len()
+    }
+    fn put(&mut self, _at: usize, _data: &[u8]) -> Result<(), Errno> {
+        Err(Errno::EFAULT)
+    }
+    fn get(&mut self, at: usize, dst: &mut [u8]) -> Result<(), Errno> {
+        dst.copy_from_slice(self.0.get(at..at + dst.len()).ok_or(Errno::EFAULT)?);
+        Ok(())
+    }
+}
+
+/// A sentry buffer data is received into (splice from a socket).
+pub struct KernelDst<'a>(pub &'a mut [u8]);
+
+impl Io for KernelDst<'_> {
+    fn cap(&self) -> usize {
+        self.0.len()
+    }
+    fn put(&mut self, at: usize, data: &[u8]) -> Result<(), Errno> {
+        self.0.get_mut(at..at + data.len()).ok_or(Errno::EFAULT)?.copy_from_slice(data);
+        Ok(())
+    }
+    fn get(&mut self, _at: usize, _dst: &mut [u8]) -> Result<(), Errno> {
+        Err(Errno::EFAULT)
+    }
+}
+
 /// A zeroed buffer, or ENOBUFS if the sentry heap cannot hold it.
 fn alloc_buf(n: usize) -> Result<Vec<u8>, Errno> {
     let mut v = Vec::new();
@@ -1468,6 +1500,24 @@ impl FileOps for SocketFile {
         }
         let mut io = UserIo::new(t, segs);
         self.sock.send(t, &mut io, 0, nonblock, None, Vec::new(), None)
+    }
+
+    fn splice_read(&self, t: &Task, buf: &mut [u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        if off.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let r = self.sock.recv(t, &mut KernelDst(buf), 0, nonblock)?;
+        Ok(r.ret as u64)
+    }
+
+    fn splice_write(&self, t: &Task, buf: &[u8], off: Option<u64>, nonblock: bool) -> SysResult {
+        if off.is_some() {
+            return Err(Errno::ESPIPE);
+        }
+        self.sock.send(t, &mut KernelSrc(buf), 0, nonblock, None, Vec::new(), None)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

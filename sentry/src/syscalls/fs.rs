@@ -277,8 +277,38 @@ pub fn sys_openat2(t: &mut Task, a: &Args) -> SysResult {
 }
 
 pub fn sys_close(t: &mut Task, a: &Args) -> SysResult {
-    let f = t.fds.lock().get(a.fd(0))?;
-    t.fds.lock().close(a.fd(0))?;
+    close_fd(t, a.fd(0))
+}
+
+pub fn sys_close_range(t: &mut Task, a: &Args) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 2;
+    const CLOSE_RANGE_CLOEXEC: u32 = 4;
+    let (first, last, flags) = (a.u32(0), a.u32(1), a.u32(2));
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLOSE_RANGE_UNSHARE != 0 {
+        // A table of its own first, so threads sharing the old one keep
+        // their fds (Linux: unshare_fd).
+        let fds = t.fds.lock().clone();
+        t.fds = Arc::new(spin::Mutex::new(fds));
+    }
+    let open: alloc::vec::Vec<i32> = t.fds.lock().open_fds().filter(|&fd| (first..=last).contains(&(fd as u32))).collect();
+    for fd in open {
+        if flags & CLOSE_RANGE_CLOEXEC != 0 {
+            t.fds.lock().set_cloexec(fd, true)?;
+        } else {
+            // Another thread may have closed it meanwhile.
+            let _ = close_fd(t, fd);
+        }
+    }
+    Ok(0)
+}
+
+/// close(2) of one fd.
+fn close_fd(t: &Task, fd: i32) -> SysResult {
+    let f = t.fds.lock().get(fd)?;
+    t.fds.lock().close(fd)?;
     // Closing any fd of a file drops the process's POSIX locks on it.
     if let Some(loc) = &f.loc {
         if let Ok(st) = loc.inode.stat() {
@@ -298,6 +328,43 @@ fn stat_at(t: &mut Task, dirfd: i32, path_va: u64, flags: u32) -> Result<Stat, E
         return empty_path_loc(t, dirfd)?.inode.stat();
     }
     resolve(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.inode.stat()
+}
+
+/// File handles: the sandbox's filesystems export none (a handle would
+/// name a host inode behind the gofer's back). The path is still looked
+/// up, so a missing file is ENOENT as on Linux.
+pub fn sys_name_to_handle_at(t: &mut Task, a: &Args) -> SysResult {
+    const AT_HANDLE_MNT_ID_UNIQUE: u32 = 0x1;
+    const AT_HANDLE_CONNECTABLE: u32 = 0x2;
+    const AT_HANDLE_FID: u32 = 0x200;
+    const AT_SYMLINK_FOLLOW: u32 = 0x400;
+    let flags = a.u32(4);
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH | AT_HANDLE_FID | AT_HANDLE_MNT_ID_UNIQUE | AT_HANDLE_CONNECTABLE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let nofollow = if flags & AT_SYMLINK_FOLLOW != 0 { 0 } else { AT_SYMLINK_NOFOLLOW };
+    stat_at(t, a.fd(0), a.u64(1), nofollow | (flags & AT_EMPTY_PATH))?;
+    Err(Errno::EOPNOTSUPP)
+}
+
+/// No handle was ever given out (see name_to_handle_at), so a well-formed
+/// one is stale.
+pub fn sys_open_by_handle_at(t: &mut Task, a: &Args) -> SysResult {
+    const MAX_HANDLE_SZ: u32 = 128;
+    if !t.creds.capable(crate::kernel::creds::CAP_DAC_READ_SEARCH) {
+        return Err(Errno::EPERM);
+    }
+    let (bytes, ty): (u32, i32) = {
+        let mut mm = t.mm.lock();
+        (mm.read_obj(a.u64(1))?, mm.read_obj(a.u64(1) + 4)?)
+    };
+    if bytes == 0 || bytes > MAX_HANDLE_SZ || ty < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a.fd(0) != AT_FDCWD {
+        t.fds.lock().get(a.fd(0))?;
+    }
+    Err(Errno::ESTALE)
 }
 
 pub fn sys_fstat(t: &mut Task, a: &Args) -> SysResult {

@@ -153,3 +153,31 @@ pub fn sys_memfd_create(t: &mut Task, a: &Args) -> SysResult {
     let f = crate::fs::OpenFile::at(alloc::boxed::Box::new(file), 2, loc);
     t.fds.lock().install(f, flags & MFD_CLOEXEC != 0, 0).map(|fd| fd as u64)
 }
+
+pub fn sys_mincore(t: &mut Task, a: &Args) -> SysResult {
+    use abi::layout::TASK_SIZE;
+    let (start, len, vec) = (a.u64(0), a.u64(1), a.u64(2));
+    if start % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if start.checked_add(len).is_none_or(|end| end > TASK_SIZE) {
+        return Err(Errno::ENOMEM);
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    if vec.checked_add(pages).is_none_or(|end| end > TASK_SIZE) {
+        return Err(Errno::EFAULT);
+    }
+    // A page of answers at a time, as Linux: a huge range needs no huge
+    // sentry buffer.
+    let mut done = 0;
+    while done < pages {
+        let n = (pages - done).min(PAGE_SIZE);
+        let (bytes, err) = t.mm.lock().mincore(start + done * PAGE_SIZE, n);
+        t.mm.lock().copy_out(vec + done, &bytes)?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        done += n;
+    }
+    Ok(0)
+}

@@ -17,6 +17,7 @@ pub mod net;
 pub mod poll;
 pub mod process;
 pub mod signal;
+pub mod splice;
 pub mod table;
 pub mod time;
 

@@ -3,7 +3,7 @@
 //! not listed return ENOSYS (logged once).
 
 use super::names::{NAMES, NR_SYSCALLS};
-use super::{file, fs, futex, info, ipc, mm, mqueue, poll, process, signal, time, Handler};
+use super::{file, fs, futex, info, ipc, mm, mqueue, poll, process, signal, splice, time, Handler};
 use crate::kernel::sigframe;
 
 /// How completely a syscall is implemented.
@@ -57,6 +57,7 @@ rows! {
     (23, select, poll::sys_select, Full),
     (24, sched_yield, process::sys_sched_yield, Full),
     (25, mremap, mm::sys_mremap, Partial("MREMAP_DONTUNMAP unsupported")),
+    (27, mincore, mm::sys_mincore, Partial("a page counts as resident when this process has a frame mapped for it: a touched page's neighbours come with it (fault-around), file pages cached but not mapped count as absent")),
     (28, madvise, mm::sys_madvise, Full),
     (29, shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments get ordinary pages")),
     (30, shmat, ipc::sys_shmat, Full),
@@ -69,6 +70,7 @@ rows! {
     (37, alarm, time::sys_alarm, Full),
     (38, setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL and ITIMER_PROF both count all CPU time (no user/system split)")),
     (39, getpid, process::sys_getpid, Full),
+    (40, sendfile, splice::sys_sendfile, Full),
     (41, socket, super::net::sys_socket, Partial("AF_UNIX in the sentry; AF_INET/AF_INET6 (TCP, UDP, ICMP ping, raw with CAP_NET_RAW) and AF_NETLINK NETLINK_ROUTE are host sockets in the container's netns; others EAFNOSUPPORT")),
     (42, connect, super::net::sys_connect, Partial("inet and inet6 through host sockets in the container's netns; AF_UNIX in the sentry")),
     (43, accept, super::net::sys_accept, Full),
@@ -166,6 +168,7 @@ rows! {
     (170, sethostname, info::sys_sethostname, Full),
     (171, setdomainname, info::sys_setdomainname, Full),
     (186, gettid, process::sys_gettid, Full),
+    (187, readahead, file::sys_readahead, Full),
     (188, setxattr, fs::sys_setxattr, Partial("user.* and trusted.* on tmpfs and the overlay root; host-backed files store none (EOPNOTSUPP)")),
     (189, lsetxattr, fs::sys_lsetxattr, Partial("user.* and trusted.* on tmpfs and the overlay root; host-backed files store none (EOPNOTSUPP)")),
     (190, fsetxattr, fs::sys_fsetxattr, Partial("user.* and trusted.* on tmpfs and the overlay root; host-backed files store none (EOPNOTSUPP)")),
@@ -186,6 +189,7 @@ rows! {
     (217, getdents64, fs::sys_getdents64, Full),
     (218, set_tid_address, process::sys_set_tid_address, Full),
     (220, semtimedop, ipc::sys_semtimedop, Full),
+    (221, fadvise64, file::sys_fadvise64, Full),
     (222, timer_create, time::sys_timer_create, Partial("CPU-time clocks are approximated by CLOCK_MONOTONIC; no other process's CPU clock")),
     (223, timer_settime, time::sys_timer_settime, Full),
     (224, timer_gettime, time::sys_timer_gettime, Full),
@@ -225,6 +229,10 @@ rows! {
     (271, ppoll, poll::sys_ppoll, Full),
     (273, set_robust_list, process::sys_set_robust_list, Full),
     (274, get_robust_list, process::sys_get_robust_list, Full),
+    (275, splice, splice::sys_splice, Partial("bytes are copied through the sentry, never page-moved (SPLICE_F_MOVE and SPLICE_F_GIFT are hints, as on Linux)")),
+    (276, tee, splice::sys_tee, Full),
+    (277, sync_file_range, file::sys_sync_file_range, Full),
+    (278, vmsplice, splice::sys_vmsplice, Partial("the user's bytes are copied into the pipe, not mapped: later changes to that memory do not show")),
     (280, utimensat, fs::sys_utimensat, Full),
     (281, epoll_pwait, super::epoll::sys_epoll_pwait, Full),
     (282, signalfd, super::epoll::sys_signalfd, Full),
@@ -244,6 +252,8 @@ rows! {
     (297, rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full),
     (299, recvmmsg, super::net::sys_recvmmsg, Partial("the timeout is checked between messages, as Linux")),
     (302, prlimit64, process::sys_prlimit64, Partial("only the calling process")),
+    (303, name_to_handle_at, fs::sys_name_to_handle_at, Partial("no filesystem exports handles: EOPNOTSUPP after the path lookup")),
+    (304, open_by_handle_at, fs::sys_open_by_handle_at, Partial("no handle is ever issued, so a well-formed one is ESTALE")),
     (307, sendmmsg, super::net::sys_sendmmsg, Full),
     (309, getcpu, process::sys_getcpu, Full),
     (316, renameat2, fs::sys_renameat2, Partial("no RENAME_WHITEOUT")),
@@ -251,11 +261,15 @@ rows! {
     (318, getrandom, info::sys_getrandom, Full),
     (319, memfd_create, mm::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not wait for writable maps to go")),
     (322, execveat, process::sys_execveat, Partial("as execve")),
+    (326, copy_file_range, splice::sys_copy_file_range, Partial("copies between any two sandbox filesystems, where Linux 5.19+ answers EXDEV across superblocks")),
+    (327, preadv2, file::sys_preadv2, Partial("RWF_ATOMIC, RWF_DONTCACHE and RWF_NOSIGNAL are EOPNOTSUPP")),
+    (328, pwritev2, file::sys_pwritev2, Partial("RWF_NOAPPEND on an O_APPEND file is EOPNOTSUPP; RWF_ATOMIC, RWF_DONTCACHE and RWF_NOSIGNAL are EOPNOTSUPP")),
     (332, statx, fs::sys_statx, Full),
     (334, rseq, process::sys_rseq, Partial("returns ENOSYS; glibc falls back")),
     (424, pidfd_send_signal, process::sys_pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD or _PROCESS_GROUP)")),
     (434, pidfd_open, process::sys_pidfd_open, Partial("no PIDFD_THREAD")),
     (435, clone3, process::sys_clone3, Partial("as clone; no set_tid or cgroup")),
+    (436, close_range, fs::sys_close_range, Full),
     (437, openat2, fs::sys_openat2, Partial("RESOLVE_NO_XDEV/IN_ROOT/CACHED accepted, not enforced")),
     (439, faccessat2, fs::sys_faccessat2, Full),
     (441, epoll_pwait2, super::epoll::sys_epoll_pwait2, Full),
