@@ -839,7 +839,7 @@ mod tests {
             ]
         }))
         .unwrap();
-        let m = sentry_mounts(&spec, false);
+        let m = sentry_mounts(&spec, &super::super::cgroup::Cgroups::default());
         let opts = |dest: &str| m.iter().find(|x| x.dest == dest).map(|x| (x.kind.as_str(), x.options.as_str()));
         assert_eq!(opts("/"), Some(("host", "ro")));
         assert_eq!(opts("/data"), Some(("host", "revalidate")));
