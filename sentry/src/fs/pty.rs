@@ -210,6 +210,52 @@ impl Pty {
         POLL_WQ.wake_all();
     }
 
+    /// Moves a write's bytes into one side of the line discipline: `put`
+    /// takes what fits of a piece (None: no room yet, so wait unless
+    /// `nonblock`) and `moved` runs after each piece taken. Once some bytes
+    /// moved, an error or a signal ends the write short.
+    fn write_loop(
+        &self,
+        t: &Task,
+        src: &mut Source,
+        nonblock: bool,
+        put: impl Fn(&mut PtyState, &[u8]) -> Option<Result<usize, Errno>>,
+        moved: impl Fn(),
+    ) -> SysResult {
+        let mut written = 0;
+        let pending = || t.proc.pending();
+        loop {
+            let data = match src.from(written) {
+                Ok(d) => d,
+                Err(_) if written > 0 => break,
+                Err(e) => return Err(e),
+            };
+            let r = self.wq.wait(&t.shared, &pending, None, || {
+                let r = put(&mut self.state.lock(), data);
+                if r.is_none() && nonblock {
+                    return Some(Err(Errno::EAGAIN));
+                }
+                r
+            });
+            match r {
+                Ok(Ok(n)) => {
+                    written += n;
+                    moved();
+                    if written >= src.total {
+                        break;
+                    }
+                }
+                Ok(Err(e)) | Err(e) => {
+                    if written > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written as u64)
+    }
+
     /// Lets the line discipline take waiting master input (after a read
     /// made room or termios changed) and delivers the signals it raises.
     fn receive(&self) {
@@ -722,41 +768,18 @@ impl PtyMaster {
         if off.is_some() {
             return Err(Errno::ESPIPE);
         }
-        let pty = &self.pty;
-        let mut written = 0;
-        let pending = || t.proc.pending();
-        while written < src.total {
-            let data = match src.from(written) {
-                Ok(d) => d,
-                Err(_) if written > 0 => break,
-                Err(e) => return Err(e),
-            };
-            let r = pty.wq.wait(&t.shared, &pending, None, || {
-                let mut s = pty.state.lock();
-                let n = s.ld.write_input(data);
-                if n > 0 {
-                    return Some(Ok(n));
-                }
-                if nonblock {
-                    return Some(Err(Errno::EAGAIN));
-                }
-                None
-            });
-            match r {
-                Ok(Ok(n)) => {
-                    written += n;
-                    pty.receive();
-                    pty.wake();
-                }
-                Ok(Err(e)) | Err(e) => {
-                    if written > 0 {
-                        break;
-                    }
-                    return Err(e);
-                }
-            }
+        if src.total == 0 {
+            return Ok(0);
         }
-        Ok(written as u64)
+        let pty = &self.pty;
+        let put = |s: &mut PtyState, data: &[u8]| {
+            let n = s.ld.write_input(data);
+            (n > 0).then_some(Ok(n))
+        };
+        pty.write_loop(t, &mut src, nonblock, put, || {
+            pty.receive();
+            pty.wake();
+        })
     }
 }
 
@@ -920,47 +943,15 @@ impl PtySlave {
         if self.pty.state.lock().ld.termios.c_lflag & tty::TOSTOP != 0 {
             job_control(&self.pty, t, Access::Change)?;
         }
-        let pty = &self.pty;
-        let mut written = 0;
-        let pending = || t.proc.pending();
-        loop {
-            let data = match src.from(written) {
-                Ok(d) => d,
-                Err(_) if written > 0 => break,
-                Err(e) => return Err(e),
-            };
-            let r = pty.wq.wait(&t.shared, &pending, None, || {
-                let mut s = pty.state.lock();
-                if !s.master_open {
-                    return Some(Err(Errno::EIO));
-                }
-                let n = s.ld.write_output(data);
-                // A write of nothing returns at once.
-                if n > 0 || data.is_empty() {
-                    return Some(Ok(n));
-                }
-                if nonblock {
-                    return Some(Err(Errno::EAGAIN));
-                }
-                None
-            });
-            match r {
-                Ok(Ok(n)) => {
-                    written += n;
-                    pty.wake();
-                    if written == src.total {
-                        break;
-                    }
-                }
-                Ok(Err(e)) | Err(e) => {
-                    if written > 0 {
-                        break;
-                    }
-                    return Err(e);
-                }
+        let put = |s: &mut PtyState, data: &[u8]| {
+            if !s.master_open {
+                return Some(Err(Errno::EIO));
             }
-        }
-        Ok(written as u64)
+            let n = s.ld.write_output(data);
+            // A write of nothing returns at once.
+            (n > 0 || data.is_empty()).then_some(Ok(n))
+        };
+        self.pty.write_loop(t, &mut src, nonblock, put, || self.pty.wake())
     }
 
     /// Whether the master is gone (the slave is hung up).
