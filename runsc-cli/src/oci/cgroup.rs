@@ -430,15 +430,20 @@ impl Cgroups {
         Ok(())
     }
 
+    /// The container's memory cgroup: the v1 "memory" hierarchy's
+    /// directory, else the v2 one if its memory controller is enabled;
+    /// and whether it is v1.
+    pub fn memory_dir(&self) -> Option<(&Path, bool)> {
+        let find = |name: &str| self.dirs.iter().find(|(c, _)| c.split(',').any(|x| x == name)).map(|(_, d)| d.as_path());
+        find("memory").map(|d| (d, true)).or_else(|| find("unified").filter(|d| d.join("memory.max").exists()).map(|d| (d, false)))
+    }
+
     /// The file saying how many bytes the container's memory cgroup has
     /// charged (opened now: the VMM reads it after it has left the host's
     /// tree; each read from offset 0 is current).
     pub fn memory_usage_file(&self) -> Option<std::fs::File> {
-        let (file, dir) = match self.dirs.iter().find(|(c, _)| c.split(',').any(|x| x == "memory")) {
-            Some((_, d)) => ("memory.usage_in_bytes", d),
-            None => ("memory.current", &self.dirs.iter().find(|(c, _)| c == "unified")?.1),
-        };
-        std::fs::File::open(dir.join(file)).ok()
+        let (dir, v1) = self.memory_dir()?;
+        std::fs::File::open(dir.join(if v1 { "memory.usage_in_bytes" } else { "memory.current" })).ok()
     }
 
     /// The mount options of the sentry's cgroup view: `v1=` and the

@@ -30,7 +30,7 @@ impl Reporter {
     /// Starts the reporter for the container's memory cgroup (`cgroups`'
     /// "memory" hierarchy, or the v2 one). None: no memory cgroup.
     pub fn start(cgroups: &super::cgroup::Cgroups) -> Result<Option<Reporter>> {
-        let Some(dir) = memory_dir(cgroups) else { return Ok(None) };
+        let Some((dir, _)) = cgroups.memory_dir() else { return Ok(None) };
         let (r, w) = std::io::pipe().context("oom reporter pipe")?;
         let child = std::process::Command::new("/proc/self/exe")
             .arg("oom-reporter")
@@ -59,11 +59,6 @@ impl Reporter {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
-}
-
-fn memory_dir(cgroups: &super::cgroup::Cgroups) -> Option<PathBuf> {
-    let find = |name: &str| cgroups.dirs.iter().find(|(c, _)| c.split(',').any(|x| x == name)).map(|(_, d)| d.clone());
-    find("memory").or_else(|| find("unified").filter(|d| d.join("memory.max").exists()))
 }
 
 #[derive(clap::Args)]
