@@ -209,9 +209,9 @@ fn weight_of_shares(shares: u64) -> u64 {
 }
 
 fn memory_stat(l: &Limits, v2: bool) -> String {
-    let usage = cgroup::memory_usage();
-    let heap = usage.saturating_sub(crate::mm::frame::frame_bytes());
-    let anon = usage - heap;
+    // Frames are the programs' pages; the rest of the charge is the heap.
+    let anon = crate::mm::frame::frame_bytes();
+    let heap = cgroup::memory_usage().saturating_sub(anon);
     if v2 {
         return format!(
             "anon {anon}\nfile 0\nkernel {heap}\nkernel_stack 0\npagetables 0\nsock 0\nshmem 0\nfile_mapped 0\nfile_dirty 0\nfile_writeback 0\n\
@@ -233,8 +233,9 @@ fn memory_stat(l: &Limits, v2: bool) -> String {
 /// The content of a cgroup file, generated now.
 fn content(name: &str, v2: bool) -> String {
     let l = cgroup::limits();
-    let usage = cgroup::memory_usage();
-    let cpu = cgroup::cpu_usage();
+    // Only the files that show them pay for these.
+    let usage = cgroup::memory_usage;
+    let cpu = cgroup::cpu_usage;
     let n = |v: u64| format!("{v}\n");
     match name {
         "cgroup.procs" => members(false),
@@ -249,7 +250,7 @@ fn content(name: &str, v2: bool) -> String {
         "memory.limit_in_bytes" => n(v1_limit(l.memory)),
         "memory.soft_limit_in_bytes" => n(v1_limit(l.reservation)),
         "memory.memsw.limit_in_bytes" => n(v1_limit(l.memsw)),
-        "memory.usage_in_bytes" | "memory.memsw.usage_in_bytes" | "memory.current" => n(usage),
+        "memory.usage_in_bytes" | "memory.memsw.usage_in_bytes" | "memory.current" => n(usage()),
         "memory.max_usage_in_bytes" | "memory.memsw.max_usage_in_bytes" | "memory.peak" => n(cgroup::memory_peak()),
         "memory.failcnt" => n(cgroup::FAILCNT.load(Ordering::Relaxed)),
         "memory.memsw.failcnt" | "memory.swap.current" | "memory.min" | "memory.move_charge_at_immigrate" => "0\n".into(),
@@ -284,22 +285,28 @@ fn content(name: &str, v2: bool) -> String {
             None => format!("max {}\n", l.cpu_period),
         },
         "cpu.weight" => n(weight_of_shares(l.cpu_shares)),
-        "cpu.stat" if v2 => format!(
-            "usage_usec {}\nuser_usec {}\nsystem_usec {}\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
-            cpu.total() / 1000,
-            cpu.user / 1000,
-            cpu.sys / 1000
-        ),
+        "cpu.stat" if v2 => {
+            let cpu = cpu();
+            format!(
+                "usage_usec {}\nuser_usec {}\nsystem_usec {}\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+                cpu.total() / 1000,
+                cpu.user / 1000,
+                cpu.sys / 1000
+            )
+        }
         "cpu.stat" => "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n".into(),
-        "cpuacct.usage" => n(cpu.total()),
-        "cpuacct.usage_user" => n(cpu.user),
-        "cpuacct.usage_sys" => n(cpu.sys),
+        "cpuacct.usage" => n(cpu().total()),
+        "cpuacct.usage_user" => n(cpu().user),
+        "cpuacct.usage_sys" => n(cpu().sys),
         // USER_HZ ticks.
-        "cpuacct.stat" => format!("user {}\nsystem {}\n", cpu.user / 10_000_000, cpu.sys / 10_000_000),
+        "cpuacct.stat" => {
+            let cpu = cpu();
+            format!("user {}\nsystem {}\n", cpu.user / 10_000_000, cpu.sys / 10_000_000)
+        }
         "cpuacct.usage_percpu" => {
             // The sentry does not split CPU time per vCPU: all of it is
             // shown on the first.
-            let mut s = format!("{}", cpu.total());
+            let mut s = format!("{}", cpu().total());
             for _ in 1..crate::kernel::get().num_cpus.max(1) {
                 s.push_str(" 0");
             }
