@@ -84,8 +84,11 @@ pub enum SeccompError {
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     allowed: BTreeMap<i64, Option<Vec<Conds>>>,
-    /// Syscalls answered `ENOSYS` instead: `clone3`, so that the C
-    /// library falls back to `clone`, whose flags a filter can see.
+    /// Syscalls answered `ENOSYS` unless allowed above: `clone3`, so
+    /// that the C library falls back to `clone`, whose flags a filter
+    /// can see; and calls the C library makes on its own at odd times
+    /// and does without (malloc opens /proc/sys/vm/overcommit_memory the
+    /// first time a thread's arena shrinks), which must not kill.
     enosys: Vec<i64>,
 }
 
@@ -129,7 +132,7 @@ impl Rules {
         self
     }
 
-    /// Answers `nr` with `ENOSYS` (see the field).
+    /// Answers `nr` with `ENOSYS` when nothing allows it (see the field).
     pub fn enosys(&mut self, nr: i64) -> &mut Self {
         if !self.enosys.contains(&nr) {
             self.enosys.push(nr);
@@ -183,17 +186,22 @@ impl Rules {
             }
             map.insert(nr, out);
         }
-        for &nr in &self.enosys {
+        for nr in self.refused() {
             map.insert(nr, Vec::new());
         }
         SeccompFilter::new(map, mismatch, SeccompAction::Allow, arch()).map_err(build)
     }
 
+    /// The `enosys` syscalls nothing allows.
+    fn refused(&self) -> impl Iterator<Item = i64> + '_ {
+        self.enosys.iter().copied().filter(|nr| !self.allowed.contains_key(nr))
+    }
+
     fn enosys_filter(&self) -> Result<Option<SeccompFilter>, SeccompError> {
-        if self.enosys.is_empty() {
+        let map: BTreeMap<i64, Vec<SeccompRule>> = self.refused().map(|nr| (nr, Vec::new())).collect();
+        if map.is_empty() {
             return Ok(None);
         }
-        let map = self.enosys.iter().map(|&nr| (nr, Vec::new())).collect();
         SeccompFilter::new(map, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch())
             .map(Some)
             .map_err(|e| SeccompError::Build(e.to_string()))
@@ -249,6 +257,10 @@ pub fn base_rules() -> Rules {
     r.allow_if(SYS_mmap, &no_exec).allow_if(SYS_mprotect, &no_exec);
     // Descriptor flags only (std's try_clone, O_NONBLOCK changes).
     r.allow_values(SYS_fcntl, 1, &[F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC].map(|c| c as u64));
+    // The C library opens files on its own (malloc's overcommit check,
+    // sysconf) and copes with a refusal; a process whose list does not
+    // allow opening gets ENOSYS for them rather than a kill.
+    r.enosys(SYS_open).enosys(SYS_openat);
     r
 }
 
