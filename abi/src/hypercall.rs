@@ -28,6 +28,8 @@ pub const MAX_IO_BYTES: u64 = 64 << 20;
 pub const MAX_PATH: u64 = 4096;
 /// Longest console message.
 pub const MAX_CONSOLE: u64 = 64 << 10;
+/// Most handles closed along with one `HostOpen` or `HostClose`.
+pub const MAX_CLOSE_BATCH: u64 = 32;
 /// Most components (so stats) of one [`Nr::HostWalkStat`].
 pub const MAX_WALK_STATS: usize = 256;
 /// Most return addresses in a panic backtrace.
@@ -126,10 +128,14 @@ numbers! {
     Yield = 7,
     /// The sentry killed a process because memory ran out: no arguments.
     OomKill = 8,
-    /// Open a host file read-only: (path_gpa, path_len, linux open flags).
-    /// Returns a handle. Temporary until the gofer takes over.
+    /// Open a host file: (path_gpa, path_len, linux open flags, mode,
+    /// closes_gpa, closes_count). Returns a handle. The handles in the
+    /// array of `closes_count` u64s at `closes_gpa` (at most
+    /// [`MAX_CLOSE_BATCH`]; bad ones ignored) are closed first: the
+    /// sentry defers closing read-only files to save their exits.
     HostOpen = 16,
-    /// Close a handle: (handle).
+    /// Close a handle: (handle, closes_gpa, closes_count), the latter
+    /// two as for `HostOpen`; handle u64::MAX closes only the array.
     HostClose = 17,
     /// Read into guest memory: (handle, iov_gpa, iov_count, offset;
     /// u64::MAX = use and advance the handle's own offset).

@@ -274,8 +274,15 @@ impl Service {
                 self.control.note_oom_kill();
                 Ok(0)
             }
-            Nr::HostOpen => self.open(a[0], a[1], a[2], a[3]),
+            Nr::HostOpen => {
+                self.close_batch(a[4], a[5])?;
+                self.open(a[0], a[1], a[2], a[3])
+            }
             Nr::HostClose => {
+                self.close_batch(a[1], a[2])?;
+                if a[0] == u64::MAX {
+                    return Ok(0);
+                }
                 self.net.forget(a[0]);
                 self.lock_handles().remove(a[0]).map(|()| 0)
             }
@@ -324,6 +331,28 @@ impl Service {
 
     fn fd(&self, h: u64) -> Result<Arc<OwnedFd>, i32> {
         self.lock_handles().get(h)
+    }
+
+    /// Closes the handles the sentry deferred (`Nr::HostOpen`): a count
+    /// over the bound is refused whole; handles that are not open are
+    /// skipped (each was the sentry's to close).
+    fn close_batch(&self, gpa: u64, count: u64) -> Result<(), i32> {
+        if count == 0 {
+            return Ok(());
+        }
+        if count > hypercall::MAX_CLOSE_BATCH {
+            return Err(libc::EINVAL);
+        }
+        let bytes = self.read_bytes(gpa, count * 8, hypercall::MAX_CLOSE_BATCH * 8)?;
+        let list: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0xff; 8]))).collect();
+        for &h in &list {
+            self.net.forget(h);
+        }
+        let mut handles = self.lock_handles();
+        for h in list {
+            let _ = handles.remove(h);
+        }
+        Ok(())
     }
 
     fn read_bytes(&self, gpa: u64, len: u64, max: u64) -> Result<Vec<u8>, i32> {
@@ -962,6 +991,44 @@ mod tests {
         // Closing forgets the socket: its handle is no socket any more.
         assert_eq!(call(&s, Nr::HostClose as u64, [cli, 0, 0, 0, 0, 0]), 0);
         assert_eq!(net(NetOp::Shutdown, cli, [1, 0, 0, 0]), e(libc::ENOTSOCK));
+    }
+
+    /// Deferred closes ride on the next open (or a batch close): every
+    /// listed handle is closed, bad entries are skipped, an oversized or
+    /// unreadable list is refused before anything happens.
+    #[test]
+    fn closes_ride_on_open() {
+        let s = service();
+        s.mem.write(0x2000, b"/etc/passwd").unwrap();
+        let open = |closes: u64, n: u64| call(&s, Nr::HostOpen as u64, [0x2000, 11, 0, 0, closes, n]);
+        let (a, b) = (open(0, 0), open(0, 0));
+        assert!(a >= 0 && b >= 0);
+        let read = |h: i64| {
+            s.mem.write_obj(0x3000, &IoVec { gpa: 0x4000, len: 4 }).unwrap();
+            call(&s, Nr::HostRead as u64, [h as u64, 0x3000, 1, 0, 0, 0])
+        };
+        // Too many, or a list outside guest memory: nothing closed.
+        assert_eq!(open(0x5000, hypercall::MAX_CLOSE_BATCH + 1), -i64::from(libc::EINVAL));
+        assert_eq!(open(u64::MAX - 8, 2), -i64::from(libc::EFAULT));
+        assert_eq!(read(a), 4);
+        // `a` and two bad handles go with the next open.
+        for (i, h) in [a as u64, 12345, u64::MAX].into_iter().enumerate() {
+            s.mem.write_obj(0x5000 + 8 * i as u64, &h).unwrap();
+        }
+        let c = open(0x5000, 3);
+        assert!(c >= 0);
+        // The closes came first: `a`'s slot may be the new handle.
+        if c != a {
+            assert_eq!(read(a), -i64::from(libc::EBADF));
+        }
+        assert_eq!(read(b), 4);
+        assert_eq!(read(c), 4);
+        // A close with only a list.
+        s.mem.write_obj(0x5000, &(b as u64)).unwrap();
+        s.mem.write_obj(0x5008, &(c as u64)).unwrap();
+        assert_eq!(call(&s, Nr::HostClose as u64, [u64::MAX, 0x5000, 2, 0, 0, 0]), 0);
+        assert_eq!(read(b), -i64::from(libc::EBADF));
+        assert_eq!(read(c), -i64::from(libc::EBADF));
     }
 
     #[test]

@@ -236,7 +236,7 @@ fn mount_filesystems(mounts: &[[String; 4]]) -> Result<(), String> {
         let root = match kind.as_str() {
             "overlay" => {
                 let upper = fs::tmpfs::Tmpfs::with_limit(ROOT_UPPER_DEV, 0o755, root_owner, ROOT_UPPER_LIMIT);
-                fs::overlay::new(upper, fs::hostfs::HostInode::at(source, false, false), ROOT_OVERLAY_DEV)
+                fs::overlay::new(upper, fs::hostfs::HostInode::lower(source), ROOT_OVERLAY_DEV)
             }
             "host" => fs::hostfs::HostInode::at(source, !ro, revalidate),
             "tmpfs" => {

@@ -5,6 +5,7 @@
 use abi::linux::Stat;
 use alloc::string::String;
 use alloc::vec::Vec;
+use spin::Mutex;
 
 use super::{FileOps, UserSeg};
 use crate::errno::{Errno, SysResult};
@@ -28,12 +29,46 @@ pub struct HostFile {
     pty: Option<u32>,
     /// The /dev/pts number it is listed as (its st_rdev follows it).
     pts: Option<u32>,
+    /// A regular file opened read-only: its offset is kept here rather
+    /// than in the host fd (lseek then costs no exit), reads pass it.
+    pos: Option<Mutex<u64>>,
+    /// Its attributes, when they cannot change underneath (a read-only
+    /// open of a file whose filesystem is assumed not to change, such as
+    /// an overlay's lower layer): fstat costs no exit.
+    attrs: Option<Mutex<Option<Stat>>>,
+}
+
+/// How a host file was opened (`HostFile::open`).
+pub struct Opened {
+    /// The filesystem's object is a regular file.
+    pub regular: bool,
+    /// Opened for reading only.
+    pub read_only: bool,
+    /// Its attributes stay as they are while the file is open; `Some`
+    /// with them when the opener already has them.
+    pub stable: Option<Option<Stat>>,
 }
 
 impl HostFile {
     /// Wraps an opened handle.
     pub fn new(handle: u64, path: String, dir: bool) -> HostFile {
-        HostFile { handle, path, dir, owned: true, stdio: false, pty: None, pts: None }
+        HostFile { handle, path, dir, owned: true, stdio: false, pty: None, pts: None, pos: None, attrs: None }
+    }
+
+    /// A file of a host filesystem opened as `how` says.
+    pub fn open(handle: u64, path: String, dir: bool, how: Opened) -> HostFile {
+        let mut f = HostFile::new(handle, path, dir);
+        if how.regular && how.read_only {
+            f.pos = Some(Mutex::new(0));
+            f.attrs = how.stable.map(Mutex::new);
+        }
+        f
+    }
+
+    /// Whether this is a file or directory of a host filesystem (not a
+    /// terminal, pipe or socket the sandbox was given).
+    fn on_filesystem(&self) -> bool {
+        !self.stdio && self.pts.is_none() && (self.dir || self.pos.is_some())
     }
 
     /// One of the caller's stdio streams. A host pseudo-terminal is
@@ -48,13 +83,23 @@ impl HostFile {
                 pty = Some(n);
             }
         }
-        HostFile { handle, path, dir: false, owned: true, stdio: true, pty, pts: pty }
+        HostFile { handle, path, dir: false, owned: true, stdio: true, pty, pts: pty, pos: None, attrs: None }
     }
 
     /// A terminal the sandbox holds open elsewhere (opened again as
     /// /dev/pts/`n`): shares the handle, never closes it.
     pub fn borrowed(handle: u64, n: u32) -> HostFile {
-        HostFile { handle, path: alloc::format!("/dev/pts/{n}"), dir: false, owned: false, stdio: true, pty: None, pts: Some(n) }
+        HostFile {
+            handle,
+            path: alloc::format!("/dev/pts/{n}"),
+            dir: false,
+            owned: false,
+            stdio: true,
+            pty: None,
+            pts: Some(n),
+            pos: None,
+            attrs: None,
+        }
     }
 }
 
@@ -119,7 +164,15 @@ impl FileOps for HostFile {
         if iov.is_empty() {
             return Ok(0);
         }
-        host::read(self.handle, &iov, off)
+        match (&self.pos, off) {
+            (Some(pos), None) => {
+                let mut pos = pos.lock();
+                let n = host::read(self.handle, &iov, Some(*pos))?;
+                *pos += n;
+                Ok(n)
+            }
+            _ => host::read(self.handle, &iov, off),
+        }
     }
 
     fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, _nonblock: bool) -> SysResult {
@@ -145,7 +198,15 @@ impl FileOps for HostFile {
         // The host fills the sentry buffer directly (the direct map makes
         // it one guest-physical range).
         let iov = [abi::hypercall::IoVec { gpa: crate::mm::phys::va_to_pa(buf.as_mut_ptr() as u64), len: n as u64 }];
-        host::read(self.handle, &iov, off)
+        match (&self.pos, off) {
+            (Some(pos), None) => {
+                let mut pos = pos.lock();
+                let n = host::read(self.handle, &iov, Some(*pos))?;
+                *pos += n;
+                Ok(n)
+            }
+            _ => host::read(self.handle, &iov, off),
+        }
     }
 
     fn splice_write(&self, _t: &Task, buf: &[u8], off: Option<u64>, _nonblock: bool) -> SysResult {
@@ -158,6 +219,15 @@ impl FileOps for HostFile {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
+        if let Some(attrs) = &self.attrs {
+            let mut a = attrs.lock();
+            if let Some(st) = *a {
+                return Ok(super::hostfs::to_container(st));
+            }
+            let st = host::fstat(self.handle)?;
+            *a = Some(st);
+            return Ok(super::hostfs::to_container(st));
+        }
         let mut st = host::fstat(self.handle).map(super::hostfs::to_container)?;
         if let Some(n) = self.pts {
             st.st_rdev = super::devpts::rdev_of(n);
@@ -166,7 +236,26 @@ impl FileOps for HostFile {
     }
 
     fn seek(&self, off: i64, whence: u32) -> SysResult {
-        host::lseek(self.handle, off, whence)
+        let Some(pos) = &self.pos else { return host::lseek(self.handle, off, whence) };
+        const SEEK_SET: u32 = 0;
+        const SEEK_CUR: u32 = 1;
+        const SEEK_END: u32 = 2;
+        let mut pos = pos.lock();
+        let base = match whence {
+            SEEK_SET => 0,
+            SEEK_CUR => *pos,
+            SEEK_END => self.stat()?.st_size as u64,
+            // SEEK_DATA, SEEK_HOLE (absolute offsets) and bad values: the
+            // host's answer, which also sets the host fd's offset.
+            _ => {
+                let new = host::lseek(self.handle, off, whence)?;
+                *pos = new;
+                return Ok(new);
+            }
+        };
+        let new = i64::try_from(base).ok().and_then(|b| b.checked_add(off)).filter(|&n| n >= 0).ok_or(Errno::EINVAL)?;
+        *pos = new as u64;
+        Ok(new as u64)
     }
 
     fn getdents(&self, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -249,6 +338,11 @@ impl FileOps for HostFile {
                 _ => {}
             }
         }
+        if self.on_filesystem() {
+            // No terminal request applies to a file or directory (callers
+            // such as Python's open ask TCGETS of every file).
+            return Err(Errno::ENOTTY);
+        }
         let size = match req {
             0x5401..=0x5404 => 36,
             0x5413 | 0x5414 => 8,
@@ -287,6 +381,41 @@ impl FileOps for HostFile {
         self.stdio
     }
 
+    fn maps_lazily(&self) -> bool {
+        self.pos.is_some()
+    }
+
+    fn read_frames(&self, frames: &[u64], off: u64) -> Result<usize, Errno> {
+        if !self.maps_lazily() {
+            return Err(Errno::ENODEV);
+        }
+        use abi::hypercall::IoVec;
+        use abi::layout::PAGE_SIZE;
+        let total = frames.len() as u64 * PAGE_SIZE;
+        let mut done = 0u64;
+        // A short read before the end is carried on; a read of nothing is
+        // the end of the file. Straight into the frames: they are
+        // guest-physical pages.
+        while done < total {
+            let (first, within) = ((done / PAGE_SIZE) as usize, done % PAGE_SIZE);
+            let iov: Vec<IoVec> = frames[first..]
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| if i == 0 { IoVec { gpa: f + within, len: PAGE_SIZE - within } } else { IoVec { gpa: f, len: PAGE_SIZE } })
+                .collect();
+            let n = host::read(self.handle, &iov, Some(off + done))?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done as usize)
+    }
+
+    fn cache_key(&self) -> Option<String> {
+        self.attrs.is_some().then(|| self.path.clone())
+    }
+
     fn read_kernel(&self, buf: &mut [u8], off: u64) -> Result<usize, Errno> {
         let mut done = 0;
         let total = buf.len();
@@ -309,7 +438,9 @@ impl Drop for HostFile {
         if let Some(n) = self.pty {
             super::devpts::unregister(n, self.handle);
         }
-        if self.owned {
+        if self.owned && self.on_filesystem() {
+            host::close_later(self.handle);
+        } else if self.owned {
             host::close(self.handle);
         }
     }

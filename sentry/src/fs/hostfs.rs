@@ -23,7 +23,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use spin::Mutex;
 
-use super::host::HostFile;
+use super::host::{HostFile, Opened};
 use super::FileOps;
 use crate::errno::Errno;
 use crate::host;
@@ -53,10 +53,22 @@ pub struct HostInode {
     writable: bool,
     /// Lookups ask the host every time (see the module docs).
     revalidate: bool,
+    /// Nothing changes the tree underneath: the lower layer of an
+    /// overlay (see `overlay`), where changes go to the upper layer. A
+    /// lookup's stat then stays good for the inode's life.
+    stable: bool,
     /// The stat the lookup that made this inode got, with the system
     /// call epoch and time it was taken: it answers `stat` within the
     /// same call (a walk then a stat is one host round trip, not two).
     fresh: Mutex<Option<(u64, u64, Stat)>>,
+}
+
+/// What a host inode's mount allows (see the fields of `HostInode`).
+#[derive(Clone, Copy)]
+struct Mode {
+    writable: bool,
+    revalidate: bool,
+    stable: bool,
 }
 
 /// How long a lookup's stat may answer for the inode (also bounded by
@@ -129,18 +141,31 @@ impl HostInode {
     /// path is taken for a directory whose lookups fail with ENOENT.
     pub fn at(path: &str, writable: bool, revalidate: bool) -> Arc<dyn Inode> {
         let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
-        Arc::new(HostInode::new(path.into(), kind, writable, revalidate, None))
+        Arc::new(HostInode::new(path.into(), kind, Mode { writable, revalidate, stable: false }, None))
     }
 
-    fn new(path: String, kind: Kind, writable: bool, revalidate: bool, st: Option<Stat>) -> HostInode {
+    /// The read-only host tree `path` as an overlay's lower layer: stable.
+    pub fn lower(path: &str) -> Arc<dyn Inode> {
+        let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
+        Arc::new(HostInode::new(path.into(), kind, Mode { writable: false, revalidate: false, stable: true }, None))
+    }
+
+    fn new(path: String, kind: Kind, m: Mode, st: Option<Stat>) -> HostInode {
         let fresh = st.map(|st| (crate::vfs::epoch(), crate::kernel::clock::monotonic_ns(), st));
-        HostInode { path, kind, writable, revalidate, fresh: Mutex::new(fresh) }
+        HostInode { path, kind, writable: m.writable, revalidate: m.revalidate, stable: m.stable, fresh: Mutex::new(fresh) }
     }
 
-    /// The lookup's stat, if it is still this system call's.
+    /// How this inode's children behave.
+    fn mode(&self) -> Mode {
+        Mode { writable: self.writable, revalidate: self.revalidate, stable: self.stable }
+    }
+
+    /// The lookup's stat, if it is still this system call's (or, on a
+    /// stable tree, at all).
     fn fresh_stat(&self) -> Option<Stat> {
         let mut f = self.fresh.lock();
         match *f {
+            Some((_, _, st)) if self.stable => Some(st),
             Some((epoch, at, st)) if epoch == crate::vfs::epoch() && crate::kernel::clock::monotonic_ns().wrapping_sub(at) < FRESH_NS => Some(st),
             Some(_) => {
                 *f = None;
@@ -175,7 +200,7 @@ impl HostInode {
 
     fn new_child(&self, path: String) -> Result<Arc<dyn Inode>, Errno> {
         let st = host::stat_path(&path, true)?;
-        Ok(Arc::new(HostInode::new(path, Kind::from_mode(st.st_mode), self.writable, self.revalidate, Some(st))))
+        Ok(Arc::new(HostInode::new(path, Kind::from_mode(st.st_mode), self.mode(), Some(st))))
     }
 
     fn child(&self, name: &str) -> String {
@@ -193,7 +218,11 @@ impl Inode for HostInode {
         if let Some(st) = self.fresh_stat() {
             return Ok(to_container(st));
         }
-        host::stat_path(&self.path, true).map(to_container)
+        let st = host::stat_path(&self.path, true)?;
+        if self.stable {
+            *self.fresh.lock() = Some((0, 0, st));
+        }
+        Ok(to_container(st))
     }
 
     fn kind(&self) -> Kind {
@@ -205,10 +234,10 @@ impl Inode for HostInode {
             return Err(Errno::ENOTDIR);
         }
         let path = self.child(name);
-        let (writable, revalidate) = (self.writable, self.revalidate);
+        let revalidate = self.revalidate;
         if !revalidate {
             if let Some(kind) = KIND_CACHE.lock().get(&path).copied() {
-                return Ok(Arc::new(HostInode::new(path, kind, writable, revalidate, None)));
+                return Ok(Arc::new(HostInode::new(path, kind, self.mode(), None)));
             }
         }
         let st = host::stat_path(&path, true)?;
@@ -220,7 +249,7 @@ impl Inode for HostInode {
             }
             c.insert(path.clone(), kind);
         }
-        Ok(Arc::new(HostInode::new(path, kind, writable, revalidate, Some(st))))
+        Ok(Arc::new(HostInode::new(path, kind, self.mode(), Some(st))))
     }
 
     /// Revalidating mounts walk several components in one host round
@@ -261,7 +290,7 @@ impl Inode for HostInode {
                 p.push('/');
             }
             p.push_str(name);
-            found.push(Arc::new(HostInode::new(p.clone(), Kind::from_mode(st.st_mode), self.writable, true, Some(*st))));
+            found.push(Arc::new(HostInode::new(p.clone(), Kind::from_mode(st.st_mode), self.mode(), Some(*st))));
         }
         Some((found, stop))
     }
@@ -282,7 +311,12 @@ impl Inode for HostInode {
         }
         let keep = O_DIRECTORY | O_NONBLOCK | O_PATH | O_ACCMODE | O_APPEND;
         let h = host::open(&self.path, (flags & keep) | O_NOFOLLOW)?;
-        Ok(Box::new(HostFile::new(h, self.path.clone(), self.kind == Kind::Dir)))
+        let how = Opened {
+            regular: self.kind == Kind::File,
+            read_only: flags & (O_ACCMODE | O_PATH) == 0,
+            stable: self.stable.then(|| self.fresh_stat()),
+        };
+        Ok(Box::new(HostFile::open(h, self.path.clone(), self.kind == Kind::Dir, how)))
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
@@ -300,7 +334,7 @@ impl Inode for HostInode {
             };
             parse_dirents(&buf[..n], &mut out);
         };
-        host::close(h);
+        host::close_later(h);
         r.map(|()| out)
     }
 

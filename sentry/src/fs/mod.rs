@@ -106,6 +106,22 @@ pub trait FileOps: Send + Sync {
     fn read_kernel(&self, _buf: &mut [u8], _off: u64) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
+    /// Private mappings of this file read its pages when they are first
+    /// touched, through `read_frames` (`mm::filemap`); the others are
+    /// copied whole when mapped.
+    fn maps_lazily(&self) -> bool {
+        false
+    }
+    /// Fills fresh frames with the file's bytes from `off` on (see
+    /// `mm::filemap::PageSource`).
+    fn read_frames(&self, _frames: &[u64], _off: u64) -> Result<usize, Errno> {
+        Err(Errno::ENODEV)
+    }
+    /// The path of a file whose contents cannot change while it is open
+    /// (mappings of it then share one page cache, kept for a while).
+    fn cache_key(&self) -> Option<alloc::string::String> {
+        None
+    }
     /// The memory object behind a file whose pages live in the sentry
     /// (tmpfs, memfd, /dev/shm): MAP_SHARED maps share it with the file.
     fn shared_mem(&self) -> Option<alloc::sync::Arc<crate::mm::shared::SharedMem>> {
@@ -163,6 +179,29 @@ impl Drop for OpenFile {
             }
         }
     }
+}
+
+impl crate::mm::filemap::PageSource for OpenFile {
+    fn read_frames(&self, frames: &[u64], off: u64) -> Result<usize, Errno> {
+        self.ops.read_frames(frames, off)
+    }
+}
+
+/// The page cache private mappings of `file` read from; None when the
+/// file is copied whole when mapped (`FileOps::maps_lazily`).
+pub fn file_map(file: &Arc<OpenFile>) -> Result<Option<crate::mm::filemap::FileMapRef>, Errno> {
+    use crate::mm::filemap::{self, FileMap, FileMapRef, Key};
+    if !file.ops.maps_lazily() {
+        return Ok(None);
+    }
+    let st = file.ops.stat()?;
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    let make = || FileMap::new(file.clone(), size);
+    let map = match file.ops.cache_key() {
+        Some(path) => filemap::shared(Key { path, dev: st.st_dev, ino: st.st_ino, size, mtime: (st.st_mtime, st.st_mtime_nsec) }, make),
+        None => make(),
+    };
+    Ok(Some(FileMapRef(map)))
 }
 
 impl OpenFile {

@@ -567,7 +567,7 @@ fn pid_file(pid: u32, name: &str) -> Result<Vec<u8>, Errno> {
                 use crate::mm::vma::Backing;
                 for a in mm.lock().vmas().iter() {
                     let (off, dev, ino, path) = match &a.backing {
-                        Backing::File { path, offset } => (*offset, "00:00", 0, path.clone()),
+                        Backing::File { path, offset, .. } => (*offset, "00:00", 0, path.clone()),
                         Backing::Heap => (0, "00:00", 0, "[heap]".into()),
                         Backing::Stack => (0, "00:00", 0, "[stack]".into()),
                         Backing::Anon => (0, "00:00", 0, String::new()),

@@ -128,9 +128,46 @@ pub fn open(path: &str, flags: u32) -> Result<u64, Errno> {
     open_mode(path, flags, 0)
 }
 
-/// Opens a host file, creating it with `mode` under O_CREAT.
+/// Opens a host file, creating it with `mode` under O_CREAT. The
+/// deferred closes go with it.
 pub fn open_mode(path: &str, flags: u32, mode: u32) -> Result<u64, Errno> {
-    result(call(Nr::HostOpen, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(flags), u64::from(mode), 0, 0]))
+    let (closes, n) = take_deferred();
+    let r = call(Nr::HostOpen, [gpa_of(path.as_ptr()), path.len() as u64, u64::from(flags), u64::from(mode), gpa_of(closes.as_ptr()), n]);
+    core::hint::black_box(&closes);
+    result(r)
+}
+
+const CLOSE_BATCH: usize = abi::hypercall::MAX_CLOSE_BATCH as usize;
+
+/// Handles whose close waits for the next open (or a full batch): a
+/// close is an exit of its own, and programs close each file they read.
+static DEFERRED: spin::Mutex<([u64; CLOSE_BATCH], usize)> = spin::Mutex::new(([0; CLOSE_BATCH], 0));
+
+fn take_deferred() -> ([u64; CLOSE_BATCH], u64) {
+    let mut d = DEFERRED.lock();
+    let n = core::mem::take(&mut d.1);
+    (d.0, n as u64)
+}
+
+/// Closes a host handle some time soon: for files whose closing nobody
+/// can observe (read-only regular files and directories), never for
+/// pipes, sockets or terminals, whose peers see the close.
+pub fn close_later(h: u64) {
+    let full = {
+        let mut d = DEFERRED.lock();
+        if d.1 < CLOSE_BATCH {
+            let n = d.1;
+            d.0[n] = h;
+            d.1 += 1;
+            return;
+        }
+        let full = d.0;
+        d.0[0] = h;
+        d.1 = 1;
+        full
+    };
+    call(Nr::HostClose, [u64::MAX, gpa_of(full.as_ptr()), CLOSE_BATCH as u64, 0, 0, 0]);
+    core::hint::black_box(&full);
 }
 
 /// Changes the host tree at `path` (see `abi::hypercall::PathOp`).

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use super::creds::Creds;
 use super::task::Task;
 use crate::errno::Errno;
-use crate::fs::FileOps;
+use crate::fs::{FileOps, OpenFile};
 use crate::vfs::{perm, walk, Location};
 use alloc::boxed::Box;
 use crate::loader::elf::{self, ElfError};
@@ -107,7 +107,7 @@ pub fn exec(t: &mut Task, path: &str, argv: &[String], envp: &[String], hwcap: u
                 argv = new;
                 path = interp;
             }
-            None => return exec_handle(t, h.as_ref(), &path, &loc.path, &argv, envp, hwcap, minsigstksz),
+            None => return exec_handle(t, h, &path, &loc.path, &argv, envp, hwcap, minsigstksz),
         }
     }
     Err(ExecError::Io(Errno::ELOOP))
@@ -151,14 +151,44 @@ fn read_plan(h: &dyn FileOps) -> Result<(elf::Plan, Vec<u8>), ExecError> {
     Ok((plan, head))
 }
 
-/// Maps a planned program's areas and fills them from its file.
-fn load_plan(m: &mut MemoryManager, h: &dyn FileOps, path: &str, plan: &elf::Plan) -> Result<(), Errno> {
+/// Maps a planned program's areas: from its page cache `map` (pages read
+/// when touched) if it has one, else filled from the file now.
+fn load_plan(m: &mut MemoryManager, file: &Arc<OpenFile>, path: &str, plan: &elf::Plan) -> Result<(), Errno> {
+    let map = crate::fs::file_map(file)?;
     for s in &plan.segments {
-        m.map_fixed(Vma { start: s.start, end: s.end, prot: s.prot, shared: false, backing: Backing::File { path: path.into(), offset: s.file_off - (s.file_va - s.start) } })?;
+        let offset = s.file_off - (s.file_va - s.start);
+        let file_end = page_up(s.file_va + s.file_len).ok_or(Errno::ENOMEM)?.min(s.end);
+        match &map {
+            // The file's pages, then anonymous zero pages (the bss past
+            // the page of the last file byte, as Linux maps it).
+            Some(map) if s.file_len > 0 => {
+                let backing = Backing::File { path: path.into(), offset, map: Some(map.clone()) };
+                m.map_fixed(Vma { start: s.start, end: file_end, prot: s.prot, shared: false, backing })?;
+                if file_end < s.end {
+                    m.map_fixed(Vma { start: file_end, end: s.end, prot: s.prot, shared: false, backing: Backing::Anon })?;
+                }
+            }
+            _ => {
+                let backing = Backing::File { path: path.into(), offset, map: None };
+                m.map_fixed(Vma { start: s.start, end: s.end, prot: s.prot, shared: false, backing })?;
+            }
+        }
     }
     for s in &plan.segments {
-        if s.file_len > 0 {
-            populate_segment(m, h, s)?;
+        if s.file_len == 0 {
+            continue;
+        }
+        if map.is_none() {
+            populate_segment(m, &*file.ops, s)?;
+            continue;
+        }
+        // The rest of the last file page is zero when the segment goes on
+        // (its bss starts there): that page is the process's own copy.
+        let tail = s.file_va + s.file_len;
+        let tail_end = page_up(tail).ok_or(Errno::ENOMEM)?.min(s.end);
+        if tail % PAGE_SIZE != 0 && tail < tail_end {
+            m.private_page(tail)?;
+            m.poke(tail, &[0u8; PAGE_SIZE as usize][..(tail_end - tail) as usize])?;
         }
     }
     Ok(())
@@ -208,7 +238,10 @@ fn open_interp(h: &dyn FileOps, plan: &elf::Plan, head: &[u8], cwd: &Location, c
 /// `path` is the name exec was given (AT_EXECFN); `real` the resolved one
 /// (/proc/self/exe, the mappings' names).
 #[allow(clippy::too_many_arguments)]
-fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+fn exec_handle(t: &mut Task, h: Box<dyn FileOps>, path: &str, real: &str, argv: &[String], envp: &[String], hwcap: u64, minsigstksz: u64) -> Result<(), ExecError> {
+    // Held by the mappings (as Linux's vm_file) while they read from it.
+    let file = OpenFile::new(h, 0);
+    let h: &dyn FileOps = &*file.ops;
     let cwd = t.fs.lock().cwd.clone();
     let (plan, head) = read_plan(h)?;
     let interp = open_interp(h, &plan, &head, &cwd, &t.creds)?;
@@ -221,7 +254,7 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
     // until it is ready, so a failure returns an error to the caller.
     let template = PageTable::adopt(abi::layout::BOOT_PML4_GPA);
     let mut m = MemoryManager::new(PageTable::new_from(&template)?);
-    load_plan(&mut m, h, real, &plan)?;
+    load_plan(&mut m, &file, real, &plan)?;
     m.set_brk_start(page_up(plan.end).ok_or(ExecError::NoMem)?);
     m.map_fixed(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, shared: false, backing: Backing::Stack })?;
     let (entry, base) = match interp {
@@ -229,7 +262,7 @@ fn exec_handle(t: &mut Task, h: &dyn FileOps, path: &str, real: &str, argv: &[St
             let span = it.plan.span();
             let at = m.find_free(span).ok_or(ExecError::NoMem)?;
             it.plan.rebase(at.wrapping_sub(it.plan.lo));
-            load_plan(&mut m, it.file.as_ref(), &it.path, &it.plan)?;
+            load_plan(&mut m, &OpenFile::new(it.file, 0), &it.path, &it.plan)?;
             (it.plan.entry, it.plan.bias)
         }
         None => (plan.entry, 0),

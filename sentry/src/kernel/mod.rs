@@ -153,7 +153,7 @@ fn handle_exception(t: &mut Task) {
         }
     }
     if vector == 14 {
-        let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0 };
+        let access = crate::mm::Access { write: error & 2 != 0, exec: error & 16 != 0, user: true };
         let (r, pages) = {
             let mut mm = t.mm.lock();
             let r = mm.handle_fault(cr2, access);

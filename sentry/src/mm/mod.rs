@@ -5,6 +5,7 @@
 //! Lock order: a `MemoryManager` is owned by its process (one lock
 //! outside), then the frame allocator's lock (leaf).
 
+pub mod filemap;
 pub mod frame;
 pub mod pagetable;
 pub mod phys;
@@ -61,6 +62,11 @@ pub fn page_up(v: u64) -> Option<u64> {
 pub struct Access {
     pub write: bool,
     pub exec: bool,
+    /// The application's own fault at this address: taking it dropped
+    /// any cached translation of the address (x86 invalidates the TLB
+    /// entry of a faulting address, and KVM's shadow MMU walks the guest
+    /// tables again on a fault), so a changed entry needs no invlpg.
+    pub user: bool,
 }
 
 fn pte_flags(prot: u32) -> u64 {
@@ -213,10 +219,12 @@ impl MemoryManager {
                 if v.shared {
                     // Shared frames are never copy-on-write.
                     self.pt.protect(page, Some(pte_flags(prot)));
-                    crate::arch::invlpg(page);
+                    if !a.user {
+                        crate::arch::invlpg(page);
+                    }
                     return Ok(());
                 }
-                return self.break_cow(page, pte, prot);
+                return self.break_cow(page, pte, prot, !a.user);
             }
             // Present with the right permissions: a stale TLB entry.
             crate::arch::invlpg(page);
@@ -233,7 +241,8 @@ impl MemoryManager {
                 return Err(e);
             }
             if a.write {
-                return self.break_cow(page, self.pt.lookup(page), prot);
+                // Mapped just now: no translation of it can be cached.
+                return self.break_cow(page, self.pt.lookup(page), prot, false);
             }
             return Ok(());
         }
@@ -252,6 +261,10 @@ impl MemoryManager {
             }
             return Ok(());
         }
+        if let Backing::File { map: Some(map), offset, .. } = &v.backing {
+            let (map, offset) = (map.0.clone(), *offset);
+            return self.fault_file(page, start, end, offset, &map, prot, a.write);
+        }
         let block = page_down(page - start) / (FAULT_AROUND * PAGE_SIZE) * (FAULT_AROUND * PAGE_SIZE) + start;
         let lo = block.max(start);
         let hi = (block + FAULT_AROUND * PAGE_SIZE).min(end);
@@ -269,10 +282,71 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// A fault on a page of a private file mapping: the file's pages
+    /// around it (an aligned cluster of file pages, within the area) are
+    /// read if need be and mapped read-only; a write then copies its page.
+    #[allow(clippy::too_many_arguments)]
+    fn fault_file(&mut self, page: u64, start: u64, end: u64, offset: u64, map: &filemap::FileMap, prot: u32, write: bool) -> Result<(), Errno> {
+        let idx = (offset + (page - start)) / PAGE_SIZE;
+        let first = (offset / PAGE_SIZE).max(idx - idx % filemap::READ_AROUND);
+        let last = (offset / PAGE_SIZE + (end - start) / PAGE_SIZE).min(idx - idx % filemap::READ_AROUND + filemap::READ_AROUND);
+        let flags = pte_flags(prot) & !PTE_W;
+        for (i, f) in map.frames(first, last, idx)? {
+            let va = start + i * PAGE_SIZE - offset;
+            if PageTable::frame_of(self.pt.lookup(va)).is_some() {
+                continue;
+            }
+            frame::get(f);
+            if let Err(e) = self.pt.map(va, f, flags) {
+                frame::free(f);
+                if va == page {
+                    return Err(e);
+                }
+            }
+        }
+        if write {
+            // Mapped just now: no translation of it can be cached.
+            return self.break_cow(page, self.pt.lookup(page), prot, false);
+        }
+        Ok(())
+    }
+
+    /// Gives the page at `va` (in an area) a frame of its own, whatever
+    /// the area's protection: the loader then writes into it (the zeros
+    /// after a segment's last file byte).
+    pub fn private_page(&mut self, va: u64) -> Result<(), Errno> {
+        let page = page_down(va);
+        let v = self.vmas.find(page).ok_or(Errno::EFAULT)?;
+        let (prot, start, end) = (v.prot, v.start, v.end);
+        if PageTable::frame_of(self.pt.lookup(page)).is_none() {
+            match &v.backing {
+                Backing::File { map: Some(map), offset, .. } => {
+                    let (map, offset) = (map.0.clone(), *offset);
+                    self.fault_file(page, start, end, offset, &map, prot, false)?;
+                }
+                _ => return self.populate_page(page),
+            }
+        }
+        let pte = self.pt.lookup(page);
+        let f = PageTable::frame_of(pte).ok_or(Errno::EFAULT)?;
+        if frame::refs(f) > 1 {
+            let new = frame::alloc().ok_or(Errno::ENOMEM)?;
+            // SAFETY: `new` is ours; `f` stays mapped (and referenced) here.
+            unsafe { phys::copy_page(new, f) };
+            if let Err(e) = self.pt.map(page, new, pte_flags(prot)) {
+                frame::free(new);
+                return Err(e);
+            }
+            frame::free(f);
+            crate::arch::invlpg(page);
+        }
+        Ok(())
+    }
+
     /// A write to a present read-only page of a writable area: the frame is
     /// shared copy-on-write (after fork). The last user takes it over; the
     /// others get a private copy.
-    fn break_cow(&mut self, page: u64, pte: u64, prot: u32) -> Result<(), Errno> {
+    fn break_cow(&mut self, page: u64, pte: u64, prot: u32, flush: bool) -> Result<(), Errno> {
         let old = PageTable::frame_of(pte).ok_or(Errno::EFAULT)?;
         let flags = pte_flags(prot);
         if frame::refs(old) <= 1 {
@@ -287,7 +361,9 @@ impl MemoryManager {
             }
             frame::free(old);
         }
-        crate::arch::invlpg(page);
+        if flush {
+            crate::arch::invlpg(page);
+        }
         Ok(())
     }
 

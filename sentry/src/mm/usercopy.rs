@@ -32,7 +32,7 @@ impl MemoryManager {
             if tries > 0 {
                 return Err(Errno::EFAULT);
             }
-            self.handle_fault(va, Access { write, exec: false })?;
+            self.handle_fault(va, Access { write, exec: false, user: false })?;
             tries += 1;
         }
     }

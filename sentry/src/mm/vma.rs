@@ -19,8 +19,10 @@ pub enum Backing {
     Heap,
     /// The main thread's stack.
     Stack,
-    /// A private copy of a file's contents, populated when mapped.
-    File { path: String, offset: u64 },
+    /// A private copy of a file's contents: pages come from `map` when
+    /// touched (copied on write); without one, zero pages the mapper
+    /// fills itself.
+    File { path: String, offset: u64, map: Option<super::filemap::FileMapRef> },
     /// A shared memory object (MAP_SHARED|MAP_ANONYMOUS, tmpfs and memfd
     /// files) from byte `offset` on.
     Shared { obj: super::shared::SharedRef, offset: u64 },
@@ -116,8 +118,8 @@ impl VmaSet {
         }
         let ok = match (&lo.backing, &hi.backing) {
             (Backing::Anon, Backing::Anon) => true,
-            (Backing::File { path: p1, offset: o1 }, Backing::File { path: p2, offset: o2 }) => {
-                p1 == p2 && o1 + (lo.end - lo.start) == *o2
+            (Backing::File { path: p1, offset: o1, map: m1 }, Backing::File { path: p2, offset: o2, map: m2 }) => {
+                p1 == p2 && m1 == m2 && o1 + (lo.end - lo.start) == *o2
             }
             (Backing::Shared { obj: a, offset: o1 }, Backing::Shared { obj: b, offset: o2 }) => a == b && o1 + (lo.end - lo.start) == *o2,
             // System V attaches never merge: Linux refuses areas with a
@@ -266,7 +268,7 @@ mod tests {
 
     #[test]
     fn file_areas_merge_only_when_contiguous() {
-        let f = |start, end, offset| Vma { backing: Backing::File { path: "/x".into(), offset }, ..anon(start, end) };
+        let f = |start, end, offset| Vma { backing: Backing::File { path: "/x".into(), offset, map: None }, ..anon(start, end) };
         let mut s = VmaSet::default();
         s.insert(f(0x1000, 0x2000, 0));
         s.insert(f(0x2000, 0x3000, 0x1000));
@@ -287,9 +289,9 @@ mod tests {
     #[test]
     fn file_offsets_follow_splits() {
         let mut s = VmaSet::default();
-        s.insert(Vma { backing: Backing::File { path: "/x".into(), offset: 0 }, ..anon(0x1000, 0x4000) });
+        s.insert(Vma { backing: Backing::File { path: "/x".into(), offset: 0, map: None }, ..anon(0x1000, 0x4000) });
         s.remove(0x1000, 0x2000);
-        assert_eq!(s.find(0x2000).unwrap().backing, Backing::File { path: "/x".into(), offset: 0x1000 });
+        assert_eq!(s.find(0x2000).unwrap().backing, Backing::File { path: "/x".into(), offset: 0x1000, map: None });
     }
 
     /// A segment that counts the areas holding it.

@@ -85,7 +85,14 @@ pub fn sys_mmap(t: &mut Task, a: &Args) -> SysResult {
             return Err(Errno::ENODEV);
         }
     }
-    let backing = Backing::File { path: file.ops.path().into(), offset: off };
+    if !shared {
+        if let Some(map) = crate::fs::file_map(&file)? {
+            // Pages come from the file when touched.
+            let backing = Backing::File { path: file.ops.path().into(), offset: off, map: Some(map) };
+            return t.mm.lock().mmap(addr, len, prot, fixed, noreplace, shared, backing);
+        }
+    }
+    let backing = Backing::File { path: file.ops.path().into(), offset: off, map: None };
     // Private copy of the file: map writable, fill, then apply `prot`.
     let at = t.mm.lock().mmap(addr, len, PROT_READ | PROT_WRITE, fixed, noreplace, shared, backing)?;
     let n = crate::mm::page_up(len).ok_or(Errno::ENOMEM)?;
