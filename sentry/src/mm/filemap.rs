@@ -42,7 +42,7 @@ pub struct FileMap {
 
 /// Most file pages read in one request (a fault reads this many around
 /// the page that faulted, as Linux's read-around).
-pub const READ_AROUND: u64 = 16;
+pub const READ_AROUND: u64 = 32;
 
 impl FileMap {
     /// An empty map of a `size`-byte file.

@@ -28,7 +28,7 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 /// Size reserved for the main stack (RLIMIT_STACK default).
 pub const STACK_SIZE: u64 = 8 << 20;
 /// Pages mapped around a faulting anonymous page.
-const FAULT_AROUND: u64 = 8;
+const FAULT_AROUND: u64 = 16;
 
 /// The frame holding the preemption trampoline (`ud2`), 0 until boot sets it.
 static TRAMPOLINE_FRAME: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -290,23 +290,37 @@ impl MemoryManager {
         let idx = (offset + (page - start)) / PAGE_SIZE;
         let first = (offset / PAGE_SIZE).max(idx - idx % filemap::READ_AROUND);
         let last = (offset / PAGE_SIZE + (end - start) / PAGE_SIZE).min(idx - idx % filemap::READ_AROUND + filemap::READ_AROUND);
-        let flags = pte_flags(prot) & !PTE_W;
         for (i, f) in map.frames(first, last, idx)? {
             let va = start + i * PAGE_SIZE - offset;
             if PageTable::frame_of(self.pt.lookup(va)).is_some() {
                 continue;
             }
-            frame::get(f);
-            if let Err(e) = self.pt.map(va, f, flags) {
-                frame::free(f);
+            // A write fault takes private copies of the whole cluster: the
+            // pages of a written file mapping (a library's data, which the
+            // dynamic linker relocates) are mostly written, and a copy
+            // costs far less than the fault each would take.
+            let copy = if write { frame::alloc() } else { None };
+            let r = match copy {
+                Some(new) => {
+                    // SAFETY: `new` is ours; `f` is held by the file map.
+                    unsafe { phys::copy_page(new, f) };
+                    self.pt.map(va, new, pte_flags(prot)).inspect_err(|_| frame::free(new))
+                }
+                None => {
+                    frame::get(f);
+                    self.pt.map(va, f, pte_flags(prot) & !PTE_W).inspect_err(|_| frame::free(f))
+                }
+            };
+            if let Err(e) = r {
                 if va == page {
                     return Err(e);
                 }
             }
         }
-        if write {
-            // Mapped just now: no translation of it can be cached.
-            return self.break_cow(page, self.pt.lookup(page), prot, false);
+        let pte = self.pt.lookup(page);
+        if write && pte & PTE_W == 0 {
+            // No memory for a copy above: the usual break, which says so.
+            return self.break_cow(page, pte, prot, false);
         }
         Ok(())
     }
@@ -735,11 +749,20 @@ impl MemoryManager {
         Ok(dest)
     }
 
-    /// Frees every page and page table (process exit, exec).
+    /// Frees every page and page table (process exit, exec). No TLB
+    /// entry is dropped: an address space goes only once no vCPU has its
+    /// root loaded (exit leaves it for the sentry's root first, exec for
+    /// the new program's), and loading another root flushed them.
     pub fn teardown(&mut self) {
         let all: Vec<(u64, u64)> = self.vmas.iter().map(|v| (v.start, v.end)).collect();
         for (s, e) in all {
-            self.drop_pages(s, e);
+            let mut p = s;
+            while p < e {
+                if let Some(f) = PageTable::frame_of(self.pt.unmap(p)) {
+                    frame::free(f);
+                }
+                p += PAGE_SIZE;
+            }
         }
         self.vmas = VmaSet::default();
         self.pt.free_tables();
