@@ -30,6 +30,10 @@ fn a_dead_gofer_gives_eio_and_the_sandbox_still_ends() {
     std::os::unix::fs::symlink("busybox", dir.join("root/bin/sh")).unwrap();
     std::fs::write(dir.join("root/etc/a"), "first\n").unwrap();
     std::fs::write(dir.join("root/etc/b"), "second\n").unwrap();
+    // Not world-readable: each open of it is the gofer's (unchanging
+    // world-readable files of the root are read from the sentry's page
+    // cache, which needs no gofer once filled).
+    std::fs::set_permissions(dir.join("root/etc/b"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     // The shell keeps /etc/a open on fd 3 and opens /etc/b until that
     // fails (builtins only: no exec needs the gofer afterwards).
     let script = "exec 3</etc/a; echo ready; while read -r b </etc/b 2>/dev/null; do :; done; \

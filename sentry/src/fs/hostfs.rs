@@ -38,7 +38,7 @@ static KIND_CACHE: Mutex<BTreeMap<String, Kind>> = Mutex::new(BTreeMap::new());
 const O_ACCMODE: u32 = 3;
 const O_NONBLOCK: u32 = 0o4000;
 const O_DIRECTORY: u32 = 0o200000;
-const O_NOFOLLOW: u32 = 0o400000;
+pub(crate) const O_NOFOLLOW: u32 = 0o400000;
 const O_PATH: u32 = 0o10000000;
 
 const O_APPEND: u32 = 0o2000;
@@ -308,6 +308,15 @@ impl Inode for HostInode {
     fn open(&self, flags: u32) -> Result<Box<dyn FileOps>, Errno> {
         if flags & O_ACCMODE != 0 {
             self.check_writable()?;
+        }
+        if self.stable && self.kind == Kind::File && flags & (O_ACCMODE | O_PATH | O_DIRECTORY) == 0 {
+            let st = match self.fresh_stat() {
+                Some(st) => st,
+                None => host::stat_path(&self.path, true)?,
+            };
+            if let Some(f) = HostFile::cached(&self.path, &st)? {
+                return Ok(Box::new(f));
+            }
         }
         let keep = O_DIRECTORY | O_NONBLOCK | O_PATH | O_ACCMODE | O_APPEND;
         let h = host::open(&self.path, (flags & keep) | O_NOFOLLOW)?;

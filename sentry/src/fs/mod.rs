@@ -117,9 +117,9 @@ pub trait FileOps: Send + Sync {
     fn read_frames(&self, _frames: &[u64], _off: u64) -> Result<usize, Errno> {
         Err(Errno::ENODEV)
     }
-    /// The path of a file whose contents cannot change while it is open
-    /// (mappings of it then share one page cache, kept for a while).
-    fn cache_key(&self) -> Option<alloc::string::String> {
+    /// The page cache of a file whose contents cannot change while it is
+    /// open, shared by all its opens and mappings and kept a while.
+    fn page_cache(&self) -> Option<Arc<crate::mm::filemap::FileMap>> {
         None
     }
     /// The memory object behind a file whose pages live in the sentry
@@ -190,18 +190,15 @@ impl crate::mm::filemap::PageSource for OpenFile {
 /// The page cache private mappings of `file` read from; None when the
 /// file is copied whole when mapped (`FileOps::maps_lazily`).
 pub fn file_map(file: &Arc<OpenFile>) -> Result<Option<crate::mm::filemap::FileMapRef>, Errno> {
-    use crate::mm::filemap::{self, FileMap, FileMapRef, Key};
+    use crate::mm::filemap::{FileMap, FileMapRef};
+    if let Some(map) = file.ops.page_cache() {
+        return Ok(Some(FileMapRef(map)));
+    }
     if !file.ops.maps_lazily() {
         return Ok(None);
     }
-    let st = file.ops.stat()?;
-    let size = u64::try_from(st.st_size).unwrap_or(0);
-    let make = || FileMap::new(file.clone(), size);
-    let map = match file.ops.cache_key() {
-        Some(path) => filemap::shared(Key { path, dev: st.st_dev, ino: st.st_ino, size, mtime: (st.st_mtime, st.st_mtime_nsec) }, make),
-        None => make(),
-    };
-    Ok(Some(FileMapRef(map)))
+    let size = u64::try_from(file.ops.stat()?.st_size).unwrap_or(0);
+    Ok(Some(FileMapRef(FileMap::new(file.clone(), size))))
 }
 
 impl OpenFile {

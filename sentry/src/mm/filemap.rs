@@ -29,6 +29,12 @@ pub trait PageSource: Send + Sync {
     /// from `off` on; returns how many bytes there were (short at the
     /// end of the file, the rest of the frames left zero).
     fn read_frames(&self, frames: &[u64], off: u64) -> Result<usize, Errno>;
+    /// Makes sure later reads can be served (a source that opens its file
+    /// lazily opens it now): a file opened through its page cache stays
+    /// readable whatever happens to its path or the file server.
+    fn ready(&self) -> Result<(), Errno> {
+        Ok(())
+    }
 }
 
 /// The pages of one file read so far.
@@ -102,6 +108,49 @@ impl FileMap {
         } else {
             Err(Errno::ENOMEM)
         }
+    }
+
+    /// The file's size as mapped.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// See `PageSource::ready`.
+    pub fn ready(&self) -> Result<(), Errno> {
+        self.source.ready()
+    }
+
+    /// Copies the file's bytes from `off` into guest-physical ranges
+    /// `dst` (the caller's pages, held for the copy), reading pages not
+    /// read yet; returns the bytes copied (fewer at the end of the file,
+    /// or where memory for a page ran out).
+    pub fn read_to(&self, off: u64, dst: &[abi::hypercall::IoVec]) -> Result<usize, Errno> {
+        let want: u64 = dst.iter().map(|v| v.len).sum();
+        let n = want.min(self.size.saturating_sub(off));
+        if n == 0 {
+            return Ok(0);
+        }
+        let (lo, hi) = (off / PAGE_SIZE, (off + n).div_ceil(PAGE_SIZE));
+        let pages = self.frames(lo, hi, lo)?;
+        // The pages from `lo` on without a gap.
+        let run = pages.iter().enumerate().take_while(|(k, p)| p.0 == lo + *k as u64).count() as u64;
+        let n = n.min((lo + run) * PAGE_SIZE - off);
+        let mut done = 0u64;
+        for v in dst {
+            let mut at = 0u64;
+            while at < v.len && done < n {
+                let src_off = off + done;
+                let (page, within) = (src_off / PAGE_SIZE, src_off % PAGE_SIZE);
+                let chunk = (PAGE_SIZE - within).min(v.len - at).min(n - done);
+                let f = pages[(page - lo) as usize].1;
+                // SAFETY: `f` is a frame this map holds; `dst` are pages the
+                // caller holds for the copy; neither range crosses a page.
+                unsafe { phys::copy_phys(v.gpa + at, f + within, chunk as usize) };
+                at += chunk;
+                done += chunk;
+            }
+        }
+        Ok(done as usize)
     }
 
     /// Drops the pages only this map holds; returns how many.
@@ -181,7 +230,13 @@ static SHARED: Mutex<Vec<(Key, Weak<FileMap>)>> = Mutex::new(Vec::new());
 /// The most recently mapped unchanging files, kept after their mappings
 /// go.
 static RECENT: Mutex<VecDeque<Arc<FileMap>>> = Mutex::new(VecDeque::new());
-const RECENT_MAX: usize = 32;
+/// Most files, and most of their pages, kept after use: enough for what
+/// a program such as python reads and maps as it starts (some 90 files,
+/// 10 MiB), so the next start finds them.
+const RECENT_MAX: usize = 1024;
+const RECENT_PAGES: usize = (64 << 20) / PAGE_SIZE as usize;
+/// A reclaim is running (an allocation it makes must not start another).
+static RECLAIMING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// The map of an unchanging file: the one already made for `key`, or a
 /// new one from `make`.
@@ -198,24 +253,51 @@ pub fn shared(key: Key, make: impl FnOnce() -> Arc<FileMap>) -> Arc<FileMap> {
             }
         }
     };
-    let mut r = RECENT.lock();
-    r.retain(|x| !Arc::ptr_eq(x, &m));
-    r.push_front(m.clone());
-    r.truncate(RECENT_MAX);
+    let evicted = {
+        let mut r = RECENT.lock();
+        r.retain(|x| !Arc::ptr_eq(x, &m));
+        r.push_front(m.clone());
+        let mut pages = 0;
+        let keep = r
+            .iter()
+            .take_while(|x| {
+                pages += x.pages.try_lock().map_or(0, |p| p.len());
+                pages <= RECENT_PAGES
+            })
+            .count()
+            .clamp(1, RECENT_MAX);
+        r.split_off(keep)
+    };
+    // Dropped outside the lock: a map's last reference frees its pages.
+    drop(evicted);
     m
 }
 
 /// Frees what file maps hold that no process maps, and forgets the
 /// recently used files; returns the pages freed.
 pub fn reclaim() -> u64 {
-    let recent: Vec<Arc<FileMap>> = RECENT.lock().drain(..).collect();
+    use core::sync::atomic::Ordering;
+    if RECLAIMING.swap(true, Ordering::Acquire) {
+        return 0;
+    }
+    let freed = reclaim_now();
+    RECLAIMING.store(false, Ordering::Release);
+    freed
+}
+
+fn reclaim_now() -> u64 {
+    // Locks are only tried: the allocation that ran out may hold one.
+    let recent: Vec<Arc<FileMap>> = match RECENT.try_lock() {
+        Some(mut r) => r.drain(..).collect(),
+        None => Vec::new(),
+    };
     let mut freed = 0;
     for m in &recent {
         freed += m.shed();
     }
     // Maps only the recent list held go now (their frames with them).
     drop(recent);
-    let live: Vec<Arc<FileMap>> = ALL.lock().iter().filter_map(Weak::upgrade).collect();
+    let live: Vec<Arc<FileMap>> = ALL.try_lock().map(|a| a.iter().filter_map(Weak::upgrade).collect()).unwrap_or_default();
     for m in &live {
         freed += m.shed();
     }

@@ -144,8 +144,14 @@ pub fn refs(pa: u64) -> u16 {
     FRAMES.lock().slot(pa, false).map_or(0, |r| *r)
 }
 
-/// Allocates one zeroed frame.
+/// Allocates one zeroed frame. At the limit (or out of frames), file
+/// pages no process maps are dropped first, as Linux reclaims its page
+/// cache before it fails an allocation.
 pub fn alloc() -> Option<u64> {
+    alloc_once().or_else(|| (super::filemap::reclaim() > 0).then(alloc_once).flatten())
+}
+
+fn alloc_once() -> Option<u64> {
     let heap = heap_bytes();
     let mut f = FRAMES.lock();
     if !charge_ok(f.used, heap) {

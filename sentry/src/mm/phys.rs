@@ -73,6 +73,16 @@ pub unsafe fn copy_to(pa: u64, src: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), pa_to_va(pa) as *mut u8, src.len()) }
 }
 
+/// Copies `len` bytes between physical ranges.
+///
+/// # Safety
+/// The caller holds references to the frames of both ranges for the
+/// copy, and the ranges do not overlap.
+pub unsafe fn copy_phys(dst: u64, src: u64, len: usize) {
+    // SAFETY: guaranteed by the caller; the direct map is linear.
+    unsafe { core::ptr::copy_nonoverlapping(pa_to_va(src) as *const u8, pa_to_va(dst) as *mut u8, len) }
+}
+
 /// Copies one whole frame to another.
 ///
 /// # Safety
