@@ -503,7 +503,7 @@ impl FileOps for PipeEnd {
             let b = &mut *guard;
             // Straight from the slots into the caller's pages (Linux:
             // pipe_read). A slot whose copy faults stays whole.
-            let (mut got, mut fault) = (0, None);
+            let (mut got, mut fault, used) = (0, None, b.used());
             if !b.is_empty() {
                 let mut mm = t.mm.lock();
                 let mut to = SegCursor::new(segs);
@@ -531,6 +531,11 @@ impl FileOps for PipeEnd {
             }
             if let Some(e) = fault {
                 return Some(Err(e));
+            }
+            if b.used() < used {
+                // Only empty slots (left by faulting writes) went: a writer
+                // waiting for one must hear of it before this reader sleeps.
+                p.writable.wake_all();
             }
             if p.writers.load(Ordering::Acquire) == 0 {
                 return Some(Ok(0));
