@@ -74,16 +74,24 @@ impl FileOps for DevFile {
         if self.dev == Dev::Null {
             return Ok(0);
         }
+        // Zeros come from one static page (no allocation or fill per read:
+        // `head -c` from /dev/zero reads it a few KiB at a time).
+        static ZEROS: [u8; 4096] = [0; 4096];
+        let random = matches!(self.dev, Dev::Random | Dev::Urandom);
+        let mut buf = if random { vec![0u8; 4096] } else { alloc::vec::Vec::new() };
         let mut total = 0u64;
+        let mut mm = t.mm.lock();
         for &(addr, len) in segs {
             let mut done = 0;
             while done < len {
                 let n = (len - done).min(4096);
-                let mut buf = vec![0u8; n];
-                if matches!(self.dev, Dev::Random | Dev::Urandom) {
-                    crate::kernel::random::fill(&mut buf);
-                }
-                t.mm.lock().copy_out(addr + done as u64, &buf)?;
+                let src = if random {
+                    crate::kernel::random::fill(&mut buf[..n]);
+                    &buf[..n]
+                } else {
+                    &ZEROS[..n]
+                };
+                mm.copy_out(addr + done as u64, src)?;
                 done += n;
             }
             total += len as u64;

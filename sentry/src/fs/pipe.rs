@@ -5,7 +5,9 @@
 //! A FIFO is the same pipe, found through its inode by every opener.
 
 use abi::linux::Stat;
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
@@ -14,6 +16,7 @@ use super::{FileOps, UserSeg, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POL
 use crate::errno::{Errno, SysResult};
 use crate::kernel::task::Task;
 use crate::kernel::wait::WaitQueue;
+use crate::mm::MemoryManager;
 
 /// Default capacity (Linux: 16 pages).
 pub const PIPE_SIZE: usize = 64 << 10;
@@ -22,9 +25,111 @@ pub const PIPE_BUF: usize = 4096;
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 
+/// One page of a pipe's bytes (Linux: struct pipe_buffer): `len` bytes
+/// from `off`. Capacity is counted in these slots, not in bytes, as in
+/// Linux, which readers of poll, O_NONBLOCK partial writes and
+/// F_SETPIPE_SZ can see.
+struct Slot {
+    page: Box<[u8]>,
+    off: usize,
+    len: usize,
+    /// A write's page, which later small writes may fill up (Linux:
+    /// PIPE_BUF_FLAG_CAN_MERGE); spliced pages are not.
+    merge: bool,
+}
+
+/// The bytes a pipe holds: a queue of page slots that readers and writers
+/// copy to and from the application's pages directly (one copy each way).
+/// Pages of emptied slots are kept for the next writes, at most as many
+/// as the pipe has slots.
+struct Ring {
+    slots: VecDeque<Slot>,
+    /// Bytes in all slots.
+    bytes: usize,
+    free: Vec<Box<[u8]>>,
+}
+
+impl Ring {
+    const fn new() -> Ring {
+        Ring { slots: VecDeque::new(), bytes: 0, free: Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// No slot at all (a slot a faulting write left empty still counts,
+    /// as in Linux).
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Slots in use.
+    fn used(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn page(&mut self) -> Box<[u8]> {
+        self.free.pop().unwrap_or_else(|| alloc::vec![0u8; PAGE].into_boxed_slice())
+    }
+
+    /// Takes the front slot away; its page is kept if fewer than `keep`
+    /// are.
+    fn pop(&mut self, keep: usize) {
+        if let Some(s) = self.slots.pop_front() {
+            self.bytes -= s.len;
+            if self.free.len() < keep {
+                self.free.push(s.page);
+            }
+        }
+    }
+
+    /// Appends `data` in new slots of a page each (splice, tee, vmsplice:
+    /// their pages never merge with later writes).
+    fn push(&mut self, data: &[u8]) {
+        for chunk in data.chunks(PAGE) {
+            let mut page = self.page();
+            page[..chunk.len()].copy_from_slice(chunk);
+            self.slots.push_back(Slot { page, off: 0, len: chunk.len(), merge: false });
+            self.bytes += chunk.len();
+        }
+    }
+
+    /// A copy of up to `max` bytes from the front.
+    fn peek(&self, max: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(max.min(self.bytes));
+        for s in &self.slots {
+            let n = s.len.min(max - out.len());
+            out.extend_from_slice(&s.page[s.off..s.off + n]);
+            if out.len() == max {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Drops `n` bytes from the front.
+    fn consume(&mut self, mut n: usize, keep: usize) {
+        while let Some(s) = self.slots.front_mut() {
+            let k = n.min(s.len);
+            s.off += k;
+            s.len -= k;
+            self.bytes -= k;
+            n -= k;
+            if s.len > 0 {
+                break;
+            }
+            self.pop(keep);
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
 /// The shared pipe.
 pub struct Pipe {
-    buf: Mutex<VecDeque<u8>>,
+    buf: Mutex<Ring>,
     capacity: AtomicUsize,
     readers: AtomicUsize,
     writers: AtomicUsize,
@@ -37,6 +142,13 @@ pub struct Pipe {
     /// other side goes on once one came, even if it left again).
     writer_opens: AtomicU64,
     reader_opens: AtomicU64,
+}
+
+impl Pipe {
+    /// Capacity in page slots.
+    fn slots(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed) / PAGE
+    }
 }
 
 /// One end of a pipe; a FIFO opened O_RDWR is both.
@@ -53,7 +165,7 @@ pub struct PipeEnd {
 
 fn alloc_pipe(readers: usize, writers: usize) -> Arc<Pipe> {
     Arc::new(Pipe {
-        buf: Mutex::new(VecDeque::new()),
+        buf: Mutex::new(Ring::new()),
         capacity: AtomicUsize::new(PIPE_SIZE),
         readers: AtomicUsize::new(readers),
         writers: AtomicUsize::new(writers),
@@ -177,7 +289,7 @@ impl PipeEnd {
 
     /// F_GETPIPE_SZ (`want` None) and F_SETPIPE_SZ: the capacity after.
     /// Linux rounds up to a power-of-two number of pages and refuses to
-    /// shrink below what is buffered.
+    /// shrink below the slots in use.
     pub fn resize(&self, want: Option<u64>) -> Result<usize, Errno> {
         const MAX: u64 = 1 << 20; // /proc/sys/fs/pipe-max-size
         let Some(want) = want else { return Ok(self.pipe.capacity.load(Ordering::Relaxed)) };
@@ -185,11 +297,12 @@ impl PipeEnd {
             return Err(if want > 1 << 31 { Errno::EINVAL } else { Errno::EPERM });
         }
         let size = want.max(4096).next_power_of_two() as usize;
-        let b = self.pipe.buf.lock();
-        if b.len() > size {
+        let mut b = self.pipe.buf.lock();
+        if b.used() > size / PAGE {
             return Err(Errno::EBUSY);
         }
         self.pipe.capacity.store(size, Ordering::Relaxed);
+        b.free.truncate(size / PAGE);
         drop(b);
         self.pipe.writable.wake_all();
         Ok(size)
@@ -233,7 +346,7 @@ impl PipeEnd {
             if p.readers.load(Ordering::Acquire) == 0 {
                 return Some(Err(Errno::EPIPE));
             }
-            let room = p.capacity.load(Ordering::Relaxed).saturating_sub(p.buf.lock().len());
+            let room = p.slots().saturating_sub(p.buf.lock().used()) * PAGE;
             if room > 0 {
                 return Some(Ok(room));
             }
@@ -248,24 +361,13 @@ impl PipeEnd {
 
     /// A copy of up to `max` bytes from the front, left in the pipe (tee;
     /// splice takes them only once they went out).
-    pub fn peek(&self, max: usize) -> alloc::vec::Vec<u8> {
-        let b = self.pipe.buf.lock();
-        let n = max.min(b.len());
-        let (front, back) = b.as_slices();
-        let k = n.min(front.len());
-        let mut out = alloc::vec::Vec::with_capacity(n);
-        out.extend_from_slice(&front[..k]);
-        out.extend_from_slice(&back[..n - k]);
-        out
+    pub fn peek(&self, max: usize) -> Vec<u8> {
+        self.pipe.buf.lock().peek(max)
     }
 
     /// Drops `n` bytes from the front (peeked bytes that went elsewhere).
     pub fn consume(&self, n: usize) {
-        {
-            let mut b = self.pipe.buf.lock();
-            let n = n.min(b.len());
-            b.drain(..n);
-        }
+        self.pipe.buf.lock().consume(n, self.pipe.slots());
         self.pipe.writable.wake_all();
         POLL_WQ.wake_all();
     }
@@ -277,7 +379,7 @@ impl PipeEnd {
         if data.is_empty() {
             return;
         }
-        self.pipe.buf.lock().extend(data);
+        self.pipe.buf.lock().push(data);
         self.pipe.readable.wake_all();
         POLL_WQ.wake_all();
     }
@@ -306,27 +408,72 @@ impl Drop for PipeEnd {
     }
 }
 
-/// Most bytes a write takes from the caller at once (the largest pipe).
-const WRITE_CHUNK: usize = 1 << 20;
+/// A position in the caller's segments, handing out runs of user memory
+/// that do not cross a page: a copy that faults is then known to have
+/// moved exactly the runs before the bad page.
+struct SegCursor<'a> {
+    segs: &'a [UserSeg],
+    /// The segment and the offset in it.
+    at: (usize, usize),
+}
 
-/// Copies bytes [off, off+buf.len()) of the caller's segments into `buf`.
-fn copy_from_segs(t: &Task, segs: &[UserSeg], off: usize, buf: &mut [u8]) -> Result<(), Errno> {
-    let mut mm = t.mm.lock();
-    let (mut pos, mut done) = (0usize, 0usize);
-    for &(addr, len) in segs {
-        if done == buf.len() {
-            break;
+impl<'a> SegCursor<'a> {
+    fn new(segs: &'a [UserSeg]) -> SegCursor<'a> {
+        SegCursor { segs, at: (0, 0) }
+    }
+
+    /// The next run of at most `max` (> 0) bytes; None past the end.
+    fn next(&mut self, max: usize) -> Option<(u64, usize)> {
+        loop {
+            let &(addr, len) = self.segs.get(self.at.0)?;
+            if self.at.1 < len {
+                let va = addr.wrapping_add(self.at.1 as u64);
+                let in_page = (PAGE - (va % PAGE as u64) as usize).min(len - self.at.1);
+                let n = in_page.min(max);
+                self.at.1 += n;
+                return Some((va, n));
+            }
+            self.at = (self.at.0 + 1, 0);
         }
-        let end = pos + len;
-        if end > off + done {
-            let from = off + done - pos;
-            let n = (len - from).min(buf.len() - done);
-            mm.copy_in(addr + from as u64, &mut buf[done..done + n])?;
+    }
+}
+
+const PAGE: usize = abi::layout::PAGE_SIZE as usize;
+
+/// Copies the caller's next bytes into `dst` (two pieces of a ring):
+/// returns how many arrived, and the error of a bad page that stopped it.
+fn copy_in(mm: &mut MemoryManager, from: &mut SegCursor, dst: [&mut [u8]; 2]) -> (usize, Result<(), Errno>) {
+    let mut done = 0;
+    for d in dst {
+        let mut at = 0;
+        while at < d.len() {
+            let Some((va, n)) = from.next(d.len() - at) else { return (done, Ok(())) };
+            if let Err(e) = mm.copy_in(va, &mut d[at..at + n]) {
+                return (done, Err(e));
+            }
+            at += n;
             done += n;
         }
-        pos = end;
     }
-    Ok(())
+    (done, Ok(()))
+}
+
+/// Copies `src` (two pieces of a ring) into the caller's next bytes, as
+/// `copy_in` the other way.
+fn copy_out(mm: &mut MemoryManager, to: &mut SegCursor, src: [&[u8]; 2]) -> (usize, Result<(), Errno>) {
+    let mut done = 0;
+    for s in src {
+        let mut at = 0;
+        while at < s.len() {
+            let Some((va, n)) = to.next(s.len() - at) else { return (done, Ok(())) };
+            if let Err(e) = mm.copy_out(va, &s[at..at + n]) {
+                return (done, Err(e));
+            }
+            at += n;
+            done += n;
+        }
+    }
+    (done, Ok(()))
 }
 
 fn total(segs: &[UserSeg]) -> usize {
@@ -351,41 +498,58 @@ impl FileOps for PipeEnd {
         }
         let p = &self.pipe;
         let pending = || t.proc.pending();
-        let data = p.readable.wait(&t.shared, &pending, None, || {
-            let mut b = p.buf.lock();
+        let n = p.readable.wait(&t.shared, &pending, None, || {
+            let mut guard = p.buf.lock();
+            let b = &mut *guard;
+            // Straight from the slots into the caller's pages (Linux:
+            // pipe_read). A slot whose copy faults stays whole.
+            let (mut got, mut fault, used) = (0, None, b.used());
             if !b.is_empty() {
-                // Two slice copies (memcpy), not a byte-wise iterator.
-                let n = want.min(b.len());
-                let mut out = alloc::vec::Vec::with_capacity(n);
-                let (front, back) = b.as_slices();
-                let k = n.min(front.len());
-                out.extend_from_slice(&front[..k]);
-                out.extend_from_slice(&back[..n - k]);
-                b.drain(..n);
-                return Some(Ok(out));
+                let mut mm = t.mm.lock();
+                let mut to = SegCursor::new(segs);
+                while let Some(s) = b.slots.front_mut() {
+                    let n = s.len.min(want - got);
+                    let (k, r) = copy_out(&mut mm, &mut to, [&s.page[s.off..s.off + n], &[]]);
+                    if k < n {
+                        fault = r.err();
+                        break;
+                    }
+                    s.off += n;
+                    s.len -= n;
+                    b.bytes -= n;
+                    got += n;
+                    if s.len == 0 {
+                        b.pop(p.slots());
+                    }
+                    if got == want {
+                        break;
+                    }
+                }
+            }
+            if got > 0 {
+                return Some(Ok(got));
+            }
+            if let Some(e) = fault {
+                return Some(Err(e));
+            }
+            if b.used() < used {
+                // Only empty slots (left by faulting writes) went: a writer
+                // waiting for one must hear of it before this reader sleeps.
+                p.writable.wake_all();
             }
             if p.writers.load(Ordering::Acquire) == 0 {
-                return Some(Ok(alloc::vec::Vec::new()));
+                return Some(Ok(0));
             }
             if nonblock {
                 return Some(Err(Errno::EAGAIN));
             }
             None
         })??;
-        p.writable.wake_all();
-        POLL_WQ.wake_all();
-        // Copy out; a bad buffer loses the data, as in Linux.
-        let mut done = 0;
-        let mut mm = t.mm.lock();
-        for &(addr, len) in segs {
-            if done >= data.len() {
-                break;
-            }
-            let n = len.min(data.len() - done);
-            mm.copy_out(addr, &data[done..done + n])?;
-            done += n;
+        if n > 0 {
+            p.writable.wake_all();
+            POLL_WQ.wake_all();
         }
-        Ok(data.len() as u64)
+        Ok(n as u64)
     }
 
     fn write(&self, t: &Task, segs: &[UserSeg], off: Option<u64>, nonblock: bool) -> SysResult {
@@ -396,59 +560,79 @@ impl FileOps for PipeEnd {
             return Err(Errno::EBADF);
         }
         let want = total(segs);
+        // Linux: a null write succeeds before the readers are looked at.
+        if want == 0 {
+            return Ok(0);
+        }
         let p = &self.pipe;
         let mut written = 0usize;
+        let mut from = SegCursor::new(segs);
         let pending = || t.proc.pending();
-        // The caller's bytes come in a piece at a time (a huge length must
-        // not become one sentry allocation); `data` holds [base, base+len).
-        let mut data = alloc::vec::Vec::new();
-        let mut base = 0usize;
-        while written < want || want == 0 {
-            if written >= base + data.len() && want > 0 {
-                base = written;
-                let n = (want - written).min(WRITE_CHUNK);
-                data.resize(n, 0);
-                if let Err(e) = copy_from_segs(t, segs, base, &mut data) {
-                    return if written > 0 { Ok(written as u64) } else { Err(e) };
-                }
-            }
+        // Linux: pipe_write. The part of the write past its last whole page
+        // may first fill up the last slot; the rest goes into new slots of
+        // a page each, as they come free. A write of at most PIPE_BUF
+        // bytes thus goes in whole, and a bigger one may be cut at a slot.
+        let mut first = true;
+        while written < want {
             let r = p.writable.wait(&t.shared, &pending, None, || {
                 if p.readers.load(Ordering::Acquire) == 0 {
-                    return Some(Err(Errno::EPIPE));
+                    return Some(Err((Errno::EPIPE, 0)));
                 }
-                let mut b = p.buf.lock();
-                let room = p.capacity.load(Ordering::Relaxed).saturating_sub(b.len());
-                let left = want - written;
-                // Small writes go in whole or not at all.
-                let need = if left <= PIPE_BUF { left } else { 1 };
-                if room >= need.max(1) || want == 0 {
-                    let n = left.min(room).min(base + data.len() - written);
-                    b.extend(&data[written - base..written - base + n]);
-                    return Some(Ok(n));
+                let mut guard = p.buf.lock();
+                let b = &mut *guard;
+                let mut mm = t.mm.lock();
+                let mut moved = 0;
+                let chars = want % PAGE;
+                if core::mem::take(&mut first) && chars > 0 {
+                    if let Some(s) = b.slots.back_mut().filter(|s| s.merge && s.off + s.len + chars <= PAGE) {
+                        let at = s.off + s.len;
+                        let (k, r) = copy_in(&mut mm, &mut from, [&mut s.page[at..at + chars], &mut []]);
+                        if let Err(e) = r {
+                            return Some(Err((e, 0)));
+                        }
+                        s.len += k;
+                        b.bytes += k;
+                        moved = k;
+                    }
+                }
+                let slots = p.slots();
+                while written + moved < want && b.used() < slots {
+                    let n = (want - written - moved).min(PAGE);
+                    let mut page = b.page();
+                    let (k, r) = copy_in(&mut mm, &mut from, [&mut page[..n], &mut []]);
+                    // A page the copy cut short stays as an empty slot,
+                    // as in Linux (a later small write may fill it).
+                    let len = if r.is_ok() { k } else { 0 };
+                    b.slots.push_back(Slot { page, off: 0, len, merge: true });
+                    b.bytes += len;
+                    if let Err(e) = r {
+                        return Some(Err((e, moved)));
+                    }
+                    moved += k;
+                }
+                if moved > 0 {
+                    return Some(Ok(moved));
                 }
                 if nonblock {
-                    return Some(Err(Errno::EAGAIN));
+                    return Some(Err((Errno::EAGAIN, 0)));
                 }
                 None
             });
-            match r {
-                Ok(Ok(n)) => {
-                    written += n;
-                    p.readable.wake_all();
-                    POLL_WQ.wake_all();
-                    if want == 0 {
-                        break;
-                    }
+            let (n, err) = match r {
+                Ok(Ok(n)) => (n, None),
+                Ok(Err((e, n))) => (n, Some(e)),
+                Err(e) => (0, Some(e)),
+            };
+            if n > 0 {
+                written += n;
+                p.readable.wake_all();
+                POLL_WQ.wake_all();
+            }
+            if let Some(e) = err {
+                if e == Errno::EPIPE {
+                    sigpipe(t);
                 }
-                Ok(Err(e)) | Err(e) => {
-                    if e == Errno::EPIPE {
-                        sigpipe(t);
-                    }
-                    if written > 0 {
-                        return Ok(written as u64);
-                    }
-                    return Err(e);
-                }
+                return if written > 0 { Ok(written as u64) } else { Err(e) };
             }
         }
         Ok(written as u64)
@@ -468,7 +652,10 @@ impl FileOps for PipeEnd {
     fn ioctl(&self, t: &Task, req: u64, arg: u64) -> SysResult {
         const FIONREAD: u64 = 0x541b;
         match req {
-            FIONREAD => t.mm.lock().write_obj(arg, &(self.available() as i32)).map(|()| 0),
+            FIONREAD => {
+                let n = self.available() as i32;
+                t.mm.lock().write_obj(arg, &n).map(|()| 0)
+            }
             _ => Err(Errno::ENOTTY),
         }
     }
@@ -482,17 +669,23 @@ impl FileOps for PipeEnd {
 
     fn poll(&self, _events: u16) -> u16 {
         let p = &self.pipe;
-        let len = p.buf.lock().len();
+        let (empty, used) = {
+            let b = p.buf.lock();
+            (b.is_empty(), b.used())
+        };
         let mut r = 0;
+        // Linux: writable while a slot is free, an error without readers
+        // (both may hold at once).
         if self.write {
+            if used < p.slots() {
+                r |= POLLOUT | POLLWRNORM;
+            }
             if p.readers.load(Ordering::Acquire) == 0 {
                 r |= POLLERR;
-            } else if p.capacity.load(Ordering::Relaxed) - len >= PIPE_BUF {
-                r |= POLLOUT | POLLWRNORM;
             }
         }
         if self.read {
-            if len > 0 {
+            if !empty {
                 r |= POLLIN | POLLRDNORM;
             }
             if p.writers.load(Ordering::Acquire) == 0 && p.writer_opens.load(Ordering::Acquire) != self.writers_seen {
@@ -526,5 +719,30 @@ mod tests {
         assert!(r.peek(10).is_empty());
         w.push(b"");
         assert_eq!(r.available(), 0);
+    }
+
+    #[test]
+    fn ring_slots() {
+        let mut ring = Ring::new();
+        // Spliced bytes take a slot per page and never merge.
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        ring.push(&data);
+        assert_eq!((ring.used(), ring.len()), (3, 10_000));
+        assert!(ring.slots.iter().all(|s| !s.merge));
+        assert_eq!(ring.peek(5000), &data[..5000]);
+        assert_eq!(ring.peek(1 << 20), data);
+        // Consuming part of a slot keeps it; all of it frees it, and its
+        // page is kept for reuse up to `keep` pages.
+        ring.consume(4000, 16);
+        assert_eq!((ring.used(), ring.len()), (3, 6000));
+        ring.consume(100, 16);
+        assert_eq!((ring.used(), ring.len(), ring.free.len()), (2, 5900, 1));
+        assert_eq!(ring.peek(10), &data[4100..4110]);
+        ring.consume(1 << 20, 1);
+        assert!(ring.is_empty());
+        assert_eq!((ring.len(), ring.free.len()), (0, 1));
+        // A reused page is overwritten, never shown stale.
+        ring.push(b"ab");
+        assert_eq!(ring.peek(100), b"ab");
     }
 }
