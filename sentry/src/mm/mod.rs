@@ -101,7 +101,7 @@ struct TlbBatch {
 }
 
 /// Most single-page invalidations before a whole flush is cheaper.
-const TLB_BATCH: usize = 16;
+const TLB_BATCH: usize = 4;
 
 impl TlbBatch {
     fn add(&mut self, va: u64) {
@@ -224,6 +224,14 @@ impl MemoryManager {
                     }
                     return Ok(());
                 }
+                if let Backing::File { map: Some(_), offset, .. } = v.backing {
+                    // The file's pages around it are likely written too
+                    // (a program's data, first read then written).
+                    let idx = (offset + (page - start)) / PAGE_SIZE;
+                    let lo = start.max(page - (idx % filemap::READ_AROUND) * PAGE_SIZE);
+                    let hi = end.min(lo + filemap::READ_AROUND * PAGE_SIZE);
+                    self.copy_cluster(lo, hi, page, prot);
+                }
                 return self.break_cow(page, pte, prot, !a.user);
             }
             // Present with the right permissions: a stale TLB entry.
@@ -323,6 +331,32 @@ impl MemoryManager {
             return self.break_cow(page, pte, prot, false);
         }
         Ok(())
+    }
+
+    /// Gives the present read-only pages of `[lo, hi)` (but `skip`) that
+    /// still share a frame private copies, writable: one TLB batch
+    /// instead of a write fault each. Best effort: stops when memory runs
+    /// short.
+    fn copy_cluster(&mut self, lo: u64, hi: u64, skip: u64, prot: u32) {
+        let mut flush = TlbBatch::default();
+        let mut p = lo;
+        while p < hi {
+            let pte = self.pt.lookup(p);
+            let shared = pte & pagetable::PTE_P != 0 && pte & PTE_W == 0 && PageTable::frame_of(pte).is_some_and(|f| frame::refs(f) > 1);
+            if p != skip && shared {
+                let Some(old) = PageTable::frame_of(pte) else { break };
+                let Some(new) = frame::alloc() else { break };
+                // SAFETY: `new` is ours; `old` stays referenced until freed below.
+                unsafe { phys::copy_page(new, old) };
+                if self.pt.map(p, new, pte_flags(prot)).is_err() {
+                    frame::free(new);
+                    break;
+                }
+                frame::free(old);
+                flush.add(p);
+            }
+            p += PAGE_SIZE;
+        }
     }
 
     /// Gives the page at `va` (in an area) a frame of its own, whatever
@@ -752,17 +786,17 @@ impl MemoryManager {
     /// Frees every page and page table (process exit, exec). No TLB
     /// entry is dropped: an address space goes only once no vCPU has its
     /// root loaded (exit leaves it for the sentry's root first, exec for
-    /// the new program's), and loading another root flushed them.
+    /// the new program's), and loading another root flushed them. Nor are
+    /// the entries cleared, as the tables go too: each write to a table
+    /// the host shadows would be an emulated instruction.
     pub fn teardown(&mut self) {
         let all: Vec<(u64, u64)> = self.vmas.iter().map(|v| (v.start, v.end)).collect();
         for (s, e) in all {
-            let mut p = s;
-            while p < e {
-                if let Some(f) = PageTable::frame_of(self.pt.unmap(p)) {
+            self.pt.for_each_frame(s, e, &mut |_, pte| {
+                if let Some(f) = PageTable::frame_of(pte) {
                     frame::free(f);
                 }
-                p += PAGE_SIZE;
-            }
+            });
         }
         self.vmas = VmaSet::default();
         self.pt.free_tables();
