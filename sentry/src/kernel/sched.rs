@@ -545,6 +545,11 @@ fn switch_to(save: *mut u64, to: u64, cr3: u64) {
     if save as u64 == 0 {
         return;
     }
+    // The next context may return another task to user mode (a full
+    // XRSTOR of its area), or this task may resume on another vCPU: the
+    // FPU state still in the registers goes to its area first.
+    #[cfg(not(test))]
+    crate::arch::percpu::spill_fpu();
     // SAFETY: `save` points at the current context's rsp slot (a live
     // TaskShared or IDLE_RSP), `to` is a context saved by an earlier switch
     // or prepared by `spawn`.
