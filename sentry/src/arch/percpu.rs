@@ -24,11 +24,22 @@ pub struct PerCpu {
     /// Direct-map address of this vCPU's block (mailbox, preemption
     /// handshake).
     pub block: u64,
+    /// The FPU area whose application state is live in this CPU's
+    /// registers, XMM0-15 excepted (saved in the area); 0 if none. See
+    /// `entry.rs`.
+    pub fpu_live: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, regs) == 0x18);
 const _: () = assert!(core::mem::offset_of!(PerCpu, flags) == 0x30);
 const _: () = assert!(core::mem::offset_of!(PerCpu, vif_cr2) == 0x50);
+const _: () = assert!(core::mem::offset_of!(PerCpu, fpu_live) == 0x70);
+
+/// Byte offset of XMM0 in the FXSAVE/XSAVE legacy region; XMM0-15 take
+/// 256 bytes from there.
+const XMM_OFF: usize = 160;
+/// Byte offset of XSTATE_BV in the XSAVE header.
+const XSTATE_BV_OFF: usize = 512;
 
 /// `PerCpu::flags` bit: return with `int $0x19` (see entry.rs).
 const FLAG_FAST_RETURN: u64 = 4;
@@ -67,6 +78,7 @@ pub unsafe fn init(va: u64, pvm: bool, xcr0: u64, vif_cr2_va: u64, cpu: u32, blo
             scratch: 0,
             cpu: u64::from(cpu),
             block,
+            fpu_live: 0,
         })
     };
 }
@@ -131,4 +143,69 @@ pub fn xsave_enabled() -> bool {
 pub fn xcr0() -> u64 {
     // SAFETY: as above.
     unsafe { (*get()).xcr0 }
+}
+
+/// Completes the FPU area whose state is live in this CPU (if any) and
+/// makes the area the only copy: the next return to user mode restores it
+/// in full. Must run before the registers may be reloaded for another
+/// area (a switch of kernel thread) and before the area is read or
+/// written as a whole.
+pub fn spill_fpu() {
+    let p = get();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: the per-CPU block is valid for the life of the sentry and
+    // only this vCPU touches `fpu_live`.
+    let area = unsafe { core::mem::replace(&mut (*p).fpu_live, 0) } as *mut u8;
+    if area.is_null() {
+        return;
+    }
+    let mut xmm = [0u8; 256];
+    // SAFETY: `fpu_live` is only ever set by the entry code to the area of
+    // the task that runs on this CPU (64-byte aligned, at least 576 bytes,
+    // alive: `forget_fpu` clears it before the area is freed). The
+    // registers still hold that task's x87, AVX-upper, MXCSR and PKRU state
+    // (the sentry never changes them), so XSAVE/FXSAVE captures them; its
+    // XMM slots would get the sentry's values, so the application's saved
+    // XMM0-15 are put back after it. XSTATE_BV bit 1 (SSE) is set because
+    // the slots now hold meaningful values.
+    unsafe {
+        core::ptr::copy_nonoverlapping(area.add(XMM_OFF), xmm.as_mut_ptr(), xmm.len());
+        if (*p).flags & 2 != 0 {
+            let xcr0 = (*p).xcr0;
+            core::arch::asm!("xsave64 ({})", in(reg) area, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32,
+                options(att_syntax, nostack, preserves_flags));
+            let bv = area.add(XSTATE_BV_OFF).cast::<u64>();
+            bv.write(bv.read() | 2);
+        } else {
+            core::arch::asm!("fxsave64 ({})", in(reg) area, options(att_syntax, nostack, preserves_flags));
+        }
+        core::ptr::copy_nonoverlapping(xmm.as_ptr(), area.add(XMM_OFF), xmm.len());
+    }
+}
+
+/// `spill_fpu` if `area`'s state is the one live in this CPU.
+pub fn spill_fpu_of(area: *const u8) {
+    let p = get();
+    // SAFETY: as in `spill_fpu`.
+    if !p.is_null() && unsafe { (*p).fpu_live } == area as u64 {
+        spill_fpu();
+    }
+}
+
+/// The FPU area `area` is about to be freed: it must not be taken for the
+/// live one any more (a new area could be allocated at its address). Its
+/// state in the registers is simply dropped.
+pub fn forget_fpu(area: *const u8) {
+    let p = get();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: as in `spill_fpu`.
+    unsafe {
+        if (*p).fpu_live == area as u64 {
+            (*p).fpu_live = 0;
+        }
+    }
 }

@@ -115,7 +115,11 @@ pub fn run(t: &mut Task) -> ExitReason {
         if let Some(e) = t.exit {
             return e;
         }
-        crate::arch::set_fs_base(t.fs_base);
+        // WRFSBASE costs ~10x RDFSBASE: skip it when the CPU holds the
+        // value already (the same task came back from a syscall).
+        if crate::arch::fs_base() != t.fs_base {
+            crate::arch::set_fs_base(t.fs_base);
+        }
         // A CPU-time timer needs the ticker too, to fire in a busy loop.
         preempt::set_wanted(sched::others_waiting() || t.proc.cpu_itimers_armed.load(core::sync::atomic::Ordering::Relaxed));
         let fpu = t.fpu.as_mut_ptr();

@@ -260,9 +260,14 @@ pub fn add_timer_action(deadline: u64, a: TimerAction) {
 
 /// Fires due timers (from the idle loop and on the way back to user mode).
 pub fn run_timers() {
-    let now = super::clock::monotonic_ns();
+    run_timers_at(super::clock::monotonic_ns());
+}
+
+/// `run_timers` with the current time `now` already read; returns whether
+/// any timer fired (time then passed: `now` is stale).
+pub fn run_timers_at(now: u64) -> bool {
     if now < NEXT_DEADLINE.load(Ordering::Relaxed) {
-        return;
+        return false;
     }
     let fired: Vec<TimerAction> = {
         let mut s = SCHED.lock();
@@ -293,6 +298,7 @@ pub fn run_timers() {
             }
         }
     }
+    true
 }
 /// Where a dying task's last context goes (it is never resumed).
 static DEAD_RSP: [AtomicU64; NCPU] = [const { AtomicU64::new(0) }; NCPU];
@@ -392,7 +398,11 @@ pub const TIMESLICE_NS: u64 = 5_000_000;
 /// (A preemption point: the sentry has no timer interrupt yet, so a task
 /// spinning in user mode without syscalls still keeps the CPU.)
 pub fn maybe_yield(me: &TaskShared) {
-    let now = super::clock::monotonic_ns();
+    maybe_yield_at(me, super::clock::monotonic_ns());
+}
+
+/// `maybe_yield` with the current time `now` already read.
+pub fn maybe_yield_at(me: &TaskShared, now: u64) {
     if now.saturating_sub(me.slice_start.load(Ordering::Relaxed)) < TIMESLICE_NS {
         return;
     }
@@ -545,6 +555,11 @@ fn switch_to(save: *mut u64, to: u64, cr3: u64) {
     if save as u64 == 0 {
         return;
     }
+    // The next context may return another task to user mode (a full
+    // XRSTOR of its area), or this task may resume on another vCPU: the
+    // FPU state still in the registers goes to its area first.
+    #[cfg(not(test))]
+    crate::arch::percpu::spill_fpu();
     // SAFETY: `save` points at the current context's rsp slot (a live
     // TaskShared or IDLE_RSP), `to` is a context saved by an earlier switch
     // or prepared by `spawn`.

@@ -434,12 +434,10 @@ fn group_stop(t: &Task, sig: u32) {
 
 /// Parks the calling thread while its process is stopped.
 fn park_while_stopped(t: &Task) {
-    let proc = t.proc.clone();
-    let me = t.shared.clone();
     let notify = {
-        let mut inner = proc.inner.lock();
+        let mut inner = t.proc.inner.lock();
         let Some(sig) = inner.stopped else {
-            me.jobctl_stop.store(false, Ordering::Release);
+            t.shared.jobctl_stop.store(false, Ordering::Release);
             return;
         };
         inner.parked += 1;
@@ -453,6 +451,10 @@ fn park_while_stopped(t: &Task) {
             None
         }
     };
+    // Own references from here on (not before: this runs on every return
+    // to user mode, and the common case above needs none).
+    let proc = t.proc.clone();
+    let me = t.shared.clone();
     if let Some(sig) = notify {
         notify_parent_stop(&proc, CLD_STOPPED, sig as i32);
     }

@@ -59,14 +59,29 @@ impl UserRegs {
 }
 
 /// A 64-byte aligned FXSAVE/XSAVE area in the sentry heap.
+///
+/// While its task is in the sentry, part of the state may still be in the
+/// CPU's registers (see `arch::entry`): every access to the area as a
+/// whole goes through the methods below, which complete it first.
 pub struct FpuArea {
     ptr: *mut u8,
     layout: Layout,
 }
 
+/// Makes `area` complete in memory if its state is live in this CPU.
+fn spill(area: *const u8) {
+    // Unit tests run in a host process without the per-CPU block; there
+    // the area is only ever in memory.
+    #[cfg(not(test))]
+    crate::arch::percpu::spill_fpu_of(area);
+    #[cfg(test)]
+    let _ = area;
+}
+
 impl FpuArea {
     /// A copy of another area (fork).
     pub fn clone_from_area(other: &FpuArea) -> FpuArea {
+        spill(other.ptr);
         let a = FpuArea::new(other.layout.size());
         // SAFETY: both areas have the same size and are distinct allocations.
         unsafe { core::ptr::copy_nonoverlapping(other.ptr, a.ptr, other.layout.size()) };
@@ -75,6 +90,8 @@ impl FpuArea {
 
     /// Puts the area back in the initial state (signal handlers start so).
     pub fn reset(&mut self) {
+        // The registers must not keep the old state either.
+        spill(self.ptr);
         // SAFETY: the area is ours and at least 576 bytes.
         unsafe {
             core::ptr::write_bytes(self.ptr, 0, self.layout.size());
@@ -85,12 +102,14 @@ impl FpuArea {
 
     /// The saved state as bytes.
     pub fn bytes(&self) -> &[u8] {
+        spill(self.ptr);
         // SAFETY: `ptr` is valid for `layout.size()` bytes while `self` lives.
         unsafe { core::slice::from_raw_parts(self.ptr, self.layout.size()) }
     }
 
     /// The saved state as mutable bytes (callers keep it valid for XRSTOR).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
+        spill(self.ptr);
         // SAFETY: as in `bytes`, exclusively borrowed.
         unsafe { core::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
     }
@@ -120,6 +139,8 @@ impl FpuArea {
 
 impl Drop for FpuArea {
     fn drop(&mut self) {
+        #[cfg(not(test))]
+        crate::arch::percpu::forget_fpu(self.ptr);
         // SAFETY: allocated in `new` with this layout.
         unsafe { alloc::alloc::dealloc(self.ptr, self.layout) };
     }

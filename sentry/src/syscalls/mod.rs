@@ -158,7 +158,13 @@ pub fn dispatch(t: &mut Task) {
     // Linux's syscall return leaves rcx = rip and r11 = rflags.
     t.regs.rcx = t.regs.rip;
     t.regs.r11 = t.regs.rflags;
-    crate::kernel::sched::run_timers();
+    // One clock reading serves both checks unless timers fired in between.
+    let now = crate::kernel::clock::monotonic_ns();
+    let fired = crate::kernel::sched::run_timers_at(now);
     crate::kernel::itimer::check_cpu(&t.proc);
-    crate::kernel::sched::maybe_yield(&t.shared);
+    if fired {
+        crate::kernel::sched::maybe_yield(&t.shared);
+    } else {
+        crate::kernel::sched::maybe_yield_at(&t.shared, now);
+    }
 }
