@@ -140,14 +140,17 @@ impl HostInode {
     /// `writable`, revalidated at each lookup if `revalidate`. A missing
     /// path is taken for a directory whose lookups fail with ENOENT.
     pub fn at(path: &str, writable: bool, revalidate: bool) -> Arc<dyn Inode> {
-        let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
-        Arc::new(HostInode::new(path.into(), kind, Mode { writable, revalidate, stable: false }, None))
+        HostInode::top(path, Mode { writable, revalidate, stable: false })
     }
 
     /// The read-only host tree `path` as an overlay's lower layer: stable.
     pub fn lower(path: &str) -> Arc<dyn Inode> {
+        HostInode::top(path, Mode { writable: false, revalidate: false, stable: true })
+    }
+
+    fn top(path: &str, m: Mode) -> Arc<dyn Inode> {
         let kind = host::stat_path(path, false).map(|s| Kind::from_mode(s.st_mode)).unwrap_or(Kind::Dir);
-        Arc::new(HostInode::new(path.into(), kind, Mode { writable: false, revalidate: false, stable: true }, None))
+        Arc::new(HostInode::new(path.into(), kind, m, None))
     }
 
     fn new(path: String, kind: Kind, m: Mode, st: Option<Stat>) -> HostInode {

@@ -59,11 +59,6 @@ fn choose(me: &Arc<Process>, my_pages: u64) -> Option<Arc<Process>> {
 /// returns; the caller retries (or, if `t`'s own process was chosen,
 /// unwinds to the kill).
 pub fn out_of_memory(t: &mut Task, my_pages: u64) {
-    // File pages no process maps go first (Linux reclaims its page cache
-    // before it kills); the access is then tried again.
-    if crate::mm::filemap::reclaim() > 0 {
-        return;
-    }
     let waiting_for = VICTIM.lock().as_ref().and_then(Weak::upgrade);
     if let Some(v) = waiting_for {
         if dying(&v) && !Arc::ptr_eq(&v, &t.proc) {

@@ -10,8 +10,8 @@
 //! overlay's lower layer, `FileOps::cache_key`) shares one `FileMap` among
 //! all its mappings, and the last few stay cached after their mappings
 //! go: the next process mapping the same library finds its pages read.
-//! Under memory pressure `reclaim` drops pages no process maps (the OOM
-//! killer asks first).
+//! Under memory pressure `reclaim` drops pages no process maps
+//! (`frame::alloc` asks before it fails, so before the OOM killer runs).
 
 use alloc::collections::VecDeque;
 use alloc::string::String;

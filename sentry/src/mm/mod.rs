@@ -345,14 +345,9 @@ impl MemoryManager {
             let shared = pte & pagetable::PTE_P != 0 && pte & PTE_W == 0 && PageTable::frame_of(pte).is_some_and(|f| frame::refs(f) > 1);
             if p != skip && shared {
                 let Some(old) = PageTable::frame_of(pte) else { break };
-                let Some(new) = frame::alloc() else { break };
-                // SAFETY: `new` is ours; `old` stays referenced until freed below.
-                unsafe { phys::copy_page(new, old) };
-                if self.pt.map(p, new, pte_flags(prot)).is_err() {
-                    frame::free(new);
+                if self.copy_private(p, old, pte_flags(prot)).is_err() {
                     break;
                 }
-                frame::free(old);
                 flush.add(p);
             }
             p += PAGE_SIZE;
@@ -375,19 +370,26 @@ impl MemoryManager {
                 _ => return self.populate_page(page),
             }
         }
-        let pte = self.pt.lookup(page);
-        let f = PageTable::frame_of(pte).ok_or(Errno::EFAULT)?;
+        let f = PageTable::frame_of(self.pt.lookup(page)).ok_or(Errno::EFAULT)?;
         if frame::refs(f) > 1 {
-            let new = frame::alloc().ok_or(Errno::ENOMEM)?;
-            // SAFETY: `new` is ours; `f` stays mapped (and referenced) here.
-            unsafe { phys::copy_page(new, f) };
-            if let Err(e) = self.pt.map(page, new, pte_flags(prot)) {
-                frame::free(new);
-                return Err(e);
-            }
-            frame::free(f);
+            self.copy_private(page, f, pte_flags(prot))?;
             crate::arch::invlpg(page);
         }
+        Ok(())
+    }
+
+    /// Maps a private copy of frame `old` (mapped at `page`, which keeps
+    /// it referenced until now) at `page` with `flags`, dropping the
+    /// reference to `old`. The caller invalidates the TLB entry.
+    fn copy_private(&mut self, page: u64, old: u64, flags: u64) -> Result<(), Errno> {
+        let new = frame::alloc().ok_or(Errno::ENOMEM)?;
+        // SAFETY: `new` is ours; `old` stays mapped (and referenced) here.
+        unsafe { phys::copy_page(new, old) };
+        if let Err(e) = self.pt.map(page, new, flags) {
+            frame::free(new);
+            return Err(e);
+        }
+        frame::free(old);
         Ok(())
     }
 
@@ -400,14 +402,7 @@ impl MemoryManager {
         if frame::refs(old) <= 1 {
             self.pt.protect(page, Some(flags));
         } else {
-            let new = frame::alloc().ok_or(Errno::ENOMEM)?;
-            // SAFETY: `new` is ours; `old` stays mapped (and referenced) here.
-            unsafe { phys::copy_page(new, old) };
-            if let Err(e) = self.pt.map(page, new, flags) {
-                frame::free(new);
-                return Err(e);
-            }
-            frame::free(old);
+            self.copy_private(page, old, flags)?;
         }
         if flush {
             crate::arch::invlpg(page);
